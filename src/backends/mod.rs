@@ -1,0 +1,102 @@
+//! Backend roles as traits, and their implementations named after the engine behind them.
+//! Nothing here knows about tasks, the CLI or HTTP.
+
+pub mod fake;
+pub mod gguf;
+pub mod llama;
+pub mod stream;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::error::Result;
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// 0 = greedy (deterministic whatever the seed).
+    pub temperature: f32,
+    pub top_p: f32,
+    pub min_p: f32,
+    /// 1.0 = off.
+    pub repeat_penalty: f32,
+    pub seed: u32,
+    pub max_tokens: u32,
+    /// Generation stops before the first occurrence of any of these.
+    pub stop: Vec<String>,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.0,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.1,
+            seed: 42,
+            max_tokens: 512,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// One chat turn to complete: an optional system message and the user's message.
+#[derive(Clone, Default)]
+pub struct GenerateRequest {
+    pub system: Option<String>,
+    pub prompt: String,
+    pub sampling: Sampling,
+    /// Constrain the output to this JSON Schema (through the engine's grammar support).
+    pub json_schema: Option<serde_json::Value>,
+    /// Set to true from another thread to stop generation early.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl std::fmt::Debug for GenerateRequest {
+    // Bodies are user text: show their size, never their content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateRequest")
+            .field("system_bytes", &self.system.as_ref().map(String::len))
+            .field("prompt_bytes", &self.prompt.len())
+            .field("sampling", &self.sampling)
+            .field("json_schema", &self.json_schema.is_some())
+            .finish()
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndOfGeneration,
+    StopString,
+    MaxTokens,
+    ContextFull,
+    Cancelled,
+}
+
+/// The result of one generation, with the figures benchmarks and `-v` report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Generation {
+    pub text: String,
+    pub stop_reason: StopReason,
+    pub n_prompt_tokens: usize,
+    /// Prompt tokens whose evaluated state was reused from an earlier call.
+    pub n_cached_tokens: usize,
+    pub n_generated_tokens: usize,
+    pub prompt_ms: f64,
+    pub first_token_ms: f64,
+    pub generation_ms: f64,
+}
+
+/// Text generation. Implementations serialise their own access to the engine.
+pub trait Generator: Send + Sync {
+    /// Completes `request`, passing each piece of text to `on_token` as it is produced.
+    fn generate(&self, request: &GenerateRequest, on_token: &mut dyn FnMut(&str)) -> Result<Generation>;
+
+    /// A short name for the model (file stem), for caches and reports.
+    fn model_name(&self) -> &str;
+
+    /// Counts the tokens `text` takes in this model.
+    fn count_tokens(&self, text: &str) -> Result<usize>;
+}

@@ -1,0 +1,536 @@
+//! Layered configuration: built-in defaults, then the TOML file, then `STARLING_*` variables,
+//! then command-line flags. Remembers where each value came from. Reads one file; no other I/O.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The shape a key's value must have.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Path,
+    OptionalPath,
+    PathList,
+    Int { min: i64, max: i64 },
+    Float { min: f64, max: f64 },
+    Choice(&'static [&'static str]),
+}
+
+struct KeyDef {
+    key: &'static str,
+    kind: Kind,
+    help: &'static str,
+}
+
+const PROFILES: &[&str] = &["default", "pip-response", "manager-meeting", "email", "self-review"];
+const LEVELS: &[&str] = &["info", "warning", "error"];
+
+/// Every key the configuration accepts. `config show` lists them in this order.
+const KEYS: &[KeyDef] = &[
+    KeyDef { key: "data_dir", kind: Kind::Path, help: "where the index, caches and token live" },
+    KeyDef { key: "models_dir", kind: Kind::Path, help: "the model cache filled by scripts/setup.sh" },
+    KeyDef { key: "prompts_dir", kind: Kind::OptionalPath, help: "folder whose templates override the built-in prompts" },
+    KeyDef { key: "generator.model", kind: Kind::Path, help: "GGUF file for generation" },
+    KeyDef { key: "generator.threads", kind: Kind::Int { min: 0, max: 512 }, help: "CPU threads; 0 = physical cores" },
+    KeyDef { key: "generator.gpu_layers", kind: Kind::Int { min: 0, max: 10_000 }, help: "layers offloaded to the GPU (cuda builds)" },
+    KeyDef { key: "generator.context_size", kind: Kind::Int { min: 256, max: 1 << 20 }, help: "context window in tokens" },
+    KeyDef { key: "generator.batch_size", kind: Kind::Int { min: 32, max: 1 << 16 }, help: "prompt tokens evaluated per step" },
+    KeyDef { key: "generator.max_tokens", kind: Kind::Int { min: 1, max: 1 << 20 }, help: "default limit on generated tokens" },
+    KeyDef { key: "generator.temperature", kind: Kind::Float { min: 0.0, max: 5.0 }, help: "0 = greedy, deterministic" },
+    KeyDef { key: "generator.top_p", kind: Kind::Float { min: 0.0, max: 1.0 }, help: "nucleus sampling" },
+    KeyDef { key: "generator.min_p", kind: Kind::Float { min: 0.0, max: 1.0 }, help: "minimum probability relative to the top token" },
+    KeyDef { key: "generator.repeat_penalty", kind: Kind::Float { min: 0.0, max: 5.0 }, help: "1.0 = off" },
+    KeyDef { key: "generator.seed", kind: Kind::Int { min: 0, max: u32::MAX as i64 }, help: "sampling seed" },
+    KeyDef { key: "embedder.dir", kind: Kind::Path, help: "folder with model.onnx and its tokenizer files" },
+    KeyDef { key: "embedder.onnxruntime", kind: Kind::Path, help: "libonnxruntime shared library" },
+    KeyDef { key: "tone.rules", kind: Kind::PathList, help: "extra rule files (TOML) added to the built-in rules" },
+    KeyDef { key: "tone.profile", kind: Kind::Choice(PROFILES), help: "severity profile" },
+    KeyDef { key: "tone.fail_on", kind: Kind::Choice(LEVELS), help: "lowest severity that makes `tone` exit 1" },
+];
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Env(name) => write!(f, "env {name}"),
+            Source::Flag(name) => write!(f, "flag {name}"),
+        }
+    }
+}
+
+/// A typed value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Path(PathBuf),
+    Unset,
+    Paths(Vec<PathBuf>),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Path(path) => write!(f, "{}", path.display()),
+            Value::Unset => write!(f, "(unset)"),
+            Value::Paths(paths) => {
+                let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "[{}]", shown.join(", "))
+            }
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// One key's effective value and its origin.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: &'static str,
+    pub value: Value,
+    pub source: Source,
+    pub help: &'static str,
+}
+
+/// What the caller found in the environment and on the command line.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigInputs {
+    /// `--config FILE`: must exist when given.
+    pub file: Option<PathBuf>,
+    /// `STARLING_*` variables (name, value).
+    pub env: Vec<(String, String)>,
+    /// Flags as (key, value, flag name), applied last, in order.
+    pub flags: Vec<(String, String, String)>,
+    /// Directory that relative paths from env and flags are resolved against.
+    pub cwd: PathBuf,
+}
+
+impl ConfigInputs {
+    /// Collects the process's `STARLING_*` variables and working directory.
+    pub fn from_process() -> Self {
+        ConfigInputs {
+            file: None,
+            env: std::env::vars().filter(|(name, _)| name.starts_with("STARLING_")).collect(),
+            flags: Vec::new(),
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        }
+    }
+}
+
+/// Settings for the generation engine.
+#[derive(Debug, Clone)]
+pub struct GeneratorSettings {
+    pub model: PathBuf,
+    pub threads: usize,
+    pub gpu_layers: u32,
+    pub context_size: u32,
+    pub batch_size: u32,
+    pub max_tokens: u32,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub repeat_penalty: f32,
+    pub seed: u32,
+}
+
+/// Settings for the embedding engine.
+#[derive(Debug, Clone)]
+pub struct EmbedderSettings {
+    pub dir: PathBuf,
+    pub onnxruntime: PathBuf,
+}
+
+/// Settings for the tone checker.
+#[derive(Debug, Clone)]
+pub struct ToneSettings {
+    pub rules: Vec<PathBuf>,
+    pub profile: String,
+    pub fail_on: String,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    pub entries: Vec<Entry>,
+    pub data_dir: PathBuf,
+    pub models_dir: PathBuf,
+    pub prompts_dir: Option<PathBuf>,
+    pub generator: GeneratorSettings,
+    pub embedder: EmbedderSettings,
+    pub tone: ToneSettings,
+}
+
+/// The default generator file, relative to the model cache (see models/manifest.toml).
+pub const DEFAULT_GENERATOR_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The default embedder folder, relative to the model cache.
+pub const DEFAULT_EMBEDDER_DIR: &str = "all-MiniLM-L6-v2";
+/// The ONNX Runtime library, relative to the model cache.
+pub const DEFAULT_ONNXRUNTIME: &str = "onnxruntime/libonnxruntime.so.1.31.1";
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn xdg(var: &str, fallback: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => home().join(fallback),
+    }
+}
+
+/// `$XDG_CONFIG_HOME/starling/config.toml`.
+pub fn default_config_path() -> PathBuf {
+    xdg("XDG_CONFIG_HOME", ".config").join("starling").join("config.toml")
+}
+
+fn env_name(key: &str) -> String {
+    format!("STARLING_{}", key.replace('.', "_").to_uppercase())
+}
+
+fn key_def(key: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|def| def.key == key)
+}
+
+fn known_keys() -> String {
+    KEYS.iter().map(|def| def.key).collect::<Vec<_>>().join(", ")
+}
+
+fn expand(raw: &str, base: &Path) -> PathBuf {
+    let path = if raw == "~" {
+        home()
+    } else if let Some(rest) = raw.strip_prefix("~/") {
+        home().join(rest)
+    } else {
+        PathBuf::from(raw)
+    };
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    }
+}
+
+fn describe(kind: Kind) -> String {
+    match kind {
+        Kind::Path | Kind::OptionalPath => "a path".into(),
+        Kind::PathList => "a list of paths".into(),
+        Kind::Int { min, max } => format!("an integer from {min} to {max}"),
+        Kind::Float { min, max } => format!("a number from {min} to {max}"),
+        Kind::Choice(options) => format!("one of {}", options.join(", ")),
+    }
+}
+
+/// Parses a value given as text (environment or flag).
+fn parse_text(def: &KeyDef, raw: &str, base: &Path) -> Result<Value, String> {
+    let bad = || format!("`{}` expects {}, got `{raw}`", def.key, describe(def.kind));
+    match def.kind {
+        Kind::Path => Ok(Value::Path(expand(raw, base))),
+        Kind::OptionalPath if raw.is_empty() => Ok(Value::Unset),
+        Kind::OptionalPath => Ok(Value::Path(expand(raw, base))),
+        Kind::PathList => Ok(Value::Paths(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| expand(s, base)).collect(),
+        )),
+        Kind::Int { min, max } => match raw.trim().parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Value::Int(n)),
+            _ => Err(bad()),
+        },
+        Kind::Float { min, max } => match raw.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= min && x <= max => Ok(Value::Float(x)),
+            _ => Err(bad()),
+        },
+        Kind::Choice(options) if options.contains(&raw) => Ok(Value::Text(raw.to_string())),
+        Kind::Choice(_) => Err(bad()),
+    }
+}
+
+/// Parses a value found in the TOML file.
+fn parse_toml(def: &KeyDef, raw: &toml::Value, base: &Path) -> Result<Value, String> {
+    let bad = || format!("`{}` expects {}, got `{raw}`", def.key, describe(def.kind));
+    match (def.kind, raw) {
+        (Kind::Path | Kind::OptionalPath, toml::Value::String(s)) => parse_text(def, s, base),
+        (Kind::PathList, toml::Value::Array(items)) => {
+            let mut paths = Vec::new();
+            for item in items {
+                match item {
+                    toml::Value::String(s) => paths.push(expand(s, base)),
+                    _ => return Err(bad()),
+                }
+            }
+            Ok(Value::Paths(paths))
+        }
+        (Kind::Int { min, max }, toml::Value::Integer(n)) if (min..=max).contains(n) => Ok(Value::Int(*n)),
+        (Kind::Float { .. }, toml::Value::Integer(n)) => parse_text(def, &n.to_string(), base),
+        (Kind::Float { .. }, toml::Value::Float(x)) => parse_text(def, &x.to_string(), base),
+        (Kind::Choice(_), toml::Value::String(s)) => parse_text(def, s, base),
+        _ => Err(bad()),
+    }
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
+    for (name, value) in table {
+        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        match value {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            other => out.push((key, other.clone())),
+        }
+    }
+}
+
+fn default_value(key: &str, models_dir: &Path) -> Value {
+    let data_dir = xdg("XDG_DATA_HOME", ".local/share").join("starling");
+    match key {
+        "data_dir" => Value::Path(data_dir),
+        "models_dir" => Value::Path(xdg("XDG_CACHE_HOME", ".cache").join("starling").join("models")),
+        "prompts_dir" => Value::Unset,
+        "generator.model" => Value::Path(models_dir.join(DEFAULT_GENERATOR_FILE)),
+        "generator.threads" => Value::Int(0),
+        "generator.gpu_layers" => Value::Int(0),
+        "generator.context_size" => Value::Int(4096),
+        "generator.batch_size" => Value::Int(512),
+        "generator.max_tokens" => Value::Int(512),
+        "generator.temperature" => Value::Float(0.0),
+        "generator.top_p" => Value::Float(0.95),
+        "generator.min_p" => Value::Float(0.05),
+        "generator.repeat_penalty" => Value::Float(1.1),
+        "generator.seed" => Value::Int(42),
+        "embedder.dir" => Value::Path(models_dir.join(DEFAULT_EMBEDDER_DIR)),
+        "embedder.onnxruntime" => Value::Path(models_dir.join(DEFAULT_ONNXRUNTIME)),
+        "tone.rules" => Value::Paths(Vec::new()),
+        "tone.profile" => Value::Text("default".into()),
+        "tone.fail_on" => Value::Text("error".into()),
+        other => unreachable!("no default for key {other}"),
+    }
+}
+
+impl Config {
+    /// Layers defaults, file, environment and flags. Errors name the key and where it came from.
+    pub fn load(inputs: &ConfigInputs) -> Result<Config> {
+        let mut chosen: BTreeMap<&'static str, (Value, Source)> = BTreeMap::new();
+
+        let (file, required) = match &inputs.file {
+            Some(path) => (expand(&path.to_string_lossy(), &inputs.cwd), true),
+            None => (default_config_path(), false),
+        };
+        let file_read = if file.exists() || required {
+            let text = std::fs::read_to_string(&file).map_err(|err| Error::Config {
+                path: file.clone(),
+                message: format!("cannot read it ({err}); check the path given to --config"),
+            })?;
+            let table: toml::Table = toml::from_str(&text).map_err(|err| Error::Config {
+                path: file.clone(),
+                message: format!("not valid TOML: {}", err.message()),
+            })?;
+            let base = file.parent().map(Path::to_path_buf).unwrap_or_else(|| inputs.cwd.clone());
+            let mut pairs = Vec::new();
+            flatten("", &table, &mut pairs);
+            for (key, raw) in pairs {
+                let def = key_def(&key).ok_or_else(|| Error::Config {
+                    path: file.clone(),
+                    message: format!("unknown key `{key}`; known keys: {}", known_keys()),
+                })?;
+                let value = parse_toml(def, &raw, &base)
+                    .map_err(|message| Error::Config { path: file.clone(), message })?;
+                chosen.insert(def.key, (value, Source::File(file.clone())));
+            }
+            Some(file)
+        } else {
+            None
+        };
+
+        for def in KEYS {
+            let name = env_name(def.key);
+            if let Some((_, raw)) = inputs.env.iter().find(|(n, _)| *n == name) {
+                let value = parse_text(def, raw, &inputs.cwd).map_err(|message| Error::ConfigValue {
+                    source_name: format!("environment variable {name}"),
+                    message,
+                })?;
+                chosen.insert(def.key, (value, Source::Env(name)));
+            }
+        }
+
+        for (key, raw, flag) in &inputs.flags {
+            let def = key_def(key).ok_or_else(|| Error::ConfigValue {
+                source_name: format!("flag {flag}"),
+                message: format!("unknown key `{key}`; known keys: {}", known_keys()),
+            })?;
+            let value = parse_text(def, raw, &inputs.cwd)
+                .map_err(|message| Error::ConfigValue { source_name: format!("flag {flag}"), message })?;
+            chosen.insert(def.key, (value, Source::Flag(flag.clone())));
+        }
+
+        // Defaults last: some depend on models_dir, which may itself have been set above.
+        let models_dir = match chosen.get("models_dir") {
+            Some((Value::Path(path), _)) => path.clone(),
+            _ => match default_value("models_dir", Path::new("")) {
+                Value::Path(path) => path,
+                _ => unreachable!(),
+            },
+        };
+        let entries: Vec<Entry> = KEYS
+            .iter()
+            .map(|def| {
+                let (value, source) = chosen
+                    .remove(def.key)
+                    .unwrap_or_else(|| (default_value(def.key, &models_dir), Source::Default));
+                Entry { key: def.key, value, source, help: def.help }
+            })
+            .collect();
+        Ok(Config::from_entries(file_read, entries))
+    }
+
+    fn from_entries(file: Option<PathBuf>, entries: Vec<Entry>) -> Config {
+        let get = |key: &str| -> &Value {
+            &entries.iter().find(|e| e.key == key).expect("every key has an entry").value
+        };
+        let path = |key: &str| match get(key) {
+            Value::Path(p) => p.clone(),
+            other => unreachable!("{key} is a path, got {other:?}"),
+        };
+        let int = |key: &str| match get(key) {
+            Value::Int(n) => *n,
+            other => unreachable!("{key} is an integer, got {other:?}"),
+        };
+        let float = |key: &str| match get(key) {
+            Value::Float(x) => *x as f32,
+            other => unreachable!("{key} is a number, got {other:?}"),
+        };
+        let text = |key: &str| match get(key) {
+            Value::Text(s) => s.clone(),
+            other => unreachable!("{key} is text, got {other:?}"),
+        };
+        let threads = match int("generator.threads") {
+            0 => physical_cores(),
+            n => n as usize,
+        };
+        Config {
+            file,
+            data_dir: path("data_dir"),
+            models_dir: path("models_dir"),
+            prompts_dir: match get("prompts_dir") {
+                Value::Path(p) => Some(p.clone()),
+                _ => None,
+            },
+            generator: GeneratorSettings {
+                model: path("generator.model"),
+                threads,
+                gpu_layers: int("generator.gpu_layers") as u32,
+                context_size: int("generator.context_size") as u32,
+                batch_size: int("generator.batch_size") as u32,
+                max_tokens: int("generator.max_tokens") as u32,
+                temperature: float("generator.temperature"),
+                top_p: float("generator.top_p"),
+                min_p: float("generator.min_p"),
+                repeat_penalty: float("generator.repeat_penalty"),
+                seed: int("generator.seed") as u32,
+            },
+            embedder: EmbedderSettings { dir: path("embedder.dir"), onnxruntime: path("embedder.onnxruntime") },
+            tone: ToneSettings {
+                rules: match get("tone.rules") {
+                    Value::Paths(paths) => paths.clone(),
+                    _ => Vec::new(),
+                },
+                profile: text("tone.profile"),
+                fail_on: text("tone.fail_on"),
+            },
+            entries,
+        }
+    }
+
+    /// The environment variable that sets `key`.
+    pub fn env_name(key: &str) -> String {
+        env_name(key)
+    }
+}
+
+/// Physical CPU cores (not hyper-threads), which is what llama.cpp runs best on.
+pub fn physical_cores() -> usize {
+    let logical = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else { return logical };
+    let mut cores = std::collections::BTreeSet::new();
+    let mut physical_id = String::new();
+    for line in cpuinfo.lines() {
+        if let Some((name, value)) = line.split_once(':') {
+            match name.trim() {
+                "physical id" => physical_id = value.trim().to_string(),
+                "core id" => {
+                    cores.insert((physical_id.clone(), value.trim().to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    if cores.is_empty() {
+        logical
+    } else {
+        cores.len().min(logical)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs_with_file(text: &str) -> (tempfile::TempDir, ConfigInputs) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        let inputs = ConfigInputs { file: Some(path), cwd: dir.path().to_path_buf(), ..Default::default() };
+        (dir, inputs)
+    }
+
+    #[test]
+    fn layers_file_env_and_flags_in_order() {
+        let (_dir, mut inputs) = inputs_with_file("[generator]\nthreads = 3\nseed = 7\n");
+        inputs.env.push(("STARLING_GENERATOR_SEED".into(), "9".into()));
+        inputs.flags.push(("generator.max_tokens".into(), "12".into(), "--max-tokens".into()));
+        let config = Config::load(&inputs).unwrap();
+        assert_eq!(config.generator.threads, 3);
+        assert_eq!(config.generator.seed, 9);
+        assert_eq!(config.generator.max_tokens, 12);
+        let seed = config.entries.iter().find(|e| e.key == "generator.seed").unwrap();
+        assert_eq!(seed.source, Source::Env("STARLING_GENERATOR_SEED".into()));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_file() {
+        let (_dir, inputs) = inputs_with_file("[generator]\nthread = 3\n");
+        let message = Config::load(&inputs).unwrap_err().to_string();
+        assert!(message.contains("generator.thread"), "{message}");
+        assert!(message.contains("config.toml"), "{message}");
+    }
+
+    #[test]
+    fn bad_value_names_key_and_expectation() {
+        let (_dir, inputs) = inputs_with_file("[generator]\ntemperature = \"hot\"\n");
+        let message = Config::load(&inputs).unwrap_err().to_string();
+        assert!(message.contains("generator.temperature") && message.contains("a number"), "{message}");
+        let mut inputs = ConfigInputs::default();
+        inputs.env.push(("STARLING_TONE_PROFILE".into(), "shouty".into()));
+        let message = Config::load(&inputs).unwrap_err().to_string();
+        assert!(message.contains("STARLING_TONE_PROFILE") && message.contains("pip-response"), "{message}");
+    }
+
+    #[test]
+    fn relative_paths_in_file_resolve_against_its_folder() {
+        let (dir, inputs) = inputs_with_file("models_dir = \"cache\"\n");
+        let config = Config::load(&inputs).unwrap();
+        assert_eq!(config.models_dir, dir.path().join("cache"));
+        assert_eq!(config.generator.model, dir.path().join("cache").join(DEFAULT_GENERATOR_FILE));
+    }
+}

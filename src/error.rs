@@ -1,0 +1,56 @@
+//! The library's one error type: variants callers can branch on, each naming the file,
+//! model or key involved and ending with the fix. Never carries note text above a snippet.
+
+use std::path::PathBuf;
+
+/// Every failure the library reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("config file `{path}`: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error("{source_name}: {message}")]
+    ConfigValue { source_name: String, message: String },
+
+    #[error("model file `{path}` not found; run `scripts/setup.sh` or pass --model PATH")]
+    ModelMissing { path: PathBuf },
+
+    #[error("cannot load model `{path}`: {message}")]
+    ModelLoad { path: PathBuf, message: String },
+
+    #[error(
+        "prompt is {n_prompt} tokens but the context holds {n_ctx}; shorten the input or raise \
+         generator.context_size (the model was trained for {n_ctx_train})"
+    )]
+    PromptTooLong { n_prompt: usize, n_ctx: usize, n_ctx_train: usize },
+
+    #[error("generation failed: {0}")]
+    Generation(String),
+
+    #[error("invalid JSON schema: {0}; check the schema file")]
+    Schema(String),
+
+    #[error("the model's output is not valid JSON for the schema after {attempts} attempts: {reason}")]
+    UnparseableOutput { raw: String, reason: String, attempts: u32 },
+
+    #[error("generation cancelled")]
+    Cancelled,
+
+    #[error("rule file `{path}`: {message}")]
+    Rules { path: PathBuf, message: String },
+
+    #[error("`{path}`: {message}")]
+    Input { path: PathBuf, message: String },
+
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done and to which file.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
