@@ -4,8 +4,11 @@
 pub mod backends;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod manifest;
+pub mod prompts;
 pub mod structured;
+pub mod tasks;
 pub mod tone;
 
 pub use error::{Error, Result};

@@ -16,6 +16,38 @@ pub struct ProseView {
     pub sentences: Vec<Range<usize>>,
 }
 
+impl ProseView {
+    /// Sentences grouped into paragraphs (a blank line between two sentences starts a new one),
+    /// as byte ranges from the first sentence's start to the last one's end.
+    pub fn paragraphs(&self) -> Vec<Range<usize>> {
+        let mut paragraphs: Vec<Range<usize>> = Vec::new();
+        for sentence in &self.sentences {
+            match paragraphs.last_mut() {
+                Some(last) if !has_blank_line(&self.text[last.end..sentence.start]) => last.end = sentence.end,
+                _ => paragraphs.push(sentence.clone()),
+            }
+        }
+        paragraphs
+    }
+}
+
+fn has_blank_line(gap: &str) -> bool {
+    let mut newlines = 0;
+    for c in gap.chars() {
+        match c {
+            '\n' => {
+                newlines += 1;
+                if newlines >= 2 {
+                    return true;
+                }
+            }
+            c if c.is_whitespace() => {}
+            _ => newlines = 0,
+        }
+    }
+    false
+}
+
 /// How to read the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputKind {

@@ -1,1 +1,137 @@
-fn main(){}
+//! The `starling` command line: parses flags, loads the configuration, runs one subcommand and
+//! maps the outcome to an exit code (0 ok, 1 ran and found problems, 2 error).
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Parser, Subcommand};
+use starling::config::{Config, ConfigInputs};
+
+/// Local-first writing assistant for career documents.
+#[derive(Debug, Parser)]
+#[command(name = "starling", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: $XDG_CONFIG_HOME/starling/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (default: $XDG_DATA_HOME/starling).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Model cache filled by scripts/setup.sh.
+    #[arg(long, global = true, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// GGUF model for generation (any llama.cpp model).
+    #[arg(long, global = true, value_name = "PATH")]
+    model: Option<PathBuf>,
+    /// CPU threads for generation (0 = physical cores).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<String>,
+    /// Layers to offload to the GPU (cuda builds).
+    #[arg(long, global = true, value_name = "N")]
+    gpu_layers: Option<String>,
+    /// Set any configuration key, e.g. --set generator.context_size=8192.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// More log output (-v info, -vv debug, including llama.cpp's own lines).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate text with the local model, streamed to stdout.
+    Generate(commands::generate::Args),
+    /// Check tone: hedging, defensiveness, blame-shifting and more.
+    Tone(commands::tone::Args),
+    /// Check model files, ONNX Runtime and the data directory.
+    Doctor,
+    /// List the configured models with what their files say.
+    Models(commands::models::Args),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(commands::config::Command),
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Cli {
+    fn config_inputs(&self) -> anyhow::Result<ConfigInputs> {
+        let mut inputs = ConfigInputs::from_process();
+        inputs.file = self.config.clone();
+        let mut flag = |key: &str, value: String, name: &str| inputs.flags.push((key.into(), value, name.into()));
+        if let Some(dir) = &self.data_dir {
+            flag("data_dir", dir.display().to_string(), "--data-dir");
+        }
+        if let Some(dir) = &self.models_dir {
+            flag("models_dir", dir.display().to_string(), "--models-dir");
+        }
+        if let Some(model) = &self.model {
+            flag("generator.model", model.display().to_string(), "--model");
+        }
+        if let Some(threads) = &self.threads {
+            flag("generator.threads", threads.clone(), "--threads");
+        }
+        if let Some(layers) = &self.gpu_layers {
+            flag("generator.gpu_layers", layers.clone(), "--gpu-layers");
+        }
+        for pair in &self.set {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--set `{pair}`: expected KEY=VALUE, e.g. --set generator.seed=7"))?;
+            flag(key.trim(), value.trim().to_string(), "--set");
+        }
+        Ok(inputs)
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,llama_cpp_2=off,llama-cpp-2=off",
+        1 => "info,llama_cpp_2=warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STARLING_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Completions { shell } = &cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(*shell, &mut Cli::command(), "starling", &mut std::io::stdout());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = Config::load(&cli.config_inputs()?)?;
+    match &cli.command {
+        Command::Generate(args) => commands::generate::run(&config, args),
+        Command::Tone(args) => commands::tone::run(&config, args),
+        Command::Doctor => commands::doctor::run(&config),
+        Command::Models(args) => commands::models::run(&config, args),
+        Command::Config(command) => commands::config::run(&config, command),
+        Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(&cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if output::is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::from(2)
+        }
+    }
+}

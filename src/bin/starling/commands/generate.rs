@@ -1,0 +1,128 @@
+//! `starling generate`: one chat turn with the local model, streamed to stdout; with
+//! `--json-schema`, a validated JSON value instead.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use starling::backends::{GenerateRequest, Generator, Sampling};
+use starling::config::Config;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The prompt; `-` reads it from standard input.
+    prompt: String,
+    /// System message.
+    #[arg(long)]
+    system: Option<String>,
+    /// Most tokens to generate (default: generator.max_tokens).
+    #[arg(long)]
+    max_tokens: Option<u32>,
+    /// 0 = greedy and deterministic (default: generator.temperature).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Sampling seed (default: generator.seed).
+    #[arg(long)]
+    seed: Option<u32>,
+    #[arg(long)]
+    top_p: Option<f32>,
+    #[arg(long)]
+    min_p: Option<f32>,
+    #[arg(long)]
+    repeat_penalty: Option<f32>,
+    /// Stop before this text (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Constrain the answer to this JSON Schema; prints the validated JSON.
+    #[arg(long, value_name = "FILE")]
+    json_schema: Option<PathBuf>,
+    /// Print token counts and speeds to stderr at the end.
+    #[arg(long)]
+    stats: bool,
+}
+
+pub fn sampling(config: &Config, args: &Args) -> anyhow::Result<Sampling> {
+    let settings = &config.generator;
+    let sampling = Sampling {
+        temperature: args.temperature.unwrap_or(settings.temperature),
+        top_p: args.top_p.unwrap_or(settings.top_p),
+        min_p: args.min_p.unwrap_or(settings.min_p),
+        repeat_penalty: args.repeat_penalty.unwrap_or(settings.repeat_penalty),
+        seed: args.seed.unwrap_or(settings.seed),
+        max_tokens: args.max_tokens.unwrap_or(settings.max_tokens),
+        stop: args.stop.clone(),
+    };
+    anyhow::ensure!(sampling.temperature >= 0.0, "--temperature must be 0 or more");
+    anyhow::ensure!((0.0..=1.0).contains(&sampling.top_p), "--top-p must be between 0 and 1");
+    anyhow::ensure!((0.0..=1.0).contains(&sampling.min_p), "--min-p must be between 0 and 1");
+    anyhow::ensure!(sampling.repeat_penalty > 0.0, "--repeat-penalty must be above 0 (1 = off)");
+    anyhow::ensure!(sampling.max_tokens > 0, "--max-tokens must be at least 1");
+    Ok(sampling)
+}
+
+fn read_schema(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read schema file `{}`", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("schema file `{}` is not valid JSON; fix it and rerun", path.display()))
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let prompt = if args.prompt == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read the prompt from standard input")?;
+        text
+    } else {
+        args.prompt.clone()
+    };
+    anyhow::ensure!(!prompt.trim().is_empty(), "the prompt is empty; pass some text or `-` with input on stdin");
+    let schema = args.json_schema.as_ref().map(read_schema).transpose()?;
+    let generator = super::load_generator(config)?;
+    let request = GenerateRequest {
+        system: args.system.clone(),
+        prompt,
+        sampling: sampling(config, args)?,
+        json_schema: None,
+        cancel: None,
+    };
+
+    let generation = match &schema {
+        Some(schema) => {
+            let (value, generation) = starling::structured::generate_json(&generator, &request, schema)
+                .context("structured generation failed")?;
+            output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+            generation
+        }
+        None => {
+            let mut write_error = None;
+            let generation = generator.generate(&request, &mut |piece| {
+                if write_error.is_none() {
+                    if let Err(err) = output::print(piece) {
+                        write_error = Some(err);
+                    }
+                }
+            })?;
+            if let Some(err) = write_error {
+                return Err(err);
+            }
+            output::print("\n")?;
+            generation
+        }
+    };
+    if args.stats {
+        let tokens_per_second = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
+        eprintln!(
+            "model {}: prompt {} tokens ({} cached) in {:.0} ms, first token at {:.0} ms, {} tokens generated at {:.1} tokens/s, stop: {:?}",
+            generator.model_name(),
+            generation.n_prompt_tokens,
+            generation.n_cached_tokens,
+            generation.prompt_ms,
+            generation.first_token_ms,
+            generation.n_generated_tokens,
+            tokens_per_second(generation.n_generated_tokens, generation.generation_ms),
+            generation.stop_reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

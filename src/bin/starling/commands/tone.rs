@@ -1,0 +1,232 @@
+//! `starling tone`: rule findings (and with --deep, model findings) for each input, in the
+//! chosen format; `--fix` rewrites flagged sentences and shows a diff; exit codes for hooks.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+use starling::backends::llama::LlamaGenerator;
+use starling::backends::Sampling;
+use starling::config::Config;
+use starling::prompts::Prompt;
+use starling::tasks::tone as tone_task;
+use starling::tone::report::{self, FileReport};
+use starling::tone::{self, CheckOptions, InputKind, RuleSet, Severity};
+
+use crate::output;
+
+/// Inputs larger than this are refused with a message (a tone check is for messages and scripts).
+const MAX_INPUT_BYTES: u64 = 20 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Line,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Markdown or text files; `-` (or nothing, with piped input) reads standard input.
+    files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Severity profile: pip-response, manager-meeting, email, self-review (default: tone.profile).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Exit 1 when a finding is at or above this level (default: tone.fail_on).
+    #[arg(long, value_name = "LEVEL")]
+    fail_on: Option<String>,
+    /// Also ask the local model to review each passage.
+    #[arg(long)]
+    deep: bool,
+    /// Rewrite the flagged sentences with the model and show a diff.
+    #[arg(long)]
+    fix: bool,
+    /// With --fix: write the result into the file (a backup is kept beside it).
+    #[arg(long, requires = "fix")]
+    in_place: bool,
+    /// Extra rule file (repeatable), added to tone.rules.
+    #[arg(long = "rules", value_name = "FILE")]
+    rules: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorChoice,
+}
+
+struct Input {
+    name: String,
+    path: Option<PathBuf>,
+    text: String,
+}
+
+fn read_inputs(args: &Args) -> (Vec<Input>, Vec<String>) {
+    let mut inputs = Vec::new();
+    let mut errors = Vec::new();
+    let mut paths = args.files.clone();
+    if paths.is_empty() {
+        paths.push(PathBuf::from("-"));
+    }
+    for path in paths {
+        if path == Path::new("-") {
+            let mut bytes = Vec::new();
+            match std::io::stdin().read_to_end(&mut bytes) {
+                Ok(_) => match starling::files::decode_text(Path::new("<stdin>"), bytes, MAX_INPUT_BYTES) {
+                    Ok(text) => inputs.push(Input { name: "-".into(), path: None, text }),
+                    Err(err) => errors.push(err.to_string()),
+                },
+                Err(err) => errors.push(format!("cannot read standard input: {err}")),
+            }
+            continue;
+        }
+        if path.is_dir() {
+            errors.push(format!("`{}` is a folder; pass the files to check (e.g. `{}/*.md`)", path.display(), path.display()));
+            continue;
+        }
+        match starling::files::read_text(&path, MAX_INPUT_BYTES) {
+            Ok(text) => inputs.push(Input { name: path.display().to_string(), path: Some(path), text }),
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    (inputs, errors)
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    if args.files.is_empty() && std::io::stdin().is_terminal() {
+        anyhow::bail!("no input: pass files to check, or `-` to read standard input");
+    }
+    if args.in_place && args.files.iter().any(|p| p == Path::new("-")) {
+        anyhow::bail!("--in-place cannot write to standard input; pass file paths");
+    }
+    let profile = args.profile.clone().unwrap_or_else(|| config.tone.profile.clone());
+    let fail_on_name = args.fail_on.clone().unwrap_or_else(|| config.tone.fail_on.clone());
+    let fail_on = Severity::from_id(&fail_on_name)
+        .with_context(|| format!("--fail-on `{fail_on_name}`: use info, warning or error"))?;
+    let mut rule_files = config.tone.rules.clone();
+    rule_files.extend(args.rules.iter().cloned());
+    let rules = RuleSet::load(&rule_files)?;
+    if profile != "default" && !rules.profile_names().contains(&profile) {
+        anyhow::bail!("unknown profile `{profile}`; use one of {}", rules.profile_names().join(", "));
+    }
+
+    let (inputs, mut errors) = read_inputs(args);
+    let generator: Option<LlamaGenerator> =
+        if (args.deep || args.fix) && !inputs.is_empty() { Some(super::load_generator(config)?) } else { None };
+    let sampling = Sampling { temperature: 0.0, seed: config.generator.seed, ..Sampling::default() };
+
+    let mut reports = Vec::new();
+    let mut fixes_json = Vec::new();
+    let mut fixed_text = String::new();
+    for input in &inputs {
+        let kind = input.path.as_deref().map_or(InputKind::Markdown, InputKind::for_path);
+        let options = CheckOptions { kind, profile: profile.clone() };
+        let mut findings = rules.check(&input.text, &options).map_err(anyhow::Error::msg)?;
+        if let Some(generator) = &generator {
+            if args.deep {
+                let prompt = Prompt::load("tone-review", config.prompts_dir.as_deref())?;
+                let review = tone_task::deep_review(generator, &prompt, &input.text, kind, &findings, &sampling)?;
+                for warning in &review.warnings {
+                    eprintln!("warning: {}: {warning}", input.name);
+                }
+                findings = tone::merge(findings, review.findings);
+            }
+            if args.fix {
+                let prompt = Prompt::load("tone-fix", config.prompts_dir.as_deref())?;
+                let (new_text, changes) = tone_task::fix(generator, &prompt, &input.text, kind, &findings, &sampling)?;
+                let after = rules.check(&new_text, &options).map_err(anyhow::Error::msg)?;
+                let diff = similar::TextDiff::from_lines(&input.text, &new_text)
+                    .unified_diff()
+                    .header(&input.name, &format!("{} (fixed)", input.name))
+                    .to_string();
+                let mut written = None;
+                if args.in_place && new_text != input.text {
+                    let path = input.path.as_ref().expect("checked: no --in-place on stdin");
+                    let backup = starling::files::backup(path)?;
+                    starling::files::write_atomic(path, new_text.as_bytes())?;
+                    written = Some(backup);
+                }
+                let rejected: Vec<String> = changes
+                    .iter()
+                    .filter(|c| !c.accepted)
+                    .map(|c| format!("kept {:?}: {}", c.before, c.note.as_deref().unwrap_or("")))
+                    .collect();
+                fixed_text.push_str(&diff);
+                fixed_text.push_str(&format!(
+                    "{}: findings before {}, after {} ({} sentence(s) rewritten, {} kept){}\n",
+                    input.name,
+                    findings.len(),
+                    after.len(),
+                    changes.iter().filter(|c| c.accepted).count(),
+                    rejected.len(),
+                    written.as_ref().map_or(String::new(), |b| format!("; written in place, original saved as {}", b.display()))
+                ));
+                for line in &rejected {
+                    fixed_text.push_str(&format!("  {line}\n"));
+                }
+                fixes_json.push(json!({
+                    "file": input.name, "diff": diff, "changes": changes,
+                    "findings_before": findings.len(), "findings_after": after.len(),
+                    "backup": written,
+                }));
+                if written.is_some() {
+                    findings = after;
+                }
+            }
+        }
+        reports.push(FileReport { file: input.name.clone(), source: input.text.clone(), findings });
+    }
+
+    let rendered = match args.format {
+        Format::Human => {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            let mut text = report::render_human(&reports, color);
+            if args.fix {
+                text.push('\n');
+                text.push_str(&fixed_text);
+            }
+            text
+        }
+        Format::Line => {
+            let mut text = report::render_lines(&reports);
+            if args.fix {
+                text.push_str(&fixed_text);
+            }
+            text
+        }
+        Format::Json => {
+            let mut value = report::render_json(&reports);
+            if args.fix {
+                value = json!({"files": value, "fixes": fixes_json});
+            }
+            format!("{}\n", serde_json::to_string_pretty(&value)?)
+        }
+        Format::Sarif => {
+            let descriptions: Vec<(String, String, String)> =
+                rules.rules().iter().map(|r| (r.id.clone(), r.category.id().to_string(), r.message.clone())).collect();
+            format!("{}\n", serde_json::to_string_pretty(&report::render_sarif(&reports, &descriptions))?)
+        }
+    };
+    output::print(&rendered)?;
+    for error in &errors {
+        eprintln!("error: {error}");
+    }
+    if !errors.is_empty() {
+        errors.clear();
+        return Ok(ExitCode::from(2));
+    }
+    let failing = reports.iter().flat_map(|r| r.findings.iter()).any(|f| f.severity >= fail_on);
+    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
