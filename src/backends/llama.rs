@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -31,6 +32,8 @@ pub struct LlamaOptions {
     pub gpu_layers: u32,
     pub context_size: u32,
     pub batch_size: u32,
+    /// Bytes of evaluated prompt state kept in memory for reuse (0 = only the live context).
+    pub prompt_cache_bytes: usize,
 }
 
 impl LlamaOptions {
@@ -41,6 +44,7 @@ impl LlamaOptions {
             gpu_layers: settings.gpu_layers,
             context_size: settings.context_size,
             batch_size: settings.batch_size,
+            prompt_cache_bytes: settings.prompt_cache_mb as usize * 1024 * 1024,
         }
     }
 }
@@ -117,6 +121,7 @@ impl LlamaGenerator {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<()>>();
         let worker_model = Arc::clone(&model);
         let worker_path = path.clone();
+        let cache_budget = options.prompt_cache_bytes;
         let worker = std::thread::Builder::new()
             .name("starling-llama".into())
             .spawn(move || {
@@ -131,9 +136,9 @@ impl LlamaGenerator {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                let mut cached: Vec<LlamaToken> = Vec::new();
+                let mut cache = PromptCache { live: Vec::new(), saved: Vec::new(), budget: cache_budget, clock: 0 };
                 for job in inbox {
-                    let result = run_job(&worker_model, &mut context, &mut cached, &job);
+                    let result = run_job(&worker_model, &mut context, &mut cache, &job);
                     let _ = job.events.send(Event::Done(result));
                 }
             })
@@ -269,16 +274,16 @@ fn decode_error(err: impl std::fmt::Display) -> Error {
 }
 
 /// Evaluates what is not cached of the prompt, then samples until a stop. Runs on the worker.
-fn run_job(model: &LlamaModel, context: &mut LlamaContext<'_>, cached: &mut Vec<LlamaToken>, job: &Job) -> Result<Generation> {
+fn run_job(model: &LlamaModel, context: &mut LlamaContext<'_>, cache: &mut PromptCache, job: &Job) -> Result<Generation> {
     let started = Instant::now();
     let tokens = &job.tokens;
     let n_ctx = context.n_ctx() as usize;
     let cancelled = || job.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed));
 
-    // Reuse the longest common prefix with what the context already holds. Keep at least one
-    // prompt token to evaluate, because sampling needs its logits.
-    let mut common = cached.iter().zip(tokens.iter()).take_while(|(a, b)| a == b).count();
-    common = common.min(tokens.len() - 1);
+    // Reuse the longest common prefix with what the context holds (or with a saved state).
+    // Keep at least one prompt token to evaluate, because sampling needs its logits.
+    let mut common = cache.prepare(context, tokens).min(tokens.len() - 1);
+    let cached = &mut cache.live;
     if common < cached.len() {
         if context.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
             // Some architectures (recurrent) cannot drop a tail: start over.
@@ -374,4 +379,78 @@ fn run_job(model: &LlamaModel, context: &mut LlamaContext<'_>, cached: &mut Vec<
         first_token_ms,
         generation_ms: generation_started.elapsed().as_secs_f64() * 1e3,
     })
+}
+
+/// Evaluated prompt state kept for reuse. `live` is what the context's sequence 0 holds;
+/// `saved` are snapshots of earlier sequences (host memory), bounded by `budget` bytes and
+/// evicted least-recently-used, so interleaved callers with different long system prompts
+/// each keep their prefix.
+struct PromptCache {
+    live: Vec<LlamaToken>,
+    saved: Vec<SavedPrompt>,
+    budget: usize,
+    clock: u64,
+}
+
+struct SavedPrompt {
+    tokens: Vec<LlamaToken>,
+    state: SeqState,
+    last_used: u64,
+}
+
+/// Snapshots shorter than this are not worth the copy.
+const MIN_SAVED_TOKENS: usize = 64;
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b.iter()).take_while(|(x, y)| x == y).count()
+}
+
+impl PromptCache {
+    /// Makes the context hold the best available prefix of `tokens`; returns its length.
+    fn prepare(&mut self, context: &mut LlamaContext<'_>, tokens: &[LlamaToken]) -> usize {
+        self.clock += 1;
+        let live_common = common_prefix(&self.live, tokens);
+        let best = self
+            .saved
+            .iter()
+            .enumerate()
+            .map(|(index, saved)| (index, common_prefix(&saved.tokens, tokens)))
+            .max_by_key(|&(_, n)| n);
+        // Keep what the live sequence holds before it is cut, if a later call may want it back.
+        if live_common + MIN_SAVED_TOKENS <= self.live.len() && self.budget > 0 {
+            self.save_live(context);
+        }
+        match best {
+            Some((index, saved_common)) if saved_common >= live_common + MIN_SAVED_TOKENS => {
+                let saved = &mut self.saved[index];
+                saved.last_used = self.clock;
+                let restored = context.kv_cache_seq_rm(0, None, None).is_ok() && context.state_seq_set(&saved.state, 0).is_ok();
+                if restored {
+                    self.live = saved.tokens.clone();
+                    tracing::debug!(tokens = saved_common, "prompt cache: restored a saved prefix");
+                    saved_common
+                } else {
+                    context.clear_kv_cache();
+                    self.live.clear();
+                    0
+                }
+            }
+            _ => live_common,
+        }
+    }
+
+    fn save_live(&mut self, context: &LlamaContext<'_>) {
+        // A saved prefix of what is live now is superseded by this longer snapshot.
+        let live = &self.live;
+        self.saved.retain(|s| common_prefix(&s.tokens, live) < s.tokens.len());
+        let Ok(state) = context.state_seq_get(0, LlamaStateSeqFlags::empty()) else { return };
+        if state.byte_len() > self.budget {
+            return;
+        }
+        self.saved.push(SavedPrompt { tokens: self.live.clone(), state, last_used: self.clock });
+        while self.saved.iter().map(|s| s.state.byte_len()).sum::<usize>() > self.budget {
+            let oldest = self.saved.iter().enumerate().min_by_key(|(_, s)| s.last_used).map(|(i, _)| i).expect("non-empty");
+            self.saved.remove(oldest);
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! message, from rules that are data (`rules/tone.toml` plus user files). Pure: the caller
 //! reads files; this module only sees text.
 
+pub mod eval;
 pub mod report;
 pub mod rules;
 pub mod segment;

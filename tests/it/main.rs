@@ -1,1 +1,8 @@
+//! Starling's one integration-test binary (llama.cpp links once). Every test here runs the
+//! real engines against the models fetched by `scripts/setup.sh`.
 
+mod common;
+mod config;
+mod generate;
+mod offline;
+mod tone;

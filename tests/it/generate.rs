@@ -1,0 +1,180 @@
+//! Generation through llama.cpp: determinism, streaming, stop strings, structured output,
+//! the prefix cache, context overflow, and the CLI around them.
+
+use std::sync::OnceLock;
+
+use serde_json::json;
+use starling::backends::llama::{LlamaGenerator, LlamaOptions};
+use starling::backends::{GenerateRequest, Generator, Sampling, StopReason};
+use starling::Error;
+
+use crate::common::{models_dir, run, starling, stderr, stdout};
+
+/// One model per test process, like the application (llama.cpp's backend is per process).
+fn generator() -> &'static LlamaGenerator {
+    static GENERATOR: OnceLock<LlamaGenerator> = OnceLock::new();
+    GENERATOR.get_or_init(|| {
+        LlamaGenerator::load(&LlamaOptions {
+            model: models_dir().join(starling::config::DEFAULT_GENERATOR_FILE),
+            threads: 2,
+            gpu_layers: 0,
+            context_size: 2048,
+            batch_size: 512,
+            prompt_cache_bytes: 64 << 20,
+        })
+        .expect("the default model loads; run scripts/setup.sh")
+    })
+}
+
+fn request(prompt: &str, max_tokens: u32) -> GenerateRequest {
+    GenerateRequest {
+        prompt: prompt.into(),
+        sampling: Sampling { max_tokens, temperature: 0.0, seed: 1, ..Sampling::default() },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn streamed_pieces_add_up_to_the_text_and_greedy_is_repeatable() {
+    let mut pieces = Vec::new();
+    let first = generator().generate(&request("Name three colours.", 24), &mut |p| pieces.push(p.to_string())).unwrap();
+    assert!(!first.text.trim().is_empty());
+    assert!(pieces.len() > 1, "expected several streamed pieces, got {pieces:?}");
+    assert_eq!(pieces.concat(), first.text);
+    let second = generator().generate(&request("Name three colours.", 24), &mut |_| {}).unwrap();
+    assert_eq!(first.text, second.text);
+    assert!(matches!(first.stop_reason, StopReason::MaxTokens | StopReason::EndOfGeneration));
+}
+
+#[test]
+fn stop_strings_end_generation_before_the_stop() {
+    let unstopped = generator().generate(&request("Count from 1 to 10, separated by commas.", 40), &mut |_| {}).unwrap();
+    let Some(cut) = unstopped.text.find(',') else { panic!("expected commas in {:?}", unstopped.text) };
+    let mut stopped_request = request("Count from 1 to 10, separated by commas.", 40);
+    stopped_request.sampling.stop = vec![",".into()];
+    let stopped = generator().generate(&stopped_request, &mut |_| {}).unwrap();
+    assert_eq!(stopped.stop_reason, StopReason::StopString);
+    assert_eq!(stopped.text, unstopped.text[..cut]);
+}
+
+#[test]
+fn shared_system_prompt_is_reused_from_the_cache() {
+    let system = "You are a careful writing assistant for performance reviews. ".repeat(30);
+    let ask = |prompt: &str| GenerateRequest { system: Some(system.clone()), ..request(prompt, 4) };
+    let first = generator().generate(&ask("Say yes."), &mut |_| {}).unwrap();
+    let second = generator().generate(&ask("Say no."), &mut |_| {}).unwrap();
+    let system_tokens = generator().count_tokens(&system).unwrap();
+    assert!(second.n_cached_tokens >= system_tokens, "cached {} of a {system_tokens}-token system prompt", second.n_cached_tokens);
+    assert!(first.n_prompt_tokens > system_tokens);
+}
+
+#[test]
+fn nested_schema_output_validates() {
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "steps": {"type": "array", "minItems": 1, "items": {
+                "type": "object",
+                "properties": {"action": {"type": "string"}, "minutes": {"type": "integer"}},
+                "required": ["action", "minutes"]
+            }}
+        },
+        "required": ["title", "steps"]
+    });
+    let (value, _) = starling::structured::generate_json(generator(), &request("Plan a short 1:1 meeting agenda as JSON.", 200), &schema).unwrap();
+    starling::structured::validate(&schema, &value).unwrap();
+    assert!(value["steps"].as_array().is_some_and(|steps| !steps.is_empty()));
+}
+
+#[test]
+fn prompt_longer_than_the_context_names_both_counts() {
+    let long = "word ".repeat(5000);
+    match generator().generate(&request(&long, 4), &mut |_| {}) {
+        Err(Error::PromptTooLong { n_prompt, n_ctx, .. }) => {
+            assert!(n_prompt > n_ctx);
+            assert_eq!(n_ctx, 2048);
+        }
+        other => panic!("expected PromptTooLong, got {other:?}"),
+    }
+    // The engine is still usable afterwards.
+    assert!(!generator().generate(&request("Say hi.", 4), &mut |_| {}).unwrap().text.is_empty());
+}
+
+#[test]
+fn cli_generate_is_deterministic_and_schema_output_parses() {
+    let home = tempfile::tempdir().unwrap();
+    let args = ["generate", "Say hello", "--max-tokens", "16", "--seed", "1", "--temperature", "0"];
+    let first = run(starling(home.path()).args(args));
+    let second = run(starling(home.path()).args(args));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(!stdout(&first).trim().is_empty());
+    assert_eq!(stdout(&first), stdout(&second));
+
+    let schema_path = home.path().join("schema.json");
+    let schema = json!({"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "owner": {"type": "object", "properties": {"team": {"type": "string"}}, "required": ["team"]}}, "required": ["name", "tags", "owner"]});
+    std::fs::write(&schema_path, schema.to_string()).unwrap();
+    let output = run(starling(home.path()).args(["generate", "Describe a project as JSON", "--max-tokens", "200"]).arg("--json-schema").arg(&schema_path));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("stdout is JSON");
+    starling::structured::validate(&schema, &value).unwrap();
+}
+
+#[test]
+fn cli_errors_name_the_file_and_the_fix() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(starling(home.path()).args(["generate", "hi", "--model", "/nonexistent/model.gguf"]));
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("/nonexistent/model.gguf") && message.contains("--model"), "{message}");
+
+    let not_gguf = home.path().join("notes.gguf");
+    std::fs::write(&not_gguf, "just text").unwrap();
+    let output = run(starling(home.path()).args(["generate", "hi", "--model"]).arg(&not_gguf));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("not a GGUF file"), "{}", stderr(&output));
+
+    let bad_schema = home.path().join("bad.json");
+    std::fs::write(&bad_schema, "{not json").unwrap();
+    let output = run(starling(home.path()).args(["generate", "hi", "--json-schema"]).arg(&bad_schema));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("bad.json"), "{}", stderr(&output));
+}
+
+#[test]
+fn doctor_passes_then_names_a_missing_model() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(starling(home.path()).arg("doctor"));
+    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("all checks passed"));
+
+    // A model cache with every file but the GGUF (links, so nothing large is copied).
+    let partial = home.path().join("models");
+    for entry in starling::manifest::files() {
+        if entry.role == "generator" {
+            continue;
+        }
+        let target = partial.join(&entry.file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(models_dir().join(&entry.file), &target).unwrap();
+    }
+    let output = run(starling(home.path()).env("STARLING_MODELS_DIR", &partial).arg("doctor"));
+    assert_eq!(output.status.code(), Some(2));
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(text.contains(&partial.join(starling::config::DEFAULT_GENERATOR_FILE).display().to_string()), "{text}");
+    assert!(text.contains("scripts/setup.sh"), "{text}");
+}
+
+#[test]
+fn models_lists_what_the_gguf_header_says() {
+    let home = tempfile::tempdir().unwrap();
+    let output = run(starling(home.path()).args(["models", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let generator = &rows[0];
+    assert_eq!(generator["architecture"], "llama");
+    assert_eq!(generator["quantization"], "Q4_1");
+    assert_eq!(generator["context_length"], 8192);
+    assert_eq!(generator["size_bytes"], 98_362_432);
+}
