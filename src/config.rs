@@ -24,31 +24,135 @@ struct KeyDef {
     help: &'static str,
 }
 
-const PROFILES: &[&str] = &["default", "pip-response", "manager-meeting", "email", "self-review"];
+const PROFILES: &[&str] = &[
+    "default",
+    "pip-response",
+    "manager-meeting",
+    "email",
+    "self-review",
+];
 const LEVELS: &[&str] = &["info", "warning", "error"];
 
 /// Every key the configuration accepts. `config show` lists them in this order.
 const KEYS: &[KeyDef] = &[
-    KeyDef { key: "data_dir", kind: Kind::Path, help: "where the index, caches and token live" },
-    KeyDef { key: "models_dir", kind: Kind::Path, help: "the model cache filled by scripts/setup.sh" },
-    KeyDef { key: "prompts_dir", kind: Kind::OptionalPath, help: "folder whose templates override the built-in prompts" },
-    KeyDef { key: "generator.model", kind: Kind::Path, help: "GGUF file for generation" },
-    KeyDef { key: "generator.threads", kind: Kind::Int { min: 0, max: 512 }, help: "CPU threads; 0 = physical cores" },
-    KeyDef { key: "generator.gpu_layers", kind: Kind::Int { min: 0, max: 10_000 }, help: "layers offloaded to the GPU (cuda builds)" },
-    KeyDef { key: "generator.context_size", kind: Kind::Int { min: 256, max: 1 << 20 }, help: "context window in tokens" },
-    KeyDef { key: "generator.batch_size", kind: Kind::Int { min: 32, max: 1 << 16 }, help: "prompt tokens evaluated per step" },
-    KeyDef { key: "generator.prompt_cache_mb", kind: Kind::Int { min: 0, max: 1 << 16 }, help: "memory for saved prompt prefixes (MiB)" },
-    KeyDef { key: "generator.max_tokens", kind: Kind::Int { min: 1, max: 1 << 20 }, help: "default limit on generated tokens" },
-    KeyDef { key: "generator.temperature", kind: Kind::Float { min: 0.0, max: 5.0 }, help: "0 = greedy, deterministic" },
-    KeyDef { key: "generator.top_p", kind: Kind::Float { min: 0.0, max: 1.0 }, help: "nucleus sampling" },
-    KeyDef { key: "generator.min_p", kind: Kind::Float { min: 0.0, max: 1.0 }, help: "minimum probability relative to the top token" },
-    KeyDef { key: "generator.repeat_penalty", kind: Kind::Float { min: 0.0, max: 5.0 }, help: "1.0 = off" },
-    KeyDef { key: "generator.seed", kind: Kind::Int { min: 0, max: u32::MAX as i64 }, help: "sampling seed" },
-    KeyDef { key: "embedder.dir", kind: Kind::Path, help: "folder with model.onnx and its tokenizer files" },
-    KeyDef { key: "embedder.onnxruntime", kind: Kind::Path, help: "libonnxruntime shared library" },
-    KeyDef { key: "tone.rules", kind: Kind::PathList, help: "extra rule files (TOML) added to the built-in rules" },
-    KeyDef { key: "tone.profile", kind: Kind::Choice(PROFILES), help: "severity profile" },
-    KeyDef { key: "tone.fail_on", kind: Kind::Choice(LEVELS), help: "lowest severity that makes `tone` exit 1" },
+    KeyDef {
+        key: "data_dir",
+        kind: Kind::Path,
+        help: "where the index, caches and token live",
+    },
+    KeyDef {
+        key: "models_dir",
+        kind: Kind::Path,
+        help: "the model cache filled by scripts/setup.sh",
+    },
+    KeyDef {
+        key: "prompts_dir",
+        kind: Kind::OptionalPath,
+        help: "folder whose templates override the built-in prompts",
+    },
+    KeyDef {
+        key: "generator.model",
+        kind: Kind::Path,
+        help: "GGUF file for generation",
+    },
+    KeyDef {
+        key: "generator.threads",
+        kind: Kind::Int { min: 0, max: 512 },
+        help: "CPU threads; 0 = physical cores",
+    },
+    KeyDef {
+        key: "generator.gpu_layers",
+        kind: Kind::Int {
+            min: 0,
+            max: 10_000,
+        },
+        help: "layers offloaded to the GPU (cuda builds)",
+    },
+    KeyDef {
+        key: "generator.context_size",
+        kind: Kind::Int {
+            min: 256,
+            max: 1 << 20,
+        },
+        help: "context window in tokens",
+    },
+    KeyDef {
+        key: "generator.batch_size",
+        kind: Kind::Int {
+            min: 32,
+            max: 1 << 16,
+        },
+        help: "prompt tokens evaluated per step",
+    },
+    KeyDef {
+        key: "generator.prompt_cache_mb",
+        kind: Kind::Int {
+            min: 0,
+            max: 1 << 16,
+        },
+        help: "memory for saved prompt prefixes (MiB)",
+    },
+    KeyDef {
+        key: "generator.max_tokens",
+        kind: Kind::Int {
+            min: 1,
+            max: 1 << 20,
+        },
+        help: "default limit on generated tokens",
+    },
+    KeyDef {
+        key: "generator.temperature",
+        kind: Kind::Float { min: 0.0, max: 5.0 },
+        help: "0 = greedy, deterministic",
+    },
+    KeyDef {
+        key: "generator.top_p",
+        kind: Kind::Float { min: 0.0, max: 1.0 },
+        help: "nucleus sampling",
+    },
+    KeyDef {
+        key: "generator.min_p",
+        kind: Kind::Float { min: 0.0, max: 1.0 },
+        help: "minimum probability relative to the top token",
+    },
+    KeyDef {
+        key: "generator.repeat_penalty",
+        kind: Kind::Float { min: 0.0, max: 5.0 },
+        help: "1.0 = off",
+    },
+    KeyDef {
+        key: "generator.seed",
+        kind: Kind::Int {
+            min: 0,
+            max: u32::MAX as i64,
+        },
+        help: "sampling seed",
+    },
+    KeyDef {
+        key: "embedder.dir",
+        kind: Kind::Path,
+        help: "folder with model.onnx and its tokenizer files",
+    },
+    KeyDef {
+        key: "embedder.onnxruntime",
+        kind: Kind::Path,
+        help: "libonnxruntime shared library",
+    },
+    KeyDef {
+        key: "tone.rules",
+        kind: Kind::PathList,
+        help: "extra rule files (TOML) added to the built-in rules",
+    },
+    KeyDef {
+        key: "tone.profile",
+        kind: Kind::Choice(PROFILES),
+        help: "severity profile",
+    },
+    KeyDef {
+        key: "tone.fail_on",
+        kind: Kind::Choice(LEVELS),
+        help: "lowest severity that makes `tone` exit 1",
+    },
 ];
 
 /// Where a value came from.
@@ -125,7 +229,9 @@ impl ConfigInputs {
     pub fn from_process() -> Self {
         ConfigInputs {
             file: None,
-            env: std::env::vars().filter(|(name, _)| name.starts_with("STARLING_")).collect(),
+            env: std::env::vars()
+                .filter(|(name, _)| name.starts_with("STARLING_"))
+                .collect(),
             flags: Vec::new(),
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         }
@@ -186,7 +292,9 @@ pub const DEFAULT_EMBEDDER_DIR: &str = "all-MiniLM-L6-v2";
 pub const DEFAULT_ONNXRUNTIME: &str = "onnxruntime/libonnxruntime.so.1.31.1";
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 fn xdg(var: &str, fallback: &str) -> PathBuf {
@@ -198,7 +306,9 @@ fn xdg(var: &str, fallback: &str) -> PathBuf {
 
 /// `$XDG_CONFIG_HOME/starling/config.toml`.
 pub fn default_config_path() -> PathBuf {
-    xdg("XDG_CONFIG_HOME", ".config").join("starling").join("config.toml")
+    xdg("XDG_CONFIG_HOME", ".config")
+        .join("starling")
+        .join("config.toml")
 }
 
 fn env_name(key: &str) -> String {
@@ -210,7 +320,10 @@ fn key_def(key: &str) -> Option<&'static KeyDef> {
 }
 
 fn known_keys() -> String {
-    KEYS.iter().map(|def| def.key).collect::<Vec<_>>().join(", ")
+    KEYS.iter()
+        .map(|def| def.key)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn expand(raw: &str, base: &Path) -> PathBuf {
@@ -246,7 +359,11 @@ fn parse_text(def: &KeyDef, raw: &str, base: &Path) -> Result<Value, String> {
         Kind::OptionalPath if raw.is_empty() => Ok(Value::Unset),
         Kind::OptionalPath => Ok(Value::Path(expand(raw, base))),
         Kind::PathList => Ok(Value::Paths(
-            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| expand(s, base)).collect(),
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| expand(s, base))
+                .collect(),
         )),
         Kind::Int { min, max } => match raw.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(Value::Int(n)),
@@ -276,7 +393,9 @@ fn parse_toml(def: &KeyDef, raw: &toml::Value, base: &Path) -> Result<Value, Str
             }
             Ok(Value::Paths(paths))
         }
-        (Kind::Int { min, max }, toml::Value::Integer(n)) if (min..=max).contains(n) => Ok(Value::Int(*n)),
+        (Kind::Int { min, max }, toml::Value::Integer(n)) if (min..=max).contains(n) => {
+            Ok(Value::Int(*n))
+        }
         (Kind::Float { .. }, toml::Value::Integer(n)) => parse_text(def, &n.to_string(), base),
         (Kind::Float { .. }, toml::Value::Float(x)) => parse_text(def, &x.to_string(), base),
         (Kind::Choice(_), toml::Value::String(s)) => parse_text(def, s, base),
@@ -286,7 +405,11 @@ fn parse_toml(def: &KeyDef, raw: &toml::Value, base: &Path) -> Result<Value, Str
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, toml::Value)>) {
     for (name, value) in table {
-        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
         match value {
             toml::Value::Table(inner) => flatten(&key, inner, out),
             other => out.push((key, other.clone())),
@@ -298,7 +421,11 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
     let data_dir = xdg("XDG_DATA_HOME", ".local/share").join("starling");
     match key {
         "data_dir" => Value::Path(data_dir),
-        "models_dir" => Value::Path(xdg("XDG_CACHE_HOME", ".cache").join("starling").join("models")),
+        "models_dir" => Value::Path(
+            xdg("XDG_CACHE_HOME", ".cache")
+                .join("starling")
+                .join("models"),
+        ),
         "prompts_dir" => Value::Unset,
         "generator.model" => Value::Path(models_dir.join(DEFAULT_GENERATOR_FILE)),
         "generator.threads" => Value::Int(0),
@@ -339,7 +466,10 @@ impl Config {
                 path: file.clone(),
                 message: format!("not valid TOML: {}", err.message()),
             })?;
-            let base = file.parent().map(Path::to_path_buf).unwrap_or_else(|| inputs.cwd.clone());
+            let base = file
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| inputs.cwd.clone());
             let mut pairs = Vec::new();
             flatten("", &table, &mut pairs);
             for (key, raw) in pairs {
@@ -347,8 +477,10 @@ impl Config {
                     path: file.clone(),
                     message: format!("unknown key `{key}`; known keys: {}", known_keys()),
                 })?;
-                let value = parse_toml(def, &raw, &base)
-                    .map_err(|message| Error::Config { path: file.clone(), message })?;
+                let value = parse_toml(def, &raw, &base).map_err(|message| Error::Config {
+                    path: file.clone(),
+                    message,
+                })?;
                 chosen.insert(def.key, (value, Source::File(file.clone())));
             }
             Some(file)
@@ -359,10 +491,11 @@ impl Config {
         for def in KEYS {
             let name = env_name(def.key);
             if let Some((_, raw)) = inputs.env.iter().find(|(n, _)| *n == name) {
-                let value = parse_text(def, raw, &inputs.cwd).map_err(|message| Error::ConfigValue {
-                    source_name: format!("environment variable {name}"),
-                    message,
-                })?;
+                let value =
+                    parse_text(def, raw, &inputs.cwd).map_err(|message| Error::ConfigValue {
+                        source_name: format!("environment variable {name}"),
+                        message,
+                    })?;
                 chosen.insert(def.key, (value, Source::Env(name)));
             }
         }
@@ -372,8 +505,11 @@ impl Config {
                 source_name: format!("flag {flag}"),
                 message: format!("unknown key `{key}`; known keys: {}", known_keys()),
             })?;
-            let value = parse_text(def, raw, &inputs.cwd)
-                .map_err(|message| Error::ConfigValue { source_name: format!("flag {flag}"), message })?;
+            let value =
+                parse_text(def, raw, &inputs.cwd).map_err(|message| Error::ConfigValue {
+                    source_name: format!("flag {flag}"),
+                    message,
+                })?;
             chosen.insert(def.key, (value, Source::Flag(flag.clone())));
         }
 
@@ -391,7 +527,12 @@ impl Config {
                 let (value, source) = chosen
                     .remove(def.key)
                     .unwrap_or_else(|| (default_value(def.key, &models_dir), Source::Default));
-                Entry { key: def.key, value, source, help: def.help }
+                Entry {
+                    key: def.key,
+                    value,
+                    source,
+                    help: def.help,
+                }
             })
             .collect();
         Ok(Config::from_entries(file_read, entries))
@@ -399,7 +540,11 @@ impl Config {
 
     fn from_entries(file: Option<PathBuf>, entries: Vec<Entry>) -> Config {
         let get = |key: &str| -> &Value {
-            &entries.iter().find(|e| e.key == key).expect("every key has an entry").value
+            &entries
+                .iter()
+                .find(|e| e.key == key)
+                .expect("every key has an entry")
+                .value
         };
         let path = |key: &str| match get(key) {
             Value::Path(p) => p.clone(),
@@ -443,7 +588,10 @@ impl Config {
                 repeat_penalty: float("generator.repeat_penalty"),
                 seed: int("generator.seed") as u32,
             },
-            embedder: EmbedderSettings { dir: path("embedder.dir"), onnxruntime: path("embedder.onnxruntime") },
+            embedder: EmbedderSettings {
+                dir: path("embedder.dir"),
+                onnxruntime: path("embedder.onnxruntime"),
+            },
             tone: ToneSettings {
                 rules: match get("tone.rules") {
                     Value::Paths(paths) => paths.clone(),
@@ -464,8 +612,12 @@ impl Config {
 
 /// Physical CPU cores (not hyper-threads), which is what llama.cpp runs best on.
 pub fn physical_cores() -> usize {
-    let logical = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else { return logical };
+    let logical = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let Ok(cpuinfo) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return logical;
+    };
     let mut cores = std::collections::BTreeSet::new();
     let mut physical_id = String::new();
     for line in cpuinfo.lines() {
@@ -494,20 +646,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, text).unwrap();
-        let inputs = ConfigInputs { file: Some(path), cwd: dir.path().to_path_buf(), ..Default::default() };
+        let inputs = ConfigInputs {
+            file: Some(path),
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        };
         (dir, inputs)
     }
 
     #[test]
     fn layers_file_env_and_flags_in_order() {
         let (_dir, mut inputs) = inputs_with_file("[generator]\nthreads = 3\nseed = 7\n");
-        inputs.env.push(("STARLING_GENERATOR_SEED".into(), "9".into()));
-        inputs.flags.push(("generator.max_tokens".into(), "12".into(), "--max-tokens".into()));
+        inputs
+            .env
+            .push(("STARLING_GENERATOR_SEED".into(), "9".into()));
+        inputs.flags.push((
+            "generator.max_tokens".into(),
+            "12".into(),
+            "--max-tokens".into(),
+        ));
         let config = Config::load(&inputs).unwrap();
         assert_eq!(config.generator.threads, 3);
         assert_eq!(config.generator.seed, 9);
         assert_eq!(config.generator.max_tokens, 12);
-        let seed = config.entries.iter().find(|e| e.key == "generator.seed").unwrap();
+        let seed = config
+            .entries
+            .iter()
+            .find(|e| e.key == "generator.seed")
+            .unwrap();
         assert_eq!(seed.source, Source::Env("STARLING_GENERATOR_SEED".into()));
     }
 
@@ -523,11 +689,19 @@ mod tests {
     fn bad_value_names_key_and_expectation() {
         let (_dir, inputs) = inputs_with_file("[generator]\ntemperature = \"hot\"\n");
         let message = Config::load(&inputs).unwrap_err().to_string();
-        assert!(message.contains("generator.temperature") && message.contains("a number"), "{message}");
+        assert!(
+            message.contains("generator.temperature") && message.contains("a number"),
+            "{message}"
+        );
         let mut inputs = ConfigInputs::default();
-        inputs.env.push(("STARLING_TONE_PROFILE".into(), "shouty".into()));
+        inputs
+            .env
+            .push(("STARLING_TONE_PROFILE".into(), "shouty".into()));
         let message = Config::load(&inputs).unwrap_err().to_string();
-        assert!(message.contains("STARLING_TONE_PROFILE") && message.contains("pip-response"), "{message}");
+        assert!(
+            message.contains("STARLING_TONE_PROFILE") && message.contains("pip-response"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -535,6 +709,9 @@ mod tests {
         let (dir, inputs) = inputs_with_file("models_dir = \"cache\"\n");
         let config = Config::load(&inputs).unwrap();
         assert_eq!(config.models_dir, dir.path().join("cache"));
-        assert_eq!(config.generator.model, dir.path().join("cache").join(DEFAULT_GENERATOR_FILE));
+        assert_eq!(
+            config.generator.model,
+            dir.path().join("cache").join(DEFAULT_GENERATOR_FILE)
+        );
     }
 }

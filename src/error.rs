@@ -10,7 +10,10 @@ pub enum Error {
     Config { path: PathBuf, message: String },
 
     #[error("{source_name}: {message}")]
-    ConfigValue { source_name: String, message: String },
+    ConfigValue {
+        source_name: String,
+        message: String,
+    },
 
     #[error("model file `{path}` not found; run `scripts/setup.sh` or pass --model PATH")]
     ModelMissing { path: PathBuf },
@@ -22,7 +25,11 @@ pub enum Error {
         "prompt is {n_prompt} tokens but the context holds {n_ctx}; shorten the input or raise \
          generator.context_size (the model was trained for {n_ctx_train})"
     )]
-    PromptTooLong { n_prompt: usize, n_ctx: usize, n_ctx_train: usize },
+    PromptTooLong {
+        n_prompt: usize,
+        n_ctx: usize,
+        n_ctx_train: usize,
+    },
 
     #[error("generation failed: {0}")]
     Generation(String),
@@ -30,8 +37,14 @@ pub enum Error {
     #[error("invalid JSON schema: {0}; check the schema file")]
     Schema(String),
 
-    #[error("the model's output is not valid JSON for the schema after {attempts} attempts: {reason}")]
-    UnparseableOutput { raw: String, reason: String, attempts: u32 },
+    #[error(
+        "the model's output is not valid JSON for the schema after {attempts} attempts: {reason}"
+    )]
+    UnparseableOutput {
+        raw: String,
+        reason: String,
+        attempts: u32,
+    },
 
     #[error("generation cancelled")]
     Cancelled,
@@ -43,13 +56,19 @@ pub enum Error {
     Input { path: PathBuf, message: String },
 
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl Error {
     /// Wraps an I/O error with what was being done and to which file.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

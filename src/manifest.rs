@@ -32,7 +32,9 @@ struct Manifest {
 
 /// Every file of the built-in manifest.
 pub fn files() -> Vec<ManifestFile> {
-    toml::from_str::<Manifest>(MANIFEST_TOML).expect("models/manifest.toml is valid (unit-tested)").file
+    toml::from_str::<Manifest>(MANIFEST_TOML)
+        .expect("models/manifest.toml is valid (unit-tested)")
+        .file
 }
 
 /// What a check of one cached file found.
@@ -52,10 +54,16 @@ pub fn check_file(path: &Path, entry: &ManifestFile) -> std::io::Result<FileStat
         Err(err) => return Err(err),
     };
     if metadata.len() != entry.size {
-        return Ok(FileState::WrongSize { actual: metadata.len() });
+        return Ok(FileState::WrongSize {
+            actual: metadata.len(),
+        });
     }
     let actual = sha256_file(path)?;
-    Ok(if actual == entry.sha256 { FileState::Ok } else { FileState::WrongChecksum { actual } })
+    Ok(if actual == entry.sha256 {
+        FileState::Ok
+    } else {
+        FileState::WrongChecksum { actual }
+    })
 }
 
 /// Hex sha256 of a file, streamed.
@@ -83,7 +91,9 @@ mod tests {
         let names: Vec<&str> = files.iter().map(|f| f.file.as_str()).collect();
         assert!(names.contains(&crate::config::DEFAULT_GENERATOR_FILE));
         assert!(names.contains(&crate::config::DEFAULT_ONNXRUNTIME));
-        assert!(names.iter().any(|n| n.starts_with(crate::config::DEFAULT_EMBEDDER_DIR)));
+        assert!(names
+            .iter()
+            .any(|n| n.starts_with(crate::config::DEFAULT_EMBEDDER_DIR)));
         assert!(files.iter().all(|f| f.sha256.len() == 64 && f.size > 0));
     }
 }

@@ -20,14 +20,28 @@ pub struct Prompt {
 }
 
 fn parse(name: &str, text: &str, origin: &Path) -> Result<Prompt> {
-    let error = |message: &str| Error::Input { path: origin.to_path_buf(), message: format!("prompt `{name}`: {message}") };
+    let error = |message: &str| Error::Input {
+        path: origin.to_path_buf(),
+        message: format!("prompt `{name}`: {message}"),
+    };
     let body = match text.strip_prefix("---\n") {
-        Some(rest) => rest.split_once("\n---\n").map(|(_, body)| body).ok_or_else(|| error("front matter is not closed by `---`"))?,
+        Some(rest) => rest
+            .split_once("\n---\n")
+            .map(|(_, body)| body)
+            .ok_or_else(|| error("front matter is not closed by `---`"))?,
         None => text,
     };
-    let (_, after_system) = body.split_once("# system\n").ok_or_else(|| error("missing `# system` section"))?;
-    let (system, user) = after_system.split_once("# user\n").ok_or_else(|| error("missing `# user` section"))?;
-    Ok(Prompt { name: name.to_string(), system: system.trim().to_string(), user: user.trim().to_string() })
+    let (_, after_system) = body
+        .split_once("# system\n")
+        .ok_or_else(|| error("missing `# system` section"))?;
+    let (system, user) = after_system
+        .split_once("# user\n")
+        .ok_or_else(|| error("missing `# user` section"))?;
+    Ok(Prompt {
+        name: name.to_string(),
+        system: system.trim().to_string(),
+        user: user.trim().to_string(),
+    })
 }
 
 impl Prompt {
@@ -36,21 +50,28 @@ impl Prompt {
         if let Some(dir) = override_dir {
             let path = dir.join(format!("{name}.md"));
             if path.is_file() {
-                let text = std::fs::read_to_string(&path).map_err(|err| Error::io(format!("cannot read prompt `{}`", path.display()), err))?;
+                let text = std::fs::read_to_string(&path).map_err(|err| {
+                    Error::io(format!("cannot read prompt `{}`", path.display()), err)
+                })?;
                 return parse(name, &text, &path);
             }
         }
-        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| Error::Input {
-            path: format!("prompts/{name}.md").into(),
-            message: "no such built-in prompt".into(),
-        })?;
+        let (_, text) = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| Error::Input {
+                path: format!("prompts/{name}.md").into(),
+                message: "no such built-in prompt".into(),
+            })?;
         parse(name, text, Path::new(&format!("prompts/{name}.md")))
     }
 
     /// The user message with `{{key}}` replaced by each value (values are inserted once, so
     /// text inside them that looks like a placeholder is left alone).
     pub fn render_user(&self, values: &[(&str, &str)]) -> String {
-        let mut out = String::with_capacity(self.user.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
+        let mut out = String::with_capacity(
+            self.user.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>(),
+        );
         let mut rest = self.user.as_str();
         while let Some(open) = rest.find("{{") {
             out.push_str(&rest[..open]);
@@ -83,17 +104,30 @@ mod tests {
     fn builtin_prompts_parse_and_render_once() {
         for (name, _) in BUILTIN {
             let prompt = Prompt::load(name, None).unwrap();
-            assert!(!prompt.system.is_empty() && !prompt.user.is_empty(), "{name}");
+            assert!(
+                !prompt.system.is_empty() && !prompt.user.is_empty(),
+                "{name}"
+            );
         }
         let prompt = Prompt::load("tone-fix", None).unwrap();
-        let rendered = prompt.render_user(&[("problems", "hedging"), ("sentence", "I'll try {{problems}}")]);
-        assert!(rendered.contains("<sentence>I'll try {{problems}}</sentence>"), "{rendered}");
+        let rendered = prompt.render_user(&[
+            ("problems", "hedging"),
+            ("sentence", "I'll try {{problems}}"),
+        ]);
+        assert!(
+            rendered.contains("<sentence>I'll try {{problems}}</sentence>"),
+            "{rendered}"
+        );
     }
 
     #[test]
     fn override_dir_wins() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("tone-fix.md"), "# system\nS\n# user\nU {{sentence}}\n").unwrap();
+        std::fs::write(
+            dir.path().join("tone-fix.md"),
+            "# system\nS\n# user\nU {{sentence}}\n",
+        )
+        .unwrap();
         let prompt = Prompt::load("tone-fix", Some(dir.path())).unwrap();
         assert_eq!(prompt.render_user(&[("sentence", "x")]), "U x");
     }

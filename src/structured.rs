@@ -16,8 +16,11 @@ pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
 fn resolve<'a>(root: &'a Value, schema: &'a Value) -> Result<&'a Value, String> {
     match schema.get("$ref").and_then(Value::as_str) {
         Some(reference) => {
-            let pointer = reference.strip_prefix('#').ok_or_else(|| format!("unsupported $ref `{reference}`"))?;
-            root.pointer(pointer).ok_or_else(|| format!("$ref `{reference}` points nowhere"))
+            let pointer = reference
+                .strip_prefix('#')
+                .ok_or_else(|| format!("unsupported $ref `{reference}`"))?;
+            root.pointer(pointer)
+                .ok_or_else(|| format!("$ref `{reference}` points nowhere"))
         }
         None => Ok(schema),
     }
@@ -31,7 +34,11 @@ fn type_matches(name: &str, value: &Value) -> bool {
         "boolean" => value.is_boolean(),
         "null" => value.is_null(),
         "number" => value.is_number(),
-        "integer" => value.as_i64().is_some() || value.as_u64().is_some() || value.as_f64().is_some_and(|x| x.fract() == 0.0),
+        "integer" => {
+            value.as_i64().is_some()
+                || value.as_u64().is_some()
+                || value.as_f64().is_some_and(|x| x.fract() == 0.0)
+        }
         _ => false,
     }
 }
@@ -51,12 +58,19 @@ fn validate_at(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<
             _ => vec![],
         };
         if !names.is_empty() && !names.iter().any(|name| type_matches(name, value)) {
-            return Err(format!("{at}: expected {}, got {}", names.join(" or "), short(value)));
+            return Err(format!(
+                "{at}: expected {}, got {}",
+                names.join(" or "),
+                short(value)
+            ));
         }
     }
     if let Some(options) = rules.get("enum").and_then(Value::as_array) {
         if !options.contains(value) {
-            return Err(format!("{at}: {} is not one of the allowed values", short(value)));
+            return Err(format!(
+                "{at}: {} is not one of the allowed values",
+                short(value)
+            ));
         }
     }
     if let Some(constant) = rules.get("const") {
@@ -66,7 +80,10 @@ fn validate_at(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<
     }
     for (keyword, any) in [("anyOf", true), ("oneOf", true)] {
         if let Some(options) = rules.get(keyword).and_then(Value::as_array) {
-            let matching = options.iter().filter(|option| validate_at(root, option, value, at).is_ok()).count();
+            let matching = options
+                .iter()
+                .filter(|option| validate_at(root, option, value, at).is_ok())
+                .count();
             if any && matching == 0 {
                 return Err(format!("{at}: matches none of {keyword}"));
             }
@@ -92,7 +109,9 @@ fn validate_at(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<
                 match properties.and_then(|p| p.get(name)) {
                     Some(property) => validate_at(root, property, item, &path)?,
                     None => match rules.get("additionalProperties") {
-                        Some(Value::Bool(false)) => return Err(format!("{at}: unexpected field `{name}`")),
+                        Some(Value::Bool(false)) => {
+                            return Err(format!("{at}: unexpected field `{name}`"))
+                        }
                         Some(extra @ Value::Object(_)) => validate_at(root, extra, item, &path)?,
                         _ => {}
                     },
@@ -137,7 +156,8 @@ fn validate_at(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<
                 }
             }
             if let Some(pattern) = rules.get("pattern").and_then(Value::as_str) {
-                let regex = regex::Regex::new(pattern).map_err(|err| format!("{at}: bad pattern: {err}"))?;
+                let regex = regex::Regex::new(pattern)
+                    .map_err(|err| format!("{at}: bad pattern: {err}"))?;
                 if !regex.is_match(text) {
                     return Err(format!("{at}: does not match pattern `{pattern}`"));
                 }
@@ -146,10 +166,14 @@ fn validate_at(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<
         Value::Number(number) => {
             let x = number.as_f64().unwrap_or(f64::NAN);
             let bound = |key: &str| rules.get(key).and_then(Value::as_f64);
-            if bound("minimum").is_some_and(|min| x < min) || bound("exclusiveMinimum").is_some_and(|min| x <= min) {
+            if bound("minimum").is_some_and(|min| x < min)
+                || bound("exclusiveMinimum").is_some_and(|min| x <= min)
+            {
                 return Err(format!("{at}: {x} is below the minimum"));
             }
-            if bound("maximum").is_some_and(|max| x > max) || bound("exclusiveMaximum").is_some_and(|max| x >= max) {
+            if bound("maximum").is_some_and(|max| x > max)
+                || bound("exclusiveMaximum").is_some_and(|max| x >= max)
+            {
                 return Err(format!("{at}: {x} is above the maximum"));
             }
         }
@@ -161,7 +185,10 @@ fn validate_at(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<
 fn short(value: &Value) -> String {
     let text = value.to_string();
     if text.len() > 40 {
-        let cut = (0..=40).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=40)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
         format!("{}…", &text[..cut])
     } else {
         text
@@ -183,8 +210,12 @@ pub fn parse_and_validate(schema: &Value, raw: &str) -> Result<Value, String> {
         Ok(value) => value,
         Err(first_error) => {
             // Models sometimes wrap JSON in a code fence or add a sentence; take the outermost value.
-            let start = trimmed.find(['{', '[']).ok_or_else(|| format!("not JSON: {first_error}"))?;
-            let end = trimmed.rfind(['}', ']']).ok_or_else(|| format!("not JSON: {first_error}"))?;
+            let start = trimmed
+                .find(['{', '['])
+                .ok_or_else(|| format!("not JSON: {first_error}"))?;
+            let end = trimmed
+                .rfind(['}', ']'])
+                .ok_or_else(|| format!("not JSON: {first_error}"))?;
             if end <= start {
                 return Err(format!("not JSON: {first_error}"));
             }
@@ -224,7 +255,11 @@ pub fn generate_json(
         );
         attempt_request.sampling.seed = attempt_request.sampling.seed.wrapping_add(1);
     }
-    Err(Error::UnparseableOutput { raw: last_raw, reason: last_reason, attempts: 2 })
+    Err(Error::UnparseableOutput {
+        raw: last_raw,
+        reason: last_reason,
+        attempts: 2,
+    })
 }
 
 #[cfg(test)]
@@ -257,25 +292,44 @@ mod tests {
 
     #[test]
     fn validator_accepts_and_rejects() {
-        check(json!({"name": "a", "tags": ["x"], "owner": {"age": 3}}), None);
+        check(
+            json!({"name": "a", "tags": ["x"], "owner": {"age": 3}}),
+            None,
+        );
         check(json!({"name": "a"}), Some("missing required field `tags`"));
-        check(json!({"name": "a", "tags": [1]}), Some("$.tags[0]: expected string"));
-        check(json!({"name": "a", "tags": [], "extra": 1}), Some("unexpected field `extra`"));
-        check(json!({"name": "a", "tags": [], "owner": {"age": -1}}), Some("below the minimum"));
+        check(
+            json!({"name": "a", "tags": [1]}),
+            Some("$.tags[0]: expected string"),
+        );
+        check(
+            json!({"name": "a", "tags": [], "extra": 1}),
+            Some("unexpected field `extra`"),
+        );
+        check(
+            json!({"name": "a", "tags": [], "owner": {"age": -1}}),
+            Some("below the minimum"),
+        );
         check(json!({"name": "", "tags": []}), Some("shorter than 1"));
-        check(json!({"name": "a", "tags": ["a", "b", "c", "d"]}), Some("at most 3"));
+        check(
+            json!({"name": "a", "tags": ["a", "b", "c", "d"]}),
+            Some("at most 3"),
+        );
     }
 
     #[test]
     fn json_is_found_inside_a_code_fence() {
-        let value = parse_and_validate(&json!({"type": "object"}), "```json\n{\"a\": 1}\n```").unwrap();
+        let value =
+            parse_and_validate(&json!({"type": "object"}), "```json\n{\"a\": 1}\n```").unwrap();
         assert_eq!(value, json!({"a": 1}));
     }
 
     #[test]
     fn retries_once_then_reports_the_raw_text() {
         let generator = FakeGenerator::new(["not json", "{\"name\": \"x\", \"tags\": []}"]);
-        let request = GenerateRequest { prompt: "give json".into(), ..Default::default() };
+        let request = GenerateRequest {
+            prompt: "give json".into(),
+            ..Default::default()
+        };
         let (value, _) = generate_json(&generator, &request, &schema()).unwrap();
         assert_eq!(value["name"], "x");
         assert!(generator.seen.lock().unwrap()[1].contains("previous answer was rejected"));

@@ -24,12 +24,19 @@ impl FakeGenerator {
 
     /// Adds a reply that fails with `message`.
     pub fn push_failure(&self, message: &str) {
-        self.replies.lock().unwrap().push_back(Err(message.to_string()));
+        self.replies
+            .lock()
+            .unwrap()
+            .push_back(Err(message.to_string()));
     }
 }
 
 impl Generator for FakeGenerator {
-    fn generate(&self, request: &GenerateRequest, on_token: &mut dyn FnMut(&str)) -> Result<Generation> {
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
         self.seen.lock().unwrap().push(request.prompt.clone());
         let reply = self
             .replies

@@ -78,7 +78,9 @@ fn integer(context: &GgufContext, key: &str) -> Option<u64> {
 /// Checks the file starts with the GGUF magic, so that a wrong file gets a clear message.
 pub fn check_magic(path: &Path) -> Result<()> {
     let mut file = std::fs::File::open(path).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => Error::ModelMissing { path: path.to_path_buf() },
+        std::io::ErrorKind::NotFound => Error::ModelMissing {
+            path: path.to_path_buf(),
+        },
         _ => Error::io(format!("cannot open model `{}`", path.display()), err),
     })?;
     let mut magic = [0u8; 4];
@@ -100,11 +102,14 @@ impl ModelInfo {
             .len();
         let context = GgufContext::from_file(path).ok_or_else(|| Error::ModelLoad {
             path: path.to_path_buf(),
-            message: "the GGUF header cannot be parsed (truncated or corrupt file); fetch it again".into(),
+            message: "the GGUF header cannot be parsed (truncated or corrupt file); fetch it again"
+                .into(),
         })?;
         let text = |key: &str| {
             let index = context.find_key(key);
-            (index >= 0).then(|| context.val_str(index).map(str::to_string)).flatten()
+            (index >= 0)
+                .then(|| context.val_str(index).map(str::to_string))
+                .flatten()
         };
         let architecture = text("general.architecture").unwrap_or_else(|| "unknown".into());
         Ok(ModelInfo {

@@ -87,7 +87,10 @@ pub struct LlamaGenerator {
 
 impl std::fmt::Debug for LlamaGenerator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlamaGenerator").field("path", &self.path).field("n_ctx", &self.n_ctx).finish()
+        f.debug_struct("LlamaGenerator")
+            .field("path", &self.path)
+            .field("n_ctx", &self.n_ctx)
+            .finish()
     }
 }
 
@@ -97,9 +100,15 @@ impl LlamaGenerator {
         let path = options.model.clone();
         super::gguf::check_magic(&path)?;
         let backend = backend()?;
-        let params = LlamaModelParams::default().with_n_gpu_layers(options.gpu_layers).with_use_mmap(true);
-        let model = LlamaModel::load_from_file(backend, &path, &params)
-            .map_err(|err| Error::ModelLoad { path: path.clone(), message: format!("{err}; is it a complete GGUF file?") })?;
+        let params = LlamaModelParams::default()
+            .with_n_gpu_layers(options.gpu_layers)
+            .with_use_mmap(true);
+        let model = LlamaModel::load_from_file(backend, &path, &params).map_err(|err| {
+            Error::ModelLoad {
+                path: path.clone(),
+                message: format!("{err}; is it a complete GGUF file?"),
+            }
+        })?;
         let model = Arc::new(model);
         let template = match model.chat_template(None) {
             Ok(template) => template,
@@ -130,25 +139,43 @@ impl LlamaGenerator {
                     Err(err) => {
                         let _ = ready_tx.send(Err(Error::ModelLoad {
                             path: worker_path,
-                            message: format!("cannot create a context: {err}; lower generator.context_size"),
+                            message: format!(
+                                "cannot create a context: {err}; lower generator.context_size"
+                            ),
                         }));
                         return;
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
-                let mut cache = PromptCache { live: Vec::new(), saved: Vec::new(), budget: cache_budget, clock: 0 };
+                let mut cache = PromptCache {
+                    live: Vec::new(),
+                    saved: Vec::new(),
+                    budget: cache_budget,
+                    clock: 0,
+                };
                 for job in inbox {
                     let result = run_job(&worker_model, &mut context, &mut cache, &job);
                     let _ = job.events.send(Event::Done(result));
                 }
             })
             .map_err(|err| Error::io("cannot start the generation thread", err))?;
-        ready_rx
-            .recv()
-            .map_err(|_| Error::Generation("the generation thread stopped while starting".into()))??;
+        ready_rx.recv().map_err(|_| {
+            Error::Generation("the generation thread stopped while starting".into())
+        })??;
 
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(LlamaGenerator { name, path, model, template, n_ctx, jobs: Some(jobs), worker: Some(worker) })
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(LlamaGenerator {
+            name,
+            path,
+            model,
+            template,
+            n_ctx,
+            jobs: Some(jobs),
+            worker: Some(worker),
+        })
     }
 
     /// The file the model was loaded from.
@@ -172,7 +199,10 @@ impl LlamaGenerator {
             messages.push(message("system", system)?);
         }
         messages.push(message("user", prompt)?);
-        match self.model.apply_chat_template(&self.template, &messages, true) {
+        match self
+            .model
+            .apply_chat_template(&self.template, &messages, true)
+        {
             Ok(text) => Ok(text),
             Err(err) => {
                 // llama.cpp recognises templates by pattern; fall back to chatml for unknown ones.
@@ -180,7 +210,9 @@ impl LlamaGenerator {
                 let chatml = LlamaChatTemplate::new("chatml").expect("static template name");
                 self.model
                     .apply_chat_template(&chatml, &messages, true)
-                    .map_err(|err| Error::Generation(format!("cannot apply a chat template: {err}")))
+                    .map_err(|err| {
+                        Error::Generation(format!("cannot apply a chat template: {err}"))
+                    })
             }
         }
     }
@@ -201,7 +233,11 @@ impl Drop for LlamaGenerator {
 }
 
 impl Generator for LlamaGenerator {
-    fn generate(&self, request: &GenerateRequest, on_token: &mut dyn FnMut(&str)) -> Result<Generation> {
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
         let rendered = self.render(request.system.as_deref(), &request.prompt)?;
         let tokens = self.tokenize_prompt(&rendered);
         if tokens.is_empty() {
@@ -216,13 +252,20 @@ impl Generator for LlamaGenerator {
         }
         let grammar = match &request.json_schema {
             Some(schema) => Some(
-                llama_cpp_2::json_schema_to_grammar(&schema.to_string())
-                    .map_err(|err| Error::Schema(format!("llama.cpp cannot turn it into a grammar ({err})")))?,
+                llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|err| {
+                    Error::Schema(format!("llama.cpp cannot turn it into a grammar ({err})"))
+                })?,
             ),
             None => None,
         };
         let (events, inbox) = mpsc::channel();
-        let job = Job { tokens, sampling: request.sampling.clone(), grammar, cancel: request.cancel.clone(), events };
+        let job = Job {
+            tokens,
+            sampling: request.sampling.clone(),
+            grammar,
+            cancel: request.cancel.clone(),
+            events,
+        };
         self.jobs
             .as_ref()
             .and_then(|jobs| jobs.send(job).ok())
@@ -233,7 +276,9 @@ impl Generator for LlamaGenerator {
                 Event::Done(result) => return result,
             }
         }
-        Err(Error::Generation("the generation thread stopped mid-answer".into()))
+        Err(Error::Generation(
+            "the generation thread stopped mid-answer".into(),
+        ))
     }
 
     fn model_name(&self) -> &str {
@@ -241,14 +286,28 @@ impl Generator for LlamaGenerator {
     }
 
     fn count_tokens(&self, text: &str) -> Result<usize> {
-        Ok(self.model.vocab().tokenize(text.as_bytes(), false, false).len())
+        Ok(self
+            .model
+            .vocab()
+            .tokenize(text.as_bytes(), false, false)
+            .len())
     }
 }
 
-fn build_sampler(model: &LlamaModel, sampling: &Sampling, grammar: Option<&str>) -> Result<LlamaSampler> {
+fn build_sampler(
+    model: &LlamaModel,
+    sampling: &Sampling,
+    grammar: Option<&str>,
+) -> Result<LlamaSampler> {
     let mut chain = Vec::new();
     if (sampling.repeat_penalty - 1.0).abs() > f32::EPSILON {
-        chain.push(LlamaSampler::penalties(model.n_vocab(), 64, sampling.repeat_penalty, 0.0, 0.0));
+        chain.push(LlamaSampler::penalties(
+            model.n_vocab(),
+            64,
+            sampling.repeat_penalty,
+            0.0,
+            0.0,
+        ));
     }
     if let Some(grammar) = grammar {
         // In the chain (not applied after sampling) so every candidate is masked by the grammar.
@@ -274,18 +333,30 @@ fn decode_error(err: impl std::fmt::Display) -> Error {
 }
 
 /// Evaluates what is not cached of the prompt, then samples until a stop. Runs on the worker.
-fn run_job(model: &LlamaModel, context: &mut LlamaContext<'_>, cache: &mut PromptCache, job: &Job) -> Result<Generation> {
+fn run_job(
+    model: &LlamaModel,
+    context: &mut LlamaContext<'_>,
+    cache: &mut PromptCache,
+    job: &Job,
+) -> Result<Generation> {
     let started = Instant::now();
     let tokens = &job.tokens;
     let n_ctx = context.n_ctx() as usize;
-    let cancelled = || job.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed));
+    let cancelled = || {
+        job.cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    };
 
     // Reuse the longest common prefix with what the context holds (or with a saved state).
     // Keep at least one prompt token to evaluate, because sampling needs its logits.
     let mut common = cache.prepare(context, tokens).min(tokens.len() - 1);
     let cached = &mut cache.live;
     if common < cached.len() {
-        if context.kv_cache_seq_rm(0, Some(common as u32), None).is_err() {
+        if context
+            .kv_cache_seq_rm(0, Some(common as u32), None)
+            .is_err()
+        {
             // Some architectures (recurrent) cannot drop a tail: start over.
             context.clear_kv_cache();
             common = 0;
@@ -302,7 +373,9 @@ fn run_job(model: &LlamaModel, context: &mut LlamaContext<'_>, cache: &mut Promp
         batch.clear();
         for (offset, token) in chunk.iter().enumerate() {
             let position = common + chunk_index * n_batch + offset;
-            batch.add(*token, position as i32, &[0], position + 1 == tokens.len()).map_err(decode_error)?;
+            batch
+                .add(*token, position as i32, &[0], position + 1 == tokens.len())
+                .map_err(decode_error)?;
         }
         if let Err(err) = context.decode(&mut batch) {
             context.clear_kv_cache();
@@ -322,7 +395,8 @@ fn run_job(model: &LlamaModel, context: &mut LlamaContext<'_>, cache: &mut Promp
     let mut n_generated = 0usize;
     let mut first_token_ms = 0.0;
     let generation_started = Instant::now();
-    let send = |text: String| -> bool { text.is_empty() || job.events.send(Event::Piece(text)).is_ok() };
+    let send =
+        |text: String| -> bool { text.is_empty() || job.events.send(Event::Piece(text)).is_ok() };
 
     let stop_reason = loop {
         if n_generated >= job.sampling.max_tokens as usize {
@@ -351,7 +425,9 @@ fn run_job(model: &LlamaModel, context: &mut LlamaContext<'_>, cache: &mut Promp
             break StopReason::StopString;
         }
         batch.clear();
-        batch.add(token, position as i32, &[0], true).map_err(decode_error)?;
+        batch
+            .add(token, position as i32, &[0], true)
+            .map_err(decode_error)?;
         if let Err(err) = context.decode(&mut batch) {
             context.clear_kv_cache();
             cached.clear();
@@ -424,10 +500,14 @@ impl PromptCache {
             Some((index, saved_common)) if saved_common >= live_common + MIN_SAVED_TOKENS => {
                 let saved = &mut self.saved[index];
                 saved.last_used = self.clock;
-                let restored = context.kv_cache_seq_rm(0, None, None).is_ok() && context.state_seq_set(&saved.state, 0).is_ok();
+                let restored = context.kv_cache_seq_rm(0, None, None).is_ok()
+                    && context.state_seq_set(&saved.state, 0).is_ok();
                 if restored {
                     self.live = saved.tokens.clone();
-                    tracing::debug!(tokens = saved_common, "prompt cache: restored a saved prefix");
+                    tracing::debug!(
+                        tokens = saved_common,
+                        "prompt cache: restored a saved prefix"
+                    );
                     saved_common
                 } else {
                     context.clear_kv_cache();
@@ -442,14 +522,27 @@ impl PromptCache {
     fn save_live(&mut self, context: &LlamaContext<'_>) {
         // A saved prefix of what is live now is superseded by this longer snapshot.
         let live = &self.live;
-        self.saved.retain(|s| common_prefix(&s.tokens, live) < s.tokens.len());
-        let Ok(state) = context.state_seq_get(0, LlamaStateSeqFlags::empty()) else { return };
+        self.saved
+            .retain(|s| common_prefix(&s.tokens, live) < s.tokens.len());
+        let Ok(state) = context.state_seq_get(0, LlamaStateSeqFlags::empty()) else {
+            return;
+        };
         if state.byte_len() > self.budget {
             return;
         }
-        self.saved.push(SavedPrompt { tokens: self.live.clone(), state, last_used: self.clock });
+        self.saved.push(SavedPrompt {
+            tokens: self.live.clone(),
+            state,
+            last_used: self.clock,
+        });
         while self.saved.iter().map(|s| s.state.byte_len()).sum::<usize>() > self.budget {
-            let oldest = self.saved.iter().enumerate().min_by_key(|(_, s)| s.last_used).map(|(i, _)| i).expect("non-empty");
+            let oldest = self
+                .saved
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(i, _)| i)
+                .expect("non-empty");
             self.saved.remove(oldest);
         }
     }

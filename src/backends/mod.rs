@@ -92,7 +92,11 @@ pub struct Generation {
 /// Text generation. Implementations serialise their own access to the engine.
 pub trait Generator: Send + Sync {
     /// Completes `request`, passing each piece of text to `on_token` as it is produced.
-    fn generate(&self, request: &GenerateRequest, on_token: &mut dyn FnMut(&str)) -> Result<Generation>;
+    fn generate(
+        &self,
+        request: &GenerateRequest,
+        on_token: &mut dyn FnMut(&str),
+    ) -> Result<Generation>;
 
     /// A short name for the model (file stem), for caches and reports.
     fn model_name(&self) -> &str;

@@ -21,7 +21,9 @@ impl Utf8Decoder {
                 }
                 Err(err) => {
                     let valid = err.valid_up_to();
-                    out.push_str(std::str::from_utf8(&self.pending[..valid]).expect("checked prefix"));
+                    out.push_str(
+                        std::str::from_utf8(&self.pending[..valid]).expect("checked prefix"),
+                    );
                     match err.error_len() {
                         // Incomplete sequence at the end: wait for more bytes.
                         None => {
@@ -57,17 +59,26 @@ pub struct StopScanner {
 
 impl StopScanner {
     pub fn new(stops: &[String]) -> Self {
-        StopScanner { text: String::new(), emitted: 0, stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect() }
+        StopScanner {
+            text: String::new(),
+            emitted: 0,
+            stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        }
     }
 
     /// Adds `piece`; returns (text safe to show now, whether a stop string was reached).
     pub fn push(&mut self, piece: &str) -> (String, bool) {
-        let search_from = floor_boundary(&self.text, self.emitted.saturating_sub(self.longest_stop()));
+        let search_from =
+            floor_boundary(&self.text, self.emitted.saturating_sub(self.longest_stop()));
         self.text.push_str(piece);
         let hit = self
             .stops
             .iter()
-            .filter_map(|stop| self.text[search_from..].find(stop.as_str()).map(|at| search_from + at))
+            .filter_map(|stop| {
+                self.text[search_from..]
+                    .find(stop.as_str())
+                    .map(|at| search_from + at)
+            })
             .min();
         if let Some(at) = hit {
             self.text.truncate(at);
@@ -77,7 +88,11 @@ impl StopScanner {
         }
         let held = self.held_back();
         let safe_end = floor_boundary(&self.text, self.text.len() - held);
-        let shown = if safe_end > self.emitted { self.text[self.emitted..safe_end].to_string() } else { String::new() };
+        let shown = if safe_end > self.emitted {
+            self.text[self.emitted..safe_end].to_string()
+        } else {
+            String::new()
+        };
         self.emitted = self.emitted.max(safe_end);
         (shown, false)
     }
@@ -144,14 +159,23 @@ mod tests {
         if !stopped {
             shown.push(scanner.finish());
         }
-        let shown: Vec<&str> = shown.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let shown: Vec<&str> = shown
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
         assert_eq!(shown, expected_shown);
         assert_eq!(stopped, expected_stop);
     }
 
     #[test]
     fn stop_string_split_across_pieces_is_never_shown() {
-        check_stops(&["Hello", " wor", "ld\n\nUs", "er:"], &["\n\nUser:"], &["Hello", " wor", "ld"], true);
+        check_stops(
+            &["Hello", " wor", "ld\n\nUs", "er:"],
+            &["\n\nUser:"],
+            &["Hello", " wor", "ld"],
+            true,
+        );
     }
 
     #[test]

@@ -76,14 +76,24 @@ pub fn review_prompt(prompt: &Prompt, passage: &str, hints: &[&Finding]) -> Stri
     let hints = if hints.is_empty() {
         "none".to_string()
     } else {
-        hints.iter().map(|f| format!("{} \"{}\"", f.category, f.text)).collect::<Vec<_>>().join("; ")
+        hints
+            .iter()
+            .map(|f| format!("{} \"{}\"", f.category, f.text))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     prompt.render_user(&[("hints", &hints), ("passage", passage)])
 }
 
 /// Turns the model's reply into findings; a quote that is not verbatim in the passage is dropped.
-pub fn parse_review(reply: &serde_json::Value, source: &str, passage: Range<usize>) -> Vec<Finding> {
-    let Ok(reply) = serde_json::from_value::<ReviewReply>(reply.clone()) else { return Vec::new() };
+pub fn parse_review(
+    reply: &serde_json::Value,
+    source: &str,
+    passage: Range<usize>,
+) -> Vec<Finding> {
+    let Ok(reply) = serde_json::from_value::<ReviewReply>(reply.clone()) else {
+        return Vec::new();
+    };
     let lines = LineIndex::new(source);
     let text = &source[passage.clone()];
     reply
@@ -134,18 +144,28 @@ pub fn deep_review(
     let schema = review_schema();
     let mut review = DeepReview::default();
     for passage in passages(source, kind) {
-        let hints: Vec<&Finding> = rule_findings.iter().filter(|f| f.start >= passage.start && f.end <= passage.end).collect();
+        let hints: Vec<&Finding> = rule_findings
+            .iter()
+            .filter(|f| f.start >= passage.start && f.end <= passage.end)
+            .collect();
         let request = GenerateRequest {
             system: Some(prompt.system.clone()),
             prompt: review_prompt(prompt, &source[passage.clone()], &hints),
-            sampling: Sampling { max_tokens: 400, ..sampling.clone() },
+            sampling: Sampling {
+                max_tokens: 400,
+                ..sampling.clone()
+            },
             ..Default::default()
         };
         match generate_json(generator, &request, &schema) {
-            Ok((reply, _)) => review.findings.extend(parse_review(&reply, source, passage)),
+            Ok((reply, _)) => review
+                .findings
+                .extend(parse_review(&reply, source, passage)),
             Err(Error::UnparseableOutput { reason, .. }) => {
                 let (line, _) = LineIndex::new(source).position(passage.start);
-                review.warnings.push(format!("line {line}: the model's review was unusable ({reason}); rule findings kept"));
+                review.warnings.push(format!(
+                    "line {line}: the model's review was unusable ({reason}); rule findings kept"
+                ));
             }
             Err(err) => return Err(err),
         }
@@ -203,7 +223,9 @@ pub fn accept_rewrite(before: &str, raw: &str) -> std::result::Result<String, St
     }
     let original = numbers(before);
     if let Some(invented) = numbers(&after).into_iter().find(|n| !original.contains(n)) {
-        return Err(format!("the rewrite adds the number {invented}, which the original does not have"));
+        return Err(format!(
+            "the rewrite adds the number {invented}, which the original does not have"
+        ));
     }
     if let Some(dropped) = original.iter().find(|n| !numbers(&after).contains(n)) {
         return Err(format!("the rewrite drops the number {dropped}"));
@@ -231,13 +253,20 @@ pub fn fix(
     let view = prose_view(source, kind);
     let mut fixes = Vec::new();
     for sentence in &view.sentences {
-        let inside: Vec<&Finding> = findings.iter().filter(|f| f.start >= sentence.start && f.start < sentence.end).collect();
+        let inside: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.start >= sentence.start && f.start < sentence.end)
+            .collect();
         if inside.is_empty() {
             continue;
         }
         let core = core_range(source, sentence.clone());
         let before = &source[core.clone()];
-        let problems = inside.iter().map(|f| format!("{} (\"{}\"): {}", f.category, f.text, f.message)).collect::<Vec<_>>().join("; ");
+        let problems = inside
+            .iter()
+            .map(|f| format!("{} (\"{}\"): {}", f.category, f.text, f.message))
+            .collect::<Vec<_>>()
+            .join("; ");
         let request = GenerateRequest {
             system: Some(prompt.system.clone()),
             prompt: prompt.render_user(&[("problems", &problems), ("sentence", before)]),
@@ -253,7 +282,14 @@ pub fn fix(
             Ok(after) => (true, after, None),
             Err(why) => (false, before.to_string(), Some(why)),
         };
-        fixes.push(SentenceFix { start: core.start, end: core.end, before: before.to_string(), after, accepted, note });
+        fixes.push(SentenceFix {
+            start: core.start,
+            end: core.end,
+            before: before.to_string(),
+            after,
+            accepted,
+            note,
+        });
     }
     let mut text = source.to_string();
     for change in fixes.iter().rev().filter(|f| f.accepted) {
@@ -269,9 +305,18 @@ mod tests {
 
     #[test]
     fn rewrites_that_invent_or_drop_numbers_are_refused() {
-        assert_eq!(accept_rewrite("I cut p99 by 30%.", "I cut p99 by 30%, reliably.").unwrap(), "I cut p99 by 30%, reliably.");
-        assert!(accept_rewrite("I cut p99 by 30%.", "I cut p99 by 45%.").unwrap_err().contains("45"));
-        assert!(accept_rewrite("On-call took 40 hours.", "On-call was heavy.").unwrap_err().contains("drops"));
+        assert_eq!(
+            accept_rewrite("I cut p99 by 30%.", "I cut p99 by 30%, reliably.").unwrap(),
+            "I cut p99 by 30%, reliably."
+        );
+        assert!(accept_rewrite("I cut p99 by 30%.", "I cut p99 by 45%.")
+            .unwrap_err()
+            .contains("45"));
+        assert!(
+            accept_rewrite("On-call took 40 hours.", "On-call was heavy.")
+                .unwrap_err()
+                .contains("drops")
+        );
         assert!(accept_rewrite("Sorry.", "  ").is_err());
     }
 
@@ -285,18 +330,33 @@ mod tests {
         ]});
         let findings = parse_review(&reply, source, passage);
         assert_eq!(findings.len(), 1);
-        assert_eq!((findings[0].line, findings[0].column, findings[0].source), (3, 1, FindingSource::Model));
+        assert_eq!(
+            (findings[0].line, findings[0].column, findings[0].source),
+            (3, 1, FindingSource::Model)
+        );
     }
 
     #[test]
     fn fix_replaces_only_accepted_sentences() {
-        let source = "• “I'll do my best to ship by Friday.”\n\n• Sorry to bother you, we lost 3 days.\n";
+        let source =
+            "• “I'll do my best to ship by Friday.”\n\n• Sorry to bother you, we lost 3 days.\n";
         let rules = crate::tone::RuleSet::load(&[]).unwrap();
         let findings = rules.check(source, &Default::default()).unwrap();
         let generator = FakeGenerator::new(["I will ship by Friday.", "We lost 5 days."]);
         let prompt = Prompt::load("tone-fix", None).unwrap();
-        let (text, fixes) = fix(&generator, &prompt, source, InputKind::Markdown, &findings, &Sampling::default()).unwrap();
-        assert_eq!(text, "• “I will ship by Friday.”\n\n• Sorry to bother you, we lost 3 days.\n");
+        let (text, fixes) = fix(
+            &generator,
+            &prompt,
+            source,
+            InputKind::Markdown,
+            &findings,
+            &Sampling::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            "• “I will ship by Friday.”\n\n• Sorry to bother you, we lost 3 days.\n"
+        );
         assert!(!fixes[1].accepted && fixes[1].note.as_deref().unwrap().contains('5'));
     }
 }

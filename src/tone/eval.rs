@@ -19,12 +19,24 @@ pub fn parse_labelled(text: &str) -> Result<Vec<Labelled>, String> {
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
-        let (label, sentence) = line.split_once('\t').ok_or_else(|| format!("line {}: expected label<TAB>sentence", number + 1))?;
+        let (label, sentence) = line
+            .split_once('\t')
+            .ok_or_else(|| format!("line {}: expected label<TAB>sentence", number + 1))?;
         let mut labels = BTreeSet::new();
-        for id in label.split(',').map(str::trim).filter(|id| *id != "neutral") {
-            labels.insert(Category::from_id(id).ok_or_else(|| format!("line {}: unknown label `{id}`", number + 1))?);
+        for id in label
+            .split(',')
+            .map(str::trim)
+            .filter(|id| *id != "neutral")
+        {
+            labels.insert(
+                Category::from_id(id)
+                    .ok_or_else(|| format!("line {}: unknown label `{id}`", number + 1))?,
+            );
         }
-        items.push(Labelled { labels, text: sentence.to_string() });
+        items.push(Labelled {
+            labels,
+            text: sentence.to_string(),
+        });
     }
     Ok(items)
 }
@@ -39,10 +51,16 @@ pub struct Counts {
 
 impl Counts {
     pub fn precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
     pub fn recall(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
     }
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
@@ -78,7 +96,10 @@ pub struct Scores {
 
 /// Runs `predict` on each sentence and compares with the labels.
 pub fn evaluate(items: &[Labelled], mut predict: impl FnMut(&str) -> BTreeSet<Category>) -> Scores {
-    let mut scores = Scores { sentences: items.len(), ..Default::default() };
+    let mut scores = Scores {
+        sentences: items.len(),
+        ..Default::default()
+    };
     for item in items {
         let predicted = predict(&item.text);
         if item.labels.is_empty() && !predicted.is_empty() {
@@ -86,7 +107,10 @@ pub fn evaluate(items: &[Labelled], mut predict: impl FnMut(&str) -> BTreeSet<Ca
         }
         for category in Category::ALL {
             let counts = scores.per_category.entry(category).or_default();
-            match (item.labels.contains(&category), predicted.contains(&category)) {
+            match (
+                item.labels.contains(&category),
+                predicted.contains(&category),
+            ) {
                 (true, true) => counts.true_positives += 1,
                 (false, true) => counts.false_positives += 1,
                 (true, false) => counts.false_negatives += 1,
@@ -104,14 +128,28 @@ pub fn evaluate(items: &[Labelled], mut predict: impl FnMut(&str) -> BTreeSet<Ca
 
 /// A plain table of the scores.
 pub fn render(scores: &Scores, title: &str) -> String {
-    let mut out = format!("{title}: {} sentences\n{:<22} {:>9} {:>7} {:>6} {:>4} {:>4} {:>4}\n", scores.sentences, "category", "precision", "recall", "f1", "tp", "fp", "fn");
+    let mut out = format!(
+        "{title}: {} sentences\n{:<22} {:>9} {:>7} {:>6} {:>4} {:>4} {:>4}\n",
+        scores.sentences, "category", "precision", "recall", "f1", "tp", "fp", "fn"
+    );
     let row = |name: &str, c: &Counts| {
-        format!("{name:<22} {:>9.2} {:>7.2} {:>6.2} {:>4} {:>4} {:>4}\n", c.precision(), c.recall(), c.f1(), c.true_positives, c.false_positives, c.false_negatives)
+        format!(
+            "{name:<22} {:>9.2} {:>7.2} {:>6.2} {:>4} {:>4} {:>4}\n",
+            c.precision(),
+            c.recall(),
+            c.f1(),
+            c.true_positives,
+            c.false_positives,
+            c.false_negatives
+        )
     };
     for (category, counts) in &scores.per_category {
         out.push_str(&row(category.id(), counts));
     }
     out.push_str(&row("overall (micro)", &scores.overall));
-    out.push_str(&format!("neutral sentences flagged: {}\n", scores.neutral_flagged.len()));
+    out.push_str(&format!(
+        "neutral sentences flagged: {}\n",
+        scores.neutral_flagged.len()
+    ));
     out
 }

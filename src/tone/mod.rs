@@ -87,7 +87,9 @@ impl Severity {
     }
 
     pub fn from_id(id: &str) -> Option<Severity> {
-        [Severity::Info, Severity::Warning, Severity::Error].into_iter().find(|s| s.id() == id)
+        [Severity::Info, Severity::Warning, Severity::Error]
+            .into_iter()
+            .find(|s| s.id() == id)
     }
 
     fn raised(self) -> Severity {
@@ -155,14 +157,20 @@ impl<'a> LineIndex<'a> {
     pub fn position(&self, offset: usize) -> (usize, usize) {
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let start = self.line_starts[line - 1];
-        let column = self.text[start..offset.min(self.text.len())].chars().count() + 1;
+        let column = self.text[start..offset.min(self.text.len())]
+            .chars()
+            .count()
+            + 1;
         (line, column)
     }
 
     /// The text of a 1-based line, without its newline.
     pub fn line_text(&self, line: usize) -> &'a str {
         let start = self.line_starts[line - 1];
-        let end = self.line_starts.get(line).map_or(self.text.len(), |&next| next - 1);
+        let end = self
+            .line_starts
+            .get(line)
+            .map_or(self.text.len(), |&next| next - 1);
         self.text[start..end].trim_end_matches('\r')
     }
 }
@@ -177,7 +185,10 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { kind: InputKind::Markdown, profile: "default".into() }
+        CheckOptions {
+            kind: InputKind::Markdown,
+            profile: "default".into(),
+        }
     }
 }
 

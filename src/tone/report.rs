@@ -19,7 +19,10 @@ pub fn render_lines(reports: &[FileReport]) -> String {
     let mut out = String::new();
     for report in reports {
         for f in &report.findings {
-            out.push_str(&format!("{}:{}:{}: {} {}: {}\n", report.file, f.line, f.column, f.severity, f.category, f.message));
+            out.push_str(&format!(
+                "{}:{}:{}: {} {}: {}\n",
+                report.file, f.line, f.column, f.severity, f.category, f.message
+            ));
         }
     }
     out
@@ -43,7 +46,13 @@ pub fn render_json(reports: &[FileReport]) -> Value {
 
 /// Like rustc: header, location, the source line with a caret underline, and the suggestion.
 pub fn render_human(reports: &[FileReport], color: bool) -> String {
-    let paint = |code: &str, text: &str| if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
     let mut out = String::new();
     for report in reports {
         let lines = LineIndex::new(&report.source);
@@ -55,10 +64,22 @@ pub fn render_human(reports: &[FileReport], color: bool) -> String {
             };
             out.push_str(&format!("{level}[{}]: {}\n", f.category, f.message));
             let gutter = f.line.to_string().len();
-            out.push_str(&format!("{:gutter$}{} {}:{}:{}\n", "", paint("1;34", "-->"), report.file, f.line, f.column));
+            out.push_str(&format!(
+                "{:gutter$}{} {}:{}:{}\n",
+                "",
+                paint("1;34", "-->"),
+                report.file,
+                f.line,
+                f.column
+            ));
             let line_text = lines.line_text(f.line);
             out.push_str(&format!("{:gutter$} {}\n", "", paint("1;34", "|")));
-            out.push_str(&format!("{} {} {}\n", paint("1;34", &f.line.to_string()), paint("1;34", "|"), line_text));
+            out.push_str(&format!(
+                "{} {} {}\n",
+                paint("1;34", &f.line.to_string()),
+                paint("1;34", "|"),
+                line_text
+            ));
             let underline_start = f.column - 1;
             let first_line_part = f.text.split('\n').next().unwrap_or("");
             let width = first_line_part.chars().count().max(1);
@@ -69,7 +90,12 @@ pub fn render_human(reports: &[FileReport], color: bool) -> String {
                 "",
                 paint("1;33", &"^".repeat(width))
             ));
-            out.push_str(&format!("{:gutter$} {} suggestion: {}\n\n", "", paint("1;34", "="), f.suggestion));
+            out.push_str(&format!(
+                "{:gutter$} {} suggestion: {}\n\n",
+                "",
+                paint("1;34", "="),
+                f.suggestion
+            ));
         }
     }
     out.push_str(&summary(reports));
@@ -78,11 +104,17 @@ pub fn render_human(reports: &[FileReport], color: bool) -> String {
 
 /// Counts per category and severity across all files.
 pub fn summary(reports: &[FileReport]) -> String {
-    let all: Vec<Finding> = reports.iter().flat_map(|r| r.findings.iter().cloned()).collect();
+    let all: Vec<Finding> = reports
+        .iter()
+        .flat_map(|r| r.findings.iter().cloned())
+        .collect();
     if all.is_empty() {
         return format!("no tone findings in {} file(s)\n", reports.len());
     }
-    let per_category: Vec<String> = counts(&all).into_iter().map(|(c, n)| format!("{c} {n}")).collect();
+    let per_category: Vec<String> = counts(&all)
+        .into_iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
     let severity = |s: Severity| all.iter().filter(|f| f.severity == s).count();
     format!(
         "{} finding(s) in {} file(s): {} error, {} warning, {} info ({})\n",
@@ -96,8 +128,14 @@ pub fn summary(reports: &[FileReport]) -> String {
 }
 
 /// SARIF 2.1.0, one run, the rules that fired listed in the driver.
-pub fn render_sarif(reports: &[FileReport], rule_descriptions: &[(String, String, String)]) -> Value {
-    let mut fired: Vec<&str> = reports.iter().flat_map(|r| r.findings.iter().map(|f| f.rule.as_str())).collect();
+pub fn render_sarif(
+    reports: &[FileReport],
+    rule_descriptions: &[(String, String, String)],
+) -> Value {
+    let mut fired: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| r.findings.iter().map(|f| f.rule.as_str()))
+        .collect();
     fired.sort_unstable();
     fired.dedup();
     let rules: Vec<Value> = fired

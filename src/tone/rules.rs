@@ -92,7 +92,10 @@ pub struct RuleSet {
 
 /// Turns `'` into a class that also matches the typographic apostrophe, `\b` into an ASCII
 /// word boundary (fast, and `’` is not a word character), and `{class}` into its alternation.
-fn expand_pattern(pattern: &str, classes: &BTreeMap<String, String>) -> std::result::Result<String, String> {
+fn expand_pattern(
+    pattern: &str,
+    classes: &BTreeMap<String, String>,
+) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(pattern.len() * 2);
     let mut chars = pattern.chars().peekable();
     let mut in_class = false;
@@ -125,7 +128,9 @@ fn expand_pattern(pattern: &str, classes: &BTreeMap<String, String>) -> std::res
                     }
                     name.push(n);
                 }
-                let body = classes.get(&name).ok_or_else(|| format!("unknown word class `{{{name}}}`"))?;
+                let body = classes
+                    .get(&name)
+                    .ok_or_else(|| format!("unknown word class `{{{name}}}`"))?;
                 out.push_str("(?:");
                 out.push_str(&expand_pattern(body, classes)?);
                 out.push(')');
@@ -140,7 +145,7 @@ fn expand_pattern(pattern: &str, classes: &BTreeMap<String, String>) -> std::res
 fn phrase_pattern(phrase: &str) -> String {
     let words: Vec<String> = phrase
         .split_whitespace()
-        .map(|word| regex::escape(word).replace('\'', "['’]").replace('’', "['’]"))
+        .map(|word| regex::escape(word).replace(['\'', '’'], "['’]"))
         .collect();
     let body = words.join(r"\s+");
     let starts_word = phrase.chars().next().is_some_and(|c| c.is_alphanumeric());
@@ -166,8 +171,16 @@ impl RuleSet {
         }
         let set = RuleSet::from_sources(&sources)?;
         // User rules must pass their own examples, so a broken rule is caught when written.
-        for rule in set.rules.iter().filter(|r| r.origin != Path::new(BUILTIN_NAME)) {
-            set.check_rule_examples(rule).map_err(|message| Error::Rules { path: rule.origin.clone(), message })?;
+        for rule in set
+            .rules
+            .iter()
+            .filter(|r| r.origin != Path::new(BUILTIN_NAME))
+        {
+            set.check_rule_examples(rule)
+                .map_err(|message| Error::Rules {
+                    path: rule.origin.clone(),
+                    message,
+                })?;
         }
         Ok(set)
     }
@@ -178,13 +191,20 @@ impl RuleSet {
         let mut profiles: BTreeMap<String, (Vec<Category>, Vec<Category>)> = BTreeMap::new();
         let mut rules: Vec<Rule> = Vec::new();
         for (path, text) in sources {
-            let error = |message: String| Error::Rules { path: path.clone(), message };
+            let error = |message: String| Error::Rules {
+                path: path.clone(),
+                message,
+            };
             let file: RuleFile = toml::from_str(text).map_err(|err| error(err.to_string()))?;
             classes.extend(file.classes);
             for (name, spec) in file.profiles {
                 let parse = |ids: &[String]| -> Result<Vec<Category>> {
                     ids.iter()
-                        .map(|id| Category::from_id(id).ok_or_else(|| error(format!("profile `{name}`: unknown category `{id}`"))))
+                        .map(|id| {
+                            Category::from_id(id).ok_or_else(|| {
+                                error(format!("profile `{name}`: unknown category `{id}`"))
+                            })
+                        })
                         .collect()
                 };
                 profiles.insert(name.clone(), (parse(&spec.raise)?, parse(&spec.lower)?));
@@ -196,25 +216,38 @@ impl RuleSet {
                 }
                 let category = Category::from_id(&spec.category).ok_or_else(|| {
                     let known: Vec<&str> = Category::ALL.iter().map(|c| c.id()).collect();
-                    rule_error(format!("unknown category `{}`; use one of {}", spec.category, known.join(", ")))
+                    rule_error(format!(
+                        "unknown category `{}`; use one of {}",
+                        spec.category,
+                        known.join(", ")
+                    ))
                 })?;
-                let severity = Severity::from_id(&spec.severity)
-                    .ok_or_else(|| rule_error(format!("unknown severity `{}`; use info, warning or error", spec.severity)))?;
-                let mut alternatives: Vec<String> = spec.phrases.iter().map(|p| phrase_pattern(p)).collect();
+                let severity = Severity::from_id(&spec.severity).ok_or_else(|| {
+                    rule_error(format!(
+                        "unknown severity `{}`; use info, warning or error",
+                        spec.severity
+                    ))
+                })?;
+                let mut alternatives: Vec<String> =
+                    spec.phrases.iter().map(|p| phrase_pattern(p)).collect();
                 for pattern in &spec.patterns {
                     alternatives.push(expand_pattern(pattern, &classes).map_err(rule_error)?);
                 }
                 if alternatives.is_empty() {
-                    return Err(rule_error("no phrases or patterns; add at least one".into()));
+                    return Err(rule_error(
+                        "no phrases or patterns; add at least one".into(),
+                    ));
                 }
                 let joined = format!("(?i)(?:{})", alternatives.join("|"));
-                let regex = Regex::new(&joined).map_err(|err| rule_error(format!("bad pattern: {err}")))?;
+                let regex =
+                    Regex::new(&joined).map_err(|err| rule_error(format!("bad pattern: {err}")))?;
                 let unless = spec
                     .unless
                     .iter()
                     .map(|u| {
                         let expanded = expand_pattern(u, &classes).map_err(rule_error)?;
-                        Regex::new(&format!("(?i){expanded}")).map_err(|err| rule_error(format!("bad `unless` pattern: {err}")))
+                        Regex::new(&format!("(?i){expanded}"))
+                            .map_err(|err| rule_error(format!("bad `unless` pattern: {err}")))
                     })
                     .collect::<Result<Vec<_>>>()?;
                 rules.push(Rule {
@@ -231,9 +264,16 @@ impl RuleSet {
                 });
             }
         }
-        let set = RegexSet::new(rules.iter().map(|r| r.regex.as_str()))
-            .map_err(|err| Error::Rules { path: PathBuf::from(BUILTIN_NAME), message: err.to_string() })?;
-        Ok(RuleSet { rules, set, profiles })
+        let set =
+            RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(|err| Error::Rules {
+                path: PathBuf::from(BUILTIN_NAME),
+                message: err.to_string(),
+            })?;
+        Ok(RuleSet {
+            rules,
+            set,
+            profiles,
+        })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -260,7 +300,11 @@ impl RuleSet {
     /// Checks `source`, returning findings sorted by position.
     pub fn check(&self, source: &str, options: &CheckOptions) -> Result<Vec<Finding>, String> {
         if options.profile != "default" && !self.profiles.contains_key(&options.profile) {
-            return Err(format!("unknown profile `{}`; use one of {}", options.profile, self.profile_names().join(", ")));
+            return Err(format!(
+                "unknown profile `{}`; use one of {}",
+                options.profile,
+                self.profile_names().join(", ")
+            ));
         }
         let view = prose_view(source, options.kind);
         let lines = LineIndex::new(source);
@@ -294,12 +338,17 @@ impl RuleSet {
         }
         // One finding per category and span: overlapping hits of the same category keep the
         // longest (then most severe) one.
-        findings.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(b.severity.cmp(&a.severity)));
+        findings.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then(b.severity.cmp(&a.severity))
+        });
         let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
         for finding in findings {
-            let overlaps = kept
-                .iter()
-                .any(|k| k.category == finding.category && k.start < finding.end && finding.start < k.end);
+            let overlaps = kept.iter().any(|k| {
+                k.category == finding.category && k.start < finding.end && finding.start < k.end
+            });
             if !overlaps {
                 kept.push(finding);
             }
@@ -309,17 +358,25 @@ impl RuleSet {
 
     /// Runs one rule's examples; returns what went wrong.
     pub fn check_rule_examples(&self, rule: &Rule) -> std::result::Result<(), String> {
-        let options = CheckOptions { kind: InputKind::PlainText, profile: "default".into() };
+        let options = CheckOptions {
+            kind: InputKind::PlainText,
+            profile: "default".into(),
+        };
         for example in &rule.must_match {
             let findings = self.check(example, &options)?;
-            if !findings.iter().any(|f| f.rule == rule.id || (f.category == rule.category && rule.regex.is_match(example))) {
+            if !findings.iter().any(|f| {
+                f.rule == rule.id || (f.category == rule.category && rule.regex.is_match(example))
+            }) {
                 return Err(format!("example {example:?} must match but does not"));
             }
         }
         for example in &rule.no_match {
             let findings = self.check(example, &options)?;
             if let Some(f) = findings.iter().find(|f| f.rule == rule.id) {
-                return Err(format!("example {example:?} must not match but does (at {:?})", f.text));
+                return Err(format!(
+                    "example {example:?} must not match but does (at {:?})",
+                    f.text
+                ));
             }
         }
         Ok(())
@@ -340,19 +397,53 @@ mod tests {
         let failures: Vec<String> = set
             .rules()
             .iter()
-            .filter_map(|rule| set.check_rule_examples(rule).err().map(|e| format!("{}: {e}", rule.id)))
+            .filter_map(|rule| {
+                set.check_rule_examples(rule)
+                    .err()
+                    .map(|e| format!("{}: {e}", rule.id))
+            })
             .collect();
         assert!(failures.is_empty(), "{}", failures.join("\n"));
         for category in Category::ALL {
-            assert!(set.rules().iter().any(|r| r.category == category), "no rule for {category}");
-            assert!(set.rules().iter().filter(|r| r.category == category).all(|r| !r.must_match.is_empty() && !r.no_match.is_empty()));
+            assert!(
+                set.rules().iter().any(|r| r.category == category),
+                "no rule for {category}"
+            );
+            assert!(set
+                .rules()
+                .iter()
+                .filter(|r| r.category == category)
+                .all(|r| !r.must_match.is_empty() && !r.no_match.is_empty()));
         }
     }
 
     fn check(text: &str, expected: &[(&str, Category)]) {
-        let findings = builtin().check(text, &CheckOptions { kind: InputKind::PlainText, ..Default::default() }).unwrap();
-        let got: Vec<(&str, Category)> = findings.iter().map(|f| (f.text.as_str(), f.category)).collect();
+        let findings = builtin()
+            .check(
+                text,
+                &CheckOptions {
+                    kind: InputKind::PlainText,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let got: Vec<(&str, Category)> = findings
+            .iter()
+            .map(|f| (f.text.as_str(), f.category))
+            .collect();
         assert_eq!(got, expected, "in {text:?}");
+    }
+
+    #[test]
+    fn phrases_match_either_apostrophe_whatever_the_rule_file_uses() {
+        for phrase in ["I'll try", "I’ll try"] {
+            let regex = Regex::new(&format!("(?i){}", phrase_pattern(phrase))).unwrap();
+            assert!(
+                regex.is_match("I'll try") && regex.is_match("I’ll try"),
+                "{phrase}: {regex}"
+            );
+            assert!(!regex.is_match("I'lll try"));
+        }
     }
 
     #[test]
@@ -360,8 +451,14 @@ mod tests {
         check("I think the cache key is the bug; the trace shows it.", &[]);
         check("p99 must never exceed 300 ms.", &[]);
         check("The service was deployed at 9:00.", &[]);
-        check("Mistakes were made.", &[("Mistakes were made", Category::PassiveVoiceAgency)]);
-        check("I’ll do my best.", &[("I’ll do my best", Category::Hedging)]);
+        check(
+            "Mistakes were made.",
+            &[("Mistakes were made", Category::PassiveVoiceAgency)],
+        );
+        check(
+            "I’ll do my best.",
+            &[("I’ll do my best", Category::Hedging)],
+        );
     }
 
     #[test]
@@ -379,10 +476,26 @@ mod tests {
         let set = builtin();
         let text = "I'll do my best.";
         let plain = set.check(text, &CheckOptions::default()).unwrap();
-        let pip = set.check(text, &CheckOptions { profile: "pip-response".into(), ..Default::default() }).unwrap();
+        let pip = set
+            .check(
+                text,
+                &CheckOptions {
+                    profile: "pip-response".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert_eq!(plain[0].severity, Severity::Warning);
         assert_eq!(pip[0].severity, Severity::Error);
-        let err = set.check(text, &CheckOptions { profile: "loud".into(), ..Default::default() }).unwrap_err();
+        let err = set
+            .check(
+                text,
+                &CheckOptions {
+                    profile: "loud".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
         assert!(err.contains("pip-response"), "{err}");
     }
 
@@ -395,8 +508,13 @@ mod tests {
             "[[rules]]\nid = \"mine-circle-back\"\ncategory = \"vague_claim\"\nphrases = [\"circle back\"]\nmessage = \"m\"\nsuggestion = \"s\"\n[rules.examples]\nmatch = [\"Let's touch base.\"]\nno_match = []\n",
         )
         .unwrap();
-        let message = RuleSet::load(&[path.clone()]).unwrap_err().to_string();
-        assert!(message.contains("mine.toml") && message.contains("must match"), "{message}");
+        let message = RuleSet::load(std::slice::from_ref(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("mine.toml") && message.contains("must match"),
+            "{message}"
+        );
     }
 }
 
@@ -412,11 +530,25 @@ mod quality {
         let items = parse_labelled(include_str!("../../tests/fixtures/tone/labelled.tsv")).unwrap();
         assert!(items.len() >= 150);
         let rules = RuleSet::load(&[]).unwrap();
-        let options = CheckOptions { kind: InputKind::PlainText, ..Default::default() };
-        let scores = evaluate(&items, |text| rules.check(text, &options).unwrap().into_iter().map(|f| f.category).collect());
+        let options = CheckOptions {
+            kind: InputKind::PlainText,
+            ..Default::default()
+        };
+        let scores = evaluate(&items, |text| {
+            rules
+                .check(text, &options)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.category)
+                .collect()
+        });
         let table = render(&scores, "rules");
         eprintln!("{table}");
-        assert!(scores.overall.precision() >= 0.85, "{table}\nflagged neutral: {:#?}", scores.neutral_flagged);
+        assert!(
+            scores.overall.precision() >= 0.85,
+            "{table}\nflagged neutral: {:#?}",
+            scores.neutral_flagged
+        );
         assert!(scores.overall.recall() >= 0.6, "{table}");
     }
 }

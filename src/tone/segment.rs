@@ -23,7 +23,9 @@ impl ProseView {
         let mut paragraphs: Vec<Range<usize>> = Vec::new();
         for sentence in &self.sentences {
             match paragraphs.last_mut() {
-                Some(last) if !has_blank_line(&self.text[last.end..sentence.start]) => last.end = sentence.end,
+                Some(last) if !has_blank_line(&self.text[last.end..sentence.start]) => {
+                    last.end = sentence.end
+                }
                 _ => paragraphs.push(sentence.clone()),
             }
         }
@@ -92,10 +94,12 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
             let mut block_start: Option<usize> = None;
             for (event, range) in Parser::new_ext(source, options).into_offset_iter() {
                 match event {
-                    Event::Start(Tag::CodeBlock(_) | Tag::MetadataBlock(_) | Tag::HtmlBlock) => code_depth += 1,
-                    Event::End(TagEnd::CodeBlock | TagEnd::MetadataBlock(_) | TagEnd::HtmlBlock) => {
-                        code_depth = code_depth.saturating_sub(1)
+                    Event::Start(Tag::CodeBlock(_) | Tag::MetadataBlock(_) | Tag::HtmlBlock) => {
+                        code_depth += 1
                     }
+                    Event::End(
+                        TagEnd::CodeBlock | TagEnd::MetadataBlock(_) | TagEnd::HtmlBlock,
+                    ) => code_depth = code_depth.saturating_sub(1),
                     Event::Start(Tag::Paragraph | Tag::Heading { .. } | Tag::TableCell) => {
                         block_start = Some(range.start)
                     }
@@ -104,7 +108,9 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
                             blocks.push(start..range.end);
                         }
                     }
-                    Event::Text(_) if code_depth == 0 => keep[range].iter_mut().for_each(|k| *k = true),
+                    Event::Text(_) if code_depth == 0 => {
+                        keep[range].iter_mut().for_each(|k| *k = true)
+                    }
                     Event::SoftBreak | Event::HardBreak => {}
                     _ => {}
                 }
@@ -115,7 +121,9 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
             while index < source.len() {
                 if keep[index] && !blocks.iter().any(|b| b.contains(&index)) {
                     let line_start = source[..index].rfind('\n').map_or(0, |i| i + 1);
-                    let line_end = source[index..].find('\n').map_or(source.len(), |i| index + i);
+                    let line_end = source[index..]
+                        .find('\n')
+                        .map_or(source.len(), |i| index + i);
                     loose.push(line_start..line_end);
                     index = line_end;
                 } else {
@@ -141,7 +149,8 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
     blank_urls(&mut bytes);
     // Only ASCII bytes were replaced (by ASCII spaces) and whole non-ASCII characters were
     // blanked byte by byte, so the result is valid UTF-8; fall back to lossy just in case.
-    let text = String::from_utf8(bytes).unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
 
     let mut sentences = Vec::new();
     for block in blocks {
@@ -154,7 +163,10 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
 fn blank_urls(bytes: &mut [u8]) {
     static URL: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
     let url = URL.get_or_init(|| {
-        regex::bytes::Regex::new(r"(?i)\b(?:https?://|www\.)[^\s<>()\[\]]+|\b[\w.+-]+@[\w-]+\.[\w.]+").expect("static regex")
+        regex::bytes::Regex::new(
+            r"(?i)\b(?:https?://|www\.)[^\s<>()\[\]]+|\b[\w.+-]+@[\w-]+\.[\w.]+",
+        )
+        .expect("static regex")
     });
     let ranges: Vec<Range<usize>> = url.find_iter(bytes).map(|m| m.range()).collect();
     for range in ranges {
@@ -162,13 +174,18 @@ fn blank_urls(bytes: &mut [u8]) {
     }
 }
 
-const ABBREVIATIONS: &[&str] = &["e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "approx", "cf", "no", "jan", "feb", "st"];
+const ABBREVIATIONS: &[&str] = &[
+    "e.g", "i.e", "etc", "vs", "mr", "mrs", "ms", "dr", "approx", "cf", "no", "jan", "feb", "st",
+];
 
 fn is_bullet_line(line: &str) -> bool {
     let trimmed = line.trim_start();
     trimmed.starts_with(['•', '◦', '▪', '–', '—'])
         || trimmed.split_once(['.', ')']).is_some_and(|(n, rest)| {
-            !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()) && rest.starts_with(' ')
+            !n.is_empty()
+                && n.len() <= 3
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && rest.starts_with(' ')
         })
 }
 
@@ -192,16 +209,33 @@ fn split_sentences(text: &str, block: Range<usize>, out: &mut Vec<Range<usize>>)
         match c {
             '.' | '!' | '?' | '…' => {
                 let mut j = i + 1;
-                while j < chars.len() && matches!(chars[j].1, '.' | '!' | '?' | '"' | '\'' | '”' | '’' | ')' | '…') {
+                while j < chars.len()
+                    && matches!(
+                        chars[j].1,
+                        '.' | '!' | '?' | '"' | '\'' | '”' | '’' | ')' | '…'
+                    )
+                {
                     j += 1;
                 }
                 let next_is_space = j >= chars.len() || chars[j].1.is_whitespace();
-                let word_before = slice[start..at].rsplit(|ch: char| ch.is_whitespace()).next().unwrap_or("");
-                let is_abbreviation = c == '.' && ABBREVIATIONS.iter().any(|a| word_before.eq_ignore_ascii_case(a));
-                let is_list_number = c == '.' && !word_before.is_empty() && word_before.bytes().all(|b| b.is_ascii_digit())
+                let word_before = slice[start..at]
+                    .rsplit(|ch: char| ch.is_whitespace())
+                    .next()
+                    .unwrap_or("");
+                let is_abbreviation = c == '.'
+                    && ABBREVIATIONS
+                        .iter()
+                        .any(|a| word_before.eq_ignore_ascii_case(a));
+                let is_list_number = c == '.'
+                    && !word_before.is_empty()
+                    && word_before.bytes().all(|b| b.is_ascii_digit())
                     && slice[start..at].trim().len() == word_before.len();
                 if next_is_space && !is_abbreviation && !is_list_number {
-                    let end = if j < chars.len() { chars[j].0 } else { slice.len() };
+                    let end = if j < chars.len() {
+                        chars[j].0
+                    } else {
+                        slice.len()
+                    };
                     push(start, end, out);
                     start = end;
                 }
@@ -213,7 +247,11 @@ fn split_sentences(text: &str, block: Range<usize>, out: &mut Vec<Range<usize>>)
                 let this_line = slice[start..at].trim_end();
                 let blank_next = next_line.trim().is_empty();
                 let ends_clause = this_line.ends_with([':', ';']) || this_line.is_empty();
-                if blank_next || is_bullet_line(next_line) || ends_clause || looks_like_line_item(this_line) {
+                if blank_next
+                    || is_bullet_line(next_line)
+                    || ends_clause
+                    || looks_like_line_item(this_line)
+                {
                     push(start, at, out);
                     start = at + 1;
                 }
@@ -238,7 +276,11 @@ mod tests {
     fn check(source: &str, kind: InputKind, expected: &[&str]) {
         let view = prose_view(source, kind);
         assert_eq!(view.text.len(), source.len());
-        let got: Vec<&str> = view.sentences.iter().map(|r| view.text[r.clone()].trim()).collect();
+        let got: Vec<&str> = view
+            .sentences
+            .iter()
+            .map(|r| view.text[r.clone()].trim())
+            .collect();
         assert_eq!(got, expected);
     }
 
@@ -262,18 +304,29 @@ mod tests {
 
     #[test]
     fn links_keep_their_text_and_lose_their_target() {
-        let view = prose_view("Read [the doc](https://x.example/sorry) or www.sorry.example today.", InputKind::Markdown);
+        let view = prose_view(
+            "Read [the doc](https://x.example/sorry) or www.sorry.example today.",
+            InputKind::Markdown,
+        );
         assert!(!view.text.contains("sorry"));
         assert!(view.text.contains("the doc"));
     }
 
     #[test]
     fn abbreviations_and_decimals_do_not_split() {
-        check("We cut p99 to 4.1 ms, e.g. on the cache path. Done.", InputKind::PlainText, &["We cut p99 to 4.1 ms, e.g. on the cache path.", "Done."]);
+        check(
+            "We cut p99 to 4.1 ms, e.g. on the cache path. Done.",
+            InputKind::PlainText,
+            &["We cut p99 to 4.1 ms, e.g. on the cache path.", "Done."],
+        );
     }
 
     #[test]
     fn table_cells_are_sentences() {
-        check("| A | B |\n|---|---|\n| I guess so | Fine |\n", InputKind::Markdown, &["A", "B", "I guess so", "Fine"]);
+        check(
+            "| A | B |\n|---|---|\n| I guess so | Fine |\n",
+            InputKind::Markdown,
+            &["A", "B", "I guess so", "Fine"],
+        );
     }
 }

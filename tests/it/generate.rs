@@ -29,7 +29,12 @@ fn generator() -> &'static LlamaGenerator {
 fn request(prompt: &str, max_tokens: u32) -> GenerateRequest {
     GenerateRequest {
         prompt: prompt.into(),
-        sampling: Sampling { max_tokens, temperature: 0.0, seed: 1, ..Sampling::default() },
+        sampling: Sampling {
+            max_tokens,
+            temperature: 0.0,
+            seed: 1,
+            ..Sampling::default()
+        },
         ..Default::default()
     }
 }
@@ -37,19 +42,38 @@ fn request(prompt: &str, max_tokens: u32) -> GenerateRequest {
 #[test]
 fn streamed_pieces_add_up_to_the_text_and_greedy_is_repeatable() {
     let mut pieces = Vec::new();
-    let first = generator().generate(&request("Name three colours.", 24), &mut |p| pieces.push(p.to_string())).unwrap();
+    let first = generator()
+        .generate(&request("Name three colours.", 24), &mut |p| {
+            pieces.push(p.to_string())
+        })
+        .unwrap();
     assert!(!first.text.trim().is_empty());
-    assert!(pieces.len() > 1, "expected several streamed pieces, got {pieces:?}");
+    assert!(
+        pieces.len() > 1,
+        "expected several streamed pieces, got {pieces:?}"
+    );
     assert_eq!(pieces.concat(), first.text);
-    let second = generator().generate(&request("Name three colours.", 24), &mut |_| {}).unwrap();
+    let second = generator()
+        .generate(&request("Name three colours.", 24), &mut |_| {})
+        .unwrap();
     assert_eq!(first.text, second.text);
-    assert!(matches!(first.stop_reason, StopReason::MaxTokens | StopReason::EndOfGeneration));
+    assert!(matches!(
+        first.stop_reason,
+        StopReason::MaxTokens | StopReason::EndOfGeneration
+    ));
 }
 
 #[test]
 fn stop_strings_end_generation_before_the_stop() {
-    let unstopped = generator().generate(&request("Count from 1 to 10, separated by commas.", 40), &mut |_| {}).unwrap();
-    let Some(cut) = unstopped.text.find(',') else { panic!("expected commas in {:?}", unstopped.text) };
+    let unstopped = generator()
+        .generate(
+            &request("Count from 1 to 10, separated by commas.", 40),
+            &mut |_| {},
+        )
+        .unwrap();
+    let Some(cut) = unstopped.text.find(',') else {
+        panic!("expected commas in {:?}", unstopped.text)
+    };
     let mut stopped_request = request("Count from 1 to 10, separated by commas.", 40);
     stopped_request.sampling.stop = vec![",".into()];
     let stopped = generator().generate(&stopped_request, &mut |_| {}).unwrap();
@@ -60,11 +84,18 @@ fn stop_strings_end_generation_before_the_stop() {
 #[test]
 fn shared_system_prompt_is_reused_from_the_cache() {
     let system = "You are a careful writing assistant for performance reviews. ".repeat(30);
-    let ask = |prompt: &str| GenerateRequest { system: Some(system.clone()), ..request(prompt, 4) };
+    let ask = |prompt: &str| GenerateRequest {
+        system: Some(system.clone()),
+        ..request(prompt, 4)
+    };
     let first = generator().generate(&ask("Say yes."), &mut |_| {}).unwrap();
     let second = generator().generate(&ask("Say no."), &mut |_| {}).unwrap();
     let system_tokens = generator().count_tokens(&system).unwrap();
-    assert!(second.n_cached_tokens >= system_tokens, "cached {} of a {system_tokens}-token system prompt", second.n_cached_tokens);
+    assert!(
+        second.n_cached_tokens >= system_tokens,
+        "cached {} of a {system_tokens}-token system prompt",
+        second.n_cached_tokens
+    );
     assert!(first.n_prompt_tokens > system_tokens);
 }
 
@@ -82,29 +113,51 @@ fn nested_schema_output_validates() {
         },
         "required": ["title", "steps"]
     });
-    let (value, _) = starling::structured::generate_json(generator(), &request("Plan a short 1:1 meeting agenda as JSON.", 200), &schema).unwrap();
+    let (value, _) = starling::structured::generate_json(
+        generator(),
+        &request("Plan a short 1:1 meeting agenda as JSON.", 200),
+        &schema,
+    )
+    .unwrap();
     starling::structured::validate(&schema, &value).unwrap();
-    assert!(value["steps"].as_array().is_some_and(|steps| !steps.is_empty()));
+    assert!(value["steps"]
+        .as_array()
+        .is_some_and(|steps| !steps.is_empty()));
 }
 
 #[test]
 fn prompt_longer_than_the_context_names_both_counts() {
     let long = "word ".repeat(5000);
     match generator().generate(&request(&long, 4), &mut |_| {}) {
-        Err(Error::PromptTooLong { n_prompt, n_ctx, .. }) => {
+        Err(Error::PromptTooLong {
+            n_prompt, n_ctx, ..
+        }) => {
             assert!(n_prompt > n_ctx);
             assert_eq!(n_ctx, 2048);
         }
         other => panic!("expected PromptTooLong, got {other:?}"),
     }
     // The engine is still usable afterwards.
-    assert!(!generator().generate(&request("Say hi.", 4), &mut |_| {}).unwrap().text.is_empty());
+    assert!(!generator()
+        .generate(&request("Say hi.", 4), &mut |_| {})
+        .unwrap()
+        .text
+        .is_empty());
 }
 
 #[test]
 fn cli_generate_is_deterministic_and_schema_output_parses() {
     let home = tempfile::tempdir().unwrap();
-    let args = ["generate", "Say hello", "--max-tokens", "16", "--seed", "1", "--temperature", "0"];
+    let args = [
+        "generate",
+        "Say hello",
+        "--max-tokens",
+        "16",
+        "--seed",
+        "1",
+        "--temperature",
+        "0",
+    ];
     let first = run(starling(home.path()).args(args));
     let second = run(starling(home.path()).args(args));
     assert!(first.status.success(), "{}", stderr(&first));
@@ -115,7 +168,15 @@ fn cli_generate_is_deterministic_and_schema_output_parses() {
     let schema = json!({"type": "object", "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
         "owner": {"type": "object", "properties": {"team": {"type": "string"}}, "required": ["team"]}}, "required": ["name", "tags", "owner"]});
     std::fs::write(&schema_path, schema.to_string()).unwrap();
-    let output = run(starling(home.path()).args(["generate", "Describe a project as JSON", "--max-tokens", "200"]).arg("--json-schema").arg(&schema_path));
+    let output = run(starling(home.path())
+        .args([
+            "generate",
+            "Describe a project as JSON",
+            "--max-tokens",
+            "200",
+        ])
+        .arg("--json-schema")
+        .arg(&schema_path));
     assert!(output.status.success(), "{}", stderr(&output));
     let value: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("stdout is JSON");
     starling::structured::validate(&schema, &value).unwrap();
@@ -124,20 +185,32 @@ fn cli_generate_is_deterministic_and_schema_output_parses() {
 #[test]
 fn cli_errors_name_the_file_and_the_fix() {
     let home = tempfile::tempdir().unwrap();
-    let output = run(starling(home.path()).args(["generate", "hi", "--model", "/nonexistent/model.gguf"]));
+    let output =
+        run(starling(home.path()).args(["generate", "hi", "--model", "/nonexistent/model.gguf"]));
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("/nonexistent/model.gguf") && message.contains("--model"), "{message}");
+    assert!(
+        message.contains("/nonexistent/model.gguf") && message.contains("--model"),
+        "{message}"
+    );
 
     let not_gguf = home.path().join("notes.gguf");
     std::fs::write(&not_gguf, "just text").unwrap();
-    let output = run(starling(home.path()).args(["generate", "hi", "--model"]).arg(&not_gguf));
+    let output = run(starling(home.path())
+        .args(["generate", "hi", "--model"])
+        .arg(&not_gguf));
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("not a GGUF file"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not a GGUF file"),
+        "{}",
+        stderr(&output)
+    );
 
     let bad_schema = home.path().join("bad.json");
     std::fs::write(&bad_schema, "{not json").unwrap();
-    let output = run(starling(home.path()).args(["generate", "hi", "--json-schema"]).arg(&bad_schema));
+    let output = run(starling(home.path())
+        .args(["generate", "hi", "--json-schema"])
+        .arg(&bad_schema));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("bad.json"), "{}", stderr(&output));
 }
@@ -146,7 +219,13 @@ fn cli_errors_name_the_file_and_the_fix() {
 fn doctor_passes_then_names_a_missing_model() {
     let home = tempfile::tempdir().unwrap();
     let output = run(starling(home.path()).arg("doctor"));
-    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
     assert!(stdout(&output).contains("all checks passed"));
 
     // A model cache with every file but the GGUF (links, so nothing large is copied).
@@ -159,10 +238,20 @@ fn doctor_passes_then_names_a_missing_model() {
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::os::unix::fs::symlink(models_dir().join(&entry.file), &target).unwrap();
     }
-    let output = run(starling(home.path()).env("STARLING_MODELS_DIR", &partial).arg("doctor"));
+    let output = run(starling(home.path())
+        .env("STARLING_MODELS_DIR", &partial)
+        .arg("doctor"));
     assert_eq!(output.status.code(), Some(2));
     let text = format!("{}{}", stdout(&output), stderr(&output));
-    assert!(text.contains(&partial.join(starling::config::DEFAULT_GENERATOR_FILE).display().to_string()), "{text}");
+    assert!(
+        text.contains(
+            &partial
+                .join(starling::config::DEFAULT_GENERATOR_FILE)
+                .display()
+                .to_string()
+        ),
+        "{text}"
+    );
     assert!(text.contains("scripts/setup.sh"), "{text}");
 }
 

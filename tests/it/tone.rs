@@ -9,7 +9,10 @@ use serde_json::Value;
 use crate::common::{fixture, run, shared_examples, starling, stderr, stdout};
 
 fn tone_json(home: &std::path::Path, args: &[&str]) -> (Option<i32>, Value, String) {
-    let output = run(starling(home).arg("tone").args(args).args(["--format", "json"]));
+    let output = run(starling(home)
+        .arg("tone")
+        .args(args)
+        .args(["--format", "json"]));
     let value = serde_json::from_str(&stdout(&output)).unwrap_or(Value::Null);
     (output.status.code(), value, stderr(&output))
 }
@@ -19,7 +22,10 @@ fn flagged(value: &Value, needle: &str) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["text"].as_str().unwrap().contains(needle) || needle.contains(f["text"].as_str().unwrap()))
+        .filter(|f| {
+            f["text"].as_str().unwrap().contains(needle)
+                || needle.contains(f["text"].as_str().unwrap())
+        })
         .map(|f| f["category"].as_str().unwrap().to_string())
         .collect()
 }
@@ -33,7 +39,11 @@ fn pip_script_is_flagged_where_the_issue_says() {
     let home = tempfile::tempdir().unwrap();
     let script = examples.join("pip-outcome-meeting-script.md");
     let (code, value, _) = tone_json(home.path(), &[script.to_str().unwrap()]);
-    assert_eq!(code, Some(1), "errors are present, so --fail-on error exits 1");
+    assert_eq!(
+        code,
+        Some(1),
+        "errors are present, so --fail-on error exits 1"
+    );
     assert!(flagged(&value, "I believe this is not accurate").contains(&"defensive".to_string()));
     assert!(flagged(&value, "I’ll do my best").contains(&"hedging".to_string()));
     assert!(flagged(&value, "beyond my control").contains(&"blame_shifting".to_string()));
@@ -44,12 +54,18 @@ fn pip_script_is_flagged_where_the_issue_says() {
     let start = text.find(neutral).unwrap();
     let findings = value[0]["findings"].as_array().unwrap();
     assert!(findings.iter().all(|f| {
-        let (s, e) = (f["start"].as_u64().unwrap() as usize, f["end"].as_u64().unwrap() as usize);
+        let (s, e) = (
+            f["start"].as_u64().unwrap() as usize,
+            f["end"].as_u64().unwrap() as usize,
+        );
         e <= start || s >= start + neutral.len()
     }));
     // Offsets are true: each finding's text is the file's bytes at start..end.
     for f in findings {
-        let (s, e) = (f["start"].as_u64().unwrap() as usize, f["end"].as_u64().unwrap() as usize);
+        let (s, e) = (
+            f["start"].as_u64().unwrap() as usize,
+            f["end"].as_u64().unwrap() as usize,
+        );
         assert_eq!(&text[s..e], f["text"].as_str().unwrap());
     }
 }
@@ -60,26 +76,65 @@ fn fixture_script_findings_and_exit_codes() {
     let script = fixture("scripts/pip-reply.md");
     let (code, value, _) = tone_json(home.path(), &[script.to_str().unwrap()]);
     assert_eq!(code, Some(1));
-    let categories: Vec<&str> = value[0]["findings"].as_array().unwrap().iter().map(|f| f["category"].as_str().unwrap()).collect();
-    for expected in ["defensive", "hedging", "blame_shifting", "passive_aggressive", "venting", "passive_voice_agency"] {
-        assert!(categories.contains(&expected), "{expected} missing from {categories:?}");
+    let categories: Vec<&str> = value[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["category"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "defensive",
+        "hedging",
+        "blame_shifting",
+        "passive_aggressive",
+        "venting",
+        "passive_voice_agency",
+    ] {
+        assert!(
+            categories.contains(&expected),
+            "{expected} missing from {categories:?}"
+        );
     }
     // The code block and front matter hold trigger words but are not prose.
-    assert!(value[0]["findings"].as_array().unwrap().iter().all(|f| f["line"].as_u64().unwrap() > 5));
+    assert!(value[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["line"].as_u64().unwrap() > 5));
 
     let clean = home.path().join("clean.md");
-    std::fs::write(&clean, "I shipped the migration on 14 March and cut p99 from 900 ms to 310 ms.\n").unwrap();
+    std::fs::write(
+        &clean,
+        "I shipped the migration on 14 March and cut p99 from 900 ms to 310 ms.\n",
+    )
+    .unwrap();
     let (code, value, _) = tone_json(home.path(), &[clean.to_str().unwrap()]);
-    assert_eq!((code, value[0]["findings"].as_array().unwrap().len()), (Some(0), 0));
+    assert_eq!(
+        (code, value[0]["findings"].as_array().unwrap().len()),
+        (Some(0), 0)
+    );
 
     let hedge = home.path().join("hedge.md");
     std::fs::write(&hedge, "Maybe the plan works.\n").unwrap();
     let (code, _, _) = tone_json(home.path(), &[hedge.to_str().unwrap()]);
-    assert_eq!(code, Some(0), "a warning stays under the default --fail-on error");
-    let (code, _, _) = tone_json(home.path(), &[hedge.to_str().unwrap(), "--fail-on", "warning"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "a warning stays under the default --fail-on error"
+    );
+    let (code, _, _) = tone_json(
+        home.path(),
+        &[hedge.to_str().unwrap(), "--fail-on", "warning"],
+    );
     assert_eq!(code, Some(1));
-    let (code, value, _) = tone_json(home.path(), &[hedge.to_str().unwrap(), "--profile", "pip-response"]);
-    assert_eq!((code, value[0]["findings"][0]["severity"].as_str()), (Some(1), Some("error")));
+    let (code, value, _) = tone_json(
+        home.path(),
+        &[hedge.to_str().unwrap(), "--profile", "pip-response"],
+    );
+    assert_eq!(
+        (code, value[0]["findings"][0]["severity"].as_str()),
+        (Some(1), Some("error"))
+    );
 }
 
 #[test]
@@ -91,13 +146,26 @@ fn bad_inputs_are_named_and_the_rest_still_checked() {
     std::fs::write(&binary, [0x89, b'P', b'N', b'G', 0, 0, 1]).unwrap();
     let latin1 = home.path().join("latin1.txt");
     std::fs::write(&latin1, b"caf\xe9 sorry").unwrap();
-    let output = run(starling(home.path()).arg("tone").args([&good, &binary, &latin1, &home.path().join("missing.md")]).args(["--format", "line"]));
+    let output = run(starling(home.path())
+        .arg("tone")
+        .args([&good, &binary, &latin1, &home.path().join("missing.md")])
+        .args(["--format", "line"]));
     assert_eq!(output.status.code(), Some(2));
     let errors = stderr(&output);
-    assert!(errors.contains("image.md") && errors.contains("binary"), "{errors}");
-    assert!(errors.contains("latin1.txt") && errors.contains("UTF-8"), "{errors}");
+    assert!(
+        errors.contains("image.md") && errors.contains("binary"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("latin1.txt") && errors.contains("UTF-8"),
+        "{errors}"
+    );
     assert!(errors.contains("missing.md"), "{errors}");
-    assert!(stdout(&output).contains("good.md:1:1: warning over_apologizing"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("good.md:1:1: warning over_apologizing"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -109,20 +177,36 @@ fn stdin_line_and_sarif_formats() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all("Mistakes were made.\n\nPer my last email, it is done.".as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("Mistakes were made.\n\nPer my last email, it is done.".as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     let sarif: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
-    let rules: Vec<&str> = sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
     for result in results {
         assert!(rules.contains(&result["ruleId"].as_str().unwrap()));
         let region = &result["locations"][0]["physicalLocation"]["region"];
-        assert!(region["startLine"].as_u64().unwrap() >= 1 && region["startColumn"].as_u64().unwrap() >= 1);
+        assert!(
+            region["startLine"].as_u64().unwrap() >= 1
+                && region["startColumn"].as_u64().unwrap() >= 1
+        );
         assert!(["error", "warning", "note"].contains(&result["level"].as_str().unwrap()));
     }
-    assert_eq!(results[1]["locations"][0]["physicalLocation"]["region"]["startLine"], 3);
+    assert_eq!(
+        results[1]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        3
+    );
 }
 
 #[test]
@@ -146,14 +230,23 @@ no_match = ["Let's meet on Monday."]
     .unwrap();
     let draft = home.path().join("draft.md");
     std::fs::write(&draft, "We will circle back.\n").unwrap();
-    let (code, value, errors) = tone_json(home.path(), &[draft.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
+    let (code, value, errors) = tone_json(
+        home.path(),
+        &[draft.to_str().unwrap(), "--rules", rules.to_str().unwrap()],
+    );
     assert_eq!(code, Some(1), "{errors}");
     assert_eq!(value[0]["findings"][0]["rule"], "team-circle-back");
 
     std::fs::write(&rules, "[[rules]]\nid = \"x\"\ncategory = \"rudeness\"\nphrases = [\"a\"]\nmessage = \"m\"\nsuggestion = \"s\"\n").unwrap();
-    let (code, _, errors) = tone_json(home.path(), &[draft.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
+    let (code, _, errors) = tone_json(
+        home.path(),
+        &[draft.to_str().unwrap(), "--rules", rules.to_str().unwrap()],
+    );
     assert_eq!(code, Some(2));
-    assert!(errors.contains("team.toml") && errors.contains("rudeness"), "{errors}");
+    assert!(
+        errors.contains("team.toml") && errors.contains("rudeness"),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -168,12 +261,22 @@ fn deep_mode_marks_model_findings_and_keeps_rule_findings() {
     let rule_findings = rules_only[0]["findings"].as_array().unwrap();
     assert!(deep_findings.len() >= rule_findings.len());
     for finding in rule_findings {
-        assert!(deep_findings.contains(finding), "rule finding lost in deep mode: {finding}");
+        assert!(
+            deep_findings.contains(finding),
+            "rule finding lost in deep mode: {finding}"
+        );
     }
     let source = std::fs::read_to_string(&draft).unwrap();
     for finding in deep_findings.iter().filter(|f| f["source"] == "model") {
-        let (s, e) = (finding["start"].as_u64().unwrap() as usize, finding["end"].as_u64().unwrap() as usize);
-        assert_eq!(&source[s..e], finding["text"].as_str().unwrap(), "model quotes are verbatim");
+        let (s, e) = (
+            finding["start"].as_u64().unwrap() as usize,
+            finding["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            &source[s..e],
+            finding["text"].as_str().unwrap(),
+            "model quotes are verbatim"
+        );
     }
 }
 
@@ -183,25 +286,62 @@ fn fix_shows_a_diff_and_in_place_keeps_a_backup() {
     let draft = home.path().join("reply.md");
     let original = "# Reply\n\n• Sorry to bother you, but I’ll do my best to send the 3 charts.\n\n• The charts are in the doc.\n";
     std::fs::write(&draft, original).unwrap();
-    let output = run(starling(home.path()).arg("tone").arg(&draft).args(["--fix", "--format", "json"]));
-    assert!(output.status.code().is_some_and(|c| c < 2), "{}", stderr(&output));
+    let output = run(starling(home.path())
+        .arg("tone")
+        .arg(&draft)
+        .args(["--fix", "--format", "json"]));
+    assert!(
+        output.status.code().is_some_and(|c| c < 2),
+        "{}",
+        stderr(&output)
+    );
     let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let fix = &value["fixes"][0];
     assert!(fix["findings_before"].as_u64().unwrap() >= 2);
-    assert_eq!(std::fs::read_to_string(&draft).unwrap(), original, "without --in-place the input is untouched");
-    for change in fix["changes"].as_array().unwrap().iter().filter(|c| c["accepted"] == true) {
-        assert!(change["after"].as_str().unwrap().contains('3'), "numbers are kept: {change}");
+    assert_eq!(
+        std::fs::read_to_string(&draft).unwrap(),
+        original,
+        "without --in-place the input is untouched"
+    );
+    for change in fix["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["accepted"] == true)
+    {
+        assert!(
+            change["after"].as_str().unwrap().contains('3'),
+            "numbers are kept: {change}"
+        );
     }
 
-    let output = run(starling(home.path()).arg("tone").arg(&draft).args(["--fix", "--in-place", "--format", "json"]));
-    assert!(output.status.code().is_some_and(|c| c < 2), "{}", stderr(&output));
+    let output = run(starling(home.path()).arg("tone").arg(&draft).args([
+        "--fix",
+        "--in-place",
+        "--format",
+        "json",
+    ]));
+    assert!(
+        output.status.code().is_some_and(|c| c < 2),
+        "{}",
+        stderr(&output)
+    );
     let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    let accepted = value["fixes"][0]["changes"].as_array().unwrap().iter().any(|c| c["accepted"] == true);
+    let accepted = value["fixes"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["accepted"] == true);
     let backup = home.path().join("reply.md.bak");
     if accepted {
         assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
         assert_ne!(std::fs::read_to_string(&draft).unwrap(), original);
-        assert!(std::fs::read_to_string(&draft).unwrap().starts_with("# Reply\n\n• "), "structure kept");
+        assert!(
+            std::fs::read_to_string(&draft)
+                .unwrap()
+                .starts_with("# Reply\n\n• "),
+            "structure kept"
+        );
     } else {
         assert!(!backup.exists(), "nothing rewritten, nothing written");
     }

@@ -55,6 +55,9 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(commands::config::Command),
+    /// Measurements for scripts/bench.sh (JSON).
+    #[command(subcommand, hide = true)]
+    Bench(commands::bench::Command),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -66,7 +69,9 @@ impl Cli {
     fn config_inputs(&self) -> anyhow::Result<ConfigInputs> {
         let mut inputs = ConfigInputs::from_process();
         inputs.file = self.config.clone();
-        let mut flag = |key: &str, value: String, name: &str| inputs.flags.push((key.into(), value, name.into()));
+        let mut flag = |key: &str, value: String, name: &str| {
+            inputs.flags.push((key.into(), value, name.into()))
+        };
         if let Some(dir) = &self.data_dir {
             flag("data_dir", dir.display().to_string(), "--data-dir");
         }
@@ -83,9 +88,9 @@ impl Cli {
             flag("generator.gpu_layers", layers.clone(), "--gpu-layers");
         }
         for pair in &self.set {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| anyhow::anyhow!("--set `{pair}`: expected KEY=VALUE, e.g. --set generator.seed=7"))?;
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("--set `{pair}`: expected KEY=VALUE, e.g. --set generator.seed=7")
+            })?;
             flag(key.trim(), value.trim().to_string(), "--set");
         }
         Ok(inputs)
@@ -100,13 +105,23 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STARLING_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if let Command::Completions { shell } = &cli.command {
         use clap::CommandFactory;
-        clap_complete::generate(*shell, &mut Cli::command(), "starling", &mut std::io::stdout());
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "starling",
+            &mut std::io::stdout(),
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::load(&cli.config_inputs()?)?;
@@ -116,6 +131,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => commands::doctor::run(&config),
         Command::Models(args) => commands::models::run(&config, args),
         Command::Config(command) => commands::config::run(&config, command),
+        Command::Bench(command) => commands::bench::run(&config, command),
         Command::Completions { .. } => unreachable!("handled above"),
     }
 }

@@ -23,21 +23,53 @@ const SETUP_FIX: &str = "run `scripts/setup.sh` (fetches and verifies the defaul
 fn check_manifest_file(name: &str, path: &Path, entry: Option<&ManifestFile>) -> Check {
     let state = match entry {
         Some(entry) => manifest::check_file(path, entry),
-        None => Ok(if path.is_file() { FileState::Ok } else { FileState::Missing }),
+        None => Ok(if path.is_file() {
+            FileState::Ok
+        } else {
+            FileState::Missing
+        }),
     };
     let (ok, detail) = match state {
-        Ok(FileState::Ok) => (true, format!("{} ({})", path.display(), if entry.is_some() { "sha256 verified" } else { "present" })),
+        Ok(FileState::Ok) => (
+            true,
+            format!(
+                "{} ({})",
+                path.display(),
+                if entry.is_some() {
+                    "sha256 verified"
+                } else {
+                    "present"
+                }
+            ),
+        ),
         Ok(FileState::Missing) => (false, format!("{} is missing", path.display())),
-        Ok(FileState::WrongSize { actual }) => (false, format!("{} has {actual} bytes, expected {}", path.display(), entry.map_or(0, |e| e.size))),
-        Ok(FileState::WrongChecksum { actual }) => (false, format!("{} has sha256 {actual}, not the manifest's", path.display())),
+        Ok(FileState::WrongSize { actual }) => (
+            false,
+            format!(
+                "{} has {actual} bytes, expected {}",
+                path.display(),
+                entry.map_or(0, |e| e.size)
+            ),
+        ),
+        Ok(FileState::WrongChecksum { actual }) => (
+            false,
+            format!("{} has sha256 {actual}, not the manifest's", path.display()),
+        ),
         Err(err) => (false, format!("{}: {err}", path.display())),
     };
-    Check { name: name.into(), ok, fix: (!ok).then(|| SETUP_FIX.to_string()), detail }
+    Check {
+        name: name.into(),
+        ok,
+        fix: (!ok).then(|| SETUP_FIX.to_string()),
+        detail,
+    }
 }
 
 fn check_generator(config: &Config, entries: &[ManifestFile]) -> Check {
     let path = &config.generator.model;
-    let entry = entries.iter().find(|e| config.models_dir.join(&e.file) == *path);
+    let entry = entries
+        .iter()
+        .find(|e| config.models_dir.join(&e.file) == *path);
     let mut check = check_manifest_file("generator model", path, entry);
     if check.ok {
         match ModelInfo::read(path) {
@@ -53,7 +85,8 @@ fn check_generator(config: &Config, entries: &[ManifestFile]) -> Check {
             Err(err) => {
                 check.ok = false;
                 check.detail = err.to_string();
-                check.fix = Some("pass a valid GGUF file with --model PATH or set generator.model".into());
+                check.fix =
+                    Some("pass a valid GGUF file with --model PATH or set generator.model".into());
             }
         }
     } else if entry.is_none() {
@@ -69,12 +102,19 @@ fn check_data_dir(config: &Config) -> Check {
     let dir = &config.data_dir;
     let result = std::fs::create_dir_all(dir).and_then(|_| tempfile_in(dir));
     match result {
-        Ok(()) => Check { name: "data dir".into(), ok: true, detail: format!("{} (writable)", dir.display()), fix: None },
+        Ok(()) => Check {
+            name: "data dir".into(),
+            ok: true,
+            detail: format!("{} (writable)", dir.display()),
+            fix: None,
+        },
         Err(err) => Check {
             name: "data dir".into(),
             ok: false,
             detail: format!("{}: {err}", dir.display()),
-            fix: Some("make it writable, or choose another with --data-dir / STARLING_DATA_DIR".into()),
+            fix: Some(
+                "make it writable, or choose another with --data-dir / STARLING_DATA_DIR".into(),
+            ),
         },
     }
 }
@@ -90,31 +130,56 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
     let mut checks = vec![Check {
         name: "config".into(),
         ok: true,
-        detail: config.file.as_ref().map_or("no file; defaults, env and flags".into(), |p| p.display().to_string()),
+        detail: config
+            .file
+            .as_ref()
+            .map_or("no file; defaults, env and flags".into(), |p| {
+                p.display().to_string()
+            }),
         fix: None,
     }];
     checks.push(check_generator(config, &entries));
     let default_embedder = config.embedder.dir == config.models_dir.join(DEFAULT_EMBEDDER_DIR);
     for entry in entries.iter().filter(|e| e.role.starts_with("embedder")) {
-        let file_name = Path::new(&entry.file).file_name().expect("manifest file has a name");
+        let file_name = Path::new(&entry.file)
+            .file_name()
+            .expect("manifest file has a name");
         let path = config.embedder.dir.join(file_name);
-        checks.push(check_manifest_file(&format!("embedder {}", file_name.to_string_lossy()), &path, default_embedder.then_some(entry)));
+        checks.push(check_manifest_file(
+            &format!("embedder {}", file_name.to_string_lossy()),
+            &path,
+            default_embedder.then_some(entry),
+        ));
     }
     let onnx_entry = entries.iter().find(|e| e.role == "onnxruntime");
-    let onnx_default = onnx_entry.is_some_and(|e| config.models_dir.join(&e.file) == config.embedder.onnxruntime);
-    checks.push(check_manifest_file("onnx runtime", &config.embedder.onnxruntime, onnx_entry.filter(|_| onnx_default)));
+    let onnx_default =
+        onnx_entry.is_some_and(|e| config.models_dir.join(&e.file) == config.embedder.onnxruntime);
+    checks.push(check_manifest_file(
+        "onnx runtime",
+        &config.embedder.onnxruntime,
+        onnx_entry.filter(|_| onnx_default),
+    ));
     checks.push(check_data_dir(config));
     checks.push(Check {
         name: "threads".into(),
         ok: true,
-        detail: format!("{} for generation ({} physical cores)", config.generator.threads, starling::config::physical_cores()),
+        detail: format!(
+            "{} for generation ({} physical cores)",
+            config.generator.threads,
+            starling::config::physical_cores()
+        ),
         fix: None,
     });
 
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     let mut text = String::new();
     for check in &checks {
-        text.push_str(&format!("{:width$}  {:4}  {}\n", check.name, if check.ok { "ok" } else { "FAIL" }, check.detail));
+        text.push_str(&format!(
+            "{:width$}  {:4}  {}\n",
+            check.name,
+            if check.ok { "ok" } else { "FAIL" },
+            check.detail
+        ));
     }
     let failures: Vec<&Check> = checks.iter().filter(|c| !c.ok).collect();
     if failures.is_empty() {

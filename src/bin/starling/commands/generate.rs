@@ -55,28 +55,51 @@ pub fn sampling(config: &Config, args: &Args) -> anyhow::Result<Sampling> {
         max_tokens: args.max_tokens.unwrap_or(settings.max_tokens),
         stop: args.stop.clone(),
     };
-    anyhow::ensure!(sampling.temperature >= 0.0, "--temperature must be 0 or more");
-    anyhow::ensure!((0.0..=1.0).contains(&sampling.top_p), "--top-p must be between 0 and 1");
-    anyhow::ensure!((0.0..=1.0).contains(&sampling.min_p), "--min-p must be between 0 and 1");
-    anyhow::ensure!(sampling.repeat_penalty > 0.0, "--repeat-penalty must be above 0 (1 = off)");
+    anyhow::ensure!(
+        sampling.temperature >= 0.0,
+        "--temperature must be 0 or more"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&sampling.top_p),
+        "--top-p must be between 0 and 1"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&sampling.min_p),
+        "--min-p must be between 0 and 1"
+    );
+    anyhow::ensure!(
+        sampling.repeat_penalty > 0.0,
+        "--repeat-penalty must be above 0 (1 = off)"
+    );
     anyhow::ensure!(sampling.max_tokens > 0, "--max-tokens must be at least 1");
     Ok(sampling)
 }
 
 fn read_schema(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read schema file `{}`", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("schema file `{}` is not valid JSON; fix it and rerun", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read schema file `{}`", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "schema file `{}` is not valid JSON; fix it and rerun",
+            path.display()
+        )
+    })
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let prompt = if args.prompt == "-" {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read the prompt from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the prompt from standard input")?;
         text
     } else {
         args.prompt.clone()
     };
-    anyhow::ensure!(!prompt.trim().is_empty(), "the prompt is empty; pass some text or `-` with input on stdin");
+    anyhow::ensure!(
+        !prompt.trim().is_empty(),
+        "the prompt is empty; pass some text or `-` with input on stdin"
+    );
     let schema = args.json_schema.as_ref().map(read_schema).transpose()?;
     let generator = super::load_generator(config)?;
     let request = GenerateRequest {
@@ -89,8 +112,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
 
     let generation = match &schema {
         Some(schema) => {
-            let (value, generation) = starling::structured::generate_json(&generator, &request, schema)
-                .context("structured generation failed")?;
+            let (value, generation) =
+                starling::structured::generate_json(&generator, &request, schema)
+                    .context("structured generation failed")?;
             output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
             generation
         }
@@ -111,7 +135,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
     if args.stats {
-        let tokens_per_second = |n: usize, ms: f64| if ms > 0.0 { n as f64 * 1000.0 / ms } else { 0.0 };
+        let tokens_per_second = |n: usize, ms: f64| {
+            if ms > 0.0 {
+                n as f64 * 1000.0 / ms
+            } else {
+                0.0
+            }
+        };
         eprintln!(
             "model {}: prompt {} tokens ({} cached) in {:.0} ms, first token at {:.0} ms, {} tokens generated at {:.1} tokens/s, stop: {:?}",
             generator.model_name(),

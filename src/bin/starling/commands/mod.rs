@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses nothing itself beyond its clap `Args` and calls the library.
 
+pub mod bench;
 pub mod config;
 pub mod doctor;
 pub mod generate;
@@ -12,6 +13,10 @@ use starling::config::Config;
 
 /// Loads the configured generation model, with an error that names the file and the fix.
 pub fn load_generator(config: &Config) -> anyhow::Result<LlamaGenerator> {
-    LlamaGenerator::load(&LlamaOptions::from_settings(&config.generator))
-        .with_context(|| format!("loading the generation model `{}`", config.generator.model.display()))
+    LlamaGenerator::load(&LlamaOptions::from_settings(&config.generator)).with_context(|| {
+        format!(
+            "loading the generation model `{}`",
+            config.generator.model.display()
+        )
+    })
 }

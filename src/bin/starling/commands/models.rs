@@ -51,9 +51,17 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if args.json {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
     } else {
-        let mut text = format!("{:<10} {:>9}  {:<12} {:<8} {:>7}  {}\n", "role", "size", "arch", "quant", "context", "path");
+        let mut text = format!(
+            "{:<10} {:>9}  {:<12} {:<8} {:>7}  {}\n",
+            "role", "size", "arch", "quant", "context", "path"
+        );
         for row in &rows {
-            let field = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
+            let field = |k: &str| {
+                row.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-")
+                    .to_string()
+            };
             if let Some(error) = row.get("error").and_then(|e| e.as_str()) {
                 text.push_str(&format!("{:<10} error: {error}\n", field("role")));
                 continue;
@@ -64,11 +72,17 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 megabytes(row["size_bytes"].as_u64().unwrap_or(0)),
                 field("architecture"),
                 field("quantization"),
-                row["context_length"].as_u64().map_or("-".into(), |n| n.to_string()),
+                row["context_length"]
+                    .as_u64()
+                    .map_or("-".into(), |n| n.to_string()),
                 field("path")
             ));
         }
         output::print(&text)?;
     }
-    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

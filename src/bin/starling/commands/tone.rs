@@ -80,20 +80,35 @@ fn read_inputs(args: &Args) -> (Vec<Input>, Vec<String>) {
         if path == Path::new("-") {
             let mut bytes = Vec::new();
             match std::io::stdin().read_to_end(&mut bytes) {
-                Ok(_) => match starling::files::decode_text(Path::new("<stdin>"), bytes, MAX_INPUT_BYTES) {
-                    Ok(text) => inputs.push(Input { name: "-".into(), path: None, text }),
-                    Err(err) => errors.push(err.to_string()),
-                },
+                Ok(_) => {
+                    match starling::files::decode_text(Path::new("<stdin>"), bytes, MAX_INPUT_BYTES)
+                    {
+                        Ok(text) => inputs.push(Input {
+                            name: "-".into(),
+                            path: None,
+                            text,
+                        }),
+                        Err(err) => errors.push(err.to_string()),
+                    }
+                }
                 Err(err) => errors.push(format!("cannot read standard input: {err}")),
             }
             continue;
         }
         if path.is_dir() {
-            errors.push(format!("`{}` is a folder; pass the files to check (e.g. `{}/*.md`)", path.display(), path.display()));
+            errors.push(format!(
+                "`{}` is a folder; pass the files to check (e.g. `{}/*.md`)",
+                path.display(),
+                path.display()
+            ));
             continue;
         }
         match starling::files::read_text(&path, MAX_INPUT_BYTES) {
-            Ok(text) => inputs.push(Input { name: path.display().to_string(), path: Some(path), text }),
+            Ok(text) => inputs.push(Input {
+                name: path.display().to_string(),
+                path: Some(path),
+                text,
+            }),
             Err(err) => errors.push(err.to_string()),
         }
     }
@@ -107,33 +122,64 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if args.in_place && args.files.iter().any(|p| p == Path::new("-")) {
         anyhow::bail!("--in-place cannot write to standard input; pass file paths");
     }
-    let profile = args.profile.clone().unwrap_or_else(|| config.tone.profile.clone());
-    let fail_on_name = args.fail_on.clone().unwrap_or_else(|| config.tone.fail_on.clone());
+    let profile = args
+        .profile
+        .clone()
+        .unwrap_or_else(|| config.tone.profile.clone());
+    let fail_on_name = args
+        .fail_on
+        .clone()
+        .unwrap_or_else(|| config.tone.fail_on.clone());
     let fail_on = Severity::from_id(&fail_on_name)
         .with_context(|| format!("--fail-on `{fail_on_name}`: use info, warning or error"))?;
     let mut rule_files = config.tone.rules.clone();
     rule_files.extend(args.rules.iter().cloned());
     let rules = RuleSet::load(&rule_files)?;
     if profile != "default" && !rules.profile_names().contains(&profile) {
-        anyhow::bail!("unknown profile `{profile}`; use one of {}", rules.profile_names().join(", "));
+        anyhow::bail!(
+            "unknown profile `{profile}`; use one of {}",
+            rules.profile_names().join(", ")
+        );
     }
 
     let (inputs, mut errors) = read_inputs(args);
-    let generator: Option<LlamaGenerator> =
-        if (args.deep || args.fix) && !inputs.is_empty() { Some(super::load_generator(config)?) } else { None };
-    let sampling = Sampling { temperature: 0.0, seed: config.generator.seed, ..Sampling::default() };
+    let generator: Option<LlamaGenerator> = if (args.deep || args.fix) && !inputs.is_empty() {
+        Some(super::load_generator(config)?)
+    } else {
+        None
+    };
+    let sampling = Sampling {
+        temperature: 0.0,
+        seed: config.generator.seed,
+        ..Sampling::default()
+    };
 
     let mut reports = Vec::new();
     let mut fixes_json = Vec::new();
     let mut fixed_text = String::new();
     for input in &inputs {
-        let kind = input.path.as_deref().map_or(InputKind::Markdown, InputKind::for_path);
-        let options = CheckOptions { kind, profile: profile.clone() };
-        let mut findings = rules.check(&input.text, &options).map_err(anyhow::Error::msg)?;
+        let kind = input
+            .path
+            .as_deref()
+            .map_or(InputKind::Markdown, InputKind::for_path);
+        let options = CheckOptions {
+            kind,
+            profile: profile.clone(),
+        };
+        let mut findings = rules
+            .check(&input.text, &options)
+            .map_err(anyhow::Error::msg)?;
         if let Some(generator) = &generator {
             if args.deep {
                 let prompt = Prompt::load("tone-review", config.prompts_dir.as_deref())?;
-                let review = tone_task::deep_review(generator, &prompt, &input.text, kind, &findings, &sampling)?;
+                let review = tone_task::deep_review(
+                    generator,
+                    &prompt,
+                    &input.text,
+                    kind,
+                    &findings,
+                    &sampling,
+                )?;
                 for warning in &review.warnings {
                     eprintln!("warning: {}: {warning}", input.name);
                 }
@@ -141,15 +187,21 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             }
             if args.fix {
                 let prompt = Prompt::load("tone-fix", config.prompts_dir.as_deref())?;
-                let (new_text, changes) = tone_task::fix(generator, &prompt, &input.text, kind, &findings, &sampling)?;
-                let after = rules.check(&new_text, &options).map_err(anyhow::Error::msg)?;
+                let (new_text, changes) =
+                    tone_task::fix(generator, &prompt, &input.text, kind, &findings, &sampling)?;
+                let after = rules
+                    .check(&new_text, &options)
+                    .map_err(anyhow::Error::msg)?;
                 let diff = similar::TextDiff::from_lines(&input.text, &new_text)
                     .unified_diff()
                     .header(&input.name, &format!("{} (fixed)", input.name))
                     .to_string();
                 let mut written = None;
                 if args.in_place && new_text != input.text {
-                    let path = input.path.as_ref().expect("checked: no --in-place on stdin");
+                    let path = input
+                        .path
+                        .as_ref()
+                        .expect("checked: no --in-place on stdin");
                     let backup = starling::files::backup(path)?;
                     starling::files::write_atomic(path, new_text.as_bytes())?;
                     written = Some(backup);
@@ -167,7 +219,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                     after.len(),
                     changes.iter().filter(|c| c.accepted).count(),
                     rejected.len(),
-                    written.as_ref().map_or(String::new(), |b| format!("; written in place, original saved as {}", b.display()))
+                    written.as_ref().map_or(String::new(), |b| format!(
+                        "; written in place, original saved as {}",
+                        b.display()
+                    ))
                 ));
                 for line in &rejected {
                     fixed_text.push_str(&format!("  {line}\n"));
@@ -182,7 +237,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        reports.push(FileReport { file: input.name.clone(), source: input.text.clone(), findings });
+        reports.push(FileReport {
+            file: input.name.clone(),
+            source: input.text.clone(),
+            findings,
+        });
     }
 
     let rendered = match args.format {
@@ -190,7 +249,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             let color = match args.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
-                ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                ColorChoice::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
             };
             let mut text = report::render_human(&reports, color);
             if args.fix {
@@ -214,9 +275,15 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             format!("{}\n", serde_json::to_string_pretty(&value)?)
         }
         Format::Sarif => {
-            let descriptions: Vec<(String, String, String)> =
-                rules.rules().iter().map(|r| (r.id.clone(), r.category.id().to_string(), r.message.clone())).collect();
-            format!("{}\n", serde_json::to_string_pretty(&report::render_sarif(&reports, &descriptions))?)
+            let descriptions: Vec<(String, String, String)> = rules
+                .rules()
+                .iter()
+                .map(|r| (r.id.clone(), r.category.id().to_string(), r.message.clone()))
+                .collect();
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&report::render_sarif(&reports, &descriptions))?
+            )
         }
     };
     output::print(&rendered)?;
@@ -227,6 +294,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         errors.clear();
         return Ok(ExitCode::from(2));
     }
-    let failing = reports.iter().flat_map(|r| r.findings.iter()).any(|f| f.severity >= fail_on);
-    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let failing = reports
+        .iter()
+        .flat_map(|r| r.findings.iter())
+        .any(|f| f.severity >= fail_on);
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

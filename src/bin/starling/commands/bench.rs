@@ -1,0 +1,253 @@
+//! `starling bench ...` (hidden): in-process measurements for scripts/bench.sh. Prints JSON
+//! figures; never asserts anything (speed is reported, not tested).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+use starling::backends::{GenerateRequest, Generator, Sampling};
+use starling::config::Config;
+use starling::prompts::Prompt;
+use starling::tone::eval::{evaluate, parse_labelled, render};
+use starling::tone::{CheckOptions, InputKind, RuleSet};
+
+use crate::output;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Prompt and generation speed, time to first token cold and with a cached system prompt.
+    Generate {
+        #[arg(long, default_value_t = 512)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        gen_tokens: u32,
+        #[arg(long, default_value_t = 500)]
+        system_tokens: usize,
+    },
+    /// Rules-only tone check throughput on one file (repeated to at least 2 MB).
+    ToneSpeed { file: PathBuf },
+    /// Precision, recall and F1 per category on a labelled set.
+    ToneQuality {
+        labelled: PathBuf,
+        /// Also score rules + model (--deep).
+        #[arg(long)]
+        deep: bool,
+    },
+}
+
+/// Peak resident memory of this process, from /proc (Linux).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Filler text of about `n_tokens` tokens for `generator`, varied by `salt` so caches do not hit.
+fn filler(generator: &dyn Generator, n_tokens: usize, salt: &str) -> anyhow::Result<String> {
+    let sentence = format!("Note {salt}: the quarterly review covered delivery, reliability, mentoring and planning work. ");
+    let per = generator.count_tokens(&sentence)?.max(1);
+    let mut text = sentence.repeat(n_tokens / per);
+    while generator.count_tokens(&text)? < n_tokens {
+        text.push_str("More. ");
+    }
+    Ok(text)
+}
+
+fn generate(
+    config: &Config,
+    prompt_tokens: usize,
+    gen_tokens: u32,
+    system_tokens: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let load_started = Instant::now();
+    let generator = super::load_generator(config)?;
+    let load_ms = load_started.elapsed().as_secs_f64() * 1e3;
+    let greedy = |max_tokens: u32| Sampling {
+        max_tokens,
+        temperature: 0.0,
+        repeat_penalty: 1.0,
+        ..Sampling::default()
+    };
+
+    // Prompt processing: a long user message, one token generated.
+    let warm = GenerateRequest {
+        prompt: "Hello".into(),
+        sampling: greedy(2),
+        ..Default::default()
+    };
+    generator.generate(&warm, &mut |_| {})?;
+    let prompt = filler(&generator, prompt_tokens, "pp")?;
+    let pp = generator.generate(
+        &GenerateRequest {
+            prompt,
+            sampling: greedy(1),
+            ..Default::default()
+        },
+        &mut |_| {},
+    )?;
+    let prompt_tps = pp.n_prompt_tokens as f64 * 1e3 / pp.prompt_ms;
+
+    // Generation: a prompt that invites a long answer; rate over the tokens actually produced.
+    let story = GenerateRequest {
+        prompt:
+            "Write a long, detailed story about a software team preparing for a product launch."
+                .into(),
+        sampling: greedy(gen_tokens),
+        ..Default::default()
+    };
+    let tg = generator.generate(&story, &mut |_| {})?;
+    // The first token's time belongs to the prompt; the rate counts the tokens after it.
+    let decode_ms = tg.generation_ms - (tg.first_token_ms - tg.prompt_ms);
+    let gen_tps = (tg.n_generated_tokens.saturating_sub(1)) as f64 * 1e3 / decode_ms.max(1e-3);
+
+    // Time to first token: a new ~500-token system prompt, then the same system prompt again.
+    let system = filler(&generator, system_tokens, "sys")?;
+    let ask = |question: &str| GenerateRequest {
+        system: Some(system.clone()),
+        prompt: question.into(),
+        sampling: greedy(1),
+        ..Default::default()
+    };
+    let cold = generator.generate(&ask("Summarise the review in one line."), &mut |_| {})?;
+    let cached = generator.generate(&ask("List the areas the review covered."), &mut |_| {})?;
+
+    Ok(json!({
+        "model": generator.model_name(),
+        "threads": config.generator.threads,
+        "load_ms": load_ms,
+        "prompt_tokens": pp.n_prompt_tokens,
+        "prompt_tokens_per_s": prompt_tps,
+        "generated_tokens": tg.n_generated_tokens,
+        "generation_tokens_per_s": gen_tps,
+        "system_prompt_tokens": cold.n_prompt_tokens,
+        "ttft_cold_ms": cold.first_token_ms,
+        "ttft_cached_ms": cached.first_token_ms,
+        "ttft_cached_over_cold": cached.first_token_ms / cold.first_token_ms,
+        "cached_tokens_second_call": cached.n_cached_tokens,
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+}
+
+fn tone_speed(file: &PathBuf) -> anyhow::Result<serde_json::Value> {
+    let text = starling::files::read_text(file, 64 << 20)?;
+    let rules = RuleSet::load(&[])?;
+    let options = CheckOptions {
+        kind: InputKind::for_path(file),
+        ..Default::default()
+    };
+    // One script, timed alone (best of 20), then the same text repeated to >= 2 MB.
+    let mut best_single = f64::MAX;
+    let mut findings = 0;
+    for _ in 0..20 {
+        let started = Instant::now();
+        findings = rules
+            .check(&text, &options)
+            .map_err(anyhow::Error::msg)?
+            .len();
+        best_single = best_single.min(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let copies = (2_000_000 / text.len().max(1)) + 1;
+    let big = format!("{text}\n\n").repeat(copies);
+    let started = Instant::now();
+    let big_findings = rules
+        .check(&big, &options)
+        .map_err(anyhow::Error::msg)?
+        .len();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "file": file,
+        "file_bytes": text.len(),
+        "single_file_ms": best_single,
+        "single_file_findings": findings,
+        "bulk_bytes": big.len(),
+        "bulk_findings": big_findings,
+        "megabytes_per_s": big.len() as f64 / 1e6 / seconds,
+        "threads": 1,
+    }))
+}
+
+fn tone_quality(config: &Config, labelled: &PathBuf, deep: bool) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(labelled)
+        .with_context(|| format!("cannot read `{}`", labelled.display()))?;
+    let items =
+        parse_labelled(&text).map_err(|e| anyhow::anyhow!("`{}`: {e}", labelled.display()))?;
+    let rules = RuleSet::load(&[])?;
+    let options = CheckOptions {
+        kind: InputKind::PlainText,
+        ..Default::default()
+    };
+    let rule_scores = evaluate(&items, |s| {
+        rules
+            .check(s, &options)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.category)
+            .collect()
+    });
+    let mut report = render(&rule_scores, "rules only");
+    if deep {
+        let generator = super::load_generator(config)?;
+        let prompt = Prompt::load("tone-review", config.prompts_dir.as_deref())?;
+        let sampling = Sampling {
+            temperature: 0.0,
+            ..Sampling::default()
+        };
+        let started = Instant::now();
+        let deep_scores = evaluate(&items, |s| {
+            let findings = rules.check(s, &options).unwrap_or_default();
+            let review = starling::tasks::tone::deep_review(
+                &generator,
+                &prompt,
+                s,
+                InputKind::PlainText,
+                &findings,
+                &sampling,
+            );
+            let merged =
+                starling::tone::merge(findings, review.map(|r| r.findings).unwrap_or_default());
+            merged.into_iter().map(|f| f.category).collect()
+        });
+        report.push('\n');
+        report.push_str(&render(&deep_scores, "rules + model (--deep)"));
+        report.push_str(&format!(
+            "deep review time: {:.1} s for {} sentences\n",
+            started.elapsed().as_secs_f64(),
+            items.len()
+        ));
+    }
+    Ok(report)
+}
+
+pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
+    let text = match command {
+        Command::Generate {
+            prompt_tokens,
+            gen_tokens,
+            system_tokens,
+        } => {
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&generate(
+                    config,
+                    *prompt_tokens,
+                    *gen_tokens,
+                    *system_tokens
+                )?)?
+            )
+        }
+        Command::ToneSpeed { file } => {
+            format!("{}\n", serde_json::to_string_pretty(&tone_speed(file)?)?)
+        }
+        Command::ToneQuality { labelled, deep } => tone_quality(config, labelled, *deep)?,
+    };
+    output::print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
