@@ -59,3 +59,37 @@ taskset -c 0 $bin bench tone-speed "$script" | tee "$out/tone-speed.json"
 
 echo "== tone: quality on tests/fixtures/tone/labelled.tsv"
 $bin bench tone-quality tests/fixtures/tone/labelled.tsv --deep | tee "$out/tone-quality.txt"
+
+echo "== notes index (synthetic vaults; data dirs under target/bench)"
+work="$out/index"
+rm -rf "$work" && mkdir -p "$work"
+run_in() { XDG_DATA_HOME="$1/data" XDG_CONFIG_HOME="$1/config" "${@:2}"; }
+measure_index() { # HOME_DIR ARGS... -> prints the JSON report and the peak RSS
+    local dir=$1; shift
+    run_in "$dir" /usr/bin/time -f 'peak_rss_kb %M' $bin index "$@" --json 2> "$dir.time" | tail -n 1
+    grep peak_rss_kb "$dir.time"
+}
+$bin bench vault --notes 1000 --out "$work/vault-1k" >/dev/null
+echo "1,000 notes, first index:"; measure_index "$work/h1k" "$work/vault-1k"
+echo "1,000 notes, unchanged re-index:"; measure_index "$work/h1k"
+
+$bin bench vault --notes 5000 --out "$work/vault-5k" >/dev/null
+echo "5,000 notes, first index:"; measure_index "$work/h5k" "$work/vault-5k"
+echo "5,000 notes, unchanged re-index:"; measure_index "$work/h5k"
+echo "5,000 notes, kill -9 after 20 s, then rerun:"
+run_in "$work/h5k-killed" $bin index "$work/vault-5k" >/dev/null 2>&1 &
+pid=$!; sleep 20; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+measure_index "$work/h5k-killed"
+python3 - "$work" <<'PY'
+import json, subprocess, sys, os
+work = sys.argv[1]
+def status(home):
+    env = dict(os.environ, XDG_DATA_HOME=f"{home}/data", XDG_CONFIG_HOME=f"{home}/config")
+    return json.loads(subprocess.check_output(["target/release/starling", "status", "--json"], env=env))
+a, b = status(f"{work}/h5k"), status(f"{work}/h5k-killed")
+print(f"uninterrupted: {a['files_indexed']} files, {a['chunks']} chunks; killed+rerun: {b['files_indexed']} files, {b['chunks']} chunks; equal: {(a['files_indexed'], a['chunks']) == (b['files_indexed'], b['chunks'])}")
+PY
+
+echo "== store: hybrid search latency (k=8, dense + BM25 prefetch, RRF)"
+$bin bench search --chunks 10000 --optimize | tee "$out/search-10k.json"
+$bin bench search --chunks 100000 --optimize | tee "$out/search-100k.json"

@@ -139,6 +139,19 @@ const KEYS: &[KeyDef] = &[
         help: "libonnxruntime shared library",
     },
     KeyDef {
+        key: "notes.paths",
+        kind: Kind::PathList,
+        help: "note roots (remembered by `starling index PATH...`)",
+    },
+    KeyDef {
+        key: "notes.max_file_bytes",
+        kind: Kind::Int {
+            min: 1024,
+            max: 1 << 34,
+        },
+        help: "larger note files are skipped",
+    },
+    KeyDef {
         key: "tone.rules",
         kind: Kind::PathList,
         help: "extra rule files (TOML) added to the built-in rules",
@@ -262,6 +275,13 @@ pub struct EmbedderSettings {
     pub onnxruntime: PathBuf,
 }
 
+/// Settings for the notes index.
+#[derive(Debug, Clone)]
+pub struct NotesSettings {
+    pub paths: Vec<PathBuf>,
+    pub max_file_bytes: u64,
+}
+
 /// Settings for the tone checker.
 #[derive(Debug, Clone)]
 pub struct ToneSettings {
@@ -281,6 +301,7 @@ pub struct Config {
     pub prompts_dir: Option<PathBuf>,
     pub generator: GeneratorSettings,
     pub embedder: EmbedderSettings,
+    pub notes: NotesSettings,
     pub tone: ToneSettings,
 }
 
@@ -441,6 +462,8 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
         "generator.seed" => Value::Int(42),
         "embedder.dir" => Value::Path(models_dir.join(DEFAULT_EMBEDDER_DIR)),
         "embedder.onnxruntime" => Value::Path(models_dir.join(DEFAULT_ONNXRUNTIME)),
+        "notes.paths" => Value::Paths(Vec::new()),
+        "notes.max_file_bytes" => Value::Int(4 * 1024 * 1024),
         "tone.rules" => Value::Paths(Vec::new()),
         "tone.profile" => Value::Text("default".into()),
         "tone.fail_on" => Value::Text("error".into()),
@@ -592,6 +615,13 @@ impl Config {
                 dir: path("embedder.dir"),
                 onnxruntime: path("embedder.onnxruntime"),
             },
+            notes: NotesSettings {
+                paths: match get("notes.paths") {
+                    Value::Paths(paths) => paths.clone(),
+                    _ => Vec::new(),
+                },
+                max_file_bytes: int("notes.max_file_bytes") as u64,
+            },
             tone: ToneSettings {
                 rules: match get("tone.rules") {
                     Value::Paths(paths) => paths.clone(),
@@ -636,6 +666,35 @@ pub fn physical_cores() -> usize {
     } else {
         cores.len().min(logical)
     }
+}
+
+/// Writes `notes.paths` into the config file (created if absent), keeping its other content and
+/// comments. Returns the file written.
+pub fn remember_note_paths(file: &Path, paths: &[PathBuf]) -> Result<()> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(Error::io(format!("cannot read `{}`", file.display()), err)),
+    };
+    let mut document: toml_edit::DocumentMut =
+        text.parse()
+            .map_err(|err: toml_edit::TomlError| Error::Config {
+                path: file.to_path_buf(),
+                message: format!("not valid TOML: {}", err.message()),
+            })?;
+    let mut array = toml_edit::Array::new();
+    for path in paths {
+        array.push(path.display().to_string());
+    }
+    if !document.contains_table("notes") {
+        document["notes"] = toml_edit::table();
+    }
+    document["notes"]["paths"] = toml_edit::value(array);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;
+    }
+    crate::files::write_atomic(file, document.to_string().as_bytes())
 }
 
 #[cfg(test)]
@@ -702,6 +761,20 @@ mod tests {
             message.contains("STARLING_TONE_PROFILE") && message.contains("pip-response"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn remembered_note_paths_keep_the_rest_of_the_file() {
+        let (dir, inputs) = inputs_with_file("# my settings\n[generator]\nthreads = 3 # pinned\n");
+        let file = inputs.file.clone().unwrap();
+        remember_note_paths(&file, &[dir.path().join("vault")]).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("# my settings") && text.contains("threads = 3 # pinned"),
+            "{text}"
+        );
+        let config = Config::load(&inputs).unwrap();
+        assert_eq!(config.notes.paths, [dir.path().join("vault")]);
     }
 
     #[test]

@@ -55,6 +55,17 @@ pub enum Error {
     #[error("`{path}`: {message}")]
     Input { path: PathBuf, message: String },
 
+    #[error("embedding model in `{path}`: {message}")]
+    Embedder { path: PathBuf, message: String },
+
+    #[error("note store `{path}`: {message}")]
+    Store { path: PathBuf, message: String },
+
+    #[error(
+        "the note store `{path}` is in use by {holder}; stop it, or let commands go through it"
+    )]
+    StoreLocked { path: PathBuf, holder: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,

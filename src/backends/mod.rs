@@ -2,8 +2,10 @@
 //! Nothing here knows about tasks, the CLI or HTTP.
 
 pub mod fake;
+pub mod fastembed;
 pub mod gguf;
 pub mod llama;
+pub mod qdrant_edge;
 pub mod stream;
 
 use std::sync::atomic::AtomicBool;
@@ -103,4 +105,65 @@ pub trait Generator: Send + Sync {
 
     /// Counts the tokens `text` takes in this model.
     fn count_tokens(&self, text: &str) -> Result<usize>;
+}
+
+/// Dense text embeddings.
+pub trait Embedder: Send + Sync {
+    /// One vector per text, in order.
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+    fn dimension(&self) -> usize;
+    fn model_name(&self) -> &str;
+    /// Tokens `text` takes in the embedder's own tokenizer (capped at its maximum length).
+    fn count_tokens(&self, text: &str) -> usize;
+}
+
+/// A chunk with its id and dense vector, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredChunk {
+    pub id: u64,
+    pub chunk: crate::notes::chunk::Chunk,
+    pub dense: Vec<f32>,
+}
+
+/// Restricts a search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    /// Only chunks whose path starts with this folder or file (relative, `/`-separated).
+    pub path_prefix: Option<String>,
+    pub tag: Option<String>,
+    /// Inclusive `YYYY-MM-DD` bounds on the note's date.
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+/// One hybrid query: the dense vector and the text (for BM25) of the same question.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub text: String,
+    pub dense: Vec<f32>,
+    pub k: usize,
+    pub filter: SearchFilter,
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hit {
+    pub id: u64,
+    pub score: f32,
+    pub chunk: crate::notes::chunk::Chunk,
+}
+
+/// Where chunks and their vectors live.
+pub trait VectorStore: Send + Sync {
+    /// Inserts or replaces chunks by id.
+    fn upsert(&self, items: &[StoredChunk]) -> Result<()>;
+    /// Removes every chunk of the note at `path`.
+    fn delete_path(&self, path: &str) -> Result<()>;
+    /// The stored chunks with these ids (missing ids are skipped), vectors included.
+    fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>>;
+    /// Dense and BM25 candidates fused by reciprocal rank, best first.
+    fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>>;
+    fn count(&self) -> Result<usize>;
+    /// Makes every change so far durable.
+    fn flush(&self) -> Result<()>;
 }

@@ -4,5 +4,7 @@
 mod common;
 mod config;
 mod generate;
+mod index;
 mod offline;
+mod store;
 mod tone;

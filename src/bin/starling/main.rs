@@ -46,6 +46,12 @@ pub struct Cli {
 enum Command {
     /// Generate text with the local model, streamed to stdout.
     Generate(commands::generate::Args),
+    /// Index note folders into the local store.
+    Index(commands::index::Args),
+    /// Search the indexed notes (dense + BM25).
+    Search(commands::search::Args),
+    /// What the index holds: roots, files, chunks, skipped and repaired files.
+    Status(commands::status::Args),
     /// Check tone: hedging, defensiveness, blame-shifting and more.
     Tone(commands::tone::Args),
     /// Check model files, ONNX Runtime and the data directory.
@@ -99,8 +105,8 @@ impl Cli {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,llama_cpp_2=off,llama-cpp-2=off",
-        1 => "info,llama_cpp_2=warn",
+        0 => "warn,llama_cpp_2=off,qdrant_edge=error,ort=error",
+        1 => "info,llama_cpp_2=warn,qdrant_edge=warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STARLING_LOG")
@@ -128,6 +134,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Generate(args) => commands::generate::run(&config, args),
         Command::Tone(args) => commands::tone::run(&config, args),
+        Command::Index(args) => commands::index::run(&config, args),
+        Command::Search(args) => commands::search::run(&config, args),
+        Command::Status(args) => commands::status::run(&config, args),
         Command::Doctor => commands::doctor::run(&config),
         Command::Models(args) => commands::models::run(&config, args),
         Command::Config(command) => commands::config::run(&config, command),

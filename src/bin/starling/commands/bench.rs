@@ -28,6 +28,25 @@ pub enum Command {
     },
     /// Rules-only tone check throughput on one file (repeated to at least 2 MB).
     ToneSpeed { file: PathBuf },
+    /// Write a deterministic synthetic vault of N notes into DIR.
+    Vault {
+        #[arg(long)]
+        notes: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Hybrid search latency on a store of N synthetic chunks (random vectors, generated text).
+    Search {
+        #[arg(long)]
+        chunks: usize,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// Also build the HNSW index (shard optimize) and measure again.
+        #[arg(long)]
+        optimize: bool,
+    },
     /// Precision, recall and F1 per category on a labelled set.
     ToneQuality {
         labelled: PathBuf,
@@ -226,6 +245,130 @@ fn tone_quality(config: &Config, labelled: &PathBuf, deep: bool) -> anyhow::Resu
     Ok(report)
 }
 
+fn vault(notes: usize, out: &std::path::Path, seed: u64) -> anyhow::Result<serde_json::Value> {
+    let mut bytes = 0;
+    for index in 0..notes {
+        let (relative, text) = starling::notes::synthetic::note(index, seed);
+        let path = out.join(relative);
+        std::fs::create_dir_all(path.parent().expect("relative path has a folder"))?;
+        std::fs::write(&path, &text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
+        bytes += text.len();
+    }
+    Ok(json!({"notes": notes, "bytes": bytes, "out": out}))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn search_latency(
+    chunks: usize,
+    queries: usize,
+    optimize: bool,
+) -> anyhow::Result<serde_json::Value> {
+    use starling::backends::qdrant_edge::EdgeStore;
+    use starling::backends::{SearchFilter, SearchQuery, StoredChunk, VectorStore};
+    use starling::notes::chunk::Chunk;
+    use starling::notes::synthetic::SplitMix;
+
+    const DIMENSION: usize = 384;
+    let dir = tempfile_dir()?;
+    let store = EdgeStore::open(&dir.join("qdrant"), DIMENSION)?;
+    let mut rng = SplitMix::new(7);
+    let words = [
+        "billing",
+        "latency",
+        "migration",
+        "review",
+        "mentoring",
+        "incident",
+        "roadmap",
+        "cache",
+        "schema",
+        "alerting",
+        "throughput",
+        "planning",
+        "design",
+        "feedback",
+        "promotion",
+    ];
+    let random_vector = |rng: &mut SplitMix| {
+        let v: Vec<f32> = (0..DIMENSION).map(|_| rng.signed_unit()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+    };
+    let started = Instant::now();
+    let mut batch = Vec::with_capacity(1000);
+    for id in 0..chunks {
+        let text: Vec<&str> = (0..40).map(|_| words[rng.below(words.len())]).collect();
+        batch.push(StoredChunk {
+            id: id as u64,
+            chunk: Chunk {
+                path: format!("work/{}/{id}.md", id % 50),
+                line_start: 1,
+                line_end: 5,
+                heading: "Progress".into(),
+                title: format!("note {id}"),
+                tags: vec![["worklog", "1on1", "design"][id % 3].into()],
+                date: Some(format!("2024-{:02}-{:02}", 1 + id % 12, 1 + id % 28)),
+                text: text.join(" "),
+                hash: String::new(),
+            },
+            dense: random_vector(&mut rng),
+        });
+        if batch.len() == 1000 {
+            store.upsert(&batch)?;
+            batch.clear();
+        }
+    }
+    store.upsert(&batch)?;
+    store.flush()?;
+    let upsert_s = started.elapsed().as_secs_f64();
+    let measure = |rng: &mut SplitMix| -> anyhow::Result<(f64, f64)> {
+        let mut latencies = Vec::with_capacity(queries);
+        for _ in 0..queries {
+            let text = format!(
+                "{} {}",
+                words[rng.below(words.len())],
+                words[rng.below(words.len())]
+            );
+            let query = SearchQuery {
+                text,
+                dense: random_vector(rng),
+                k: 8,
+                filter: SearchFilter::default(),
+            };
+            let started = Instant::now();
+            let hits = store.search(&query)?;
+            latencies.push(started.elapsed().as_secs_f64() * 1e3);
+            anyhow::ensure!(!hits.is_empty(), "search returned nothing");
+        }
+        latencies.sort_by(f64::total_cmp);
+        Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.99)))
+    };
+    let (p50, p99) = measure(&mut rng)?;
+    let mut result = json!({"chunks": chunks, "upsert_and_flush_s": upsert_s, "plain": {"p50_ms": p50, "p99_ms": p99}});
+    if optimize {
+        let started = Instant::now();
+        store.optimize()?;
+        let optimize_s = started.elapsed().as_secs_f64();
+        let (p50, p99) = measure(&mut rng)?;
+        result["optimized"] = json!({"optimize_s": optimize_s, "p50_ms": p50, "p99_ms": p99});
+    }
+    result["peak_rss_mb"] = json!(peak_rss_mb());
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(result)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("starling-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
     let text = match command {
         Command::Generate {
@@ -247,6 +390,17 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
             format!("{}\n", serde_json::to_string_pretty(&tone_speed(file)?)?)
         }
         Command::ToneQuality { labelled, deep } => tone_quality(config, labelled, *deep)?,
+        Command::Vault { notes, out, seed } => format!("{}\n", vault(*notes, out, *seed)?),
+        Command::Search {
+            chunks,
+            queries,
+            optimize,
+        } => {
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&search_latency(*chunks, *queries, *optimize)?)?
+            )
+        }
     };
     output::print(&text)?;
     Ok(ExitCode::SUCCESS)

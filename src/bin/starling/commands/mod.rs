@@ -4,7 +4,10 @@ pub mod bench;
 pub mod config;
 pub mod doctor;
 pub mod generate;
+pub mod index;
 pub mod models;
+pub mod search;
+pub mod status;
 pub mod tone;
 
 use anyhow::Context;

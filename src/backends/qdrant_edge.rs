@@ -1,0 +1,330 @@
+//! `EdgeStore`: the embedded Qdrant (qdrant-edge 0.7) in the data dir. Each chunk is a point
+//! with a dense vector and a BM25 sparse vector (qdrant's own BM25); queries prefetch both and
+//! fuse them by reciprocal rank. qdrant-edge keeps a write-ahead log, so a killed process
+//! leaves a store that loads and replays. One process per store directory (see `notes::lock`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
+use qdrant_edge::external::ordered_float::OrderedFloat;
+use qdrant_edge::external::serde_json::{self as qjson, json};
+use qdrant_edge::{
+    Condition, CountRequest, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
+    EdgeVectorParams, FieldCondition, Filter, Fusion, Match, Modifier, NamedQuery,
+    PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range,
+    ScoringQuery, UpdateOperation, ValueVariants, VectorInternal, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
+};
+
+use super::{Hit, SearchQuery, StoredChunk, VectorStore};
+use crate::error::{Error, Result};
+use crate::notes::chunk::Chunk;
+use crate::notes::markdown::days_since_epoch;
+
+const DENSE: &str = "dense";
+const SPARSE: &str = "bm25";
+
+pub struct EdgeStore {
+    shard: EdgeShard,
+    bm25: EdgeBm25,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for EdgeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+fn store_error(path: &Path, err: impl std::fmt::Display) -> Error {
+    Error::Store {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    }
+}
+
+/// Every folder prefix of a relative path, so a prefix filter is an exact match.
+fn prefixes(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for part in path.split('/') {
+        if !current.is_empty() {
+            current.push('/');
+        }
+        current.push_str(part);
+        out.push(current.clone());
+    }
+    out
+}
+
+fn key(name: &str) -> qdrant_edge::JsonPath {
+    name.try_into().expect("static payload key")
+}
+
+fn match_text(field: &str, value: &str) -> Condition {
+    Condition::Field(FieldCondition::new_match(
+        key(field),
+        Match::new_value(ValueVariants::String(value.to_string())),
+    ))
+}
+
+impl EdgeStore {
+    /// Opens the store in `dir`, creating it for vectors of `dimension` when it does not exist.
+    pub fn open(dir: &Path, dimension: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;
+        let config = EdgeConfig {
+            vectors: HashMap::from([(
+                DENSE.to_string(),
+                EdgeVectorParams::builder(dimension, Distance::Cosine).build(),
+            )]),
+            sparse_vectors: HashMap::from([(
+                SPARSE.to_string(),
+                EdgeSparseVectorParams {
+                    modifier: Some(Modifier::Idf),
+                    ..Default::default()
+                },
+            )]),
+            ..Default::default()
+        };
+        let exists = dir.join("edge_config.json").exists();
+        let shard = if exists { EdgeShard::load(dir, None) } else { EdgeShard::new(dir, config) }.map_err(|e| {
+            store_error(dir, format!("{e}; if it is damaged beyond repair, remove the folder and run `starling index` again"))
+        })?;
+        if let Some(existing) = shard.config().vectors.get(DENSE) {
+            if existing.size != dimension {
+                return Err(store_error(
+                    dir,
+                    format!("holds {}-dimension vectors but the embedder makes {dimension}; remove it and re-index", existing.size),
+                ));
+            }
+        }
+        let bm25 = EdgeBm25::new(EdgeBm25Config {
+            language: Some("english".into()),
+            ..Default::default()
+        })
+        .map_err(|e| store_error(dir, e))?;
+        Ok(EdgeStore {
+            shard,
+            bm25,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    /// Builds the vector index (HNSW) over what is stored; worth it after large changes.
+    pub fn optimize(&self) -> Result<bool> {
+        self.shard
+            .optimize()
+            .map_err(|e| store_error(&self.path, e))
+    }
+
+    fn point(&self, item: &StoredChunk) -> PointStruct {
+        let chunk = &item.chunk;
+        let payload = json!({
+            "path": chunk.path,
+            "path_prefixes": prefixes(&chunk.path),
+            "line_start": chunk.line_start,
+            "line_end": chunk.line_end,
+            "heading": chunk.heading,
+            "title": chunk.title,
+            "tags": chunk.tags,
+            "date": chunk.date,
+            "date_days": chunk.date.as_deref().and_then(days_since_epoch),
+            "text": chunk.text,
+            "hash": chunk.hash,
+        });
+        let sparse = self.bm25.embed_document(&chunk.embedding_text());
+        let vectors: [(&str, qdrant_edge::Vector); 2] =
+            [(DENSE, item.dense.clone().into()), (SPARSE, sparse.into())];
+        PointStruct::new(item.id, Vectors::new_named(vectors), payload)
+    }
+
+    fn filter(&self, query: &SearchQuery) -> Option<Filter> {
+        let mut must = Vec::new();
+        if let Some(prefix) = &query.filter.path_prefix {
+            must.push(match_text("path_prefixes", prefix.trim_end_matches('/')));
+        }
+        if let Some(tag) = &query.filter.tag {
+            must.push(match_text("tags", tag.trim_start_matches('#')));
+        }
+        let since = query.filter.since.as_deref().and_then(days_since_epoch);
+        let until = query.filter.until.as_deref().and_then(days_since_epoch);
+        if since.is_some() || until.is_some() {
+            let bound = |d: Option<i64>| d.map(|d| OrderedFloat(d as f64));
+            must.push(Condition::Field(FieldCondition::new_range(
+                key("date_days"),
+                Range {
+                    gte: bound(since),
+                    lte: bound(until),
+                    lt: None,
+                    gt: None,
+                },
+            )));
+        }
+        (!must.is_empty()).then(|| Filter {
+            must: Some(must),
+            ..Filter::new()
+        })
+    }
+}
+
+fn payload_chunk(payload: &qjson::Map<String, qjson::Value>) -> Option<Chunk> {
+    let text = |k: &str| {
+        payload
+            .get(k)
+            .and_then(qjson::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let number = |k: &str| payload.get(k).and_then(qjson::Value::as_u64).unwrap_or(0) as usize;
+    Some(Chunk {
+        path: payload.get("path")?.as_str()?.to_string(),
+        line_start: number("line_start"),
+        line_end: number("line_end"),
+        heading: text("heading"),
+        title: text("title"),
+        tags: payload
+            .get("tags")
+            .and_then(qjson::Value::as_array)
+            .map(|tags| {
+                tags.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        date: payload
+            .get("date")
+            .and_then(qjson::Value::as_str)
+            .map(String::from),
+        text: text("text"),
+        hash: text("hash"),
+    })
+}
+
+fn numeric_id(id: &qdrant_edge::PointId) -> Option<u64> {
+    match id {
+        qdrant_edge::PointId::NumId(n) => Some(*n),
+        _ => None,
+    }
+}
+
+impl VectorStore for EdgeStore {
+    fn upsert(&self, items: &[StoredChunk]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let points = items.iter().map(|item| self.point(item).into()).collect();
+        self.shard
+            .update(UpdateOperation::PointOperation(
+                PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+            ))
+            .map_err(|e| store_error(&self.path, e))
+    }
+
+    fn delete_path(&self, path: &str) -> Result<()> {
+        let filter = Filter::new_must(match_text("path", path));
+        self.shard
+            .update(UpdateOperation::PointOperation(
+                PointOperations::DeletePointsByFilter(filter),
+            ))
+            .map_err(|e| store_error(&self.path, e))
+    }
+
+    fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>> {
+        let ids: Vec<qdrant_edge::PointId> = ids
+            .iter()
+            .map(|&id| qdrant_edge::PointId::NumId(id))
+            .collect();
+        let records = self
+            .shard
+            .retrieve(
+                &ids,
+                Some(WithPayloadInterface::Bool(true)),
+                Some(WithVector::Bool(true)),
+            )
+            .map_err(|e| store_error(&self.path, e))?;
+        Ok(records
+            .into_iter()
+            .filter_map(|record| {
+                let chunk = payload_chunk(&record.payload.as_ref()?.0)?;
+                let dense = match record.vector? {
+                    VectorStructInternal::Named(mut named) => match named.remove(DENSE)? {
+                        VectorInternal::Dense(dense) => dense,
+                        _ => return None,
+                    },
+                    _ => return None,
+                };
+                Some(StoredChunk {
+                    id: numeric_id(&record.id)?,
+                    chunk,
+                    dense,
+                })
+            })
+            .collect())
+    }
+
+    fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
+        let filter = self.filter(query);
+        let candidates = (query.k * 4).max(20);
+        let prefetch = |vector: VectorInternal, using: &str| Prefetch {
+            prefetches: vec![],
+            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                query: vector,
+                using: Some(using.into()),
+            }))),
+            limit: candidates,
+            params: None,
+            filter: filter.clone(),
+            score_threshold: None,
+        };
+        let sparse = self.bm25.embed_query(&query.text);
+        let mut prefetches = vec![prefetch(VectorInternal::from(query.dense.clone()), DENSE)];
+        if !sparse.indices.is_empty() {
+            prefetches.push(prefetch(VectorInternal::from(sparse), SPARSE));
+        }
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches,
+                query: Some(ScoringQuery::Fusion(Fusion::Rrf {
+                    k: 60,
+                    weights: None,
+                })),
+                filter: None,
+                score_threshold: None,
+                limit: query.k,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(true),
+            })
+            .map_err(|e| store_error(&self.path, e))?;
+        Ok(points
+            .into_iter()
+            .filter_map(|p| {
+                Some(Hit {
+                    id: numeric_id(&p.id)?,
+                    score: p.score,
+                    chunk: payload_chunk(&p.payload.as_ref()?.0)?,
+                })
+            })
+            .collect())
+    }
+
+    fn count(&self) -> Result<usize> {
+        self.shard
+            .count(CountRequest {
+                filter: None,
+                exact: true,
+            })
+            .map_err(|e| store_error(&self.path, e))
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.shard.flush();
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! `starling index [PATH...] [--watch]`: indexes the note roots (remembering new ones in the
+//! config file) into the embedded store, with a progress line on a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use starling::config::{default_config_path, remember_note_paths, Config};
+use starling::notes::index::{index, IndexOptions, IndexReport};
+use starling::services;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Folders (or files) of notes; remembered as notes.paths. Default: notes.paths.
+    paths: Vec<PathBuf>,
+    /// Keep running and re-index when notes change (polls every 2 s).
+    #[arg(long)]
+    watch: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn describe(report: &IndexReport) -> String {
+    format!(
+        "{} files: {} indexed, {} unchanged, {} renamed, {} deleted, {} skipped; {} chunks embedded, {} in the index ({:.2} s)\n",
+        report.files_seen,
+        report.files_indexed,
+        report.files_unchanged,
+        report.files_renamed,
+        report.files_deleted,
+        report.files_skipped,
+        report.chunks_embedded,
+        report.chunks_total,
+        report.seconds
+    )
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let roots: Vec<PathBuf> = if args.paths.is_empty() {
+        config.notes.paths.clone()
+    } else {
+        let mut roots = Vec::new();
+        for path in &args.paths {
+            roots.push(std::fs::canonicalize(path).with_context(|| {
+                format!("note root `{}` not found; check the path", path.display())
+            })?);
+        }
+        let file = config.file.clone().unwrap_or_else(default_config_path);
+        remember_note_paths(&file, &roots)
+            .with_context(|| format!("remembering the note roots in `{}`", file.display()))?;
+        roots
+    };
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "no note roots: run `starling index PATH` once (it is remembered as notes.paths)"
+    );
+
+    let holder = if args.watch {
+        "starling index --watch"
+    } else {
+        "starling index"
+    };
+    let lock = services::lock_store(config, holder)?;
+    let embedder = services::open_embedder(config)?;
+    let notes = services::open_store(config, lock, &embedder)?;
+    let options = IndexOptions {
+        max_file_bytes: config.notes.max_file_bytes,
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    loop {
+        let mut last_percent = usize::MAX;
+        let mut progress = |done: usize, total: usize, current: &str| {
+            if !show_progress || total < 20 {
+                return;
+            }
+            let percent = done * 100 / total.max(1);
+            if percent != last_percent {
+                last_percent = percent;
+                let name: String = current
+                    .chars()
+                    .rev()
+                    .take(50)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let mut stderr = std::io::stderr();
+                let _ = write!(
+                    stderr,
+                    "\r\x1b[2Kindexing {done}/{total} ({percent}%) {name}"
+                );
+                let _ = stderr.flush();
+            }
+        };
+        let report = index(
+            &roots,
+            &notes.state_path,
+            &embedder,
+            &notes.store,
+            &options,
+            &mut progress,
+        )?;
+        if show_progress {
+            eprint!("\r\x1b[2K");
+        }
+        let changed = report.files_indexed + report.files_renamed + report.files_deleted > 0;
+        if !args.watch || changed {
+            if args.json {
+                output::print(&format!("{}\n", serde_json::to_string(&report)?))?;
+            } else {
+                output::print(&describe(&report))?;
+            }
+        }
+        if !args.watch {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}

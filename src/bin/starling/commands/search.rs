@@ -1,0 +1,103 @@
+//! `starling search "QUERY"`: hybrid (dense + BM25) search over the indexed notes.
+
+use std::process::ExitCode;
+
+use starling::backends::{Embedder, SearchFilter, SearchQuery, VectorStore};
+use starling::config::Config;
+use starling::notes::markdown::days_since_epoch;
+use starling::services;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    query: String,
+    /// Number of results.
+    #[arg(short, default_value_t = 8)]
+    k: usize,
+    #[arg(long)]
+    json: bool,
+    /// Only notes under this folder or file (relative to the note root).
+    #[arg(long)]
+    path: Option<String>,
+    /// Only notes with this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Only notes dated on or after YYYY-MM-DD.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only notes dated on or before YYYY-MM-DD.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
+    if let Some(date) = value {
+        anyhow::ensure!(
+            date.len() == 10 && days_since_epoch(date).is_some(),
+            "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
+        );
+    }
+    Ok(())
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(!args.query.trim().is_empty(), "the query is empty");
+    anyhow::ensure!(args.k > 0, "-k must be at least 1");
+    check_date("--since", &args.since)?;
+    check_date("--until", &args.until)?;
+    let lock = services::lock_store(config, "starling search")?;
+    let embedder = services::open_embedder(config)?;
+    let notes = services::open_store(config, lock, &embedder)?;
+    let dense = embedder.embed(std::slice::from_ref(&args.query))?.remove(0);
+    let hits = notes.store.search(&SearchQuery {
+        text: args.query.clone(),
+        dense,
+        k: args.k,
+        filter: SearchFilter {
+            path_prefix: args.path.clone(),
+            tag: args.tag.clone(),
+            since: args.since.clone(),
+            until: args.until.clone(),
+        },
+    })?;
+    if args.json {
+        let rows: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "path": h.chunk.path, "line_start": h.chunk.line_start, "line_end": h.chunk.line_end,
+                    "heading": h.chunk.heading, "score": h.score, "text": h.chunk.text,
+                    "title": h.chunk.title, "tags": h.chunk.tags, "date": h.chunk.date,
+                })
+            })
+            .collect();
+        output::print(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
+    } else {
+        let mut text = String::new();
+        for hit in &hits {
+            let snippet: String = hit
+                .chunk
+                .text
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(160)
+                .collect();
+            text.push_str(&format!(
+                "{}:{}-{}  {}  {:.3}\n    {snippet}\n",
+                hit.chunk.path,
+                hit.chunk.line_start,
+                hit.chunk.line_end,
+                hit.chunk.heading,
+                hit.score
+            ));
+        }
+        if hits.is_empty() {
+            text.push_str("no matching notes (is the index empty? run `starling index PATH`)\n");
+        }
+        output::print(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

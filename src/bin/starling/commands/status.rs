@@ -1,0 +1,93 @@
+//! `starling status`: what the index holds, read from its record (no store lock needed).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::json;
+use starling::config::Config;
+use starling::notes::index::IndexState;
+use starling::services;
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    json: bool,
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let dir = services::index_dir(config);
+    let state = IndexState::load(&dir.join("files.json"))?;
+    let roots = if state.roots.is_empty() {
+        config.notes.paths.clone()
+    } else {
+        state.roots.clone()
+    };
+    let repaired: Vec<String> = state
+        .files
+        .iter()
+        .filter(|(_, r)| r.repaired > 0)
+        .map(|(p, r)| format!("{} ({} characters)", p.display(), r.repaired))
+        .collect();
+    let value = json!({
+        "note_roots": roots,
+        "files_indexed": state.files.len(),
+        "chunks": state.chunk_count(),
+        "skipped": state.skipped,
+        "repaired_files": repaired,
+        "store_bytes": dir_size(&dir),
+        "store_path": dir,
+        "embedding_model": if state.embedder.is_empty() { config.embedder.dir.display().to_string() } else { state.embedder.clone() },
+    });
+    if args.json {
+        output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = String::new();
+    text.push_str(&format!(
+        "note roots:      {}\n",
+        roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    text.push_str(&format!(
+        "files indexed:   {}\nchunks:          {}\n",
+        state.files.len(),
+        state.chunk_count()
+    ));
+    text.push_str(&format!(
+        "store:           {} ({:.1} MB)\n",
+        dir.display(),
+        dir_size(&dir) as f64 / 1e6
+    ));
+    text.push_str(&format!(
+        "embedding model: {}\n",
+        value["embedding_model"].as_str().unwrap_or("")
+    ));
+    text.push_str(&format!("repaired files:  {}\n", repaired.len()));
+    for line in &repaired {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text.push_str(&format!("skipped files:   {}\n", state.skipped.len()));
+    for skipped in &state.skipped {
+        text.push_str(&format!("  {}: {}\n", skipped.path, skipped.reason));
+    }
+    output::print(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

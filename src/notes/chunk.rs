@@ -1,0 +1,214 @@
+//! Chunking a parsed note for the index: blocks are grouped by heading section under a token
+//! budget measured by the embedding model's own tokenizer; each table row is its own chunk.
+//! Every chunk keeps its path, line range, heading path, title, tags, date and content hash. Pure.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::markdown::{Block, BlockKind, Note};
+
+/// Counts tokens the way the embedder will.
+pub trait TokenCounter {
+    fn count_tokens(&self, text: &str) -> usize;
+}
+
+/// Whitespace words: for tests and for callers without a tokenizer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WordCounter;
+
+impl TokenCounter for WordCounter {
+    fn count_tokens(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
+/// One piece of a note, as stored and cited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Path relative to its note root, with `/` separators.
+    pub path: String,
+    pub line_start: usize,
+    pub line_end: usize,
+    /// Heading path joined with " > " (empty before the first heading).
+    pub heading: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub date: Option<String>,
+    pub text: String,
+    /// sha256 (hex, 16 chars) of what is embedded.
+    pub hash: String,
+}
+
+impl Chunk {
+    /// What the embedder sees: title and heading give the passage its context.
+    pub fn embedding_text(&self) -> String {
+        if self.heading.is_empty() || self.heading == self.title {
+            format!("{}\n{}", self.title, self.text)
+        } else {
+            format!("{} > {}\n{}", self.title, self.heading, self.text)
+        }
+    }
+}
+
+fn short_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Splits text longer than `budget` tokens at sentence ends (or words, as a last resort).
+fn split_long(text: &str, budget: usize, counter: &dyn TokenCounter) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for word in text.split_inclusive(' ') {
+        let candidate = format!("{current}{word}");
+        if !current.is_empty() && counter.count_tokens(&candidate) > budget {
+            pieces.push(current.trim().to_string());
+            current = word.to_string();
+        } else {
+            current = candidate;
+        }
+    }
+    if !current.trim().is_empty() {
+        pieces.push(current.trim().to_string());
+    }
+    pieces
+}
+
+/// Chunks `note` found at `path`. `max_tokens` bounds the chunk body (the embedder truncates
+/// beyond its own limit, so the budget stays under it with room for title and heading).
+pub fn chunk_note(
+    path: &str,
+    note: &Note,
+    counter: &dyn TokenCounter,
+    max_tokens: usize,
+) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let make = |blocks: &[&Block], text: String| -> Chunk {
+        let first = blocks.first().expect("a chunk has blocks");
+        let mut chunk = Chunk {
+            path: path.to_string(),
+            line_start: first.line_start,
+            line_end: blocks
+                .iter()
+                .map(|b| b.line_end)
+                .max()
+                .unwrap_or(first.line_end),
+            heading: first.heading_path.join(" > "),
+            title: note.title.clone(),
+            tags: note.tags.clone(),
+            date: note.date.clone(),
+            text,
+            hash: String::new(),
+        };
+        chunk.hash = short_hash(&chunk.embedding_text());
+        chunk
+    };
+    let mut pending: Vec<&Block> = Vec::new();
+    let mut pending_tokens = 0usize;
+    let flush = |pending: &mut Vec<&Block>, pending_tokens: &mut usize, chunks: &mut Vec<Chunk>| {
+        if !pending.is_empty() {
+            let text = pending
+                .iter()
+                .map(|b| render(b))
+                .collect::<Vec<_>>()
+                .join("\n");
+            chunks.push(make(pending, text));
+        }
+        pending.clear();
+        *pending_tokens = 0;
+    };
+    for block in &note.blocks {
+        match block.kind {
+            BlockKind::Heading(_) => flush(&mut pending, &mut pending_tokens, &mut chunks),
+            BlockKind::TableRow => {
+                flush(&mut pending, &mut pending_tokens, &mut chunks);
+                for piece in split_long(&block.text, max_tokens, counter) {
+                    chunks.push(make(&[block], piece));
+                }
+            }
+            _ => {
+                let tokens = counter.count_tokens(&block.text);
+                let same_section = pending
+                    .first()
+                    .is_none_or(|p| p.heading_path == block.heading_path);
+                if !same_section || pending_tokens + tokens > max_tokens {
+                    flush(&mut pending, &mut pending_tokens, &mut chunks);
+                }
+                if tokens > max_tokens {
+                    for piece in split_long(&render(block), max_tokens, counter) {
+                        chunks.push(make(&[block], piece));
+                    }
+                } else {
+                    pending.push(block);
+                    pending_tokens += tokens;
+                }
+            }
+        }
+    }
+    flush(&mut pending, &mut pending_tokens, &mut chunks);
+    chunks
+}
+
+fn render(block: &Block) -> String {
+    match block.kind {
+        BlockKind::ListItem => format!("- {}", block.text),
+        BlockKind::Task { done: true } => format!("- [x] {}", block.text),
+        BlockKind::Task { done: false } => format!("- [ ] {}", block.text),
+        BlockKind::Quote => format!("> {}", block.text),
+        _ => block.text.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notes::markdown::parse;
+
+    #[test]
+    fn sections_rows_and_budgets() {
+        let text = "# Log\n\nIntro line.\n\n## March\n\n- shipped billing\n- led outage review\n\n## April\n\none two three four five six seven eight nine ten eleven twelve\n\n| Dimension | Result |\n|---|---|\n| Docs | 3 RFCs |\n| Tests | 40% fewer flakes |\n";
+        let note = parse(text, "log");
+        let chunks = chunk_note("work/log.md", &note, &WordCounter, 8);
+        let summary: Vec<(&str, &str, usize, usize)> = chunks
+            .iter()
+            .map(|c| {
+                (
+                    c.heading.as_str(),
+                    c.text.as_str(),
+                    c.line_start,
+                    c.line_end,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("Log", "Intro line.", 3, 3),
+                (
+                    "Log > March",
+                    "- shipped billing\n- led outage review",
+                    7,
+                    8
+                ),
+                (
+                    "Log > April",
+                    "one two three four five six seven eight",
+                    12,
+                    12
+                ),
+                ("Log > April", "nine ten eleven twelve", 12, 12),
+                ("Log > April", "Dimension: Docs | Result: 3 RFCs", 16, 16),
+                (
+                    "Log > April",
+                    "Dimension: Tests | Result: 40% fewer flakes",
+                    17,
+                    17
+                ),
+            ]
+        );
+        assert!(chunks
+            .iter()
+            .all(|c| c.hash.len() == 16 && c.path == "work/log.md"));
+        assert_ne!(chunks[4].hash, chunks[5].hash);
+    }
+}

@@ -1,0 +1,355 @@
+//! Indexing note roots into a `VectorStore`: unchanged files are skipped (size and mtime, then
+//! content hash), changed files re-embedded, deleted files removed, renamed files moved without
+//! re-embedding. Crash-safe ordering: a file's chunks are replaced in the store, the store is
+//! flushed, and only then is the file recorded in `files.json` (written atomically); a file
+//! not recorded is redone from scratch on the next run, so `kill -9` at any moment is safe.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::chunk::{chunk_note, Chunk, TokenCounter};
+use super::loading::{content_hash, skip_reason, walk, FoundFile};
+use super::markdown::parse;
+use super::mojibake;
+use crate::backends::{Embedder, StoredChunk, VectorStore};
+use crate::error::{Error, Result};
+
+/// Chunk bodies stay under this many embedder tokens (MiniLM reads 256; title and heading ride along).
+pub const CHUNK_TOKENS: usize = 200;
+/// Files are committed (store flushed, files.json written) after this many chunks.
+const COMMIT_CHUNKS: usize = 512;
+
+/// What the index knows about one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub root: PathBuf,
+    pub size: u64,
+    pub mtime_ns: u128,
+    pub hash: String,
+    pub chunks: Vec<u64>,
+    #[serde(default)]
+    pub repaired: usize,
+}
+
+/// A file that was not indexed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// `files.json`: the index's record of what it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexState {
+    pub version: u32,
+    pub embedder: String,
+    pub roots: Vec<PathBuf>,
+    /// Keyed by the file's absolute path.
+    pub files: BTreeMap<PathBuf, FileRecord>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl IndexState {
+    pub fn load(path: &Path) -> Result<IndexState> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| Error::Store {
+                path: path.to_path_buf(),
+                message: format!(
+                    "unreadable index record ({err}); remove it to re-index from scratch"
+                ),
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(IndexState {
+                version: 1,
+                ..Default::default()
+            }),
+            Err(err) => Err(Error::io(format!("cannot read `{}`", path.display()), err)),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec(self).expect("index state serialises");
+        crate::files::write_atomic(path, &bytes)
+    }
+
+    pub fn chunk_count(&self) -> usize {
+        self.files.values().map(|f| f.chunks.len()).sum()
+    }
+
+    pub fn repaired_files(&self) -> usize {
+        self.files.values().filter(|f| f.repaired > 0).count()
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IndexReport {
+    pub files_seen: usize,
+    pub files_unchanged: usize,
+    pub files_indexed: usize,
+    pub files_renamed: usize,
+    pub files_deleted: usize,
+    pub files_skipped: usize,
+    pub chunks_embedded: usize,
+    pub chunks_total: usize,
+    pub seconds: f64,
+}
+
+/// Progress, for a bar: (files done, files total, current file).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, &str);
+
+/// Index settings.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    pub max_file_bytes: u64,
+}
+
+/// A stable id for chunk `index` of the file at `absolute`.
+pub fn chunk_id(absolute: &Path, index: usize) -> u64 {
+    let mut hasher = Sha256::new();
+    hasher.update(absolute.to_string_lossy().as_bytes());
+    hasher.update([0]);
+    hasher.update(index.to_le_bytes());
+    let digest = hasher.finalize();
+    // Qdrant ids are u64; keep them below 2^63 so every JSON reader takes them.
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) >> 1
+}
+
+struct Adapter<'a>(&'a dyn Embedder);
+
+impl TokenCounter for Adapter<'_> {
+    fn count_tokens(&self, text: &str) -> usize {
+        self.0.count_tokens(text)
+    }
+}
+
+/// Runs one indexing pass over `roots`. `state_path` is `files.json` beside the store.
+pub fn index(
+    roots: &[PathBuf],
+    state_path: &Path,
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    options: &IndexOptions,
+    progress: Progress<'_>,
+) -> Result<IndexReport> {
+    let started = Instant::now();
+    let mut state = IndexState::load(state_path)?;
+    if !state.embedder.is_empty() && state.embedder != embedder.model_name() {
+        return Err(Error::Store {
+            path: state_path.to_path_buf(),
+            message: format!(
+                "was built with the embedder `{}`, not `{}`; remove the data dir's index folder and re-index",
+                state.embedder,
+                embedder.model_name()
+            ),
+        });
+    }
+    state.embedder = embedder.model_name().to_string();
+    state.version = 1;
+    state.roots = roots.to_vec();
+    let found = walk(roots)?;
+    let mut report = IndexReport {
+        files_seen: found.len(),
+        ..Default::default()
+    };
+    let seen: std::collections::HashSet<&PathBuf> = found.iter().map(|f| &f.absolute).collect();
+
+    // Files gone from disk: candidates for a rename (same content elsewhere), else deleted.
+    let gone: Vec<PathBuf> = state
+        .files
+        .keys()
+        .filter(|p| !seen.contains(p))
+        .cloned()
+        .collect();
+    let mut gone_by_hash: HashMap<String, PathBuf> = HashMap::new();
+    for path in &gone {
+        gone_by_hash.insert(state.files[path].hash.clone(), path.clone());
+    }
+
+    state.skipped.clear();
+    let mut pending: Vec<(FoundFile, FileRecord, Vec<Chunk>)> = Vec::new();
+    let mut pending_chunks = 0usize;
+    let total = found.len();
+    for (done, file) in found.iter().enumerate() {
+        progress(done, total, &file.relative);
+        if let Some(record) = state.files.get(&file.absolute) {
+            if record.size == file.size && record.mtime_ns == file.mtime_ns {
+                report.files_unchanged += 1;
+                continue;
+            }
+        }
+        let bytes = std::fs::read(&file.absolute)
+            .map_err(|e| Error::io(format!("cannot read `{}`", file.absolute.display()), e))?;
+        if let Some(reason) = skip_reason(&bytes, options.max_file_bytes) {
+            report.files_skipped += 1;
+            state.skipped.push(Skipped {
+                path: file.relative.clone(),
+                reason,
+            });
+            if state.files.remove(&file.absolute).is_some() {
+                store.delete_path(&file.relative)?;
+            }
+            continue;
+        }
+        let hash = content_hash(&bytes);
+        if let Some(record) = state.files.get_mut(&file.absolute) {
+            if record.hash == hash {
+                // Touched, not changed.
+                record.size = file.size;
+                record.mtime_ns = file.mtime_ns;
+                report.files_unchanged += 1;
+                continue;
+            }
+        }
+        if let Some(old_path) = gone_by_hash
+            .remove(&hash)
+            .filter(|_| !state.files.contains_key(&file.absolute))
+        {
+            let old = state
+                .files
+                .remove(&old_path)
+                .expect("gone files are in the state");
+            let moved = move_chunks(store, &old, file)?;
+            store.delete_path(&relative_of(&old_path, &old.root))?;
+            state.files.insert(
+                file.absolute.clone(),
+                FileRecord {
+                    root: file.root.clone(),
+                    size: file.size,
+                    mtime_ns: file.mtime_ns,
+                    hash,
+                    chunks: moved,
+                    repaired: old.repaired,
+                },
+            );
+            report.files_renamed += 1;
+            continue;
+        }
+        let text = String::from_utf8_lossy(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes))
+            .into_owned();
+        let (text, repaired) = mojibake::repair(&text);
+        let stem = Path::new(&file.relative)
+            .file_stem()
+            .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+        let note = parse(&text, &stem);
+        let chunks = chunk_note(&file.relative, &note, &Adapter(embedder), CHUNK_TOKENS);
+        let record = FileRecord {
+            root: file.root.clone(),
+            size: file.size,
+            mtime_ns: file.mtime_ns,
+            hash,
+            chunks: (0..chunks.len())
+                .map(|i| chunk_id(&file.absolute, i))
+                .collect(),
+            repaired,
+        };
+        pending_chunks += chunks.len();
+        pending.push((file.clone(), record, chunks));
+        if pending_chunks >= COMMIT_CHUNKS {
+            commit(
+                &mut pending,
+                &mut state,
+                state_path,
+                embedder,
+                store,
+                &mut report,
+            )?;
+            pending_chunks = 0;
+        }
+    }
+    commit(
+        &mut pending,
+        &mut state,
+        state_path,
+        embedder,
+        store,
+        &mut report,
+    )?;
+
+    for path in gone_by_hash.into_values() {
+        if let Some(old) = state.files.remove(&path) {
+            store.delete_path(&relative_of(&path, &old.root))?;
+            report.files_deleted += 1;
+        }
+    }
+    store.flush()?;
+    state.save(state_path)?;
+    progress(total, total, "");
+    report.chunks_total = state.chunk_count();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn relative_of(absolute: &Path, root: &Path) -> String {
+    let base = if root.is_file() {
+        root.parent().unwrap_or(root)
+    } else {
+        root
+    };
+    absolute
+        .strip_prefix(base)
+        .unwrap_or(absolute)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Re-stores a renamed file's chunks under its new path and ids, reusing their vectors.
+fn move_chunks(store: &dyn VectorStore, old: &FileRecord, file: &FoundFile) -> Result<Vec<u64>> {
+    let mut stored = store.get(&old.chunks)?;
+    stored.sort_by_key(|s| old.chunks.iter().position(|&id| id == s.id));
+    let moved: Vec<StoredChunk> = stored
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut item)| {
+            item.id = chunk_id(&file.absolute, index);
+            item.chunk.path = file.relative.clone();
+            item
+        })
+        .collect();
+    store.upsert(&moved)?;
+    Ok(moved.iter().map(|m| m.id).collect())
+}
+
+/// Embeds and stores the pending files, flushes, then records them.
+fn commit(
+    pending: &mut Vec<(FoundFile, FileRecord, Vec<Chunk>)>,
+    state: &mut IndexState,
+    state_path: &Path,
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    report: &mut IndexReport,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<String> = pending
+        .iter()
+        .flat_map(|(_, _, chunks)| chunks.iter().map(Chunk::embedding_text))
+        .collect();
+    let mut vectors = embedder.embed(&texts)?.into_iter();
+    for (file, record, chunks) in pending.iter() {
+        store.delete_path(&file.relative)?;
+        let items: Vec<StoredChunk> = chunks
+            .iter()
+            .zip(record.chunks.iter())
+            .map(|(chunk, &id)| StoredChunk {
+                id,
+                chunk: chunk.clone(),
+                dense: vectors.next().expect("one vector per chunk"),
+            })
+            .collect();
+        store.upsert(&items)?;
+        report.chunks_embedded += items.len();
+    }
+    store.flush()?;
+    for (file, record, _) in pending.drain(..) {
+        state.files.insert(file.absolute, record);
+        report.files_indexed += 1;
+    }
+    state.save(state_path)
+}

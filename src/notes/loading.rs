@@ -1,0 +1,158 @@
+//! Finding and reading notes: walks note roots honouring `.gitignore` and `.starlingignore`,
+//! takes `.md`, `.markdown` and `.txt`, and reads each file with clear reasons for skipping
+//! it. The only module in the library that walks folders.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Extensions Starling indexes.
+pub const NOTE_EXTENSIONS: &[&str] = &["md", "markdown", "txt"];
+
+/// A note file found under a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundFile {
+    pub root: PathBuf,
+    pub absolute: PathBuf,
+    /// Relative to the root, `/`-separated.
+    pub relative: String,
+    pub size: u64,
+    pub mtime_ns: u128,
+}
+
+/// Every note file under `roots`, sorted by relative path. A root may also be a single file.
+pub fn walk(roots: &[PathBuf]) -> Result<Vec<FoundFile>> {
+    let mut found = Vec::new();
+    for root in roots {
+        let metadata = std::fs::metadata(root).map_err(|err| Error::Input {
+            path: root.clone(),
+            message: format!(
+                "cannot open this note root ({err}); check the path given to `starling index`"
+            ),
+        })?;
+        let (base, walker) = if metadata.is_file() {
+            (
+                root.parent().map(Path::to_path_buf).unwrap_or_default(),
+                ignore::WalkBuilder::new(root),
+            )
+        } else {
+            let mut builder = ignore::WalkBuilder::new(root);
+            builder
+                .add_custom_ignore_filename(".starlingignore")
+                .hidden(true)
+                .git_ignore(true)
+                .require_git(false);
+            (root.clone(), builder)
+        };
+        for entry in walker.build() {
+            let Ok(entry) = entry else { continue };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                continue;
+            }
+            let path = entry.path();
+            let extension = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if !extension.is_some_and(|e| NOTE_EXTENSIONS.contains(&e.as_str())) {
+                continue;
+            }
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            let relative = path
+                .strip_prefix(&base)
+                .unwrap_or(path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let mtime_ns = metadata
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            found.push(FoundFile {
+                root: root.clone(),
+                absolute: path.to_path_buf(),
+                relative,
+                size: metadata.len(),
+                mtime_ns,
+            });
+        }
+    }
+    found.sort_by(|a, b| a.relative.cmp(&b.relative).then(a.root.cmp(&b.root)));
+    found.dedup_by(|a, b| a.absolute == b.absolute);
+    Ok(found)
+}
+
+/// Hex sha256 of bytes.
+pub fn content_hash(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Why a file was not indexed.
+pub fn skip_reason(bytes: &[u8], max_bytes: u64) -> Option<String> {
+    if bytes.len() as u64 > max_bytes {
+        return Some(format!(
+            "larger than {max_bytes} bytes (notes.max_file_bytes)"
+        ));
+    }
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        return Some("binary (contains NUL bytes)".into());
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Some("empty".into());
+    }
+    if let Err(err) = std::str::from_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)) {
+        return Some(format!(
+            "not valid UTF-8 (first bad byte at offset {}); convert it to UTF-8",
+            err.valid_up_to()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_notes_and_honours_ignore_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("work/private")).unwrap();
+        std::fs::write(root.join("work/a.md"), "a").unwrap();
+        std::fs::write(root.join("work/b.txt"), "b").unwrap();
+        std::fs::write(root.join("work/c.pdf"), "c").unwrap();
+        std::fs::write(root.join("work/private/d.md"), "d").unwrap();
+        std::fs::write(root.join("skip.md"), "s").unwrap();
+        std::fs::write(root.join(".gitignore"), "skip.md\n").unwrap();
+        std::fs::write(root.join(".starlingignore"), "private/\n").unwrap();
+        let found: Vec<String> = walk(&[root.to_path_buf()])
+            .unwrap()
+            .into_iter()
+            .map(|f| f.relative)
+            .collect();
+        assert_eq!(found, ["work/a.md", "work/b.txt"]);
+        let err = walk(&[root.join("missing")]).unwrap_err().to_string();
+        assert!(
+            err.contains("missing") && err.contains("starling index"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn skip_reasons() {
+        assert_eq!(skip_reason(b"hello", 100), None);
+        assert!(skip_reason(&[0x89, b'P', 0], 100)
+            .unwrap()
+            .contains("binary"));
+        assert!(skip_reason(b"caf\xe9", 100).unwrap().contains("UTF-8"));
+        assert!(skip_reason(b"  \n", 100).unwrap().contains("empty"));
+        assert!(skip_reason(&[b'a'; 10], 5).unwrap().contains("larger"));
+    }
+}

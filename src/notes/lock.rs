@@ -1,0 +1,94 @@
+//! One writer per note store: an OS file lock (released by the kernel even after `kill -9`)
+//! plus a line naming the holder, so a second process gets a message, not a corrupted store.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Held for as long as it lives.
+#[derive(Debug)]
+pub struct StoreLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl StoreLock {
+    /// Takes the lock at `path` for `holder` (e.g. "starling index"), or says who has it.
+    pub fn acquire(path: &Path, holder: &str) -> Result<StoreLock> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io(format!("cannot open the lock file `{}`", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let line = format!("pid {} ({holder})\n", std::process::id());
+                let written = file
+                    .set_len(0)
+                    .and_then(|_| file.seek(SeekFrom::Start(0)))
+                    .and_then(|_| file.write_all(line.as_bytes()));
+                written.map_err(|e| Error::io(format!("cannot write `{}`", path.display()), e))?;
+                Ok(StoreLock {
+                    file,
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder_line = String::new();
+                let _ = file.read_to_string(&mut holder_line);
+                let holder = holder_line.trim();
+                Err(Error::StoreLocked {
+                    path: path.parent().unwrap_or(path).to_path_buf(),
+                    holder: if holder.is_empty() {
+                        "another starling process".into()
+                    } else {
+                        holder.to_string()
+                    },
+                })
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                Err(Error::io(format!("cannot lock `{}`", path.display()), err))
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_told_who_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.lock");
+        let first = StoreLock::acquire(&path, "starling serve").unwrap();
+        let message = StoreLock::acquire(&path, "starling index")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("starling serve") && message.contains(&std::process::id().to_string()),
+            "{message}"
+        );
+        drop(first);
+        StoreLock::acquire(&path, "starling index").unwrap();
+    }
+}

@@ -1,0 +1,507 @@
+//! Parses one Markdown note: YAML front matter (title, tags, dates, Dendron ids), the heading
+//! tree, paragraphs, list and task items, table rows (with their headers) and wikilinks. Code
+//! blocks are kept out of the text. Every block keeps its 1-based line range. Pure.
+
+use std::ops::Range;
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+
+/// What a block is, for chunking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockKind {
+    Heading(u8),
+    Paragraph,
+    ListItem,
+    Task { done: bool },
+    TableRow,
+    Quote,
+}
+
+/// A run of text with its place in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub kind: BlockKind,
+    /// Text for reading and embedding: markup removed, wikilinks shown by their alias or name.
+    pub text: String,
+    pub line_start: usize,
+    pub line_end: usize,
+    /// The headings above this block, outermost first.
+    pub heading_path: Vec<String>,
+}
+
+/// A parsed note.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Note {
+    pub title: String,
+    pub tags: Vec<String>,
+    /// `YYYY-MM-DD` from `updated`, `created` or `date` (front matter), if any.
+    pub date: Option<String>,
+    pub id: Option<String>,
+    pub blocks: Vec<Block>,
+    /// Wikilink targets (`note` of `[[note#heading|alias]]`).
+    pub links: Vec<String>,
+}
+
+/// A front matter value: text or a list of texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Text(String),
+    List(Vec<String>),
+}
+
+fn unquote(raw: &str) -> String {
+    let raw = raw.trim();
+    for quote in ['"', '\''] {
+        if let Some(inner) = raw.strip_prefix(quote).and_then(|r| r.strip_suffix(quote)) {
+            return inner.to_string();
+        }
+    }
+    raw.to_string()
+}
+
+/// The YAML subset notes use: `key: value`, `key: [a, b]`, and `key:` followed by `- item` lines.
+fn parse_front_matter(text: &str) -> Vec<(String, Value)> {
+    let mut pairs: Vec<(String, Value)> = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if let Some(item) = trimmed.strip_prefix("- ") {
+            if let Some((_, value)) = pairs.last_mut() {
+                match value {
+                    Value::List(items) => items.push(unquote(item)),
+                    Value::Text(t) if t.is_empty() => *value = Value::List(vec![unquote(item)]),
+                    Value::Text(_) => {}
+                }
+            }
+            continue;
+        }
+        if line.starts_with([' ', '\t']) {
+            continue; // nested mappings are not used by Starling
+        }
+        if let Some((key, raw)) = trimmed.split_once(':') {
+            let raw = raw.trim();
+            let value = match raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                Some(inner) => Value::List(
+                    inner
+                        .split(',')
+                        .map(unquote)
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                ),
+                None => Value::Text(unquote(raw)),
+            };
+            pairs.push((key.trim().to_lowercase(), value));
+        }
+    }
+    pairs
+}
+
+/// `2024-12-15T22:35`, `2024-12-15`, or Dendron's epoch milliseconds, as `YYYY-MM-DD`.
+pub fn normalise_date(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    if raw.len() >= 10 && raw.as_bytes()[4] == b'-' && raw.as_bytes()[7] == b'-' {
+        let date = &raw[..10];
+        if date.chars().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        }) {
+            return Some(date.to_string());
+        }
+    }
+    let number: i64 = raw.parse().ok()?;
+    let seconds = if number > 100_000_000_000 {
+        number / 1000
+    } else {
+        number
+    };
+    Some(civil_date(seconds.div_euclid(86_400)))
+}
+
+/// Days since 1970-01-01 to `YYYY-MM-DD` (Howard Hinnant's algorithm).
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// `YYYY-MM-DD` to days since 1970-01-01, for range filters.
+pub fn days_since_epoch(date: &str) -> Option<i64> {
+    let mut parts = date.get(..10)?.split('-');
+    let (y, m, d): (i64, i64, i64) = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// Splits off YAML front matter; returns (front matter text, body start byte).
+fn split_front_matter(text: &str) -> (Option<&str>, usize) {
+    let Some(rest) = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))
+    else {
+        return (None, 0);
+    };
+    let header = text.len() - rest.len();
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "---" || line.trim_end() == "..." {
+            return (Some(&rest[..offset]), header + offset + line.len());
+        }
+        offset += line.len();
+    }
+    (None, 0) // unclosed: treat as body
+}
+
+/// Replaces `[[target#heading|alias]]` by `alias` (or `target`) and collects the targets.
+fn resolve_wikilinks(text: &str, links: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("[[") {
+        let Some(close) = rest[open + 2..].find("]]") else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let inner = &rest[open + 2..open + 2 + close];
+        let (target, alias) = match inner.split_once('|') {
+            Some((target, alias)) => (target, Some(alias)),
+            None => (inner, None),
+        };
+        let note = target.split('#').next().unwrap_or(target).trim();
+        if !note.is_empty() {
+            links.push(note.to_string());
+        }
+        out.push_str(
+            alias
+                .map(str::trim)
+                .unwrap_or_else(|| target.trim().trim_start_matches('#')),
+        );
+        rest = &rest[open + 2 + close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn line_of(line_starts: &[usize], offset: usize) -> usize {
+    line_starts.partition_point(|&start| start <= offset)
+}
+
+/// Parses `text` (already decoded and repaired). `fallback_title` is used when the note has
+/// no title in its front matter and no level-1 heading (usually the file stem).
+pub fn parse(text: &str, fallback_title: &str) -> Note {
+    let mut note = Note::default();
+    let (front, body_start) = split_front_matter(text);
+    let mut date_candidates: Vec<(u8, String)> = Vec::new();
+    if let Some(front) = front {
+        for (key, value) in parse_front_matter(front) {
+            match (key.as_str(), value) {
+                ("title", Value::Text(title)) if !title.is_empty() => note.title = title,
+                ("tags" | "tag" | "keywords", Value::List(tags)) => note.tags.extend(tags),
+                ("tags" | "tag" | "keywords", Value::Text(tags)) => note.tags.extend(
+                    tags.split([',', ' '])
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(String::from),
+                ),
+                ("id", Value::Text(id)) => note.id = Some(id),
+                ("updated", Value::Text(d)) => date_candidates.push((0, d)),
+                ("date", Value::Text(d)) => date_candidates.push((1, d)),
+                ("created", Value::Text(d)) => date_candidates.push((2, d)),
+                _ => {}
+            }
+        }
+    }
+    date_candidates.sort();
+    note.date = date_candidates.iter().find_map(|(_, d)| normalise_date(d));
+    note.tags = note
+        .tags
+        .into_iter()
+        .map(|t| t.trim_start_matches('#').to_string())
+        .collect();
+
+    let mut line_starts = vec![0];
+    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    let body = &text[body_start..];
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_FOOTNOTES;
+
+    let mut headings: Vec<(u8, String)> = Vec::new();
+    let mut current: Option<(BlockKind, String, Range<usize>)> = None;
+    let mut in_code = 0usize;
+    let mut table_headers: Vec<String> = Vec::new();
+    let mut row_cells: Vec<String> = Vec::new();
+    let mut cell = String::new();
+    let mut in_cell = false;
+    let mut list_depth = 0usize;
+    let mut pending_task: Option<bool> = None;
+    let mut quote_depth = 0usize;
+
+    let heading_path =
+        |headings: &[(u8, String)]| headings.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>();
+    // A block's last line is the last line with text in its range (ranges include trailing blank lines).
+    let last_line = |range: &Range<usize>| {
+        let trimmed = body[range.clone()].trim_end().len();
+        line_of(
+            &line_starts,
+            body_start + range.start + trimmed.saturating_sub(1),
+        )
+    };
+    let finish = |current: &mut Option<(BlockKind, String, Range<usize>)>,
+                  headings: &[(u8, String)],
+                  blocks: &mut Vec<Block>,
+                  links: &mut Vec<String>| {
+        if let Some((kind, text, range)) = current.take() {
+            // Wikilinks arrive split over several text events; resolve them on the whole block.
+            let text = resolve_wikilinks(&text, links)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !text.is_empty() {
+                blocks.push(Block {
+                    kind,
+                    text,
+                    line_start: line_of(&line_starts, body_start + range.start),
+                    line_end: last_line(&range),
+                    heading_path: heading_path(headings),
+                });
+            }
+        }
+    };
+
+    for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(_)) => in_code += 1,
+            Event::End(TagEnd::CodeBlock) => in_code = in_code.saturating_sub(1),
+            Event::Start(Tag::Heading { level, .. }) => {
+                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                current = Some((BlockKind::Heading(level as u8), String::new(), range));
+            }
+            Event::End(TagEnd::Heading(level)) => {
+                if let Some((_, text, _)) = &mut current {
+                    *text = resolve_wikilinks(text, &mut note.links);
+                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let level = level as u8;
+                    headings.retain(|(l, _)| *l < level);
+                    if level == 1 && note.title.is_empty() {
+                        note.title = text.clone();
+                    }
+                    headings.push((level, text));
+                }
+                // The heading block carries its own path (itself included).
+                if let Some((kind, text, range)) = current.take() {
+                    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                    if !text.is_empty() {
+                        note.blocks.push(Block {
+                            kind,
+                            text,
+                            line_start: line_of(&line_starts, body_start + range.start),
+                            line_end: line_of(&line_starts, body_start + range.start),
+                            heading_path: heading_path(&headings),
+                        });
+                    }
+                }
+            }
+            Event::Start(Tag::Paragraph) if list_depth == 0 => {
+                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                let kind = if quote_depth > 0 {
+                    BlockKind::Quote
+                } else {
+                    BlockKind::Paragraph
+                };
+                current = Some((kind, String::new(), range));
+            }
+            Event::End(TagEnd::Paragraph) if list_depth == 0 => {
+                finish(&mut current, &headings, &mut note.blocks, &mut note.links)
+            }
+            Event::Start(Tag::BlockQuote(_)) => quote_depth += 1,
+            Event::End(TagEnd::BlockQuote(_)) => quote_depth = quote_depth.saturating_sub(1),
+            Event::Start(Tag::List(_)) => list_depth += 1,
+            Event::End(TagEnd::List(_)) => list_depth = list_depth.saturating_sub(1),
+            Event::Start(Tag::Item) => {
+                // Nested items are their own blocks; the parent keeps the text before them.
+                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                current = Some((BlockKind::ListItem, String::new(), range));
+            }
+            Event::End(TagEnd::Item) => {
+                finish(&mut current, &headings, &mut note.blocks, &mut note.links)
+            }
+            Event::TaskListMarker(done) => {
+                pending_task = Some(done);
+                if let Some((kind, _, _)) = &mut current {
+                    *kind = BlockKind::Task { done };
+                }
+            }
+            Event::Start(Tag::Table(_)) => {
+                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                table_headers.clear();
+            }
+            Event::Start(Tag::TableHead) => row_cells.clear(),
+            Event::End(TagEnd::TableHead) => table_headers = std::mem::take(&mut row_cells),
+            Event::Start(Tag::TableRow) => {
+                row_cells.clear();
+                current = Some((BlockKind::TableRow, String::new(), range));
+            }
+            Event::End(TagEnd::TableRow) => {
+                if let Some((_, text, _)) = &mut current {
+                    // Each row carries its headers, so a chunk of one row still reads alone.
+                    *text = row_cells
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| !c.trim().is_empty())
+                        .map(|(i, c)| match table_headers.get(i) {
+                            Some(h) if !h.trim().is_empty() => {
+                                format!("{}: {}", h.trim(), c.trim())
+                            }
+                            _ => c.trim().to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" | ");
+                }
+                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+            }
+            Event::Start(Tag::TableCell) => {
+                cell.clear();
+                in_cell = true;
+            }
+            Event::End(TagEnd::TableCell) => {
+                in_cell = false;
+                let text = resolve_wikilinks(&std::mem::take(&mut cell), &mut note.links);
+                row_cells.push(text.split_whitespace().collect::<Vec<_>>().join(" "));
+            }
+            Event::Text(text) if in_code == 0 => {
+                let resolved = text.to_string();
+                if in_cell {
+                    cell.push_str(&resolved);
+                } else if let Some((_, buffer, _)) = &mut current {
+                    buffer.push_str(&resolved);
+                } else {
+                    current = Some((BlockKind::Paragraph, resolved, range));
+                }
+            }
+            Event::Code(code) => {
+                // Inline code is short and often meaningful (`p99`, a flag); keep it as text.
+                if in_cell {
+                    cell.push_str(&code);
+                } else if let Some((_, buffer, _)) = &mut current {
+                    buffer.push_str(&code);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((_, buffer, _)) = &mut current {
+                    buffer.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = pending_task;
+    finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+    if note.title.is_empty() {
+        note.title = fallback_title.to_string();
+    }
+    note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTE: &str = "---\nid: 3ff76rv5\ntitle: Q3 notes\ntags: [work, 'promo']\nupdated: 1734302100000\ncreated: 2024-11-14T12:16\n---\n# Q3\n\nShipped the [[billing-migration#Rollout|billing migration]] early.\n\n## Tasks\n- [x] write the RFC\n- [ ] present it\n  - nested detail\n\n```\nsecret code\n```\n\n| Dimension | Result |\n|---|---|\n| Docs | 3 RFCs merged |\n";
+
+    #[test]
+    fn front_matter_headings_links_tasks_tables() {
+        let note = parse(NOTE, "fallback");
+        assert_eq!(note.title, "Q3 notes");
+        assert_eq!(note.tags, ["work", "promo"]);
+        assert_eq!(note.id.as_deref(), Some("3ff76rv5"));
+        assert_eq!(note.date.as_deref(), Some("2024-12-15"));
+        assert_eq!(note.links, ["billing-migration"]);
+        let texts: Vec<(&BlockKind, &str, usize)> = note
+            .blocks
+            .iter()
+            .map(|b| (&b.kind, b.text.as_str(), b.line_start))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (&BlockKind::Heading(1), "Q3", 8),
+                (
+                    &BlockKind::Paragraph,
+                    "Shipped the billing migration early.",
+                    10
+                ),
+                (&BlockKind::Heading(2), "Tasks", 12),
+                (&BlockKind::Task { done: true }, "write the RFC", 13),
+                (&BlockKind::Task { done: false }, "present it", 14),
+                (&BlockKind::ListItem, "nested detail", 15),
+                (
+                    &BlockKind::TableRow,
+                    "Dimension: Docs | Result: 3 RFCs merged",
+                    23
+                ),
+            ]
+        );
+        assert_eq!(note.blocks[3].heading_path, ["Q3", "Tasks"]);
+        assert!(!note.blocks.iter().any(|b| b.text.contains("secret")));
+    }
+
+    #[test]
+    fn text_after_a_table_is_kept() {
+        let note = parse("| Q | A |\n|---|---|\n| 1:1s | [[#1-1s]] |\n\n## Answers\n\n### 1-1s\n- **Execution** first\n", "n");
+        let texts: Vec<&str> = note.blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["Q: 1:1s | A: 1-1s", "Answers", "1-1s", "Execution first"]
+        );
+        assert_eq!(note.blocks[3].heading_path, ["Answers", "1-1s"]);
+    }
+
+    #[test]
+    fn dates_normalise() {
+        assert_eq!(
+            normalise_date("2024-12-15T22:35").as_deref(),
+            Some("2024-12-15")
+        );
+        assert_eq!(
+            normalise_date("1734302100000").as_deref(),
+            Some("2024-12-15")
+        );
+        assert_eq!(normalise_date("soon"), None);
+        assert_eq!(days_since_epoch("1970-01-02"), Some(1));
+        assert_eq!(
+            civil_date(days_since_epoch("2024-02-29").unwrap()),
+            "2024-02-29"
+        );
+    }
+
+    #[test]
+    fn malformed_front_matter_is_body_and_title_falls_back() {
+        let note = parse("---\ntitle: never closed\nSome text.\n", "my-note");
+        assert_eq!(note.title, "my-note");
+        assert!(!note.blocks.is_empty());
+    }
+}

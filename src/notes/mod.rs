@@ -1,0 +1,10 @@
+//! Notes: Markdown parsing and chunking (pure), mojibake repair (pure), and loading (the only
+//! module that walks folders).
+
+pub mod chunk;
+pub mod index;
+pub mod loading;
+pub mod lock;
+pub mod markdown;
+pub mod mojibake;
+pub mod synthetic;

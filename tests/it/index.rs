@@ -1,0 +1,262 @@
+//! `starling index`, `search` and `status` through the binary, with the real embedder and store.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::common::{run, shared_examples, starling, stderr, stdout};
+
+fn index(home: &Path, roots: &[&Path]) -> Value {
+    let output = run(starling(home).arg("index").args(roots).arg("--json"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap()
+}
+
+fn search(home: &Path, query: &str, extra: &[&str]) -> Vec<Value> {
+    let output = run(starling(home).args(["search", query, "--json"]).args(extra));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str::<Vec<Value>>(&stdout(&output)).unwrap()
+}
+
+fn status(home: &Path) -> Value {
+    let output = run(starling(home).args(["status", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
+#[test]
+fn shared_examples_are_found_and_cited() {
+    let Some(examples) = shared_examples() else {
+        eprintln!("../shared/examples is absent; the vault test below covers indexing");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("examples");
+    std::fs::create_dir_all(&vault).unwrap();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), vault.join(entry.file_name())).unwrap();
+    }
+    let first = index(home.path(), &[&vault]);
+    assert!(first["chunks_embedded"].as_u64().unwrap() > 20);
+
+    let hits = search(home.path(), "throughput improvements", &[]);
+    assert_eq!(
+        hits[0]["path"], "pip-outcome-meeting-script.md",
+        "{hits:#?}"
+    );
+    let line_start = hits[0]["line_start"].as_u64().unwrap() as usize;
+    let text = std::fs::read_to_string(vault.join("pip-outcome-meeting-script.md")).unwrap();
+    let cited: String = text
+        .lines()
+        .skip(line_start - 1)
+        .take(hits[0]["line_end"].as_u64().unwrap() as usize - line_start + 1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        cited.to_lowercase().contains("throughput"),
+        "the cited lines hold the evidence: {cited}"
+    );
+
+    // The interview notes' 1:1 passage (their summary row on 1:1s) is in the top 3. The
+    // `### 1-1s` section itself ranks lower today ("1:1s" vs "1-1s" is a lexical mismatch
+    // neither BM25 nor MiniLM bridges); see the note on the index issue.
+    let hits = search(home.path(), "how I ran 1:1s", &[]);
+    assert!(
+        hits.iter()
+            .take(3)
+            .any(|h| h["path"] == "manager-interview-prep-notes.md"
+                && h["text"].as_str().unwrap().contains("1:1s")),
+        "{hits:#?}"
+    );
+
+    // Mojibake in the career ladder ("othersâ€™") is repaired and counted.
+    let state = status(home.path());
+    assert!(
+        state["repaired_files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str().unwrap().contains("career-ladder-senior.md")),
+        "{state}"
+    );
+    let hits = search(
+        home.path(),
+        "code review feedback that is the source of others’ learning",
+        &["-k", "3"],
+    );
+    assert!(
+        hits.iter()
+            .any(|h| h["text"].as_str().unwrap().contains("others’ learning")),
+        "{hits:#?}"
+    );
+
+    // Nothing changed: nothing embedded.
+    let second = index(home.path(), &[]);
+    assert_eq!(second["chunks_embedded"], 0);
+    assert_eq!(second["files_unchanged"], first["files_seen"]);
+}
+
+#[test]
+fn incremental_rename_delete_skip_and_filters() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(vault.join("work")).unwrap();
+    std::fs::create_dir_all(vault.join("1on1")).unwrap();
+    std::fs::write(vault.join("work/billing.md"), "---\ntags: [worklog]\ncreated: 2025-03-14\n---\n# Billing\n\nShipped the billing migration on 14 March, two days early.\n").unwrap();
+    std::fs::write(vault.join("work/outage.md"), "---\ntags: [incident]\ncreated: 2025-03-06\n---\n# Outage\n\nLed the review of the expired certificate outage.\n").unwrap();
+    std::fs::write(vault.join("1on1/priya.md"), "---\ntags: [1on1]\ncreated: 2025-04-09\n---\n# Priya\n\nPriya wants me to present the billing migration.\n").unwrap();
+    std::fs::write(vault.join("work/scan.md"), [0x89, b'P', b'N', b'G', 0, 0]).unwrap();
+    std::fs::write(vault.join("work/latin1.txt"), b"caf\xe9 notes").unwrap();
+
+    let first = index(home.path(), &[&vault]);
+    assert_eq!(
+        (
+            first["files_indexed"].as_u64(),
+            first["files_skipped"].as_u64()
+        ),
+        (Some(3), Some(2))
+    );
+    let skipped = status(home.path())["skipped"].clone();
+    let reasons: Vec<String> = skipped
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {}", s["path"], s["reason"]))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("scan.md") && r.contains("binary")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("latin1.txt") && r.contains("UTF-8")),
+        "{reasons:?}"
+    );
+
+    // Filters by path, tag and date.
+    let hits = search(home.path(), "billing migration", &["--path", "1on1"]);
+    assert!(
+        !hits.is_empty()
+            && hits
+                .iter()
+                .all(|h| h["path"].as_str().unwrap().starts_with("1on1/"))
+    );
+    let hits = search(home.path(), "billing migration", &["--tag", "worklog"]);
+    assert!(
+        hits.iter().all(|h| h["path"] == "work/billing.md"),
+        "{hits:#?}"
+    );
+    let hits = search(
+        home.path(),
+        "review",
+        &["--since", "2025-03-01", "--until", "2025-03-31"],
+    );
+    assert!(
+        hits.iter()
+            .all(|h| h["path"].as_str().unwrap().starts_with("work/")),
+        "{hits:#?}"
+    );
+    let output = run(starling(home.path()).args(["search", "x", "--since", "March"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("YYYY-MM-DD"));
+
+    // Edit one file: only its chunks are embedded again.
+    std::fs::write(vault.join("work/outage.md"), "# Outage\n\nLed the review of the expired certificate outage and wrote the alerting follow-up.\n").unwrap();
+    let edited = index(home.path(), &[]);
+    assert_eq!(
+        (
+            edited["files_indexed"].as_u64(),
+            edited["chunks_embedded"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    // Rename: moved without embedding.
+    std::fs::rename(
+        vault.join("1on1/priya.md"),
+        vault.join("1on1/priya-april.md"),
+    )
+    .unwrap();
+    let renamed = index(home.path(), &[]);
+    assert_eq!(
+        (
+            renamed["files_renamed"].as_u64(),
+            renamed["chunks_embedded"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    let hits = search(
+        home.path(),
+        "present the billing migration",
+        &["--path", "1on1"],
+    );
+    assert_eq!(hits[0]["path"], "1on1/priya-april.md");
+
+    // Delete: its chunks leave the results.
+    std::fs::remove_file(vault.join("work/billing.md")).unwrap();
+    let deleted = index(home.path(), &[]);
+    assert_eq!(deleted["files_deleted"], 1);
+    assert!(search(home.path(), "billing migration two days early", &[])
+        .iter()
+        .all(|h| h["path"] != "work/billing.md"));
+}
+
+#[test]
+fn a_held_store_names_its_holder_and_kill_9_leaves_a_store_that_completes() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    let output = run(starling(home.path())
+        .args(["bench", "vault", "--notes", "300", "--out"])
+        .arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // Reference: an uninterrupted run in its own data dir.
+    let reference_home = tempfile::tempdir().unwrap();
+    index(reference_home.path(), &[&vault]);
+    let reference = status(reference_home.path());
+
+    // Interrupted run: kill -9 once the first batch is committed.
+    let mut child = starling(home.path())
+        .arg("index")
+        .arg(&vault)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = home.path().join("data/starling/index/files.json");
+    let lock_holder = loop {
+        if let Some(code) = child.try_wait().unwrap() {
+            panic!("indexing ended ({code}) before it could be interrupted; grow the vault");
+        }
+        if state.exists() {
+            break run(starling(home.path()).args(["search", "billing"]));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    assert_eq!(lock_holder.status.code(), Some(2));
+    assert!(
+        stderr(&lock_holder).contains("starling index"),
+        "{}",
+        stderr(&lock_holder)
+    );
+
+    let resumed = index(home.path(), &[]);
+    assert!(
+        resumed["files_unchanged"].as_u64().unwrap() > 0,
+        "committed files are kept: {resumed}"
+    );
+    let after = status(home.path());
+    assert_eq!(after["files_indexed"], reference["files_indexed"]);
+    assert_eq!(after["chunks"], reference["chunks"]);
+    assert!(!search(home.path(), "billing migration", &[]).is_empty());
+}

@@ -1,0 +1,170 @@
+//! The `VectorStore` conformance suite: the same checks run on every implementation. Today
+//! that is `EdgeStore`; a Qdrant-server store would call `conformance` the same way (when
+//! QDRANT_URL is set).
+
+use starling::backends::qdrant_edge::EdgeStore;
+use starling::backends::{SearchFilter, SearchQuery, StoredChunk, VectorStore};
+use starling::notes::chunk::Chunk;
+
+const DIMENSION: usize = 8;
+
+fn vector(seed: usize) -> Vec<f32> {
+    let v: Vec<f32> = (0..DIMENSION)
+        .map(|i| {
+            if i == seed % DIMENSION {
+                1.0
+            } else {
+                0.05 * ((i + seed) % 3) as f32
+            }
+        })
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+fn item(id: u64, path: &str, text: &str, tag: &str, date: &str) -> StoredChunk {
+    StoredChunk {
+        id,
+        chunk: Chunk {
+            path: path.into(),
+            line_start: id as usize,
+            line_end: id as usize + 2,
+            heading: "Notes".into(),
+            title: path.into(),
+            tags: vec![tag.into()],
+            date: Some(date.into()),
+            text: text.into(),
+            hash: format!("{id:016x}"),
+        },
+        dense: vector(id as usize),
+    }
+}
+
+fn query(store: &dyn VectorStore, text: &str, seed: usize, filter: SearchFilter) -> Vec<String> {
+    store
+        .search(&SearchQuery {
+            text: text.into(),
+            dense: vector(seed),
+            k: 3,
+            filter,
+        })
+        .unwrap()
+        .into_iter()
+        .map(|hit| hit.chunk.path)
+        .collect()
+}
+
+/// Every `VectorStore` must pass this.
+pub fn conformance(store: &dyn VectorStore) {
+    let items = vec![
+        item(
+            1,
+            "work/billing.md",
+            "shipped the billing migration two days early",
+            "worklog",
+            "2025-03-14",
+        ),
+        item(
+            2,
+            "work/outage.md",
+            "led the certificate outage review and follow-ups",
+            "incident",
+            "2025-03-06",
+        ),
+        item(
+            3,
+            "1on1/priya.md",
+            "priya asked me to present the migration at the review",
+            "1on1",
+            "2025-04-09",
+        ),
+        item(
+            4,
+            "design/rfc.md",
+            "wrote the shared event schema rfc with four teams",
+            "design",
+            "2025-05-20",
+        ),
+    ];
+    store.upsert(&items).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.count().unwrap(), 4);
+
+    // Both signals find their document: BM25 by words, dense by vector.
+    assert_eq!(
+        query(store, "certificate outage", 99, SearchFilter::default())[0],
+        "work/outage.md"
+    );
+    assert_eq!(
+        query(store, "zzz", 4, SearchFilter::default())[0],
+        "design/rfc.md"
+    );
+
+    // Filters.
+    let only_work = SearchFilter {
+        path_prefix: Some("work".into()),
+        ..Default::default()
+    };
+    assert!(query(store, "migration review", 3, only_work)
+        .iter()
+        .all(|p| p.starts_with("work/")));
+    let tagged = SearchFilter {
+        tag: Some("1on1".into()),
+        ..Default::default()
+    };
+    assert_eq!(query(store, "migration", 1, tagged), ["1on1/priya.md"]);
+    let april_on = SearchFilter {
+        since: Some("2025-04-01".into()),
+        until: Some("2025-04-30".into()),
+        ..Default::default()
+    };
+    assert_eq!(query(store, "migration", 1, april_on), ["1on1/priya.md"]);
+
+    // Get returns the chunk and its vector; upsert replaces by id; delete removes by path.
+    let got = store.get(&[2, 77]).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].chunk, items[1].chunk);
+    assert!(got[0]
+        .dense
+        .iter()
+        .zip(&items[1].dense)
+        .all(|(a, b)| (a - b).abs() < 1e-4));
+    store
+        .upsert(&[item(
+            2,
+            "work/outage.md",
+            "rewritten text about pagers",
+            "incident",
+            "2025-03-06",
+        )])
+        .unwrap();
+    assert_eq!(store.count().unwrap(), 4);
+    assert_eq!(
+        store.get(&[2]).unwrap()[0].chunk.text,
+        "rewritten text about pagers"
+    );
+    store.delete_path("work/billing.md").unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.count().unwrap(), 3);
+    assert!(
+        !query(store, "billing migration", 1, SearchFilter::default())
+            .contains(&"work/billing.md".to_string())
+    );
+}
+
+#[test]
+fn edge_store_conforms_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EdgeStore::open(&dir.path().join("qdrant"), DIMENSION).unwrap();
+        conformance(&store);
+    }
+    let reopened = EdgeStore::open(&dir.path().join("qdrant"), DIMENSION).unwrap();
+    assert_eq!(reopened.count().unwrap(), 3);
+    drop(reopened);
+    let message = EdgeStore::open(&dir.path().join("qdrant"), DIMENSION * 2)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("dimension"), "{message}");
+}
