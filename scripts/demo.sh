@@ -13,27 +13,21 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "doctor: engines and model files"
 $bin doctor
 
-step "generate: what did I ship in March? (from demo/notes/2025-03-worklog.md)"
-$bin generate --max-tokens 120 --temperature 0 \
-    --system "You summarise work notes for a self-review. Use only facts in the notes; keep every number." \
-    "Notes:
-$(cat demo/notes/2025-03-worklog.md)
+step "generate: one bullet from demo/notes/2025-03-worklog.md, rewritten for a self-review"
+bullet=$(grep -m1 'Shipped on 14 March' demo/notes/2025-03-worklog.md | sed 's/^- //')
+$bin generate --max-tokens 60 --temperature 0 \
+    --system "You rewrite work-log bullets as one first-person sentence for a self-review. Keep every fact and number; add nothing." \
+    "$bullet"
 
-In two sentences, what did I deliver in March?"
-
-step "generate --json-schema: the same note as structured data"
+step "generate --json-schema: the same bullet as structured data (validated against the schema)"
 schema=$(mktemp --suffix=.json)
 trap 'rm -f "$schema"' EXIT
 cat > "$schema" <<'JSON'
 {"type": "object",
- "properties": {"deliverables": {"type": "array", "minItems": 1, "maxItems": 3,
-   "items": {"type": "object", "properties": {"what": {"type": "string"}, "when": {"type": "string"}},
-             "required": ["what", "when"]}}},
- "required": ["deliverables"]}
+ "properties": {"deliverable": {"type": "string"}, "date": {"type": "string"}, "ahead_of_plan": {"type": "boolean"}},
+ "required": ["deliverable", "date", "ahead_of_plan"]}
 JSON
-$bin generate --max-tokens 200 --json-schema "$schema" \
-    "From these notes, list what was delivered and when, as JSON.
-$(sed -n '/## Billing migration/,/## Reliability/p' demo/notes/2025-03-worklog.md)"
+$bin generate --max-tokens 80 --json-schema "$schema" "Extract the deliverable, its date and whether it was ahead of plan: $bullet"
 
 # tone exits 1 when it finds errors (that is its job); only 2 means it failed.
 tone() { $bin tone "$@" || [ $? -eq 1 ]; }

@@ -218,8 +218,27 @@ pub fn accept_rewrite(before: &str, raw: &str) -> std::result::Result<String, St
     if after == before {
         return Err("the model returned the sentence unchanged".into());
     }
-    if after.len() > before.len() * 3 + 40 {
+    if after.len() > before.len() * 3 / 2 + 30 {
         return Err("the rewrite is far longer than the sentence".into());
+    }
+    // Small models sometimes answer about the sentence instead of rewriting it.
+    let lower_before = before.to_lowercase();
+    let meta = [
+        "sentence",
+        "rephrase",
+        "rewrite",
+        "original",
+        "passive voice",
+        "instead of saying",
+        "you could",
+    ];
+    if let Some(word) = meta
+        .iter()
+        .find(|w| after.to_lowercase().contains(**w) && !lower_before.contains(**w))
+    {
+        return Err(format!(
+            "the model commented on the sentence (\"{word}\") instead of rewriting it"
+        ));
     }
     let original = numbers(before);
     if let Some(invented) = numbers(&after).into_iter().find(|n| !original.contains(n)) {
@@ -318,6 +337,13 @@ mod tests {
                 .contains("drops")
         );
         assert!(accept_rewrite("Sorry.", "  ").is_err());
+        let meta = "The original sentence is an example of blame shifting; you could rephrase it.";
+        assert!(accept_rewrite(
+            "The RFC took longer because the growth team was late.",
+            meta
+        )
+        .unwrap_err()
+        .contains("commented"));
     }
 
     #[test]

@@ -344,12 +344,15 @@ impl RuleSet {
                 .then(b.end.cmp(&a.end))
                 .then(b.severity.cmp(&a.severity))
         });
+        // Sorted by start, so a finding overlaps an earlier kept one of its category exactly
+        // when it starts before the furthest end kept so far for that category.
         let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+        let mut furthest_end: std::collections::HashMap<Category, usize> =
+            std::collections::HashMap::new();
         for finding in findings {
-            let overlaps = kept.iter().any(|k| {
-                k.category == finding.category && k.start < finding.end && finding.start < k.end
-            });
-            if !overlaps {
+            let end = furthest_end.entry(finding.category).or_insert(0);
+            if finding.start >= *end {
+                *end = finding.end;
                 kept.push(finding);
             }
         }

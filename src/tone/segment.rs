@@ -116,10 +116,14 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
                 }
             }
             // Tight list items hold text without a paragraph: treat each such line as a block.
+            let mut covered = vec![false; source.len()];
+            for block in &blocks {
+                covered[block.clone()].iter_mut().for_each(|c| *c = true);
+            }
             let mut loose = Vec::new();
             let mut index = 0;
             while index < source.len() {
-                if keep[index] && !blocks.iter().any(|b| b.contains(&index)) {
+                if keep[index] && !covered[index] {
                     let line_start = source[..index].rfind('\n').map_or(0, |i| i + 1);
                     let line_end = source[index..]
                         .find('\n')
