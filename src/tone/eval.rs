@@ -126,6 +126,22 @@ pub fn evaluate(items: &[Labelled], mut predict: impl FnMut(&str) -> BTreeSet<Ca
     scores
 }
 
+/// Scores the rule engine alone: each sentence checked as plain text.
+pub fn score_rules(rules: &super::RuleSet, items: &[Labelled]) -> Scores {
+    let options = super::CheckOptions {
+        kind: super::InputKind::PlainText,
+        ..Default::default()
+    };
+    evaluate(items, |text| {
+        rules
+            .check(text, &options)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.category)
+            .collect()
+    })
+}
+
 /// A plain table of the scores.
 pub fn render(scores: &Scores, title: &str) -> String {
     let mut out = format!(

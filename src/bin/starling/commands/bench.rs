@@ -10,7 +10,7 @@ use serde_json::json;
 use starling::backends::{GenerateRequest, Generator, Sampling};
 use starling::config::Config;
 use starling::prompts::Prompt;
-use starling::tone::eval::{evaluate, parse_labelled, render};
+use starling::tone::eval::{evaluate, parse_labelled, render, score_rules};
 use starling::tone::{CheckOptions, InputKind, RuleSet};
 
 use crate::output;
@@ -203,14 +203,7 @@ fn tone_quality(config: &Config, labelled: &PathBuf, deep: bool) -> anyhow::Resu
         kind: InputKind::PlainText,
         ..Default::default()
     };
-    let rule_scores = evaluate(&items, |s| {
-        rules
-            .check(s, &options)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|f| f.category)
-            .collect()
-    });
+    let rule_scores = score_rules(&rules, &items);
     let mut report = render(&rule_scores, "rules only");
     if deep {
         let generator = super::load_generator(config)?;
