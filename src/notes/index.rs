@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::chunk::{chunk_note, Chunk, TokenCounter};
-use super::loading::{content_hash, skip_reason, walk, FoundFile};
+use super::loading::{content_hash, relative_path, skip_reason, walk, FoundFile};
 use super::markdown::parse;
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
@@ -289,13 +289,7 @@ fn relative_of(absolute: &Path, root: &Path) -> String {
     } else {
         root
     };
-    absolute
-        .strip_prefix(base)
-        .unwrap_or(absolute)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    relative_path(base, absolute)
 }
 
 /// Re-stores a renamed file's chunks under its new path and ids, reusing their vectors.

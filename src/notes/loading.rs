@@ -63,13 +63,7 @@ pub fn walk(roots: &[PathBuf]) -> Result<Vec<FoundFile>> {
             let Ok(metadata) = entry.metadata() else {
                 continue;
             };
-            let relative = path
-                .strip_prefix(&base)
-                .unwrap_or(path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
+            let relative = relative_path(&base, path);
             let mtime_ns = metadata
                 .modified()
                 .ok()
@@ -87,6 +81,16 @@ pub fn walk(roots: &[PathBuf]) -> Result<Vec<FoundFile>> {
     found.sort_by(|a, b| a.relative.cmp(&b.relative).then(a.root.cmp(&b.root)));
     found.dedup_by(|a, b| a.absolute == b.absolute);
     Ok(found)
+}
+
+/// `path` relative to `base`, with `/` separators (the form chunks and filters use).
+pub fn relative_path(base: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(base).unwrap_or(path);
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Hex sha256 of bytes.

@@ -257,7 +257,6 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
     let mut cell = String::new();
     let mut in_cell = false;
     let mut list_depth = 0usize;
-    let mut pending_task: Option<bool> = None;
     let mut quote_depth = 0usize;
 
     let heading_path =
@@ -350,7 +349,6 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                 finish(&mut current, &headings, &mut note.blocks, &mut note.links)
             }
             Event::TaskListMarker(done) => {
-                pending_task = Some(done);
                 if let Some((kind, _, _)) = &mut current {
                     *kind = BlockKind::Task { done };
                 }
@@ -418,7 +416,6 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
             _ => {}
         }
     }
-    let _ = pending_task;
     finish(&mut current, &headings, &mut note.blocks, &mut note.links);
     if note.title.is_empty() {
         note.title = fallback_title.to_string();

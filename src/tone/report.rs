@@ -179,7 +179,7 @@ pub fn render_sarif(
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "starling", "version": env!("CARGO_PKG_VERSION"), "informationUri": "https://github.com/starling", "rules": rules}},
+            "tool": {"driver": {"name": "starling", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
             "results": results
         }]
     })
