@@ -2,8 +2,11 @@
 # Benchmarks (figures, never pass/fail): generation against llama.cpp's own llama-bench on the
 # same model and thread count, the prompt cache, tone-check speed and quality. Results are
 # printed and saved under target/bench/; README's Performance section records them.
+# Usage: scripts/bench.sh [generate] [tone] [index] [search] ... (no argument: every section).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+sections=" $* "
+want() { [ "$sections" = "  " ] || [[ "$sections" == *" $1 "* ]]; }
 
 bash scripts/setup.sh
 cargo build --release --locked
@@ -19,6 +22,7 @@ threads="${STARLING_BENCH_THREADS:-$($bin config show --json | python3 -c 'impor
 echo "== machine"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; threads used: $threads"
 
+if want generate; then
 echo "== starling: generation (release build, in process)"
 $bin --threads "$threads" bench generate | tee "$out/generate.json"
 
@@ -51,7 +55,9 @@ print(f"time to first token with a {ours['system_prompt_tokens']}-token prompt: 
       f"cached system prompt {ours['ttft_cached_ms']:.0f} ms (ratio {ours['ttft_cached_over_cold']:.2f})")
 print(f"peak RSS {ours['peak_rss_mb']:.0f} MB")
 PY
+fi
 
+if want tone; then
 echo "== tone: rules-only speed (one core)"
 script=../shared/examples/pip-outcome-meeting-script.md
 [ -f "$script" ] || script=tests/fixtures/scripts/manager-meeting.md
@@ -59,7 +65,9 @@ taskset -c 0 $bin bench tone-speed "$script" | tee "$out/tone-speed.json"
 
 echo "== tone: quality on tests/fixtures/tone/labelled.tsv"
 $bin bench tone-quality tests/fixtures/tone/labelled.tsv --deep | tee "$out/tone-quality.txt"
+fi
 
+if want index; then
 echo "== notes index (synthetic vaults; data dirs under target/bench)"
 work="$out/index"
 rm -rf "$work" && mkdir -p "$work"
@@ -89,7 +97,10 @@ def status(home):
 a, b = status(f"{work}/h5k"), status(f"{work}/h5k-killed")
 print(f"uninterrupted: {a['files_indexed']} files, {a['chunks']} chunks; killed+rerun: {b['files_indexed']} files, {b['chunks']} chunks; equal: {(a['files_indexed'], a['chunks']) == (b['files_indexed'], b['chunks'])}")
 PY
+fi
 
-echo "== store: hybrid search latency (k=8, dense + BM25 prefetch, RRF)"
+if want search; then
+echo "== store: hybrid search latency (k=8, dense + BM25 + heading BM25 prefetch, RRF)"
 $bin bench search --chunks 10000 --optimize | tee "$out/search-10k.json"
 $bin bench search --chunks 100000 --optimize | tee "$out/search-100k.json"
+fi

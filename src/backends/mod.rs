@@ -136,13 +136,27 @@ pub struct SearchFilter {
     pub until: Option<String>,
 }
 
-/// One hybrid query: the dense vector and the text (for BM25) of the same question.
-#[derive(Debug, Clone)]
+/// Which rankings a search fuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Dense and BM25 fused by reciprocal rank.
+    #[default]
+    Hybrid,
+    /// The embedding model's similarity only.
+    Dense,
+    /// BM25 only.
+    Lexical,
+}
+
+/// One query: the dense vector and the text (for BM25) of the same question.
+#[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
     pub text: String,
     pub dense: Vec<f32>,
     pub k: usize,
     pub filter: SearchFilter,
+    pub mode: SearchMode,
 }
 
 /// A search result.
@@ -157,11 +171,11 @@ pub struct Hit {
 pub trait VectorStore: Send + Sync {
     /// Inserts or replaces chunks by id.
     fn upsert(&self, items: &[StoredChunk]) -> Result<()>;
-    /// Removes every chunk of the note at `path`.
-    fn delete_path(&self, path: &str) -> Result<()>;
+    /// Removes every chunk whose `source` (the note's absolute path) is `source`.
+    fn delete_source(&self, source: &str) -> Result<()>;
     /// The stored chunks with these ids (missing ids are skipped), vectors included.
     fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>>;
-    /// Dense and BM25 candidates fused by reciprocal rank, best first.
+    /// The best `k` chunks for `query.mode` (hybrid: dense and BM25 fused by reciprocal rank).
     fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>>;
     fn count(&self) -> Result<usize>;
     /// Makes every change so far durable.

@@ -17,13 +17,16 @@ use qdrant_edge::{
     WithPayloadInterface, WithVector,
 };
 
-use super::{Hit, SearchQuery, StoredChunk, VectorStore};
+use super::{Hit, SearchMode, SearchQuery, StoredChunk, VectorStore};
 use crate::error::{Error, Result};
 use crate::notes::chunk::Chunk;
 use crate::notes::markdown::days_since_epoch;
 
 const DENSE: &str = "dense";
 const SPARSE: &str = "bm25";
+/// BM25 over the section's own heading and its aliases: a note's headings name what its
+/// sections are about ("1-1s", "Hiring loop") better than any sentence under them.
+const SPARSE_HEADING: &str = "bm25_heading";
 
 pub struct EdgeStore {
     shard: EdgeShard,
@@ -60,6 +63,22 @@ fn prefixes(path: &str) -> Vec<String> {
     out
 }
 
+/// The section's own heading (not its parents: a note title that says "improvements" would lift
+/// every section of the note) with its aliases, shorthand spelled out.
+fn heading_text(chunk: &Chunk) -> String {
+    let own = chunk.heading.rsplit(" > ").next().unwrap_or_default();
+    let mut text = if own == chunk.title {
+        String::new()
+    } else {
+        own.to_string()
+    };
+    for alias in &chunk.aliases {
+        text.push('\n');
+        text.push_str(alias);
+    }
+    crate::notes::glossary::expand(&text)
+}
+
 fn key(name: &str) -> qdrant_edge::JsonPath {
     name.try_into().expect("static payload key")
 }
@@ -81,13 +100,16 @@ impl EdgeStore {
                 DENSE.to_string(),
                 EdgeVectorParams::builder(dimension, Distance::Cosine).build(),
             )]),
-            sparse_vectors: HashMap::from([(
-                SPARSE.to_string(),
-                EdgeSparseVectorParams {
-                    modifier: Some(Modifier::Idf),
-                    ..Default::default()
-                },
-            )]),
+            sparse_vectors: [SPARSE, SPARSE_HEADING]
+                .into_iter()
+                .map(|name| {
+                    let params = EdgeSparseVectorParams {
+                        modifier: Some(Modifier::Idf),
+                        ..Default::default()
+                    };
+                    (name.to_string(), params)
+                })
+                .collect(),
             ..Default::default()
         };
         let exists = dir.join("edge_config.json").exists();
@@ -101,6 +123,12 @@ impl EdgeStore {
                     format!("holds {}-dimension vectors but the embedder makes {dimension}; remove it and re-index", existing.size),
                 ));
             }
+        }
+        if !shard.config().sparse_vectors.contains_key(SPARSE_HEADING) {
+            return Err(store_error(
+                dir,
+                "was built by an older starling without heading search; remove it and run `starling index` again",
+            ));
         }
         let bm25 = EdgeBm25::new(EdgeBm25Config {
             language: Some("english".into()),
@@ -125,6 +153,7 @@ impl EdgeStore {
         let chunk = &item.chunk;
         let payload = json!({
             "path": chunk.path,
+            "source": chunk.source,
             "path_prefixes": prefixes(&chunk.path),
             "line_start": chunk.line_start,
             "line_end": chunk.line_end,
@@ -135,10 +164,18 @@ impl EdgeStore {
             "date_days": chunk.date.as_deref().and_then(days_since_epoch),
             "text": chunk.text,
             "hash": chunk.hash,
+            "aliases": chunk.aliases,
+            "opens_section": chunk.opens_section,
         });
         let sparse = self.bm25.embed_document(&chunk.embedding_text());
-        let vectors: [(&str, qdrant_edge::Vector); 2] =
-            [(DENSE, item.dense.clone().into()), (SPARSE, sparse.into())];
+        let mut vectors: Vec<(&str, qdrant_edge::Vector)> =
+            vec![(DENSE, item.dense.clone().into()), (SPARSE, sparse.into())];
+        if chunk.opens_section {
+            let heading = self.bm25.embed_document(&heading_text(chunk));
+            if !heading.indices.is_empty() {
+                vectors.push((SPARSE_HEADING, heading.into()));
+            }
+        }
         PointStruct::new(item.id, Vectors::new_named(vectors), payload)
     }
 
@@ -182,6 +219,7 @@ fn payload_chunk(payload: &qjson::Map<String, qjson::Value>) -> Option<Chunk> {
     let number = |k: &str| payload.get(k).and_then(qjson::Value::as_u64).unwrap_or(0) as usize;
     Some(Chunk {
         path: payload.get("path")?.as_str()?.to_string(),
+        source: text("source"),
         line_start: number("line_start"),
         line_end: number("line_end"),
         heading: text("heading"),
@@ -201,6 +239,20 @@ fn payload_chunk(payload: &qjson::Map<String, qjson::Value>) -> Option<Chunk> {
             .map(String::from),
         text: text("text"),
         hash: text("hash"),
+        aliases: payload
+            .get("aliases")
+            .and_then(qjson::Value::as_array)
+            .map(|aliases| {
+                aliases
+                    .iter()
+                    .filter_map(|a| a.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        opens_section: payload
+            .get("opens_section")
+            .and_then(qjson::Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -224,8 +276,8 @@ impl VectorStore for EdgeStore {
             .map_err(|e| store_error(&self.path, e))
     }
 
-    fn delete_path(&self, path: &str) -> Result<()> {
-        let filter = Filter::new_must(match_text("path", path));
+    fn delete_source(&self, source: &str) -> Result<()> {
+        let filter = Filter::new_must(match_text("source", source));
         self.shard
             .update(UpdateOperation::PointOperation(
                 PointOperations::DeletePointsByFilter(filter),
@@ -281,19 +333,45 @@ impl VectorStore for EdgeStore {
             score_threshold: None,
         };
         let sparse = self.bm25.embed_query(&query.text);
-        let mut prefetches = vec![prefetch(VectorInternal::from(query.dense.clone()), DENSE)];
-        if !sparse.indices.is_empty() {
-            prefetches.push(prefetch(VectorInternal::from(sparse), SPARSE));
+        let dense = || prefetch(VectorInternal::from(query.dense.clone()), DENSE);
+        let lexical = |using: &str| {
+            (!sparse.indices.is_empty())
+                .then(|| prefetch(VectorInternal::from(sparse.clone()), using))
+        };
+        let prefetches: Vec<Prefetch> = match query.mode {
+            SearchMode::Hybrid => std::iter::once(dense())
+                .chain(lexical(SPARSE))
+                .chain(lexical(SPARSE_HEADING))
+                .collect(),
+            SearchMode::Dense => vec![dense()],
+            SearchMode::Lexical => lexical(SPARSE).into_iter().collect(),
+        };
+        if prefetches.is_empty() {
+            return Ok(Vec::new());
         }
+        // One list is ranked as is; two are fused.
+        let (prefetches, scoring) = if prefetches.len() == 1 {
+            let only = prefetches.into_iter().next().expect("one prefetch");
+            (Vec::new(), only.query)
+        } else {
+            (
+                prefetches,
+                Some(ScoringQuery::Fusion(Fusion::Rrf {
+                    k: 60,
+                    weights: None,
+                })),
+            )
+        };
         let points = self
             .shard
             .query(QueryRequest {
                 prefetches,
-                query: Some(ScoringQuery::Fusion(Fusion::Rrf {
-                    k: 60,
-                    weights: None,
-                })),
-                filter: None,
+                query: scoring,
+                filter: if query.mode == SearchMode::Hybrid {
+                    None
+                } else {
+                    filter
+                },
                 score_threshold: None,
                 limit: query.k,
                 offset: 0,

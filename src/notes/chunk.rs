@@ -25,8 +25,12 @@ impl TokenCounter for WordCounter {
 /// One piece of a note, as stored and cited.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
-    /// Path relative to its note root, with `/` separators.
+    /// Path relative to its note root, with `/` separators: what citations show.
     pub path: String,
+    /// The file's absolute path: unique across note roots, so it is what a file's chunks are
+    /// replaced and removed by. Empty until the indexer sets it.
+    #[serde(default)]
+    pub source: String,
     pub line_start: usize,
     pub line_end: usize,
     /// Heading path joined with " > " (empty before the first heading).
@@ -37,16 +41,27 @@ pub struct Chunk {
     pub text: String,
     /// sha256 (hex, 16 chars) of what is embedded.
     pub hash: String,
+    /// Labels of in-note links that point at this chunk's section (see `Block::aliases`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The first chunk under its heading: the one a search for the heading itself should find
+    /// (a section or table of many chunks would otherwise flood the results).
+    #[serde(default)]
+    pub opens_section: bool,
 }
 
 impl Chunk {
-    /// What the embedder sees: title and heading give the passage its context.
+    /// What the embedder sees: title, heading and aliases give the passage its context, and
+    /// workplace shorthand is spelled out (`glossary`).
     pub fn embedding_text(&self) -> String {
-        if self.heading.is_empty() || self.heading == self.title {
-            format!("{}\n{}", self.title, self.text)
-        } else {
-            format!("{} > {}\n{}", self.title, self.heading, self.text)
+        let mut context = self.title.clone();
+        if !self.heading.is_empty() && self.heading != self.title {
+            context = format!("{context} > {}", self.heading);
         }
+        if !self.aliases.is_empty() {
+            context = format!("{context} ({})", self.aliases.join("; "));
+        }
+        super::glossary::expand(&format!("{context}\n{}", self.text))
     }
 }
 
@@ -83,10 +98,13 @@ pub fn chunk_note(
     max_tokens: usize,
 ) -> Vec<Chunk> {
     let mut chunks = Vec::new();
-    let make = |blocks: &[&Block], text: String| -> Chunk {
+    // The aliases of the section a block sits in: those of the last heading seen.
+    let mut section_aliases: &[String] = &[];
+    let make = |blocks: &[&Block], text: String, aliases: &[String]| -> Chunk {
         let first = blocks.first().expect("a chunk has blocks");
         let mut chunk = Chunk {
             path: path.to_string(),
+            source: String::new(),
             line_start: first.line_start,
             line_end: blocks
                 .iter()
@@ -99,31 +117,49 @@ pub fn chunk_note(
             date: note.date.clone(),
             text,
             hash: String::new(),
+            aliases: aliases.to_vec(),
+            opens_section: false,
         };
         chunk.hash = short_hash(&chunk.embedding_text());
         chunk
     };
     let mut pending: Vec<&Block> = Vec::new();
     let mut pending_tokens = 0usize;
-    let flush = |pending: &mut Vec<&Block>, pending_tokens: &mut usize, chunks: &mut Vec<Chunk>| {
+    let flush = |pending: &mut Vec<&Block>,
+                 pending_tokens: &mut usize,
+                 chunks: &mut Vec<Chunk>,
+                 aliases: &[String]| {
         if !pending.is_empty() {
             let text = pending
                 .iter()
                 .map(|b| render(b))
                 .collect::<Vec<_>>()
                 .join("\n");
-            chunks.push(make(pending, text));
+            chunks.push(make(pending, text, aliases));
         }
         pending.clear();
         *pending_tokens = 0;
     };
     for block in &note.blocks {
         match block.kind {
-            BlockKind::Heading(_) => flush(&mut pending, &mut pending_tokens, &mut chunks),
+            BlockKind::Heading(_) => {
+                flush(
+                    &mut pending,
+                    &mut pending_tokens,
+                    &mut chunks,
+                    section_aliases,
+                );
+                section_aliases = &block.aliases;
+            }
             BlockKind::TableRow => {
-                flush(&mut pending, &mut pending_tokens, &mut chunks);
+                flush(
+                    &mut pending,
+                    &mut pending_tokens,
+                    &mut chunks,
+                    section_aliases,
+                );
                 for piece in split_long(&block.text, max_tokens, counter) {
-                    chunks.push(make(&[block], piece));
+                    chunks.push(make(&[block], piece, section_aliases));
                 }
             }
             _ => {
@@ -132,11 +168,16 @@ pub fn chunk_note(
                     .first()
                     .is_none_or(|p| p.heading_path == block.heading_path);
                 if !same_section || pending_tokens + tokens > max_tokens {
-                    flush(&mut pending, &mut pending_tokens, &mut chunks);
+                    flush(
+                        &mut pending,
+                        &mut pending_tokens,
+                        &mut chunks,
+                        section_aliases,
+                    );
                 }
                 if tokens > max_tokens {
                     for piece in split_long(&render(block), max_tokens, counter) {
-                        chunks.push(make(&[block], piece));
+                        chunks.push(make(&[block], piece, section_aliases));
                     }
                 } else {
                     pending.push(block);
@@ -145,7 +186,17 @@ pub fn chunk_note(
             }
         }
     }
-    flush(&mut pending, &mut pending_tokens, &mut chunks);
+    flush(
+        &mut pending,
+        &mut pending_tokens,
+        &mut chunks,
+        section_aliases,
+    );
+    let mut previous: Option<String> = None;
+    for chunk in &mut chunks {
+        chunk.opens_section = previous.as_deref() != Some(chunk.heading.as_str());
+        previous = Some(chunk.heading.clone());
+    }
     chunks
 }
 

@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::chunk::{chunk_note, Chunk, TokenCounter};
-use super::loading::{content_hash, relative_path, skip_reason, walk, FoundFile};
+use super::loading::{content_hash, skip_reason, walk, FoundFile};
 use super::markdown::parse;
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
 use crate::error::{Error, Result};
 
 /// Chunk bodies stay under this many embedder tokens (MiniLM reads 256; title and heading ride along).
-pub const CHUNK_TOKENS: usize = 200;
+pub const CHUNK_TOKENS: usize = 100;
 /// Files are committed (store flushed, files.json written) after this many chunks.
 const COMMIT_CHUNKS: usize = 512;
 
@@ -190,7 +190,7 @@ pub fn index(
                 reason,
             });
             if state.files.remove(&file.absolute).is_some() {
-                store.delete_path(&file.relative)?;
+                store.delete_source(&source_key(&file.absolute))?;
             }
             continue;
         }
@@ -213,7 +213,7 @@ pub fn index(
                 .remove(&old_path)
                 .expect("gone files are in the state");
             let moved = move_chunks(store, &old, file)?;
-            store.delete_path(&relative_of(&old_path, &old.root))?;
+            store.delete_source(&source_key(&old_path))?;
             state.files.insert(
                 file.absolute.clone(),
                 FileRecord {
@@ -235,7 +235,10 @@ pub fn index(
             .file_stem()
             .map_or(String::new(), |s| s.to_string_lossy().into_owned());
         let note = parse(&text, &stem);
-        let chunks = chunk_note(&file.relative, &note, &Adapter(embedder), CHUNK_TOKENS);
+        let mut chunks = chunk_note(&file.relative, &note, &Adapter(embedder), CHUNK_TOKENS);
+        for chunk in &mut chunks {
+            chunk.source = source_key(&file.absolute);
+        }
         let record = FileRecord {
             root: file.root.clone(),
             size: file.size,
@@ -270,8 +273,8 @@ pub fn index(
     )?;
 
     for path in gone_by_hash.into_values() {
-        if let Some(old) = state.files.remove(&path) {
-            store.delete_path(&relative_of(&path, &old.root))?;
+        if state.files.remove(&path).is_some() {
+            store.delete_source(&source_key(&path))?;
             report.files_deleted += 1;
         }
     }
@@ -283,13 +286,10 @@ pub fn index(
     Ok(report)
 }
 
-fn relative_of(absolute: &Path, root: &Path) -> String {
-    let base = if root.is_file() {
-        root.parent().unwrap_or(root)
-    } else {
-        root
-    };
-    relative_path(base, absolute)
+/// The store's key for a file's chunks: its absolute path (two note roots may both hold a
+/// `todo.md`; their relative paths collide, their absolute ones do not).
+fn source_key(absolute: &Path) -> String {
+    absolute.to_string_lossy().into_owned()
 }
 
 /// Re-stores a renamed file's chunks under its new path and ids, reusing their vectors.
@@ -302,6 +302,7 @@ fn move_chunks(store: &dyn VectorStore, old: &FileRecord, file: &FoundFile) -> R
         .map(|(index, mut item)| {
             item.id = chunk_id(&file.absolute, index);
             item.chunk.path = file.relative.clone();
+            item.chunk.source = source_key(&file.absolute);
             item
         })
         .collect();
@@ -327,7 +328,7 @@ fn commit(
         .collect();
     let mut vectors = embedder.embed(&texts)?.into_iter();
     for (file, record, chunks) in pending.iter() {
-        store.delete_path(&file.relative)?;
+        store.delete_source(&source_key(&file.absolute))?;
         let items: Vec<StoredChunk> = chunks
             .iter()
             .zip(record.chunks.iter())

@@ -27,6 +27,9 @@ pub struct Block {
     pub line_end: usize,
     /// The headings above this block, outermost first.
     pub heading_path: Vec<String>,
+    /// For a heading: the labels of in-note links that point at it (`| 1:1s | [[#1-1s]] |`),
+    /// like a web page's anchor text. They are embedded with the section, not cited.
+    pub aliases: Vec<String>,
 }
 
 /// A parsed note.
@@ -204,6 +207,71 @@ fn resolve_wikilinks(text: &str, links: &mut Vec<String>) -> String {
     out
 }
 
+/// A block that is only a label and one link to a heading of the same note (an index table's
+/// row, a table of contents item): `(label, heading)`. Such a block says nothing itself; its
+/// label becomes an alias of the section it points at.
+fn pointer(raw: &str) -> Option<(String, String)> {
+    let open = raw.find("[[#")?;
+    let close = open + raw[open..].find("]]")?;
+    let rest = &raw[close + 2..];
+    if raw[..open].contains("[[") || rest.contains("[[") {
+        return None;
+    }
+    let inner = &raw[open + 3..close];
+    let (heading, alias) = match inner.split_once('|') {
+        Some((heading, alias)) => (heading.trim(), alias.trim()),
+        None => (inner.trim(), ""),
+    };
+    let outside = format!("{} | {} | {}", &raw[..open], alias, rest);
+    let label = outside
+        .split('|')
+        .map(|piece| {
+            piece
+                .trim()
+                .trim_matches([':', '-', '–', '—', '*', '_'])
+                .trim()
+        })
+        .filter(|piece| !piece.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // A long "label" is content, not a pointer.
+    let short = !label.is_empty() && label.split_whitespace().count() <= 12;
+    (short && !heading.is_empty()).then(|| (label, heading.to_string()))
+}
+
+/// How Obsidian matches a heading link: case and punctuation do not matter.
+fn heading_key(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Moves each pointer block's label onto the heading it points at, and drops the block.
+/// A pointer whose heading is not in the note stays as it is.
+fn attach_pointers(blocks: &mut Vec<Block>, pointers: Vec<(usize, String, String)>) {
+    let mut drop = vec![false; blocks.len()];
+    for (index, label, target) in pointers {
+        let key = heading_key(&target);
+        let heading = blocks
+            .iter()
+            .position(|b| matches!(b.kind, BlockKind::Heading(_)) && heading_key(&b.text) == key);
+        if let Some(heading) = heading {
+            if !blocks[heading].aliases.contains(&label)
+                && !label.eq_ignore_ascii_case(&blocks[heading].text)
+            {
+                blocks[heading].aliases.push(label);
+            }
+            drop[index] = true;
+        }
+    }
+    let mut index = 0;
+    blocks.retain(|_| {
+        index += 1;
+        !drop[index - 1]
+    });
+}
+
 fn line_of(line_starts: &[usize], offset: usize) -> usize {
     line_starts.partition_point(|&start| start <= offset)
 }
@@ -256,8 +324,12 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
     let mut row_cells: Vec<String> = Vec::new();
     let mut cell = String::new();
     let mut in_cell = false;
+    let mut raw_cells: Vec<String> = Vec::new();
     let mut list_depth = 0usize;
     let mut quote_depth = 0usize;
+    // Headings inside a list item or quote are emphasis there, not sections.
+    let mut nested_heading = false;
+    let mut pointers: Vec<(usize, String, String)> = Vec::new();
 
     let heading_path =
         |headings: &[(u8, String)]| headings.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>();
@@ -272,8 +344,14 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
     let finish = |current: &mut Option<(BlockKind, String, Range<usize>)>,
                   headings: &[(u8, String)],
                   blocks: &mut Vec<Block>,
-                  links: &mut Vec<String>| {
+                  links: &mut Vec<String>,
+                  pointers: &mut Vec<(usize, String, String)>| {
         if let Some((kind, text, range)) = current.take() {
+            if kind == BlockKind::ListItem {
+                if let Some((label, target)) = pointer(&text) {
+                    pointers.push((blocks.len(), label, target));
+                }
+            }
             // Wikilinks arrive split over several text events; resolve them on the whole block.
             let text = resolve_wikilinks(&text, links)
                 .split_whitespace()
@@ -286,6 +364,7 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                     line_start: line_of(&line_starts, body_start + range.start),
                     line_end: last_line(&range),
                     heading_path: heading_path(headings),
+                    aliases: Vec::new(),
                 });
             }
         }
@@ -295,8 +374,18 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
         match event {
             Event::Start(Tag::CodeBlock(_)) => in_code += 1,
             Event::End(TagEnd::CodeBlock) => in_code = in_code.saturating_sub(1),
+            Event::Start(Tag::Heading { .. }) if list_depth > 0 || quote_depth > 0 => {
+                nested_heading = true;
+            }
+            Event::End(TagEnd::Heading(_)) if nested_heading => nested_heading = false,
             Event::Start(Tag::Heading { level, .. }) => {
-                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                finish(
+                    &mut current,
+                    &headings,
+                    &mut note.blocks,
+                    &mut note.links,
+                    &mut pointers,
+                );
                 current = Some((BlockKind::Heading(level as u8), String::new(), range));
             }
             Event::End(TagEnd::Heading(level)) => {
@@ -320,12 +409,19 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                             line_start: line_of(&line_starts, body_start + range.start),
                             line_end: line_of(&line_starts, body_start + range.start),
                             heading_path: heading_path(&headings),
+                            aliases: Vec::new(),
                         });
                     }
                 }
             }
             Event::Start(Tag::Paragraph) if list_depth == 0 => {
-                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                finish(
+                    &mut current,
+                    &headings,
+                    &mut note.blocks,
+                    &mut note.links,
+                    &mut pointers,
+                );
                 let kind = if quote_depth > 0 {
                     BlockKind::Quote
                 } else {
@@ -333,34 +429,55 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                 };
                 current = Some((kind, String::new(), range));
             }
-            Event::End(TagEnd::Paragraph) if list_depth == 0 => {
-                finish(&mut current, &headings, &mut note.blocks, &mut note.links)
-            }
+            Event::End(TagEnd::Paragraph) if list_depth == 0 => finish(
+                &mut current,
+                &headings,
+                &mut note.blocks,
+                &mut note.links,
+                &mut pointers,
+            ),
             Event::Start(Tag::BlockQuote(_)) => quote_depth += 1,
             Event::End(TagEnd::BlockQuote(_)) => quote_depth = quote_depth.saturating_sub(1),
             Event::Start(Tag::List(_)) => list_depth += 1,
             Event::End(TagEnd::List(_)) => list_depth = list_depth.saturating_sub(1),
             Event::Start(Tag::Item) => {
                 // Nested items are their own blocks; the parent keeps the text before them.
-                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                finish(
+                    &mut current,
+                    &headings,
+                    &mut note.blocks,
+                    &mut note.links,
+                    &mut pointers,
+                );
                 current = Some((BlockKind::ListItem, String::new(), range));
             }
-            Event::End(TagEnd::Item) => {
-                finish(&mut current, &headings, &mut note.blocks, &mut note.links)
-            }
+            Event::End(TagEnd::Item) => finish(
+                &mut current,
+                &headings,
+                &mut note.blocks,
+                &mut note.links,
+                &mut pointers,
+            ),
             Event::TaskListMarker(done) => {
                 if let Some((kind, _, _)) = &mut current {
                     *kind = BlockKind::Task { done };
                 }
             }
             Event::Start(Tag::Table(_)) => {
-                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                finish(
+                    &mut current,
+                    &headings,
+                    &mut note.blocks,
+                    &mut note.links,
+                    &mut pointers,
+                );
                 table_headers.clear();
             }
             Event::Start(Tag::TableHead) => row_cells.clear(),
             Event::End(TagEnd::TableHead) => table_headers = std::mem::take(&mut row_cells),
             Event::Start(Tag::TableRow) => {
                 row_cells.clear();
+                raw_cells.clear();
                 current = Some((BlockKind::TableRow, String::new(), range));
             }
             Event::End(TagEnd::TableRow) => {
@@ -379,7 +496,18 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                         .collect::<Vec<_>>()
                         .join(" | ");
                 }
-                finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+                let row_pointer = pointer(&raw_cells.join(" | "));
+                let before = note.blocks.len();
+                finish(
+                    &mut current,
+                    &headings,
+                    &mut note.blocks,
+                    &mut note.links,
+                    &mut pointers,
+                );
+                if let Some((label, target)) = row_pointer.filter(|_| note.blocks.len() > before) {
+                    pointers.push((before, label, target));
+                }
             }
             Event::Start(Tag::TableCell) => {
                 cell.clear();
@@ -387,6 +515,7 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
             }
             Event::End(TagEnd::TableCell) => {
                 in_cell = false;
+                raw_cells.push(cell.clone());
                 let text = resolve_wikilinks(&std::mem::take(&mut cell), &mut note.links);
                 row_cells.push(text.split_whitespace().collect::<Vec<_>>().join(" "));
             }
@@ -416,7 +545,14 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
             _ => {}
         }
     }
-    finish(&mut current, &headings, &mut note.blocks, &mut note.links);
+    finish(
+        &mut current,
+        &headings,
+        &mut note.blocks,
+        &mut note.links,
+        &mut pointers,
+    );
+    attach_pointers(&mut note.blocks, pointers);
     if note.title.is_empty() {
         note.title = fallback_title.to_string();
     }
@@ -468,13 +604,88 @@ mod tests {
 
     #[test]
     fn text_after_a_table_is_kept() {
-        let note = parse("| Q | A |\n|---|---|\n| 1:1s | [[#1-1s]] |\n\n## Answers\n\n### 1-1s\n- **Execution** first\n", "n");
+        let note = parse("| Q | A |\n|---|---|\n| Hiring | loop redesign |\n\n## Answers\n\n### 1-1s\n- **Execution** first\n", "n");
         let texts: Vec<&str> = note.blocks.iter().map(|b| b.text.as_str()).collect();
         assert_eq!(
             texts,
-            ["Q: 1:1s | A: 1-1s", "Answers", "1-1s", "Execution first"]
+            [
+                "Q: Hiring | A: loop redesign",
+                "Answers",
+                "1-1s",
+                "Execution first"
+            ]
         );
         assert_eq!(note.blocks[3].heading_path, ["Answers", "1-1s"]);
+    }
+
+    fn check_aliases(text: &str, expected: &[(&str, &[&str])], kept: &[&str]) {
+        let note = parse(text, "n");
+        let aliases: Vec<(&str, Vec<&str>)> = note
+            .blocks
+            .iter()
+            .filter(|b| matches!(b.kind, BlockKind::Heading(_)))
+            .map(|b| {
+                (
+                    b.text.as_str(),
+                    b.aliases.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        let expected: Vec<(&str, Vec<&str>)> =
+            expected.iter().map(|(h, a)| (*h, a.to_vec())).collect();
+        assert_eq!(aliases, expected, "{text}");
+        let others: Vec<&str> = note
+            .blocks
+            .iter()
+            .filter(|b| !matches!(b.kind, BlockKind::Heading(_)))
+            .map(|b| b.text.as_str())
+            .collect();
+        assert_eq!(others, kept, "{text}");
+    }
+
+    #[test]
+    fn in_note_pointers_become_section_aliases() {
+        // An index table's row that only names a section moves onto that section.
+        check_aliases(
+            "| Q | A |\n|---|---|\n| 1:1s | [[#1-1s]] |\n| Approach | co-owning the agenda |\n\n### 1-1s\n- agenda\n",
+            &[("1-1s", &["1:1s"])],
+            &["Q: Approach | A: co-owning the agenda", "agenda"],
+        );
+        // A list item with an alias, and one whose heading differs only in case.
+        check_aliases(
+            "- [[#Hiring loop|how we hire]]\n- Oncall: [[#ONCALL]]\n\n## Hiring loop\ntext\n## Oncall\nmore\n",
+            &[("Hiring loop", &["how we hire"]), ("Oncall", &[])],
+            &["text", "more"],
+        );
+        // Links to other notes, missing headings and long labels stay content.
+        check_aliases(
+            "- see [[other#Plan]]\n- [[#Nowhere]] label\n- one two three four five six seven eight nine ten eleven twelve thirteen [[#Plan]]\n## Plan\n",
+            &[("Plan", &[])],
+            &["see other#Plan", "Nowhere label", "one two three four five six seven eight nine ten eleven twelve thirteen Plan"],
+        );
+    }
+
+    #[test]
+    fn a_heading_inside_a_list_item_is_not_a_section() {
+        // `- **Ideas**` followed by an indented `-` is a setext heading inside the item.
+        let note = parse(
+            "### 1-1s\n- **Ideas**\n    - \n- **How can I help?**\n\n### Next\n",
+            "n",
+        );
+        let blocks: Vec<(&str, Vec<String>)> = note
+            .blocks
+            .iter()
+            .map(|b| (b.text.as_str(), b.heading_path.clone()))
+            .collect();
+        assert_eq!(
+            blocks,
+            [
+                ("1-1s", vec!["1-1s".to_string()]),
+                ("Ideas", vec!["1-1s".to_string()]),
+                ("How can I help?", vec!["1-1s".to_string()]),
+                ("Next", vec!["Next".to_string()]),
+            ]
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! module that walks folders).
 
 pub mod chunk;
+pub mod glossary;
 pub mod index;
 pub mod loading;
 pub mod lock;
 pub mod markdown;
 pub mod mojibake;
+pub mod retrieve;
 pub mod synthetic;

@@ -27,6 +27,7 @@ fn item(id: u64, path: &str, text: &str, tag: &str, date: &str) -> StoredChunk {
         id,
         chunk: Chunk {
             path: path.into(),
+            source: format!("/vault/{path}"),
             line_start: id as usize,
             line_end: id as usize + 2,
             heading: "Notes".into(),
@@ -35,6 +36,8 @@ fn item(id: u64, path: &str, text: &str, tag: &str, date: &str) -> StoredChunk {
             date: Some(date.into()),
             text: text.into(),
             hash: format!("{id:016x}"),
+            aliases: vec![format!("alias {id}")],
+            opens_section: id % 2 == 0,
         },
         dense: vector(id as usize),
     }
@@ -47,6 +50,7 @@ fn query(store: &dyn VectorStore, text: &str, seed: usize, filter: SearchFilter)
             dense: vector(seed),
             k: 3,
             filter,
+            mode: Default::default(),
         })
         .unwrap()
         .into_iter()
@@ -120,7 +124,7 @@ pub fn conformance(store: &dyn VectorStore) {
     };
     assert_eq!(query(store, "migration", 1, april_on), ["1on1/priya.md"]);
 
-    // Get returns the chunk and its vector; upsert replaces by id; delete removes by path.
+    // Get returns the chunk and its vector; upsert replaces by id; delete removes by source.
     let got = store.get(&[2, 77]).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].chunk, items[1].chunk);
@@ -143,7 +147,7 @@ pub fn conformance(store: &dyn VectorStore) {
         store.get(&[2]).unwrap()[0].chunk.text,
         "rewritten text about pagers"
     );
-    store.delete_path("work/billing.md").unwrap();
+    store.delete_source("/vault/work/billing.md").unwrap();
     store.flush().unwrap();
     assert_eq!(store.count().unwrap(), 3);
     assert!(

@@ -300,6 +300,7 @@ fn search_latency(
             id: id as u64,
             chunk: Chunk {
                 path: format!("work/{}/{id}.md", id % 50),
+                source: format!("/bench/work/{}/{id}.md", id % 50),
                 line_start: 1,
                 line_end: 5,
                 heading: "Progress".into(),
@@ -308,6 +309,8 @@ fn search_latency(
                 date: Some(format!("2024-{:02}-{:02}", 1 + id % 12, 1 + id % 28)),
                 text: text.join(" "),
                 hash: String::new(),
+                aliases: Vec::new(),
+                opens_section: true,
             },
             dense: random_vector(&mut rng),
         });
@@ -332,6 +335,7 @@ fn search_latency(
                 dense: random_vector(rng),
                 k: 8,
                 filter: SearchFilter::default(),
+                mode: Default::default(),
             };
             let started = Instant::now();
             let hits = store.search(&query)?;

@@ -2,9 +2,10 @@
 
 use std::process::ExitCode;
 
-use starling::backends::{Embedder, SearchFilter, SearchQuery, VectorStore};
+use starling::backends::{SearchFilter, SearchMode};
 use starling::config::Config;
 use starling::notes::markdown::days_since_epoch;
+use starling::notes::retrieve;
 use starling::services;
 
 use crate::output;
@@ -29,6 +30,9 @@ pub struct Args {
     /// Only notes dated on or before YYYY-MM-DD.
     #[arg(long)]
     until: Option<String>,
+    /// Which ranking to use: both fused (default), or one alone to see why a note ranks where it does.
+    #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "dense", "lexical"])]
+    mode: String,
 }
 
 fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
@@ -49,18 +53,25 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let lock = services::lock_store(config, "starling search")?;
     let embedder = services::open_embedder(config)?;
     let notes = services::open_store(config, lock, &embedder)?;
-    let dense = embedder.embed(std::slice::from_ref(&args.query))?.remove(0);
-    let hits = notes.store.search(&SearchQuery {
-        text: args.query.clone(),
-        dense,
-        k: args.k,
-        filter: SearchFilter {
-            path_prefix: args.path.clone(),
-            tag: args.tag.clone(),
-            since: args.since.clone(),
-            until: args.until.clone(),
+    let hits = retrieve::search(
+        &embedder,
+        &notes.store,
+        &retrieve::Request {
+            text: args.query.clone(),
+            k: args.k,
+            filter: SearchFilter {
+                path_prefix: args.path.clone(),
+                tag: args.tag.clone(),
+                since: args.since.clone(),
+                until: args.until.clone(),
+            },
+            mode: match args.mode.as_str() {
+                "dense" => SearchMode::Dense,
+                "lexical" => SearchMode::Lexical,
+                _ => SearchMode::Hybrid,
+            },
         },
-    })?;
+    )?;
     if args.json {
         let rows: Vec<serde_json::Value> = hits
             .iter()
@@ -69,6 +80,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                     "path": h.chunk.path, "line_start": h.chunk.line_start, "line_end": h.chunk.line_end,
                     "heading": h.chunk.heading, "score": h.score, "text": h.chunk.text,
                     "title": h.chunk.title, "tags": h.chunk.tags, "date": h.chunk.date,
+                    "source": h.chunk.source,
                 })
             })
             .collect();

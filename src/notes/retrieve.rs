@@ -1,0 +1,34 @@
+//! Finding evidence: one query text turned into the store's query (glossary-expanded, embedded)
+//! and run. Search, STAR drafting and the rubric map all retrieve through here, so a query
+//! means the same thing everywhere.
+
+use crate::backends::{Embedder, Hit, SearchFilter, SearchMode, SearchQuery, VectorStore};
+use crate::error::Result;
+use crate::notes::glossary;
+
+/// What to look for and where.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub text: String,
+    pub k: usize,
+    pub filter: SearchFilter,
+    pub mode: SearchMode,
+}
+
+/// The best `request.k` chunks for `request.text`, best first.
+pub fn search(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    request: &Request,
+) -> Result<Vec<Hit>> {
+    // Chunks are embedded with their shorthand spelled out (`Chunk::embedding_text`); queries too.
+    let text = glossary::expand(&request.text);
+    let dense = embedder.embed(std::slice::from_ref(&text))?.remove(0);
+    store.search(&SearchQuery {
+        text,
+        dense,
+        k: request.k,
+        filter: request.filter.clone(),
+        mode: request.mode,
+    })
+}
