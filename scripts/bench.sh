@@ -104,3 +104,85 @@ echo "== store: hybrid search latency (k=8, dense + BM25 + heading BM25 prefetch
 $bin bench search --chunks 10000 --optimize | tee "$out/search-10k.json"
 $bin bench search --chunks 100000 --optimize | tee "$out/search-100k.json"
 fi
+
+if want star; then
+echo "== star: citation recall and invented numbers on tests/fixtures/vault (tests/fixtures/star/expected.toml)"
+home="$out/star" && rm -rf "$home" && mkdir -p "$home"
+run_in() { XDG_DATA_HOME="$1/data" XDG_CONFIG_HOME="$1/config" "${@:2}"; }
+run_in "$home" $bin index tests/fixtures/vault >/dev/null
+python3 - "$home" "$bin" <<'PY'
+import json, os, subprocess, sys, time, tomllib
+home, bin = sys.argv[1], sys.argv[2]
+env = dict(os.environ, XDG_DATA_HOME=f"{home}/data", XDG_CONFIG_HOME=f"{home}/config")
+expected = tomllib.load(open("tests/fixtures/star/expected.toml", "rb"))["competency"]
+sys.path.insert(0, "scripts")
+for label, extra in (("--no-model", ["--no-model"]), ("default model", [])):
+    required = cited_required = invented = dropped = sentences = wrong_no_evidence = 0
+    started = time.time()
+    for c in expected:
+        p = subprocess.run([bin, "star", "--competency", c["name"], "--format", "json", *extra], env=env, capture_output=True, text=True)
+        if not c["notes"]:
+            wrong_no_evidence += p.returncode != 1
+            continue
+        draft = json.loads(p.stdout)
+        cited = {x["path"] for x in draft["citations"]}
+        required += len(c["notes"]); cited_required += sum(n in cited for n in c["notes"])
+        dropped += sum("dropped an unsupported sentence" in w for w in draft["warnings"])
+        evidence = {e["id"]: e["text"] for e in draft["evidence"]}
+        for part, items in draft["sentences"].items():
+            for s in items:
+                sentences += 1
+                check = subprocess.run([bin, "bench", "figures", s["text"], *[evidence[i] for i in s["evidence"]]], capture_output=True, text=True)
+                invented += len(json.loads(check.stdout))
+    print(f"{label}: citation recall {cited_required}/{required} = {cited_required/required:.2f}; invented figures {invented}; "
+          f"sentences kept {sentences}, unsupported sentences dropped {dropped}; no-evidence competencies not refused {wrong_no_evidence}; "
+          f"{time.time()-started:.1f} s for {len(expected)} competencies")
+PY
+fi
+
+if want map; then
+echo "== map: recall@3 and false strengths on tests/fixtures/map, then a 25-item ladder over 1,000 synthetic notes"
+home="$out/map" && rm -rf "$home" && mkdir -p "$home"
+run_in() { XDG_DATA_HOME="$1/data" XDG_CONFIG_HOME="$1/config" "${@:2}"; }
+run_in "$home/fixture" $bin index tests/fixtures/vault >/dev/null
+python3 - "$home/fixture" "$bin" <<'PY'
+import json, os, subprocess, sys, time, tomllib
+home, bin = sys.argv[1], sys.argv[2]
+env = dict(os.environ, XDG_DATA_HOME=f"{home}/data", XDG_CONFIG_HOME=f"{home}/config")
+expected = tomllib.load(open("tests/fixtures/map/expected.toml", "rb"))
+for label, extra in (("--no-model", ["--no-model"]), ("default model", [])):
+    started = time.time()
+    m = json.loads(subprocess.run([bin, "map", "tests/fixtures/map/rubric.md", "--format", "json", *extra], env=env, capture_output=True, text=True, check=True).stdout)
+    found = total = strong = partial = 0
+    for item in m["items"]:
+        notes = expected[item["id"]]
+        top = [e["path"] for e in item["evidence"][:3]]
+        if notes:
+            total += 1; found += any(n in top for n in notes)
+        else:
+            strong += item["level"] == "strong"; partial += item["level"] == "partial"
+    print(f"{label}: recall@3 {found}/{total} = {found/total:.2f}; no-evidence items rated strong {strong}, partial {partial}; {time.time()-started:.1f} s")
+PY
+[ -d "$out/index/vault-1k" ] || $bin bench vault --notes 1000 --out "$out/index/vault-1k" >/dev/null
+run_in "$home/synthetic" $bin index "$out/index/vault-1k" >/dev/null
+for judge in --no-model ""; do
+    for pass in cold warm; do
+        start=$(date +%s.%N)
+        run_in "$home/synthetic" /usr/bin/time -f 'peak_rss_kb %M' $bin map tests/fixtures/map/ladder-25.md --format json $judge > "$home/map.json" 2> "$home/map.err"
+        end=$(date +%s.%N)
+        python3 -c "import json,sys; m=json.load(open('$home/map.json')); print(f'25 items x 5 candidates, judge {\"${judge:-model}\"}, $pass: {float(\"$end\")-float(\"$start\"):.1f} s, judged {m[\"judged\"]}, from cache {m[\"from_cache\"]}')"
+        grep peak_rss_kb "$home/map.err"
+    done
+done
+fi
+
+if want rewrite; then
+echo "== rewrite: 20 drafts with the default model"
+home="$out/rewrite" && rm -rf "$home" && mkdir -p "$home/drafts"
+for i in $(seq -w 1 20); do
+    printf -- "---\ntitle: Draft %s\n---\n# Update %s\n\nI just kind of helped with the [[billing-migration|migration]] and I think it went fine, sorry for the delay.\n\n- I was basically responsible for the rollout, which was maybe 3 days late.\n- Sorry again, I will try to do better next time.\n" "$i" "$i" > "$home/drafts/draft-$i.md"
+done
+XDG_DATA_HOME="$home/data" XDG_CONFIG_HOME="$home/config" /usr/bin/time -f 'peak_rss_kb %M' $bin rewrite "$home/drafts" --style confident --out "$home/out" --json 2> "$home/err" > "$home/summary.json"
+python3 -c "import json; s=json.load(open('$home/summary.json')); n=sum(f['blocks_rewritten'] for f in s['files']); k=sum(f['blocks_kept'] for f in s['files']); print(f\"{s['rewritten']} files in {s['seconds']:.1f} s ({s['seconds']/max(s['rewritten'],1):.2f} s/file, {s['tokens_generated']/s['seconds']:.0f} tokens/s); blocks rewritten {n}, kept by the checks {k}; tone findings {s['tone_findings_before']} -> {s['tone_findings_after']}\")"
+grep peak_rss_kb "$home/err"
+fi

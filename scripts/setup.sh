@@ -16,6 +16,11 @@ command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v clang >/dev/null 2>&1 || missing+=(clang)
 have_libclang || missing+=(libclang-dev)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
+# The test suite renders the rubric map's HTML report in a headless Chromium.
+if [ "${STARLING_SETUP_TESTS:-0}" = 1 ]; then
+    command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 ||
+        [ -x /usr/lib/chromium/chromium-headless-shell ] || missing+=(chromium-headless-shell)
+fi
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     if ! command -v apt-get >/dev/null 2>&1; then

@@ -166,6 +166,11 @@ const KEYS: &[KeyDef] = &[
         kind: Kind::Choice(LEVELS),
         help: "lowest severity that makes `tone` exit 1",
     },
+    KeyDef {
+        key: "rewrite.styles_dir",
+        kind: Kind::OptionalPath,
+        help: "folder of your own rewrite styles (NAME.md, like prompts/rewrite/)",
+    },
 ];
 
 /// Where a value came from.
@@ -299,6 +304,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub models_dir: PathBuf,
     pub prompts_dir: Option<PathBuf>,
+    /// User rewrite styles (`rewrite.styles_dir`).
+    pub styles_dir: Option<PathBuf>,
     pub generator: GeneratorSettings,
     pub embedder: EmbedderSettings,
     pub notes: NotesSettings,
@@ -448,6 +455,7 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
                 .join("models"),
         ),
         "prompts_dir" => Value::Unset,
+        "rewrite.styles_dir" => Value::Unset,
         "generator.model" => Value::Path(models_dir.join(DEFAULT_GENERATOR_FILE)),
         "generator.threads" => Value::Int(0),
         "generator.gpu_layers" => Value::Int(0),
@@ -594,6 +602,10 @@ impl Config {
             data_dir: path("data_dir"),
             models_dir: path("models_dir"),
             prompts_dir: match get("prompts_dir") {
+                Value::Path(p) => Some(p.clone()),
+                _ => None,
+            },
+            styles_dir: match get("rewrite.styles_dir") {
                 Value::Path(p) => Some(p.clone()),
                 _ => None,
             },

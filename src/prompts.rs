@@ -9,7 +9,57 @@ use crate::error::{Error, Result};
 const BUILTIN: &[(&str, &str)] = &[
     ("tone-review", include_str!("../prompts/tone-review.md")),
     ("tone-fix", include_str!("../prompts/tone-fix.md")),
+    ("star", include_str!("../prompts/star.md")),
+    ("map-judge", include_str!("../prompts/map-judge.md")),
 ];
+
+/// Built-in rewrite styles: `prompts/rewrite/NAME.md`.
+pub const BUILTIN_STYLES: &[(&str, &str)] = &[
+    ("concise", include_str!("../prompts/rewrite/concise.md")),
+    ("confident", include_str!("../prompts/rewrite/confident.md")),
+    ("formal", include_str!("../prompts/rewrite/formal.md")),
+    ("friendly", include_str!("../prompts/rewrite/friendly.md")),
+    ("star", include_str!("../prompts/rewrite/star.md")),
+];
+
+/// Every rewrite style name: the built-ins and `NAME.md` files in `user_dir`, sorted.
+pub fn rewrite_style_names(user_dir: Option<&Path>) -> Vec<String> {
+    let mut names: Vec<String> = BUILTIN_STYLES.iter().map(|(n, _)| n.to_string()).collect();
+    if let Some(entries) = user_dir.and_then(|d| std::fs::read_dir(d).ok()) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "md") {
+                if let Some(stem) = path.file_stem() {
+                    names.push(stem.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The rewrite style `name`: `user_dir/NAME.md` first, then the built-in one.
+pub fn rewrite_style(name: &str, user_dir: Option<&Path>) -> Result<Prompt> {
+    if let Some(dir) = user_dir {
+        if dir.join(format!("{name}.md")).is_file() {
+            return Prompt::load(name, Some(dir));
+        }
+    }
+    match BUILTIN_STYLES.iter().find(|(n, _)| *n == name) {
+        Some((_, text)) => {
+            parse_prompt(name, text, Path::new(&format!("prompts/rewrite/{name}.md")))
+        }
+        None => Err(Error::Input {
+            path: user_dir.map_or_else(|| "prompts/rewrite".into(), Path::to_path_buf),
+            message: format!(
+                "unknown style `{name}`; available: {}",
+                rewrite_style_names(user_dir).join(", ")
+            ),
+        }),
+    }
+}
 
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +69,7 @@ pub struct Prompt {
     pub user: String,
 }
 
-fn parse(name: &str, text: &str, origin: &Path) -> Result<Prompt> {
+fn parse_prompt(name: &str, text: &str, origin: &Path) -> Result<Prompt> {
     let error = |message: &str| Error::Input {
         path: origin.to_path_buf(),
         message: format!("prompt `{name}`: {message}"),
@@ -45,6 +95,11 @@ fn parse(name: &str, text: &str, origin: &Path) -> Result<Prompt> {
 }
 
 impl Prompt {
+    /// Parses a template's text; `origin` names it in errors.
+    pub fn parse(name: &str, text: &str, origin: &Path) -> Result<Prompt> {
+        parse_prompt(name, text, origin)
+    }
+
     /// The template `name`, from `override_dir` when it has `NAME.md`, else the built-in one.
     pub fn load(name: &str, override_dir: Option<&Path>) -> Result<Prompt> {
         if let Some(dir) = override_dir {
@@ -53,7 +108,7 @@ impl Prompt {
                 let text = std::fs::read_to_string(&path).map_err(|err| {
                     Error::io(format!("cannot read prompt `{}`", path.display()), err)
                 })?;
-                return parse(name, &text, &path);
+                return parse_prompt(name, &text, &path);
             }
         }
         let (_, text) = BUILTIN
@@ -63,7 +118,7 @@ impl Prompt {
                 path: format!("prompts/{name}.md").into(),
                 message: "no such built-in prompt".into(),
             })?;
-        parse(name, text, Path::new(&format!("prompts/{name}.md")))
+        parse_prompt(name, text, Path::new(&format!("prompts/{name}.md")))
     }
 
     /// The user message with `{{key}}` replaced by each value (values are inserted once, so

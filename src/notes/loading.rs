@@ -25,13 +25,17 @@ pub struct FoundFile {
 
 /// Every note file under `roots`, sorted by relative path. A root may also be a single file.
 pub fn walk(roots: &[PathBuf]) -> Result<Vec<FoundFile>> {
+    walk_files(roots, Some(NOTE_EXTENSIONS))
+}
+
+/// Every file under `roots` (with one of `extensions`, when given), honouring the ignore
+/// files, sorted by relative path.
+pub fn walk_files(roots: &[PathBuf], extensions: Option<&[&str]>) -> Result<Vec<FoundFile>> {
     let mut found = Vec::new();
     for root in roots {
         let metadata = std::fs::metadata(root).map_err(|err| Error::Input {
             path: root.clone(),
-            message: format!(
-                "cannot open this note root ({err}); check the path given to `starling index`"
-            ),
+            message: format!("cannot open it ({err}); check the path"),
         })?;
         let (base, walker) = if metadata.is_file() {
             (
@@ -57,8 +61,10 @@ pub fn walk(roots: &[PathBuf]) -> Result<Vec<FoundFile>> {
                 .extension()
                 .and_then(|e| e.to_str())
                 .map(str::to_ascii_lowercase);
-            if !extension.is_some_and(|e| NOTE_EXTENSIONS.contains(&e.as_str())) {
-                continue;
+            if let Some(wanted) = extensions {
+                if !extension.is_some_and(|e| wanted.contains(&e.as_str())) {
+                    continue;
+                }
             }
             let Ok(metadata) = entry.metadata() else {
                 continue;
@@ -144,7 +150,7 @@ mod tests {
         assert_eq!(found, ["work/a.md", "work/b.txt"]);
         let err = walk(&[root.join("missing")]).unwrap_err().to_string();
         assert!(
-            err.contains("missing") && err.contains("starling index"),
+            err.contains("missing") && err.contains("check the path"),
             "{err}"
         );
     }

@@ -1,4 +1,9 @@
 //! Tasks: each is a request, pure prompt building and parsing, and one `run` that calls the
 //! backends. No file or network I/O here.
 
+pub mod facts;
+pub mod map;
+pub mod rewrite;
+pub mod rubric;
+pub mod star;
 pub mod tone;

@@ -37,7 +37,7 @@ fn item(id: u64, path: &str, text: &str, tag: &str, date: &str) -> StoredChunk {
             text: text.into(),
             hash: format!("{id:016x}"),
             aliases: vec![format!("alias {id}")],
-            opens_section: id % 2 == 0,
+            opens_section: id.is_multiple_of(2),
         },
         dense: vector(id as usize),
     }

@@ -54,6 +54,12 @@ enum Command {
     Status(commands::status::Args),
     /// Check tone: hedging, defensiveness, blame-shifting and more.
     Tone(commands::tone::Args),
+    /// Draft a STAR entry (Situation, Task, Action, Result) from the notes, every sentence cited.
+    Star(commands::star::Args),
+    /// Map notes to a career-ladder rubric: each item's evidence, its strength, and the gaps.
+    Map(commands::map::Args),
+    /// Rewrite drafts (files or whole folders) in a style; resumable, inputs never lost.
+    Rewrite(commands::rewrite::Args),
     /// Check model files, ONNX Runtime and the data directory.
     Doctor,
     /// List the configured models with what their files say.
@@ -134,6 +140,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Generate(args) => commands::generate::run(&config, args),
         Command::Tone(args) => commands::tone::run(&config, args),
+        Command::Star(args) => commands::star::run(&config, args),
+        Command::Map(args) => commands::map::run(&config, args),
+        Command::Rewrite(args) => commands::rewrite::run(&config, args),
         Command::Index(args) => commands::index::run(&config, args),
         Command::Search(args) => commands::search::run(&config, args),
         Command::Status(args) => commands::status::run(&config, args),

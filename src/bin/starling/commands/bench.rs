@@ -54,6 +54,11 @@ pub enum Command {
         #[arg(long)]
         deep: bool,
     },
+    /// The figures of SENTENCE found in none of EVIDENCE (JSON list), as STAR drafting checks them.
+    Figures {
+        sentence: String,
+        evidence: Vec<String>,
+    },
 }
 
 /// Peak resident memory of this process, from /proc (Linux).
@@ -388,6 +393,13 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
         }
         Command::ToneQuality { labelled, deep } => tone_quality(config, labelled, *deep)?,
         Command::Vault { notes, out, seed } => format!("{}\n", vault(*notes, out, *seed)?),
+        Command::Figures { sentence, evidence } => {
+            let evidence: Vec<&str> = evidence.iter().map(String::as_str).collect();
+            format!(
+                "{}\n",
+                serde_json::to_string(&starling::tasks::facts::unsupported(sentence, &evidence))?
+            )
+        }
         Command::Search {
             chunks,
             queries,

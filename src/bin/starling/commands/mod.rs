@@ -5,8 +5,11 @@ pub mod config;
 pub mod doctor;
 pub mod generate;
 pub mod index;
+pub mod map;
 pub mod models;
+pub mod rewrite;
 pub mod search;
+pub mod star;
 pub mod status;
 pub mod tone;
 

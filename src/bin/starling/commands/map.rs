@@ -1,0 +1,138 @@
+//! `starling map RUBRIC`: every career-ladder item with its evidence from the notes, its level
+//! (strong, partial, none) and the gaps, as Markdown, JSON or one self-contained HTML file.
+//! Judgments are cached in the data dir, so a re-run only judges what changed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use starling::backends::{Generator, Sampling, SearchFilter};
+use starling::config::Config;
+use starling::files;
+use starling::notes::markdown::days_since_epoch;
+use starling::prompts::Prompt;
+use starling::services;
+use starling::tasks::map::{self, JudgmentCache, MapOptions};
+use starling::tasks::rubric;
+
+use crate::output;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Md,
+    Json,
+    Html,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The career-ladder rubric: Markdown (sections and bullets, or a table) or TOML.
+    rubric: PathBuf,
+    /// Candidate passages judged per item.
+    #[arg(long, default_value_t = 5)]
+    k: usize,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+    /// Write the report here (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Judge by calibrated similarity instead of the model (deterministic).
+    #[arg(long)]
+    no_model: bool,
+    /// Only notes dated on or after YYYY-MM-DD.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only notes dated on or before YYYY-MM-DD.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.k > 0, "--k must be at least 1");
+    for (flag, value) in [("--since", &args.since), ("--until", &args.until)] {
+        if let Some(date) = value {
+            anyhow::ensure!(
+                date.len() == 10 && days_since_epoch(date).is_some(),
+                "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
+            );
+        }
+    }
+    let text = files::read_text(&args.rubric, 4 << 20)?;
+    let rubric = rubric::parse(&args.rubric, &text)?;
+
+    let lock = services::lock_store(config, "starling map")?;
+    let embedder = services::open_embedder(config)?;
+    let notes = services::open_store(config, lock, &embedder)?;
+    let cache_path = services::index_dir(config).join("map-judgments.json");
+    let mut cache: JudgmentCache = match std::fs::read(&cache_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => JudgmentCache::default(),
+    };
+    let generator = if args.no_model {
+        None
+    } else {
+        Some(super::load_generator(config)?)
+    };
+    let prompt = Prompt::load("map-judge", config.prompts_dir.as_deref())?;
+    let sampling = Sampling {
+        temperature: 0.0,
+        seed: config.generator.seed,
+        ..Sampling::default()
+    };
+    let judge = generator
+        .as_ref()
+        .map(|g| (g as &dyn Generator, &prompt, &sampling));
+    let options = MapOptions {
+        k: args.k,
+        filter: SearchFilter {
+            path_prefix: None,
+            tag: None,
+            since: args.since.clone(),
+            until: args.until.clone(),
+        },
+    };
+    let result = map::run(
+        &embedder,
+        &notes.store,
+        judge,
+        &rubric,
+        &options,
+        &mut cache,
+    )?;
+    files::write_atomic(&cache_path, &serde_json::to_vec(&cache)?)
+        .with_context(|| format!("saving the judgment cache `{}`", cache_path.display()))?;
+    let report = match args.format {
+        Format::Md => result.to_markdown(),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&result.to_json())?),
+        Format::Html => result.to_html(),
+    };
+    match &args.out {
+        Some(path) => {
+            files::write_atomic(path, report.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => output::print(&report)?,
+    }
+    eprintln!(
+        "{} items: {} strong, {} partial, {} none; {} candidates judged, {} from the cache",
+        result.items.len(),
+        result
+            .items
+            .iter()
+            .filter(|i| i.level == map::Level::Strong)
+            .count(),
+        result
+            .items
+            .iter()
+            .filter(|i| i.level == map::Level::Partial)
+            .count(),
+        result
+            .items
+            .iter()
+            .filter(|i| i.level == map::Level::None)
+            .count(),
+        result.judged,
+        result.cached
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,442 @@
+//! `starling rewrite PATH... --style STYLE`: rewrites whole folders of drafts, resumably. Inputs
+//! are never written unless --in-place (which keeps a backup); every write is atomic; a
+//! journal in the data dir records each finished file with its input and output hashes, so a
+//! rerun of the same command after Ctrl-C or `kill -9` skips finished files and redoes the rest.
+//! One bad file never stops the batch; exit 2 if any file failed.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use starling::backends::{Generator, Sampling};
+use starling::config::Config;
+use starling::files;
+use starling::notes::loading::{walk_files, FoundFile, NOTE_EXTENSIONS};
+use starling::tasks::rewrite::{self, RewriteOptions};
+use starling::tone::{CheckOptions, InputKind, RuleSet};
+
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Draft files or folders (folders are walked, honouring .gitignore and .starlingignore).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// A style from prompts/rewrite (concise, confident, formal, friendly, star) or rewrite.styles_dir.
+    #[arg(long)]
+    style: String,
+    /// Extra instructions for every block, e.g. "keep it under 100 words".
+    #[arg(long)]
+    instructions: Option<String>,
+    /// Write the rewritten files here, mirroring the input tree.
+    #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
+    out: Option<PathBuf>,
+    /// Replace each input (a backup is kept beside it as FILE.bak).
+    #[arg(long)]
+    in_place: bool,
+    /// List each file and what would happen; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Files larger than this many bytes are skipped.
+    #[arg(long, default_value_t = 1 << 20)]
+    max_bytes: u64,
+}
+
+/// One finished file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JournalEntry {
+    input_sha256: String,
+    output_sha256: String,
+    output: PathBuf,
+}
+
+/// The journal of one job (same inputs, style, instructions and destination).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Journal {
+    version: u32,
+    job: String,
+    finished: BTreeMap<PathBuf, JournalEntry>,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Serialize)]
+struct FileResult {
+    path: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    blocks_rewritten: usize,
+    blocks_kept: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tone_before: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tone_after: Option<usize>,
+}
+
+impl FileResult {
+    fn new(path: &str, status: &'static str) -> Self {
+        FileResult {
+            path: path.to_string(),
+            status,
+            output: None,
+            reason: None,
+            blocks_rewritten: 0,
+            blocks_kept: 0,
+            tone_before: None,
+            tone_after: None,
+        }
+    }
+
+    fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// Files Starling itself leaves beside drafts: backups, temporary files.
+fn is_own_file(name: &str) -> bool {
+    name.contains(".bak") || (name.starts_with('.') && name.ends_with(".tmp"))
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let style = starling::prompts::rewrite_style(&args.style, config.styles_dir.as_deref())?;
+    if args.out.is_none() && !args.in_place && !args.dry_run {
+        anyhow::bail!("say where the results go: --out DIR (inputs untouched) or --in-place (backups kept); --dry-run to preview");
+    }
+    let out_dir = args.out.as_deref().map(absolute);
+    let roots: Vec<PathBuf> = args.paths.iter().map(|p| absolute(p)).collect();
+    for root in &roots {
+        anyhow::ensure!(
+            root.exists(),
+            "`{}` does not exist; pass draft files or folders",
+            root.display()
+        );
+        if let Some(out) = &out_dir {
+            anyhow::ensure!(
+                out != root && !root.starts_with(out),
+                "--out `{}` is the input or holds it; choose a folder outside the inputs",
+                out.display()
+            );
+        }
+    }
+    // Outputs written inside an input folder are not inputs of the next run.
+    let found: Vec<FoundFile> = walk_files(&roots, None)?
+        .into_iter()
+        .filter(|f| {
+            out_dir
+                .as_ref()
+                .is_none_or(|out| !f.absolute.starts_with(out))
+        })
+        .filter(|f| {
+            !f.absolute
+                .file_name()
+                .is_some_and(|n| is_own_file(&n.to_string_lossy()))
+        })
+        .collect();
+
+    let job = {
+        let mut hasher = Sha256::new();
+        for root in &roots {
+            hasher.update(root.to_string_lossy().as_bytes());
+            hasher.update([0]);
+        }
+        hasher.update(args.style.as_bytes());
+        hasher.update([0]);
+        hasher.update(args.instructions.as_deref().unwrap_or_default().as_bytes());
+        hasher.update([0]);
+        match &out_dir {
+            Some(out) => hasher.update(out.to_string_lossy().as_bytes()),
+            None => hasher.update(b"--in-place"),
+        }
+        format!("{:x}", hasher.finalize())[..16].to_string()
+    };
+    let journal_path = config
+        .data_dir
+        .join("rewrite")
+        .join(format!("journal-{job}.json"));
+    let mut journal: Journal = match std::fs::read(&journal_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "the rewrite journal `{}` is unreadable; remove it to start the job over",
+                journal_path.display()
+            )
+        })?,
+        Err(_) => Journal {
+            version: 1,
+            job: job.clone(),
+            ..Default::default()
+        },
+    };
+    std::fs::create_dir_all(journal_path.parent().expect("journal folder")).with_context(|| {
+        format!(
+            "creating `{}`",
+            journal_path.parent().expect("folder").display()
+        )
+    })?;
+    if let Some(out) = &out_dir {
+        clean_stale_temporaries(out);
+    }
+
+    let rules = RuleSet::load(&config.tone.rules)?;
+    let tone_count = |text: &str, path: &Path| -> Option<usize> {
+        rules
+            .check(
+                text,
+                &CheckOptions {
+                    kind: InputKind::for_path(path),
+                    profile: config.tone.profile.clone(),
+                },
+            )
+            .ok()
+            .map(|f| f.len())
+    };
+    let mut generator: Option<Box<dyn Generator>> = None;
+    let options = RewriteOptions {
+        instructions: args.instructions.clone(),
+        sampling: Sampling {
+            temperature: 0.0,
+            seed: config.generator.seed,
+            ..Sampling::default()
+        },
+        max_block_bytes: 6000,
+    };
+    let terminal = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    let mut results: Vec<FileResult> = Vec::new();
+    let total = found.len();
+    for (index, file) in found.iter().enumerate() {
+        let name = file.relative.clone();
+        let is_draft = Path::new(&name)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| NOTE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        let bytes = match std::fs::read(&file.absolute) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                results.push(
+                    FileResult::new(&name, "failed").because(format!("cannot read it: {err}")),
+                );
+                continue;
+            }
+        };
+        if !is_draft {
+            results.push(FileResult::new(&name, "skipped").because("not a Markdown or text draft"));
+            continue;
+        }
+        let text = match files::decode_text(&file.absolute, bytes.clone(), args.max_bytes) {
+            Ok(text) => text,
+            Err(err) => {
+                let message = err.to_string();
+                let reason = message
+                    .split_once("`: ")
+                    .map_or(message.as_str(), |(_, m)| m)
+                    .to_string();
+                results.push(FileResult::new(&name, "failed").because(reason));
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            results.push(FileResult::new(&name, "skipped").because("empty"));
+            continue;
+        }
+        let input_sha = sha256(&bytes);
+        let output_path = match &out_dir {
+            Some(out) => out.join(&name),
+            None => file.absolute.clone(),
+        };
+        if let Some(entry) = journal.finished.get(&file.absolute) {
+            let done = if args.in_place {
+                entry.output_sha256 == input_sha
+            } else {
+                entry.input_sha256 == input_sha
+                    && std::fs::read(&entry.output).is_ok_and(|b| sha256(&b) == entry.output_sha256)
+            };
+            if done {
+                let mut result = FileResult::new(&name, "already done");
+                result.output = Some(entry.output.display().to_string());
+                results.push(result);
+                continue;
+            }
+        }
+        if args.dry_run {
+            let mut result = FileResult::new(&name, "would rewrite");
+            result.output = Some(output_path.display().to_string());
+            result.blocks_rewritten = rewrite::prose_blocks(&text).len();
+            results.push(result);
+            continue;
+        }
+        if generator.is_none() {
+            generator = Some(Box::new(super::load_generator(config)?));
+        }
+        let engine = generator.as_deref().expect("loaded");
+        let mut progress = |done: usize, blocks: usize| {
+            let elapsed = started.elapsed().as_secs_f64();
+            if terminal {
+                let rate = tokens as f64 / elapsed.max(0.001);
+                let eta = if index > 0 {
+                    elapsed / index as f64 * (total - index) as f64
+                } else {
+                    0.0
+                };
+                eprint!(
+                    "\r\x1b[2K[{}/{total}] {name}  block {done}/{blocks}  {rate:.0} tok/s  ETA {eta:.0}s",
+                    index + 1
+                );
+                let _ = std::io::stderr().flush();
+            }
+        };
+        if !terminal {
+            eprintln!("rewrite: [{}/{total}] {name}", index + 1);
+        }
+        let rewritten = match rewrite::rewrite(engine, &style, &text, &options, &mut progress) {
+            Ok(rewritten) => rewritten,
+            Err(err) => {
+                results.push(
+                    FileResult::new(&name, "failed").because(format!("the model failed: {err}")),
+                );
+                continue;
+            }
+        };
+        tokens += rewritten.tokens_generated;
+        let written = (|| -> anyhow::Result<()> {
+            if args.in_place {
+                files::backup(&file.absolute)?;
+            } else if let Some(parent) = output_path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating `{}`", parent.display()))?;
+            }
+            files::write_atomic(&output_path, rewritten.text.as_bytes())?;
+            Ok(())
+        })();
+        if let Err(err) = written {
+            results.push(FileResult::new(&name, "failed").because(format!("{err:#}")));
+            continue;
+        }
+        journal.finished.insert(
+            file.absolute.clone(),
+            JournalEntry {
+                input_sha256: input_sha,
+                output_sha256: sha256(rewritten.text.as_bytes()),
+                output: output_path.clone(),
+            },
+        );
+        files::write_atomic(&journal_path, &serde_json::to_vec_pretty(&journal)?)?;
+        let mut result = FileResult::new(&name, "rewritten");
+        result.output = Some(output_path.display().to_string());
+        result.blocks_rewritten = rewritten.blocks.iter().filter(|b| b.rewritten).count();
+        result.blocks_kept = rewritten.blocks.len() - result.blocks_rewritten;
+        if let Some(kept) = rewritten
+            .blocks
+            .iter()
+            .find_map(|b| b.note.as_ref().map(|n| (b.line, n)))
+        {
+            result.reason = Some(format!("kept line {} as it was: {}", kept.0, kept.1));
+        }
+        result.tone_before = tone_count(&text, &file.absolute);
+        result.tone_after = tone_count(&rewritten.text, &output_path);
+        results.push(result);
+    }
+    if terminal {
+        eprint!("\r\x1b[2K");
+    }
+    let failed = results.iter().filter(|r| r.status == "failed").count();
+    print_summary(&results, args, started.elapsed().as_secs_f64(), tokens)?;
+    Ok(if failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Temporary files a killed run left in the output tree (never at a final path).
+fn clean_stale_temporaries(out: &Path) {
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.starts_with('.') && name.contains(".starling-") && name.ends_with(".tmp")
+            {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+fn print_summary(
+    results: &[FileResult],
+    args: &Args,
+    seconds: f64,
+    tokens: usize,
+) -> anyhow::Result<()> {
+    let count = |status: &str| results.iter().filter(|r| r.status == status).count();
+    let before: usize = results.iter().filter_map(|r| r.tone_before).sum();
+    let after: usize = results.iter().filter_map(|r| r.tone_after).sum();
+    if args.json {
+        let value = json!({
+            "files": results,
+            "rewritten": count("rewritten"),
+            "already_done": count("already done"),
+            "would_rewrite": count("would rewrite"),
+            "skipped": count("skipped"),
+            "failed": count("failed"),
+            "tone_findings_before": before,
+            "tone_findings_after": after,
+            "seconds": seconds,
+            "tokens_generated": tokens,
+        });
+        return output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+    }
+    let mut text = String::new();
+    for r in results {
+        let mut line = format!("{:<14} {}", r.status, r.path);
+        if let Some(output) = &r.output {
+            line.push_str(&format!(" -> {output}"));
+        }
+        if let (Some(b), Some(a)) = (r.tone_before, r.tone_after) {
+            line.push_str(&format!(
+                "  (tone findings {b} -> {a}; blocks rewritten {}, kept {})",
+                r.blocks_rewritten, r.blocks_kept
+            ));
+        }
+        if let Some(reason) = &r.reason {
+            line.push_str(&format!(": {reason}"));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "\n{} rewritten, {} already done, {} skipped, {} failed{}; tone findings {before} -> {after}; {seconds:.1} s\n",
+        count("rewritten"),
+        count("already done"),
+        count("skipped"),
+        count("failed"),
+        if args.dry_run { format!(", {} would be rewritten", count("would rewrite")) } else { String::new() },
+    ));
+    output::print(&text)
+}

@@ -1,0 +1,474 @@
+//! `starling star`: a STAR entry (or one per rubric section with --rubric) drafted from the
+//! indexed notes, every sentence cited. Asks for the competency and lets the user untick or
+//! pin evidence when a person is at the terminal; never prompts otherwise.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::json;
+use starling::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
+use starling::config::Config;
+use starling::notes::markdown::days_since_epoch;
+use starling::notes::mojibake;
+use starling::prompts::Prompt;
+use starling::services;
+use starling::tasks::rubric;
+use starling::tasks::star::{self, Draft, Evidence, Outcome, Pinned, StarRequest};
+
+use crate::output;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Md,
+    Json,
+    Table,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The competency to write about, e.g. "Ownership of production incidents".
+    #[arg(long)]
+    competency: Option<String>,
+    /// What the entry is for, to sharpen the search (e.g. "promotion to senior").
+    #[arg(long)]
+    context: Option<String>,
+    /// Only notes dated on or after YYYY-MM-DD.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only notes dated on or before YYYY-MM-DD.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only notes under this folder or file (relative to the note root).
+    #[arg(long)]
+    path: Option<String>,
+    /// Pin a note (or lines of it) as evidence: PATH or PATH:START-END (repeatable).
+    #[arg(long, value_name = "PATH[:LINES]")]
+    include: Vec<String>,
+    /// Never use notes under this path as evidence (repeatable).
+    #[arg(long, value_name = "PATH")]
+    exclude: Vec<String>,
+    /// Evidence items at most.
+    #[arg(short, default_value_t = 6)]
+    k: usize,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+    /// Print the extractive draft (sentences from the notes, cited) without the model.
+    #[arg(long)]
+    no_model: bool,
+    /// Skip the prompts (competency, evidence review).
+    #[arg(long)]
+    yes: bool,
+    /// Draft one entry per section of this career-ladder rubric (Markdown or TOML).
+    #[arg(long, conflicts_with = "competency")]
+    rubric: Option<PathBuf>,
+    /// With --rubric: one entry per item instead of per section.
+    #[arg(long, requires = "rubric")]
+    per_item: bool,
+}
+
+fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
+    if let Some(date) = value {
+        anyhow::ensure!(
+            date.len() == 10 && days_since_epoch(date).is_some(),
+            "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
+        );
+    }
+    Ok(())
+}
+
+/// Reads `PATH[:START[-END]]` for --include: the path as given, else under a note root.
+fn read_pinned(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
+    let (path, lines) = match spec.rsplit_once(':') {
+        Some((path, lines))
+            if lines.chars().all(|c| c.is_ascii_digit() || c == '-') && !lines.is_empty() =>
+        {
+            (path, Some(lines))
+        }
+        _ => (spec, None),
+    };
+    let candidates =
+        std::iter::once(PathBuf::from(path)).chain(roots.iter().map(|root| root.join(path)));
+    let file = candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!("--include `{spec}`: no such file here or under the note roots")
+        })?;
+    let bytes = std::fs::read(&file).with_context(|| format!("reading `{}`", file.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "--include `{}`: not UTF-8 text; convert it to UTF-8 first",
+            file.display()
+        )
+    })?;
+    let (text, _) = mojibake::repair(&text);
+    let total = text.lines().count().max(1);
+    let (start, end) = match lines {
+        None => (1, total),
+        Some(range) => {
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            let parse = |s: &str| s.parse::<usize>().ok().filter(|&n| n >= 1);
+            match (parse(a), parse(b)) {
+                (Some(a), Some(b)) if a <= b && b <= total => (a, b),
+                _ => anyhow::bail!(
+                    "--include `{spec}`: lines must be START-END within 1-{total}, e.g. {path}:3-12"
+                ),
+            }
+        }
+    };
+    let body = text
+        .lines()
+        .skip(start - 1)
+        .take(end - start + 1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Pinned {
+        path: path.to_string(),
+        line_start: start,
+        line_end: end,
+        text: body,
+    })
+}
+
+fn ask(question: &str) -> anyhow::Result<String> {
+    let mut stderr = std::io::stderr();
+    write!(stderr, "{question}")?;
+    stderr.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_string())
+}
+
+/// Shows the evidence and lets the user untick items (numbers) or pin notes (`+PATH[:LINES]`).
+fn review(evidence: &mut Vec<Evidence>, roots: &[PathBuf]) -> anyhow::Result<()> {
+    let mut ticked: Vec<bool> = vec![true; evidence.len()];
+    loop {
+        eprintln!("\nEvidence found:");
+        for (index, item) in evidence.iter().enumerate() {
+            let first = item.text.lines().next().unwrap_or_default();
+            let first: String = first.chars().take(70).collect();
+            eprintln!(
+                "  [{}] {:>2}. {}  {}  {first}",
+                if ticked[index] { "x" } else { " " },
+                index + 1,
+                item.id,
+                item.location()
+            );
+        }
+        let answer = ask(
+            "Untick or tick by number (e.g. 2 5), pin a note with +PATH[:LINES], Enter to draft: ",
+        )?;
+        if answer.is_empty() {
+            break;
+        }
+        for word in answer.split_whitespace() {
+            if let Some(spec) = word.strip_prefix('+') {
+                match read_pinned(spec, roots) {
+                    Ok(pinned) => {
+                        evidence.push(Evidence {
+                            id: String::new(),
+                            path: pinned.path,
+                            line_start: pinned.line_start,
+                            line_end: pinned.line_end,
+                            heading: String::new(),
+                            text: pinned.text,
+                            relevance: 1.0,
+                            pinned: true,
+                        });
+                        ticked.push(true);
+                    }
+                    Err(err) => eprintln!("  {err:#}"),
+                }
+            } else if let Some(n) = word
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=ticked.len()).contains(n))
+            {
+                ticked[n - 1] = !ticked[n - 1];
+            } else {
+                eprintln!("  `{word}`: expected an item number or +PATH[:LINES]");
+            }
+        }
+    }
+    let mut index = 0;
+    evidence.retain(|_| {
+        index += 1;
+        ticked[index - 1]
+    });
+    for (index, item) in evidence.iter_mut().enumerate() {
+        item.id = format!("E{}", index + 1);
+    }
+    Ok(())
+}
+
+struct Engines<'a> {
+    embedder: &'a dyn Embedder,
+    store: &'a dyn VectorStore,
+    generator: Option<(&'a dyn Generator, &'a Prompt, &'a Sampling)>,
+}
+
+fn not_enough(competency: &str, closest: &[Evidence]) -> String {
+    let mut text = format!(
+        "not enough evidence in the notes for \"{competency}\" (no passage reached similarity {:.2}).\n",
+        star::RELEVANCE
+    );
+    if !closest.is_empty() {
+        text.push_str("Closest notes:\n");
+        for item in closest {
+            text.push_str(&format!(
+                "  {}  {:.2}  {}\n",
+                item.location(),
+                item.relevance,
+                item.text.lines().next().unwrap_or_default()
+            ));
+        }
+    }
+    text.push_str(
+        "Add notes about it and run `starling index`, or pin one with --include PATH[:LINES].\n",
+    );
+    text
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.k > 0, "-k must be at least 1");
+    check_date("--since", &args.since)?;
+    check_date("--until", &args.until)?;
+    let interactive =
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !args.yes;
+    let rubric = match &args.rubric {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading the rubric `{}`", path.display()))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                anyhow::anyhow!(
+                    "the rubric `{}` is not UTF-8 text; convert it to UTF-8 first",
+                    path.display()
+                )
+            })?;
+            Some(rubric::parse(path, &text)?)
+        }
+        None => None,
+    };
+    let competency = match (&args.competency, &rubric) {
+        (Some(c), _) if !c.trim().is_empty() => Some(c.trim().to_string()),
+        (_, Some(_)) => None,
+        _ if interactive => {
+            let answer = ask("Competency to write about: ")?;
+            anyhow::ensure!(!answer.is_empty(), "no competency given");
+            Some(answer)
+        }
+        _ => anyhow::bail!(
+            "--competency is required (or --rubric FILE); e.g. --competency \"Incident ownership\""
+        ),
+    };
+    let pinned = args
+        .include
+        .iter()
+        .map(|spec| read_pinned(spec, &config.notes.paths))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    let lock = services::lock_store(config, "starling star")?;
+    let embedder = services::open_embedder(config)?;
+    let notes = services::open_store(config, lock, &embedder)?;
+    let base = StarRequest {
+        competency: String::new(),
+        context: args.context.clone(),
+        filter: SearchFilter {
+            path_prefix: args.path.clone(),
+            tag: None,
+            since: args.since.clone(),
+            until: args.until.clone(),
+        },
+        include: pinned,
+        exclude: args.exclude.clone(),
+        k: args.k,
+    };
+    let generator = if args.no_model {
+        None
+    } else {
+        Some(super::load_generator(config)?)
+    };
+    let prompt = Prompt::load("star", config.prompts_dir.as_deref())?;
+    let sampling = Sampling {
+        temperature: 0.0,
+        seed: config.generator.seed,
+        ..Sampling::default()
+    };
+    let engines = Engines {
+        embedder: &embedder,
+        store: &notes.store,
+        generator: generator
+            .as_ref()
+            .map(|g| (g as &dyn Generator, &prompt, &sampling)),
+    };
+
+    if let Some(rubric) = rubric {
+        return run_rubric(&engines, &rubric, &base, args);
+    }
+    let request = StarRequest {
+        competency: competency.expect("a competency without --rubric"),
+        ..base
+    };
+    let mut gathered = star::gather(engines.embedder, engines.store, &request)?;
+    if interactive && !gathered.evidence.is_empty() {
+        review(&mut gathered.evidence, &config.notes.paths)?;
+    }
+    match star::draft_from(gathered, engines.generator, &request)? {
+        Outcome::NotEnoughEvidence { closest } => {
+            eprint!("{}", not_enough(&request.competency, &closest));
+            if args.format == Format::Json {
+                output::print(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&json!({
+                        "competency": request.competency,
+                        "error": "not enough evidence",
+                        "closest": closest,
+                    }))?
+                ))?;
+            }
+            Ok(ExitCode::from(1))
+        }
+        Outcome::Draft(draft) => {
+            print_draft(&draft, args.format)?;
+            for warning in &draft.warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_draft(draft: &Draft, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Md => output::print(&draft.to_markdown()),
+        Format::Json => output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&draft.to_json())?
+        )),
+        Format::Table => output::print(&format!(
+            "{}\n{}\n",
+            star::TABLE_HEADER,
+            draft.to_table_row()
+        )),
+    }
+}
+
+/// One entry per rubric section (or item), then the strengths and growth areas summary.
+fn run_rubric(
+    engines: &Engines,
+    rubric: &rubric::Rubric,
+    base: &StarRequest,
+    args: &Args,
+) -> anyhow::Result<ExitCode> {
+    let mut targets: Vec<(String, String)> = Vec::new(); // (label, competency text for retrieval)
+    for section in &rubric.sections {
+        if args.per_item {
+            for item in &section.items {
+                targets.push((
+                    item.text.clone(),
+                    format!("{}: {}", section.title, item.text),
+                ));
+            }
+        } else {
+            let items: Vec<&str> = section.items.iter().map(|i| i.text.as_str()).collect();
+            targets.push((
+                section.title.clone(),
+                format!("{}: {}", section.title, items.join("; ")),
+            ));
+        }
+    }
+    let mut entries: Vec<(String, Option<Draft>, f32)> = Vec::new();
+    for (label, query) in &targets {
+        let request = StarRequest {
+            competency: query.clone(),
+            ..base.clone()
+        };
+        let gathered = star::gather(engines.embedder, engines.store, &request)?;
+        let best = gathered
+            .evidence
+            .iter()
+            .chain(&gathered.closest)
+            .filter(|e| !e.pinned)
+            .map(|e| e.relevance)
+            .fold(0.0, f32::max);
+        match star::draft_from(gathered, engines.generator, &request)? {
+            Outcome::Draft(mut draft) => {
+                draft.competency = label.clone();
+                entries.push((label.clone(), Some(draft), best));
+            }
+            Outcome::NotEnoughEvidence { .. } => entries.push((label.clone(), None, best)),
+        }
+    }
+    let summary: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(label, draft, best)| {
+            let level = match draft {
+                Some(_) if *best >= star::STRONG => "strength",
+                Some(_) => "some evidence",
+                None => "growth area",
+            };
+            json!({"section": label, "level": level, "best_relevance": best,
+                   "strongest_evidence": draft.as_ref().and_then(|d| d.cited().first().map(|e| e.location()))})
+        })
+        .collect();
+    match args.format {
+        Format::Json => {
+            let value = json!({
+                "rubric": rubric.title,
+                "entries": entries.iter().map(|(label, draft, _)| match draft {
+                    Some(d) => d.to_json(),
+                    None => json!({"competency": label, "error": "not enough evidence"}),
+                }).collect::<Vec<_>>(),
+                "summary": summary,
+            });
+            output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+        }
+        Format::Md | Format::Table => {
+            let mut text = String::new();
+            if args.format == Format::Table {
+                text.push_str(star::TABLE_HEADER);
+                text.push('\n');
+            }
+            for (label, draft, _) in &entries {
+                match (draft, args.format) {
+                    (Some(d), Format::Table) => text.push_str(&format!("{}\n", d.to_table_row())),
+                    (Some(d), _) => text.push_str(&format!(
+                        "{}\n",
+                        d.to_markdown()
+                            .replacen("# ", "## ", 1)
+                            .replace("\n## ", "\n### ")
+                    )),
+                    (None, Format::Table) => text.push_str(&format!(
+                        "| {label} | _not enough evidence_ | | | | Gather evidence first. |\n"
+                    )),
+                    (None, _) => text.push_str(&format!(
+                        "## {label}\n\n_Not enough evidence in the notes._\n\n"
+                    )),
+                }
+            }
+            text.push_str("\n## Strengths and growth areas\n\n| Section | Evidence | Strongest evidence |\n| --- | --- | --- |\n");
+            for row in &summary {
+                text.push_str(&format!(
+                    "| {} | {} | {} |\n",
+                    row["section"].as_str().unwrap_or_default(),
+                    row["level"].as_str().unwrap_or_default(),
+                    row["strongest_evidence"].as_str().unwrap_or("—"),
+                ));
+            }
+            output::print(&text)?;
+        }
+    }
+    for (label, draft, _) in &entries {
+        for warning in draft.iter().flat_map(|d| &d.warnings) {
+            eprintln!("warning: {label}: {warning}");
+        }
+    }
+    let any = entries.iter().any(|(_, d, _)| d.is_some());
+    Ok(if any {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,299 @@
+//! `starling star` on the fixture vault (tests/fixtures/star): the notes that hold the evidence
+//! are cited, no figure is absent from its cited evidence, no evidence means exit 1, and the
+//! extractive draft is byte-identical across runs. Real embedder, store and model.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use starling::tasks::facts;
+
+use crate::common::{fixture, run, starling, stderr, stdout};
+
+/// Copies the fixture vault (optionally without some notes) and indexes it.
+fn indexed_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
+    let vault = home.join("vault");
+    copy_tree(&fixture("vault"), &vault, leave_out);
+    let output = run(starling(home).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+    vault
+}
+
+fn copy_tree(from: &Path, to: &Path, leave_out: &[&str]) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target, leave_out);
+        } else if !leave_out.iter().any(|l| entry.path().ends_with(l)) {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn star(home: &Path, args: &[&str]) -> std::process::Output {
+    run(starling(home).arg("star").args(args))
+}
+
+fn expected() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(fixture("star/expected.toml")).unwrap();
+    let value: toml::Value = toml::from_str(&text).unwrap();
+    value["competency"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["notes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Every drafted sentence cites evidence that exists and holds each of its figures.
+fn assert_grounded(draft: &Value) {
+    let evidence = draft["evidence"].as_array().unwrap();
+    for (part, sentences) in draft["sentences"].as_object().unwrap() {
+        for sentence in sentences.as_array().unwrap() {
+            let texts: Vec<&str> = sentence["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|id| {
+                    evidence
+                        .iter()
+                        .find(|e| &e["id"] == id)
+                        .unwrap_or_else(|| panic!("{part}: {id} is not in the evidence"))["text"]
+                        .as_str()
+                        .unwrap()
+                })
+                .collect();
+            let text = sentence["text"].as_str().unwrap();
+            assert!(!texts.is_empty(), "{part}: `{text}` cites nothing");
+            assert_eq!(
+                facts::unsupported(text, &texts),
+                Vec::<String>::new(),
+                "{part}: `{text}` has figures its evidence lacks"
+            );
+        }
+    }
+}
+
+#[test]
+fn extractive_drafts_cite_the_known_notes_and_nothing_else() {
+    let home = tempfile::tempdir().unwrap();
+    indexed_vault(home.path(), &[]);
+    for (competency, notes) in expected() {
+        let output = star(
+            home.path(),
+            &[
+                "--competency",
+                &competency,
+                "--no-model",
+                "--format",
+                "json",
+            ],
+        );
+        if notes.is_empty() {
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{competency}: {}",
+                stdout(&output)
+            );
+            assert!(
+                stderr(&output).contains("not enough evidence"),
+                "{}",
+                stderr(&output)
+            );
+            continue;
+        }
+        assert!(output.status.success(), "{competency}: {}", stderr(&output));
+        let draft: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let cited: Vec<&str> = draft["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["path"].as_str().unwrap())
+            .collect();
+        for note in &notes {
+            assert!(
+                cited.contains(&note.as_str()),
+                "{competency}: {note} not cited in {cited:?}"
+            );
+        }
+        assert!(
+            !cited.iter().any(|c| c.starts_with("personal/")),
+            "{cited:?}"
+        );
+        assert_grounded(&draft);
+        for part in ["situation", "task", "action", "result"] {
+            assert!(draft[part].is_string(), "{part} in {draft}");
+        }
+    }
+
+    // Deterministic: the same command prints the same bytes.
+    let args = ["--competency", "Mentoring junior engineers", "--no-model"];
+    let (first, second) = (star(home.path(), &args), star(home.path(), &args));
+    assert!(first.status.success());
+    assert_eq!(stdout(&first), stdout(&second));
+    let markdown = stdout(&first);
+    assert!(
+        markdown.contains("## Situation") && markdown.contains("## Result"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("[^1]: 1on1/2025-04-priya.md:"),
+        "{markdown}"
+    );
+
+    // The table has the shape of a STAR self-assessment row.
+    let output = star(
+        home.path(),
+        &[
+            "--competency",
+            "Improving CI reliability and build speed",
+            "--no-model",
+            "--format",
+            "table",
+        ],
+    );
+    let table = stdout(&output);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0],
+        "| Dimension | Situation | Task | Action | Result | Next step |"
+    );
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[2].contains("18 to 11 minutes"), "{table}");
+}
+
+#[test]
+fn a_note_with_instructions_changes_nothing() {
+    // The inbox note tells the model to claim 50 mentees and 500% revenue.
+    let (with, without) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    indexed_vault(with.path(), &[]);
+    indexed_vault(without.path(), &["pasted-email.md"]);
+    let args = ["--competency", "Mentoring junior engineers", "--no-model"];
+    let (a, b) = (star(with.path(), &args), star(without.path(), &args));
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(stdout(&a), stdout(&b));
+
+    // With the model, too: the draft holds no figure from the injected note.
+    let output = star(
+        with.path(),
+        &[
+            "--competency",
+            "Mentoring junior engineers",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let draft: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(draft["model"], "SmolLM2-135M-Instruct.Q4_1", "{draft}");
+    assert_grounded(&draft);
+    for part in ["situation", "task", "action", "result"] {
+        let text = draft[part].as_str().unwrap();
+        assert!(
+            !text.contains("500") && !text.contains("50 "),
+            "{part}: {text}"
+        );
+    }
+    assert!(
+        draft["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == "1on1/2025-04-priya.md"),
+        "{draft}"
+    );
+}
+
+#[test]
+fn a_rubric_gets_one_entry_per_section_and_a_summary() {
+    let home = tempfile::tempdir().unwrap();
+    indexed_vault(home.path(), &[]);
+    let rubric = home.path().join("ladder.md");
+    std::fs::write(
+        &rubric,
+        "# Senior engineer\n\n## Operational excellence\n- Leads incident response and on-call\n- Writes follow-ups after outages\n\n## Mentoring\n- Grows junior engineers through pairing and reviews\n\n## Finance\n- Negotiates vendor contracts and owns a budget\n",
+    )
+    .unwrap();
+    let output = run(starling(home.path())
+        .arg("star")
+        .arg("--rubric")
+        .arg(&rubric)
+        .args(["--no-model", "--format", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let value: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let levels: Vec<(&str, &str)> = value["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["section"].as_str().unwrap(), s["level"].as_str().unwrap()))
+        .collect();
+    assert_eq!(levels.len(), 3, "{levels:?}");
+    assert_ne!(levels[0].1, "growth area", "{levels:?}");
+    assert_ne!(levels[1].1, "growth area", "{levels:?}");
+    assert_eq!(levels[2], ("Finance", "growth area"), "{levels:?}");
+
+    let output = run(starling(home.path())
+        .arg("star")
+        .arg("--rubric")
+        .arg(&rubric)
+        .arg("--no-model"));
+    let markdown = stdout(&output);
+    assert!(
+        markdown.contains("## Strengths and growth areas"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("## Mentoring"), "{markdown}");
+}
+
+#[test]
+fn bad_star_input_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    let output = star(home.path(), &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--competency is required"),
+        "{}",
+        stderr(&output)
+    );
+    let output = star(
+        home.path(),
+        &[
+            "--competency",
+            "x",
+            "--include",
+            "missing.md:3-4",
+            "--no-model",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("missing.md"),
+        "{}",
+        stderr(&output)
+    );
+    let rubric = home.path().join("empty.md");
+    std::fs::write(&rubric, "# Nothing here\n").unwrap();
+    let output = run(starling(home.path())
+        .arg("star")
+        .arg("--rubric")
+        .arg(&rubric)
+        .arg("--no-model"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("empty.md") && stderr(&output).contains("no items"),
+        "{}",
+        stderr(&output)
+    );
+}
