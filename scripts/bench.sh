@@ -85,7 +85,8 @@ $bin bench vault --notes 5000 --out "$work/vault-5k" >/dev/null
 echo "5,000 notes, first index:"; measure_index "$work/h5k" "$work/vault-5k"
 echo "5,000 notes, unchanged re-index:"; measure_index "$work/h5k"
 echo "5,000 notes, kill -9 after 20 s, then rerun:"
-run_in "$work/h5k-killed" $bin index "$work/vault-5k" >/dev/null 2>&1 &
+# `env` (not the run_in function) so that $! is starling itself, not a subshell around it.
+env XDG_DATA_HOME="$work/h5k-killed/data" XDG_CONFIG_HOME="$work/h5k-killed/config" $bin index "$work/vault-5k" >/dev/null 2>&1 &
 pid=$!; sleep 20; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
 measure_index "$work/h5k-killed"
 python3 - "$work" <<'PY'

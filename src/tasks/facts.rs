@@ -1,6 +1,7 @@
 //! The figures in a sentence (numbers, percentages, money, durations, dates, identifiers such
 //! as `Q3`), normalised so "4.1 million" equals 4,100,000 and "30%" equals "30 percent", and
-//! the check that a drafted sentence uses only figures its evidence holds. Pure.
+//! the check that a drafted sentence uses only figures its evidence holds; and the check that
+//! a rephrased text keeps to the words of its source. Pure.
 
 use std::sync::LazyLock;
 
@@ -128,6 +129,27 @@ pub fn unsupported(sentence: &str, evidence: &[&str]) -> Vec<String> {
         .collect();
     missing.dedup();
     missing
+}
+
+pub fn content_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() > 3)
+        .map(|w| w.to_lowercase().chars().take(5).collect())
+        .collect()
+}
+
+/// Whether a rephrased text stays with the sentences it was given: in each of its sentences,
+/// at least two thirds of the content words come from them (a model that wanders off is
+/// inventing, often by appending a sentence of its own to a copied one).
+pub fn stays_close(text: &str, source: &str) -> bool {
+    let known = content_words(source);
+    let sentences = super::star::split_sentences(text);
+    !sentences.is_empty()
+        && sentences.iter().all(|sentence| {
+            let words = content_words(sentence);
+            let shared = words.iter().filter(|w| known.contains(w)).count();
+            !words.is_empty() && shared * 3 >= words.len() * 2
+        })
 }
 
 #[cfg(test)]

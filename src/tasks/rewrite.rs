@@ -192,7 +192,13 @@ pub fn unmask(rewritten: &str, masked: &Masked) -> std::result::Result<String, S
 /// Cleans the model's reply and checks it keeps to the block: no commentary, no figure added
 /// or dropped, every masked piece back in place, one paragraph.
 pub fn accept(before: &Masked, original: &str, raw: &str) -> std::result::Result<String, String> {
-    let mut text = raw.trim().trim_matches(['"', '“', '”']).trim().to_string();
+    // Small models go on after the rewrite ("Here's why..."): the first paragraph is the answer.
+    let first = raw.trim().split("\n\n").next().unwrap_or_default();
+    let mut text = first
+        .trim()
+        .trim_matches(['"', '“', '”'])
+        .trim()
+        .to_string();
     for prefix in [
         "Here is the rewritten text:",
         "Here's the rewritten text:",
@@ -203,7 +209,14 @@ pub fn accept(before: &Masked, original: &str, raw: &str) -> std::result::Result
             text = rest.trim().to_string();
         }
     }
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A marker the model quoted ("⟦1⟧") is still the marker.
+    for index in 1..=before.tokens.len() {
+        let mark = format!("⟦{index}⟧");
+        for quoted in [format!("\"{mark}\""), format!("“{mark}”")] {
+            text = text.replace(&quoted, &mark);
+        }
+    }
     if text.is_empty() {
         return Err("the model returned nothing".into());
     }
@@ -226,6 +239,22 @@ pub fn accept(before: &Masked, original: &str, raw: &str) -> std::result::Result
             ));
         }
     }
+    if squash_punctuation(&text) == squash_punctuation(&before.text) {
+        return Err("the model changed nothing but punctuation".into());
+    }
+    let quotes = |t: &str| t.matches(['“', '”', '"']).count();
+    if quotes(&text) != quotes(&before.text) {
+        return Err("the rewrite breaks the quotation marks".into());
+    }
+    // Meaning stays: the rewrite's words come from the block, and keep half of its words.
+    if !facts::stays_close(&text, &before.text) {
+        return Err("the rewrite says things the original does not".into());
+    }
+    let kept = facts::content_words(&before.text);
+    let after = facts::content_words(&text);
+    if kept.iter().filter(|w| after.contains(w)).count() * 2 < kept.len() {
+        return Err("the rewrite drops most of what the original says".into());
+    }
     let restored = unmask(&text, before)?;
     let added = facts::unsupported(&restored, &[original]);
     if !added.is_empty() {
@@ -236,6 +265,30 @@ pub fn accept(before: &Masked, original: &str, raw: &str) -> std::result::Result
         return Err(format!("the rewrite drops {}", dropped.join(", ")));
     }
     Ok(restored)
+}
+
+/// The words of a block without leading bullets or opening quotes (`• “`) and without the
+/// closing quotes after its last sentence mark.
+pub fn core_range(block: &str) -> Range<usize> {
+    let start = block
+        .char_indices()
+        .find(|(_, c)| c.is_alphanumeric() || matches!(c, '⟦' | '[' | '`' | '*' | '_' | '('))
+        .map_or(0, |(i, _)| i);
+    let end = block
+        .trim_end_matches(['”', '"', '’', '\'', ' ', '»'])
+        .len()
+        .max(start);
+    start..end
+}
+
+fn squash_punctuation(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// What happened to one block.
@@ -280,9 +333,12 @@ pub fn rewrite(
     let instructions = options.instructions.as_deref().unwrap_or("none");
     for (index, block) in blocks.iter().enumerate() {
         on_block(index, blocks.len());
-        let original = &text[block.range.clone()];
-        out.push_str(&text[last..block.range.start]);
-        last = block.range.end;
+        // Bullets and quotation marks around the words stay as they are; the model sees the words.
+        let core = core_range(&text[block.range.clone()]);
+        let range = block.range.start + core.start..block.range.start + core.end;
+        let original = &text[range.clone()];
+        out.push_str(&text[last..range.start]);
+        last = range.end;
         let masked = mask(original);
         let outcome = if original.len() > options.max_block_bytes {
             Err(format!("longer than {} bytes", options.max_block_bytes))
@@ -293,6 +349,7 @@ pub fn rewrite(
                     .render_user(&[("text", &masked.text), ("instructions", instructions)]),
                 sampling: Sampling {
                     max_tokens: (masked.text.len() as u32 / 2).clamp(64, 768),
+                    stop: vec!["\n\n".into()],
                     ..options.sampling.clone()
                 },
                 json_schema: None,
@@ -300,6 +357,7 @@ pub fn rewrite(
             };
             let generation = generator.generate(&request, &mut |_| {})?;
             tokens_generated += generation.n_generated_tokens;
+            tracing::debug!(line = block.line, reply = %generation.text, "rewrite reply");
             accept(&masked, original, &generation.text)
         };
         match outcome {
@@ -354,6 +412,13 @@ mod tests {
             ]
         );
         assert_eq!(prose_blocks(text)[0].line, 6);
+    }
+
+    #[test]
+    fn bullets_and_quotes_stay_outside_the_words() {
+        let block = "• “I believe this is not accurate.”";
+        assert_eq!(&block[core_range(block)], "I believe this is not accurate.");
+        assert_eq!(&"plain"[core_range("plain")], "plain");
     }
 
     #[test]

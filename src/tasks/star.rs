@@ -361,7 +361,8 @@ pub fn sentences(evidence: &[Evidence], warnings: &mut Vec<String>) -> Vec<Evide
     out
 }
 
-fn split_sentences(line: &str) -> Vec<String> {
+/// Splits at `.`, `!` or `?` followed by a space and a capital or digit.
+pub fn split_sentences(line: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut start = 0;
     let bytes = line.as_bytes();
@@ -530,27 +531,6 @@ pub fn part_prompt(prompt: &Prompt, competency: &str, part: Part, claims: &[Clai
     ])
 }
 
-fn content_words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() > 3)
-        .map(|w| w.to_lowercase().chars().take(5).collect())
-        .collect()
-}
-
-/// Whether a rephrased text stays with the sentences it was given: in each of its sentences,
-/// at least two thirds of the content words come from them (a model that wanders off is
-/// inventing, often by appending a sentence of its own to a copied one).
-pub fn stays_close(text: &str, source: &str) -> bool {
-    let known = content_words(source);
-    let sentences = split_sentences(text);
-    !sentences.is_empty()
-        && sentences.iter().all(|sentence| {
-            let words = content_words(sentence);
-            let shared = words.iter().filter(|w| known.contains(w)).count();
-            !words.is_empty() && shared * 3 >= words.len() * 2
-        })
-}
-
 /// Checks one drafted sentence against the evidence it cites: every id exists, and every
 /// figure appears in that evidence. `Err` says why it cannot stay.
 pub fn check_claim(claim: &Claim, evidence: &[Evidence]) -> std::result::Result<(), String> {
@@ -638,12 +618,12 @@ pub fn rephrase(
             };
             claim.evidence.dedup();
             let checked = check_claim(&claim, &draft.evidence).and_then(|()| {
-                if !stays_close(&claim.text, &source) {
+                if !facts::stays_close(&claim.text, &source) {
                     Err("it strays from the sentences it was given".to_string())
-                } else if kept
-                    .iter()
-                    .any(|k| stays_close(&k.text, &claim.text) && stays_close(&claim.text, &k.text))
-                {
+                } else if kept.iter().any(|k| {
+                    facts::stays_close(&k.text, &claim.text)
+                        && facts::stays_close(&claim.text, &k.text)
+                }) {
                     Err("it repeats an earlier sentence".to_string())
                 } else {
                     Ok(())

@@ -163,7 +163,10 @@ fn instructions_in_a_note_raise_no_level_with_or_without_the_model() {
         levels(&map(with.path(), &["--no-model"])),
         levels(&map(without.path(), &["--no-model"]))
     );
-    let (a, b) = (map(with.path(), &[]), map(without.path(), &[]));
+    let (a, b) = (
+        map(with.path(), &["--k", "3"]),
+        map(without.path(), &["--k", "3"]),
+    );
     let rank = |l: &str| {
         ["none", "partial", "strong"]
             .iter()

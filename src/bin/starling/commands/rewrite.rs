@@ -86,6 +86,9 @@ struct FileResult {
     reason: Option<String>,
     blocks_rewritten: usize,
     blocks_kept: usize,
+    /// Blocks kept as they were, with why (`line: reason`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    kept: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tone_before: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,6 +104,7 @@ impl FileResult {
             reason: None,
             blocks_rewritten: 0,
             blocks_kept: 0,
+            kept: Vec::new(),
             tone_before: None,
             tone_after: None,
         }
@@ -345,13 +349,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         result.output = Some(output_path.display().to_string());
         result.blocks_rewritten = rewritten.blocks.iter().filter(|b| b.rewritten).count();
         result.blocks_kept = rewritten.blocks.len() - result.blocks_rewritten;
-        if let Some(kept) = rewritten
+        result.kept = rewritten
             .blocks
             .iter()
-            .find_map(|b| b.note.as_ref().map(|n| (b.line, n)))
-        {
-            result.reason = Some(format!("kept line {} as it was: {}", kept.0, kept.1));
-        }
+            .filter_map(|b| b.note.as_ref().map(|n| format!("line {}: {n}", b.line)))
+            .collect();
         result.tone_before = tone_count(&text, &file.absolute);
         result.tone_after = tone_count(&rewritten.text, &output_path);
         results.push(result);
@@ -429,6 +431,9 @@ fn print_summary(
         }
         text.push_str(&line);
         text.push('\n');
+        for kept in &r.kept {
+            text.push_str(&format!("               kept {kept}\n"));
+        }
     }
     text.push_str(&format!(
         "\n{} rewritten, {} already done, {} skipped, {} failed{}; tone findings {before} -> {after}; {seconds:.1} s\n",
