@@ -133,7 +133,7 @@ for label, extra in (("--no-model", ["--no-model"]), ("default model", [])):
         for part, items in draft["sentences"].items():
             for s in items:
                 sentences += 1
-                check = subprocess.run([bin, "bench", "figures", s["text"], *[evidence[i] for i in s["evidence"]]], capture_output=True, text=True)
+                check = subprocess.run([bin, "bench", "figures", "--", s["text"], *[evidence[i] for i in s["evidence"]]], capture_output=True, text=True)
                 invented += len(json.loads(check.stdout))
     print(f"{label}: citation recall {cited_required}/{required} = {cited_required/required:.2f}; invented figures {invented}; "
           f"sentences kept {sentences}, unsupported sentences dropped {dropped}; no-evidence competencies not refused {wrong_no_evidence}; "

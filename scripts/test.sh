@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 
 STARLING_SETUP_TESTS=1 bash scripts/setup.sh
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# The OpenAI-compatibility test talks to the server with the official `openai` Python client,
+# from a virtualenv of its own.
+venv=target/test-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c 'import openai' 2>/dev/null || "$venv/bin/python" -m pip install -q 'openai>=1,<3'
+export STARLING_TEST_PYTHON="$PWD/$venv/bin/python"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets

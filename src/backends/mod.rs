@@ -7,6 +7,7 @@ pub mod gguf;
 pub mod llama;
 pub mod qdrant_edge;
 pub mod stream;
+pub mod tap;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

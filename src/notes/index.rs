@@ -85,7 +85,7 @@ impl IndexState {
 }
 
 /// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexReport {
     pub files_seen: usize,
     pub files_unchanged: usize,

@@ -95,7 +95,7 @@ pub struct StarRequest {
 }
 
 /// One numbered piece of evidence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub id: String,
     pub path: String,
@@ -808,6 +808,9 @@ impl Draft {
         value["evidence"] = json!(self.evidence);
         value["warnings"] = json!(self.warnings);
         value["model"] = json!(self.model);
+        // The other renderings, for clients (the CLI through a server, editor plugins).
+        value["markdown"] = json!(self.to_markdown());
+        value["table_row"] = json!(self.to_table_row());
         value
     }
 }

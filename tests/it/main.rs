@@ -8,6 +8,7 @@ mod index;
 mod map;
 mod offline;
 mod rewrite;
+mod serve;
 mod star;
 mod store;
 mod tone;

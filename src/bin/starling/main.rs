@@ -1,7 +1,9 @@
 //! The `starling` command line: parses flags, loads the configuration, runs one subcommand and
 //! maps the outcome to an exit code (0 ok, 1 ran and found problems, 2 error).
 
+mod client;
 mod commands;
+mod http;
 mod output;
 
 use std::path::PathBuf;
@@ -35,6 +37,10 @@ pub struct Cli {
     /// Set any configuration key, e.g. --set generator.context_size=8192.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Send store commands (index, search, star, map) through this running server, e.g.
+    /// http://127.0.0.1:8765 (they go through a server that holds the store anyway).
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
     /// More log output (-v info, -vv debug, including llama.cpp's own lines).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     verbose: u8,
@@ -60,6 +66,10 @@ enum Command {
     Map(commands::map::Args),
     /// Rewrite drafts (files or whole folders) in a style; resumable, inputs never lost.
     Rewrite(commands::rewrite::Args),
+    /// Serve the local HTTP API for editor plugins (loopback, bearer token).
+    Serve(commands::serve::Args),
+    /// Print the HTTP API's bearer token (created on first use).
+    Token,
     /// Check model files, ONNX Runtime and the data directory.
     Doctor,
     /// List the configured models with what their files say.
@@ -137,12 +147,17 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = Config::load(&cli.config_inputs()?)?;
+    if let Some(url) = &cli.server {
+        let _ = client::FORCED.set(url.clone());
+    }
     match &cli.command {
         Command::Generate(args) => commands::generate::run(&config, args),
         Command::Tone(args) => commands::tone::run(&config, args),
         Command::Star(args) => commands::star::run(&config, args),
         Command::Map(args) => commands::map::run(&config, args),
         Command::Rewrite(args) => commands::rewrite::run(&config, args),
+        Command::Serve(args) => commands::serve::run(&config, args),
+        Command::Token => commands::serve::print_token(&config),
         Command::Index(args) => commands::index::run(&config, args),
         Command::Search(args) => commands::search::run(&config, args),
         Command::Status(args) => commands::status::run(&config, args),

@@ -11,6 +11,7 @@ use starling::config::{default_config_path, remember_note_paths, Config};
 use starling::notes::index::{index, IndexOptions, IndexReport};
 use starling::services;
 
+use crate::client::{self, StoreAccess};
 use crate::output;
 
 #[derive(Debug, clap::Args)]
@@ -65,7 +66,24 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         "starling index"
     };
-    let lock = services::lock_store(config, holder)?;
+    let lock = match client::store_access(config, holder)? {
+        StoreAccess::Local(lock) => lock,
+        StoreAccess::Remote(server) => {
+            anyhow::ensure!(
+                !args.watch,
+                "a running `starling serve` holds the store; it indexes on request (POST /v1/index), so --watch is not available through it"
+            );
+            let answer = server.call("/v1/index", Some(&serde_json::json!({ "paths": roots })))?;
+            let report: starling::notes::index::IndexReport =
+                serde_json::from_value(answer).context("the server's index report")?;
+            if args.json {
+                output::print(&format!("{}\n", serde_json::to_string(&report)?))?;
+            } else {
+                output::print(&describe(&report))?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let embedder = services::open_embedder(config)?;
     let notes = services::open_store(config, lock, &embedder)?;
     let options = IndexOptions {

@@ -60,7 +60,28 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let text = files::read_text(&args.rubric, 4 << 20)?;
     let rubric = rubric::parse(&args.rubric, &text)?;
 
-    let lock = services::lock_store(config, "starling map")?;
+    let lock = match crate::client::store_access(config, "starling map")? {
+        crate::client::StoreAccess::Local(lock) => lock,
+        crate::client::StoreAccess::Remote(server) => {
+            let format = match args.format {
+                Format::Md => "md",
+                Format::Json => "json",
+                Format::Html => "html",
+            };
+            let answer = server.call(
+                "/v1/map",
+                Some(&serde_json::json!({
+                    "rubric": text, "no_model": args.no_model, "k": args.k,
+                    "since": args.since, "until": args.until, "format": format,
+                })),
+            )?;
+            let report = match args.format {
+                Format::Json => format!("{}\n", serde_json::to_string_pretty(&answer)?),
+                _ => answer["report"].as_str().unwrap_or_default().to_string(),
+            };
+            return emit(&report, args.out.as_deref());
+        }
+    };
     let embedder = services::open_embedder(config)?;
     let notes = services::open_store(config, lock, &embedder)?;
     let cache_path = services::index_dir(config).join("map-judgments.json");
@@ -106,13 +127,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&result.to_json())?),
         Format::Html => result.to_html(),
     };
-    match &args.out {
-        Some(path) => {
-            files::write_atomic(path, report.as_bytes())?;
-            eprintln!("wrote {}", path.display());
-        }
-        None => output::print(&report)?,
-    }
+    emit(&report, args.out.as_deref())?;
     eprintln!(
         "{} items: {} strong, {} partial, {} none; {} candidates judged, {} from the cache",
         result.items.len(),
@@ -134,5 +149,17 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         result.judged,
         result.cached
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the report to `out` (atomically) or standard output.
+fn emit(report: &str, out: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    match out {
+        Some(path) => {
+            files::write_atomic(path, report.as_bytes())?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => output::print(report)?,
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ pub mod map;
 pub mod models;
 pub mod rewrite;
 pub mod search;
+pub mod serve;
 pub mod star;
 pub mod status;
 pub mod tone;

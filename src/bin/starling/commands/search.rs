@@ -8,6 +8,9 @@ use starling::notes::markdown::days_since_epoch;
 use starling::notes::retrieve;
 use starling::services;
 
+use anyhow::Context;
+
+use crate::client::{self, StoreAccess};
 use crate::output;
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +38,16 @@ pub struct Args {
     mode: String,
 }
 
+/// One hit as `search --json` prints it (and `POST /v1/search` answers).
+pub fn hit_json(h: &starling::backends::Hit) -> serde_json::Value {
+    serde_json::json!({
+        "path": h.chunk.path, "line_start": h.chunk.line_start, "line_end": h.chunk.line_end,
+        "heading": h.chunk.heading, "score": h.score, "text": h.chunk.text,
+        "title": h.chunk.title, "tags": h.chunk.tags, "date": h.chunk.date,
+        "source": h.chunk.source,
+    })
+}
+
 fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
     if let Some(date) = value {
         anyhow::ensure!(
@@ -50,47 +63,49 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
     check_date("--since", &args.since)?;
     check_date("--until", &args.until)?;
-    let lock = services::lock_store(config, "starling search")?;
-    let embedder = services::open_embedder(config)?;
-    let notes = services::open_store(config, lock, &embedder)?;
-    let hits = retrieve::search(
-        &embedder,
-        &notes.store,
-        &retrieve::Request {
-            text: args.query.clone(),
-            k: args.k,
-            filter: SearchFilter {
-                path_prefix: args.path.clone(),
-                tag: args.tag.clone(),
-                since: args.since.clone(),
-                until: args.until.clone(),
-            },
-            mode: match args.mode.as_str() {
-                "dense" => SearchMode::Dense,
-                "lexical" => SearchMode::Lexical,
-                _ => SearchMode::Hybrid,
-            },
-        },
-    )?;
+    let rows: Vec<serde_json::Value> = match client::store_access(config, "starling search")? {
+        StoreAccess::Remote(server) => {
+            let answer = server.call(
+                "/v1/search",
+                Some(&serde_json::json!({
+                    "query": args.query, "k": args.k, "path": args.path, "tag": args.tag,
+                    "since": args.since, "until": args.until, "mode": args.mode,
+                })),
+            )?;
+            serde_json::from_value(answer).context("the server's search answer")?
+        }
+        StoreAccess::Local(lock) => {
+            let embedder = services::open_embedder(config)?;
+            let notes = services::open_store(config, lock, &embedder)?;
+            let hits = retrieve::search(
+                &embedder,
+                &notes.store,
+                &retrieve::Request {
+                    text: args.query.clone(),
+                    k: args.k,
+                    filter: SearchFilter {
+                        path_prefix: args.path.clone(),
+                        tag: args.tag.clone(),
+                        since: args.since.clone(),
+                        until: args.until.clone(),
+                    },
+                    mode: match args.mode.as_str() {
+                        "dense" => SearchMode::Dense,
+                        "lexical" => SearchMode::Lexical,
+                        _ => SearchMode::Hybrid,
+                    },
+                },
+            )?;
+            hits.iter().map(hit_json).collect()
+        }
+    };
     if args.json {
-        let rows: Vec<serde_json::Value> = hits
-            .iter()
-            .map(|h| {
-                serde_json::json!({
-                    "path": h.chunk.path, "line_start": h.chunk.line_start, "line_end": h.chunk.line_end,
-                    "heading": h.chunk.heading, "score": h.score, "text": h.chunk.text,
-                    "title": h.chunk.title, "tags": h.chunk.tags, "date": h.chunk.date,
-                    "source": h.chunk.source,
-                })
-            })
-            .collect();
         output::print(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
     } else {
         let mut text = String::new();
-        for hit in &hits {
-            let snippet: String = hit
-                .chunk
-                .text
+        for row in &rows {
+            let field = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+            let snippet: String = field("text")
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -99,14 +114,14 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 .collect();
             text.push_str(&format!(
                 "{}:{}-{}  {}  {:.3}\n    {snippet}\n",
-                hit.chunk.path,
-                hit.chunk.line_start,
-                hit.chunk.line_end,
-                hit.chunk.heading,
-                hit.score
+                field("path"),
+                row["line_start"],
+                row["line_end"],
+                field("heading"),
+                row["score"].as_f64().unwrap_or_default()
             ));
         }
-        if hits.is_empty() {
+        if rows.is_empty() {
             text.push_str("no matching notes (is the index empty? run `starling index PATH`)\n");
         }
         output::print(&text)?;

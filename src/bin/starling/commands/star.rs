@@ -80,6 +80,23 @@ fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
 
 /// Reads `PATH[:START[-END]]` for --include: the path as given, else under a note root.
 fn read_pinned(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
+    read_pinned_from(spec, roots, true)
+}
+
+/// Like `read_pinned`, but only under a note root, never above it: what the HTTP API may read.
+pub fn read_pinned_under(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
+    let path = spec.rsplit_once(':').map_or(spec, |(p, _)| p);
+    anyhow::ensure!(
+        !std::path::Path::new(path).is_absolute()
+            && !std::path::Path::new(path)
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir)),
+        "`{spec}`: give a path relative to a note root, without `..`"
+    );
+    read_pinned_from(spec, roots, false)
+}
+
+fn read_pinned_from(spec: &str, roots: &[PathBuf], here_too: bool) -> anyhow::Result<Pinned> {
     let (path, lines) = match spec.rsplit_once(':') {
         Some((path, lines))
             if lines.chars().all(|c| c.is_ascii_digit() || c == '-') && !lines.is_empty() =>
@@ -88,8 +105,10 @@ fn read_pinned(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
         }
         _ => (spec, None),
     };
-    let candidates =
-        std::iter::once(PathBuf::from(path)).chain(roots.iter().map(|root| root.join(path)));
+    let here = here_too.then(|| PathBuf::from(path));
+    let candidates = here
+        .into_iter()
+        .chain(roots.iter().map(|root| root.join(path)));
     let file = candidates
         .into_iter()
         .find(|p| p.is_file())
@@ -269,7 +288,24 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         .map(|spec| read_pinned(spec, &config.notes.paths))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let lock = services::lock_store(config, "starling star")?;
+    let lock = match crate::client::store_access(config, "starling star")? {
+        crate::client::StoreAccess::Local(lock) => lock,
+        crate::client::StoreAccess::Remote(server) => {
+            anyhow::ensure!(
+                rubric.is_none(),
+                "a running `starling serve` holds the store: --rubric is not available through it; stop the server or draft one competency at a time"
+            );
+            let answer = server.call(
+                "/v1/star",
+                Some(&json!({
+                    "competency": competency, "context": args.context, "since": args.since,
+                    "until": args.until, "path": args.path, "include": args.include,
+                    "exclude": args.exclude, "k": args.k, "no_model": args.no_model,
+                })),
+            )?;
+            return print_answer(&answer, args.format);
+        }
+    };
     let embedder = services::open_embedder(config)?;
     let notes = services::open_store(config, lock, &embedder)?;
     let base = StarRequest {
@@ -338,6 +374,35 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints a draft that came back from the server as JSON (`to_json` carries every format).
+fn print_answer(answer: &serde_json::Value, format: Format) -> anyhow::Result<ExitCode> {
+    if answer["error"] == "not enough evidence" {
+        let closest: Vec<Evidence> =
+            serde_json::from_value(answer["closest"].clone()).unwrap_or_default();
+        eprint!(
+            "{}",
+            not_enough(answer["competency"].as_str().unwrap_or_default(), &closest)
+        );
+        if format == Format::Json {
+            output::print(&format!("{}\n", serde_json::to_string_pretty(answer)?))?;
+        }
+        return Ok(ExitCode::from(1));
+    }
+    match format {
+        Format::Json => output::print(&format!("{}\n", serde_json::to_string_pretty(answer)?))?,
+        Format::Md => output::print(answer["markdown"].as_str().unwrap_or_default())?,
+        Format::Table => output::print(&format!(
+            "{}\n{}\n",
+            star::TABLE_HEADER,
+            answer["table_row"].as_str().unwrap_or_default()
+        ))?,
+    }
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_draft(draft: &Draft, format: Format) -> anyhow::Result<()> {

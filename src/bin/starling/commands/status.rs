@@ -29,7 +29,8 @@ fn dir_size(path: &Path) -> u64 {
         .sum()
 }
 
-pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+/// What `status --json` prints (and `GET /v1/status` answers).
+pub fn report(config: &Config) -> anyhow::Result<serde_json::Value> {
     let dir = services::index_dir(config);
     let state = IndexState::load(&dir.join("files.json"))?;
     let roots = if state.roots.is_empty() {
@@ -53,6 +54,17 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         "store_path": dir,
         "embedding_model": if state.embedder.is_empty() { config.embedder.dir.display().to_string() } else { state.embedder.clone() },
     });
+    Ok(value)
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let value = report(config)?;
+    let dir = services::index_dir(config);
+    let state = IndexState::load(&dir.join("files.json"))?;
+    let roots: Vec<std::path::PathBuf> =
+        serde_json::from_value(value["note_roots"].clone()).unwrap_or_default();
+    let repaired: Vec<String> =
+        serde_json::from_value(value["repaired_files"].clone()).unwrap_or_default();
     if args.json {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
         return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,149 @@
+//! Sending a command through a running `starling serve` when it holds the note store (or
+//! when `--server URL` says so): a small HTTP/1.1 client over loopback, JSON in and out.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+use starling::config::Config;
+
+use crate::commands::serve;
+use crate::http::Discovery;
+
+/// `--server URL`, set once by `main`.
+pub static FORCED: OnceLock<String> = OnceLock::new();
+
+/// A server to send commands to.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    address: SocketAddr,
+    host: String,
+    token: String,
+}
+
+fn token(config: &Config) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("STARLING_TOKEN") {
+        return Ok(token);
+    }
+    let path = serve::token_path(config);
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| {
+            format!(
+                "reading the API token `{}`; pass STARLING_TOKEN",
+                path.display()
+            )
+        })?
+        .trim()
+        .to_string())
+}
+
+impl Remote {
+    /// The server named by `--server`, if any.
+    pub fn forced(config: &Config) -> anyhow::Result<Option<Remote>> {
+        let Some(url) = FORCED.get() else {
+            return Ok(None);
+        };
+        let authority = url
+            .strip_prefix("http://")
+            .with_context(|| {
+                format!(
+                    "--server `{url}`: use http://HOST:PORT (loopback servers speak plain HTTP)"
+                )
+            })?
+            .trim_end_matches('/')
+            .trim_end_matches("/v1");
+        let address = authority
+            .to_socket_addrs()
+            .with_context(|| format!("--server `{url}`: cannot resolve `{authority}`"))?
+            .next()
+            .with_context(|| format!("--server `{url}`: no address"))?;
+        Ok(Some(Remote {
+            address,
+            host: authority.to_string(),
+            token: token(config)?,
+        }))
+    }
+
+    /// The server that holds the store, from its discovery file.
+    pub fn discovered(config: &Config) -> anyhow::Result<Remote> {
+        let path = serve::discovery_path(config);
+        let record: Discovery = serde_json::from_slice(
+            &std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?,
+        )
+        .with_context(|| format!("`{}` is not a server record", path.display()))?;
+        Ok(Remote {
+            address: record.address,
+            host: format!("127.0.0.1:{}", record.address.port()),
+            token: token(config)?,
+        })
+    }
+
+    /// `POST path` (or `GET` without a body); the JSON answer, or the server's error message.
+    pub fn call(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(5))
+            .with_context(|| format!("connecting to the server at {}", self.address))?;
+        let payload = body.map(Value::to_string).unwrap_or_default();
+        let method = if body.is_some() { "POST" } else { "GET" };
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+            self.host,
+            self.token,
+            payload.len()
+        )?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response)?;
+        let response = String::from_utf8_lossy(&response);
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .context("the server's answer has no body")?;
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("the server's answer has no status")?;
+        let value: Value = serde_json::from_str(body).context("the server's answer is not JSON")?;
+        if status >= 400 {
+            anyhow::bail!(
+                "the server at {} answered {status}: {}",
+                self.address,
+                value["error"]["message"].as_str().unwrap_or("(no message)")
+            );
+        }
+        Ok(value)
+    }
+}
+
+/// Where a store command should go: `Some(remote)` when `--server` is given or a running
+/// server holds the store (per `err` from taking the lock).
+pub fn through_server(config: &Config, err: &starling::error::Error) -> Option<Remote> {
+    match err {
+        starling::error::Error::StoreLocked { holder, .. } if holder.contains("starling serve") => {
+            Remote::discovered(config).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The note store for a command: this process's own (locked), or a server to go through.
+pub enum StoreAccess {
+    Local(starling::notes::lock::StoreLock),
+    Remote(Remote),
+}
+
+/// Takes the store's lock for `holder`, or finds the server that holds it (or `--server`).
+pub fn store_access(config: &Config, holder: &str) -> anyhow::Result<StoreAccess> {
+    if let Some(remote) = Remote::forced(config)? {
+        return Ok(StoreAccess::Remote(remote));
+    }
+    match starling::services::lock_store(config, holder) {
+        Ok(lock) => Ok(StoreAccess::Local(lock)),
+        Err(err) => match through_server(config, &err) {
+            Some(remote) => Ok(StoreAccess::Remote(remote)),
+            None => Err(err.into()),
+        },
+    }
+}

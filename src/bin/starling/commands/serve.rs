@@ -1,0 +1,180 @@
+//! `starling serve`: the local HTTP API (see `crate::http`). Binds loopback unless told
+//! otherwise, creates the bearer token on first start (mode 0600 in the data dir), writes a
+//! discovery file while running, and on SIGINT/SIGTERM stops accepting, lets in-flight work
+//! finish or cancels generations, flushes the store and exits 0. `starling token` prints the token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use starling::backends::VectorStore;
+use starling::config::Config;
+use starling::files;
+use starling::services;
+use starling::tone::RuleSet;
+use tokio::sync::Semaphore;
+
+use crate::http::{self, AppState, Discovery, Engines};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    addr: SocketAddr,
+    /// Allow a non-loopback address (anyone who can reach it and has the token can read your notes).
+    #[arg(long)]
+    allow_remote: bool,
+    /// A browser origin allowed to call the API (exact, repeatable), e.g. app://obsidian.md.
+    #[arg(long = "allow-origin", value_name = "URL")]
+    allow_origin: Vec<String>,
+    /// Model requests that may wait while one runs; more get 503 with Retry-After.
+    #[arg(long, default_value_t = 8)]
+    queue: usize,
+    /// Seconds a request may take before it is cancelled (504).
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Largest request body in bytes (larger: 413).
+    #[arg(long, default_value_t = 2 * 1024 * 1024)]
+    max_body: usize,
+}
+
+pub fn token_path(config: &Config) -> PathBuf {
+    config.data_dir.join("server-token")
+}
+
+pub fn discovery_path(config: &Config) -> PathBuf {
+    config.data_dir.join("server.json")
+}
+
+/// The token, created (32 random bytes, hex, mode 0600) when there is none.
+pub fn token(config: &Config) -> anyhow::Result<String> {
+    let path = token_path(config);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim().to_string();
+        if token.len() == 64 {
+            return Ok(token);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for the API token")?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating `{}`", config.data_dir.display()))?;
+    files::write_atomic(&path, format!("{token}\n").as_bytes())?;
+    restrict(&path)?;
+    Ok(token)
+}
+
+fn restrict(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making `{}` private (0600)", path.display()))
+}
+
+/// `starling token`: prints the API token (creating it if needed).
+pub fn print_token(config: &Config) -> anyhow::Result<ExitCode> {
+    crate::output::print(&format!("{}\n", token(config)?))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    if !args.addr.ip().is_loopback() {
+        anyhow::ensure!(
+            args.allow_remote,
+            "`{}` is not a loopback address; pass --allow-remote to listen there (anyone who reaches it with the token can read your notes)",
+            args.addr
+        );
+        eprintln!(
+            "warning: listening on {} (not loopback): the API is reachable from other machines",
+            args.addr
+        );
+    }
+    for origin in &args.allow_origin {
+        anyhow::ensure!(
+            origin != "*" && !origin.ends_with('/') && origin.contains("://"),
+            "--allow-origin `{origin}`: give one exact origin such as https://example.com (no `*`, no trailing slash)"
+        );
+    }
+    anyhow::ensure!(args.timeout > 0, "--timeout must be at least 1 second");
+    let token = token(config)?;
+    let lock = services::lock_store(config, "starling serve")?;
+    let embedder = services::open_embedder(config)?;
+    let notes = services::open_store(config, lock, &embedder)?;
+    let generator = super::load_generator(config)?;
+    let rules = RuleSet::load(&config.tone.rules)?;
+    let map_cache_path = services::index_dir(config).join("map-judgments.json");
+    let map_cache = std::fs::read(&map_cache_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let engines = Arc::new(Engines {
+        config: config.clone(),
+        embedder,
+        notes,
+        generator,
+        rules,
+        map_cache: Mutex::new(map_cache),
+        indexing: Mutex::new(()),
+    });
+    let shutting_down = Arc::new(AtomicBool::new(false));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let discovery = discovery_path(config);
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("listening on {} (is another server running?)", args.addr))?;
+        let address = listener.local_addr()?;
+        let state = AppState {
+            engines: engines.clone(),
+            token: Arc::new(token),
+            allowed_origins: Arc::new(args.allow_origin.clone()),
+            port: address.port(),
+            model_slots: Arc::new(Semaphore::new(args.queue + 1)),
+            timeout: Duration::from_secs(args.timeout),
+            shutting_down: shutting_down.clone(),
+        };
+        let record = Discovery {
+            address,
+            pid: std::process::id(),
+            token_path: token_path(config),
+        };
+        files::write_atomic(&discovery, &serde_json::to_vec_pretty(&record)?)?;
+        eprintln!("starling: serving on http://{address} (token: `starling token`)");
+        let flag = shutting_down.clone();
+        axum::serve(listener, http::router(state, args.max_body))
+            .with_graceful_shutdown(async move {
+                stop_signal().await;
+                eprintln!("starling: stopping (finishing in-flight requests)");
+                flag.store(true, Ordering::Relaxed);
+            })
+            .await
+            .context("serving")
+    });
+    let _ = std::fs::remove_file(&discovery);
+    // Every task holding the engines has finished once serve returns.
+    engines.notes.store.flush()?;
+    let cache = engines.map_cache.lock().unwrap_or_else(|p| p.into_inner());
+    files::write_atomic(&map_cache_path, &serde_json::to_vec(&*cache)?)?;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,540 @@
+//! Starling's own endpoints. Requests are named like the CLI's flags and answered with the
+//! CLI's `--json` shapes; `"stream": true` answers generate, star and rewrite with server-sent
+//! events (`token` events, then one `done` event holding the full answer).
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use starling::backends::tap::Tap;
+use starling::backends::{GenerateRequest, Generator, Sampling, SearchFilter, SearchMode};
+use starling::notes::index::{index as run_index, IndexOptions};
+use starling::notes::retrieve;
+use starling::prompts::Prompt;
+use starling::structured::generate_json;
+use starling::tasks::{map, rewrite as rewrite_task, rubric, star, tone as tone_task};
+use starling::tone::report::{render_json, FileReport};
+use starling::tone::{self, CheckOptions, InputKind};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{blocking, body, ApiError, AppState};
+use crate::commands;
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let engines = state.engines.clone();
+    blocking(&state, None, move || {
+        Ok(Json(commands::status::report(&engines.config)?))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexBody {
+    #[serde(default)]
+    paths: Vec<PathBuf>,
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    payload: Result<Json<IndexBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request = body(payload)?;
+    let engines = state.engines.clone();
+    blocking(&state, None, move || {
+        let roots = if request.paths.is_empty() {
+            engines.config.notes.paths.clone()
+        } else {
+            request.paths.clone()
+        };
+        if roots.is_empty() {
+            return Err(ApiError::bad_request(
+                "`paths`: no note roots configured; send {\"paths\": [\"/path/to/notes\"]}",
+            ));
+        }
+        let _one_at_a_time = engines.indexing.lock().unwrap_or_else(|p| p.into_inner());
+        let report = run_index(
+            &roots,
+            &engines.notes.state_path,
+            &engines.embedder,
+            &engines.notes.store,
+            &IndexOptions {
+                max_file_bytes: engines.config.notes.max_file_bytes,
+            },
+            &mut |_, _, _| {},
+        )?;
+        Ok(Json(
+            serde_json::to_value(report).expect("report serialises"),
+        ))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    query: String,
+    #[serde(default = "default_k")]
+    k: usize,
+    path: Option<String>,
+    tag: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    #[serde(default)]
+    mode: SearchMode,
+}
+
+fn default_k() -> usize {
+    8
+}
+
+fn check_date(field: &str, value: &Option<String>) -> Result<(), ApiError> {
+    match value {
+        Some(date)
+            if date.len() != 10 || starling::notes::markdown::days_since_epoch(date).is_none() =>
+        {
+            Err(ApiError::bad_request(format!(
+                "`{field}`: use YYYY-MM-DD, e.g. 2025-01-31"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    payload: Result<Json<SearchBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request = body(payload)?;
+    if request.query.trim().is_empty() {
+        return Err(ApiError::bad_request("`query` is empty"));
+    }
+    if request.k == 0 || request.k > 200 {
+        return Err(ApiError::bad_request("`k` must be between 1 and 200"));
+    }
+    check_date("since", &request.since)?;
+    check_date("until", &request.until)?;
+    let engines = state.engines.clone();
+    blocking(&state, None, move || {
+        let hits = retrieve::search(
+            &engines.embedder,
+            &engines.notes.store,
+            &retrieve::Request {
+                text: request.query,
+                k: request.k,
+                filter: SearchFilter {
+                    path_prefix: request.path,
+                    tag: request.tag,
+                    since: request.since,
+                    until: request.until,
+                },
+                mode: request.mode,
+            },
+        )?;
+        Ok(Json(Value::Array(
+            hits.iter().map(commands::search::hit_json).collect(),
+        )))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToneBody {
+    text: String,
+    profile: Option<String>,
+    #[serde(default)]
+    deep: bool,
+}
+
+pub async fn tone(
+    State(state): State<AppState>,
+    payload: Result<Json<ToneBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let request = body(payload)?;
+    let engines = state.engines.clone();
+    let profile = request
+        .profile
+        .clone()
+        .unwrap_or_else(|| engines.config.tone.profile.clone());
+    if profile != "default" && !engines.rules.profile_names().contains(&profile) {
+        return Err(ApiError::bad_request(format!(
+            "`profile`: unknown profile `{profile}`; use one of {}",
+            engines.rules.profile_names().join(", ")
+        )));
+    }
+    // Rules never wait for the model; --deep takes a model slot.
+    let permit = if request.deep {
+        Some(state.model_slot()?)
+    } else {
+        None
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    blocking(&state, Some(cancel), move || {
+        let _permit = permit;
+        let options = CheckOptions {
+            kind: InputKind::Markdown,
+            profile,
+        };
+        let mut findings = engines
+            .rules
+            .check(&request.text, &options)
+            .map_err(ApiError::bad_request)?;
+        let mut warnings = Vec::new();
+        if request.deep {
+            let prompt = Prompt::load("tone-review", engines.config.prompts_dir.as_deref())?;
+            let tap = Tap::new(&engines.generator, flag, |_| {});
+            let review = tone_task::deep_review(
+                &tap,
+                &prompt,
+                &request.text,
+                InputKind::Markdown,
+                &findings,
+                &Sampling {
+                    temperature: 0.0,
+                    seed: engines.config.generator.seed,
+                    ..Sampling::default()
+                },
+            )?;
+            warnings = review.warnings;
+            findings = tone::merge(findings, review.findings);
+        }
+        let report = FileReport {
+            file: "-".into(),
+            source: request.text,
+            findings,
+        };
+        let mut value = render_json(&[report])[0].take();
+        value["warnings"] = json!(warnings);
+        Ok(Json(value))
+    })
+    .await
+}
+
+/// Runs `work` with a tapped generator; with `stream`, answers with SSE `token` events and a
+/// final `done` (or `error`) event, else with the JSON `work` returns.
+async fn model_call(
+    state: AppState,
+    stream: bool,
+    work: impl FnOnce(&dyn Generator) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let permit = state.model_slot()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let engines = state.engines.clone();
+    let shutting_down = state.shutting_down.clone();
+    if !stream {
+        let flag = cancel.clone();
+        let value = blocking(&state, Some(cancel), move || {
+            let _permit = permit;
+            let tap = Tap::new(&engines.generator, flag.clone(), move |_| {
+                if shutting_down.load(Ordering::Relaxed) {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            });
+            work(&tap)
+        })
+        .await?;
+        return Ok(Json(value).into_response());
+    }
+    let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(256);
+    let timeout = state.timeout;
+    let watchdog = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(timeout).await;
+        watchdog.store(true, Ordering::Relaxed);
+    });
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let tokens = sender.clone();
+        let flag = cancel.clone();
+        let tap = Tap::new(&engines.generator, cancel.clone(), move |token| {
+            let event = Event::default()
+                .event("token")
+                .data(json!({ "text": token }).to_string());
+            // The client went away (stream dropped): stop generating.
+            if tokens.blocking_send(Ok(event)).is_err() || shutting_down.load(Ordering::Relaxed) {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+        let last = match work(&tap) {
+            Ok(value) => Event::default().event("done").data(value.to_string()),
+            Err(err) => Event::default()
+                .event("error")
+                .data(json!({"error": {"message": err.message}}).to_string()),
+        };
+        let _ = sender.blocking_send(Ok(last));
+    });
+    Ok(Sse::new(ReceiverStream::new(receiver))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateBody {
+    prompt: String,
+    system: Option<String>,
+    max_tokens: Option<u32>,
+    temperature: Option<f32>,
+    seed: Option<u32>,
+    json_schema: Option<Value>,
+    #[serde(default)]
+    stream: bool,
+}
+
+pub async fn generate(
+    State(state): State<AppState>,
+    payload: Result<Json<GenerateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = body(payload)?;
+    let settings = &state.engines.config.generator;
+    let temperature = request.temperature.unwrap_or(settings.temperature);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::bad_request(
+            "`temperature` must be between 0 and 2",
+        ));
+    }
+    let sampling = Sampling {
+        temperature,
+        top_p: settings.top_p,
+        min_p: settings.min_p,
+        repeat_penalty: settings.repeat_penalty,
+        seed: request.seed.unwrap_or(settings.seed),
+        max_tokens: request
+            .max_tokens
+            .unwrap_or(settings.max_tokens)
+            .clamp(1, 8192),
+        stop: Vec::new(),
+    };
+    let generate_request = GenerateRequest {
+        system: request.system.clone(),
+        prompt: request.prompt.clone(),
+        sampling,
+        json_schema: None,
+        cancel: None,
+    };
+    let schema = request.json_schema.clone();
+    model_call(state, request.stream, move |generator| {
+        let started = std::time::Instant::now();
+        match schema {
+            Some(schema) => {
+                let (value, generation) = generate_json(generator, &generate_request, &schema)?;
+                Ok(json!({"json": value, "text": generation.text, "prompt_tokens": generation.n_prompt_tokens,
+                          "completion_tokens": generation.n_generated_tokens, "seconds": started.elapsed().as_secs_f64()}))
+            }
+            None => {
+                let generation = generator.generate(&generate_request, &mut |_| {})?;
+                Ok(json!({"text": generation.text, "stop_reason": format!("{:?}", generation.stop_reason),
+                          "prompt_tokens": generation.n_prompt_tokens, "completion_tokens": generation.n_generated_tokens,
+                          "cached_tokens": generation.n_cached_tokens, "seconds": started.elapsed().as_secs_f64()}))
+            }
+        }
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarBody {
+    competency: String,
+    context: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    path: Option<String>,
+    /// Pinned passages: `PATH` or `PATH:START-END`, under a note root.
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    k: Option<usize>,
+    #[serde(default)]
+    no_model: bool,
+    #[serde(default)]
+    stream: bool,
+}
+
+pub async fn star(
+    State(state): State<AppState>,
+    payload: Result<Json<StarBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = body(payload)?;
+    if request.competency.trim().is_empty() {
+        return Err(ApiError::bad_request("`competency` is empty"));
+    }
+    check_date("since", &request.since)?;
+    check_date("until", &request.until)?;
+    let engines = state.engines.clone();
+    let roots = engines.config.notes.paths.clone();
+    let include = request
+        .include
+        .iter()
+        .map(|spec| commands::star::read_pinned_under(spec, &roots))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| ApiError::bad_request(format!("`include`: {e:#}")))?;
+    let star_request = star::StarRequest {
+        competency: request.competency.trim().to_string(),
+        context: request.context.clone(),
+        filter: SearchFilter {
+            path_prefix: request.path.clone(),
+            tag: None,
+            since: request.since.clone(),
+            until: request.until.clone(),
+        },
+        include,
+        exclude: request.exclude.clone(),
+        k: request.k.unwrap_or(6).clamp(1, 50),
+    };
+    let run = move |generator: Option<&dyn Generator>| -> Result<Value, ApiError> {
+        let prompt = Prompt::load("star", engines.config.prompts_dir.as_deref())?;
+        let sampling = Sampling {
+            temperature: 0.0,
+            seed: engines.config.generator.seed,
+            ..Sampling::default()
+        };
+        let outcome = star::run(
+            &engines.embedder,
+            &engines.notes.store,
+            generator.map(|g| (g, &prompt, &sampling)),
+            &star_request,
+        )?;
+        Ok(match outcome {
+            star::Outcome::Draft(draft) => draft.to_json(),
+            star::Outcome::NotEnoughEvidence { closest } => json!({
+                "competency": star_request.competency,
+                "error": "not enough evidence",
+                "closest": closest,
+            }),
+        })
+    };
+    if request.no_model {
+        let value = blocking(&state, None, move || run(None)).await?;
+        return Ok(Json(value).into_response());
+    }
+    model_call(state, request.stream, move |generator| run(Some(generator))).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapBody {
+    rubric: String,
+    /// `json` (default), or `md` / `html` for `{"report": TEXT}`.
+    format: Option<String>,
+    #[serde(default)]
+    no_model: bool,
+    k: Option<usize>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+pub async fn map(
+    State(state): State<AppState>,
+    payload: Result<Json<MapBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = body(payload)?;
+    check_date("since", &request.since)?;
+    check_date("until", &request.until)?;
+    let format = request.format.clone().unwrap_or_else(|| "json".into());
+    if !["json", "md", "html"].contains(&format.as_str()) {
+        return Err(ApiError::bad_request("`format`: use json, md or html"));
+    }
+    let parsed = rubric::parse(Path::new("rubric.md"), &request.rubric)
+        .map_err(|e| ApiError::bad_request(format!("`rubric`: {e}")))?;
+    let engines = state.engines.clone();
+    let options = map::MapOptions {
+        k: request.k.unwrap_or(5).clamp(1, 20),
+        filter: SearchFilter {
+            path_prefix: None,
+            tag: None,
+            since: request.since.clone(),
+            until: request.until.clone(),
+        },
+    };
+    let run = move |generator: Option<&dyn Generator>| -> Result<Value, ApiError> {
+        let prompt = Prompt::load("map-judge", engines.config.prompts_dir.as_deref())?;
+        let sampling = Sampling {
+            temperature: 0.0,
+            seed: engines.config.generator.seed,
+            ..Sampling::default()
+        };
+        let mut cache = engines.map_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let result = map::run(
+            &engines.embedder,
+            &engines.notes.store,
+            generator.map(|g| (g, &prompt, &sampling)),
+            &parsed,
+            &options,
+            &mut cache,
+        )?;
+        Ok(match format.as_str() {
+            "md" => json!({ "report": result.to_markdown() }),
+            "html" => json!({ "report": result.to_html() }),
+            _ => result.to_json(),
+        })
+    };
+    if request.no_model {
+        let value = blocking(&state, None, move || run(None)).await?;
+        return Ok(Json(value).into_response());
+    }
+    model_call(state, false, move |generator| run(Some(generator))).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteBody {
+    text: String,
+    style: String,
+    instructions: Option<String>,
+    #[serde(default)]
+    stream: bool,
+}
+
+pub async fn rewrite(
+    State(state): State<AppState>,
+    payload: Result<Json<RewriteBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let request = body(payload)?;
+    let engines = state.engines.clone();
+    let style =
+        starling::prompts::rewrite_style(&request.style, engines.config.styles_dir.as_deref())
+            .map_err(|e| ApiError::bad_request(format!("`style`: {e}")))?;
+    model_call(state, request.stream, move |generator| {
+        let options = rewrite_task::RewriteOptions {
+            instructions: request.instructions.clone(),
+            sampling: Sampling {
+                temperature: 0.0,
+                seed: engines.config.generator.seed,
+                ..Sampling::default()
+            },
+            max_block_bytes: 6000,
+        };
+        let result = rewrite_task::rewrite(generator, &style, &request.text, &options, &mut |_, _| {})?;
+        let check = |text: &str| {
+            engines
+                .rules
+                .check(text, &CheckOptions { kind: InputKind::Markdown, profile: engines.config.tone.profile.clone() })
+                .map(|f| f.len())
+                .unwrap_or(0)
+        };
+        Ok(json!({
+            "text": result.text,
+            "blocks": result.blocks.iter().map(|b| json!({"line": b.line, "rewritten": b.rewritten, "note": b.note})).collect::<Vec<_>>(),
+            "tone_findings_before": check(&request.text),
+            "tone_findings_after": check(&result.text),
+        }))
+    })
+    .await
+}

@@ -1,0 +1,343 @@
+//! The local HTTP API: router, the guard every request passes (Host, Origin/CORS, bearer
+//! token), JSON errors, and the shared engines. Handlers live in `handlers.rs` (Starling's own
+//! endpoints) and `openai.rs` (the OpenAI-compatible ones); blocking engine work runs on
+//! `spawn_blocking`, model work behind a bounded queue.
+
+pub mod handlers;
+pub mod openai;
+pub mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use starling::backends::fastembed::FastEmbedder;
+use starling::backends::llama::LlamaGenerator;
+use starling::config::Config;
+use starling::services::NoteStore;
+use starling::tasks::map::JudgmentCache;
+use starling::tone::RuleSet;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The engines one server owns.
+pub struct Engines {
+    pub config: Config,
+    pub embedder: FastEmbedder,
+    pub notes: NoteStore,
+    pub generator: LlamaGenerator,
+    pub rules: RuleSet,
+    pub map_cache: Mutex<JudgmentCache>,
+    /// Index runs one at a time.
+    pub indexing: Mutex<()>,
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engines: Arc<Engines>,
+    pub token: Arc<String>,
+    pub allowed_origins: Arc<Vec<String>>,
+    pub port: u16,
+    /// Permits for model work: one running plus the queue; none left means 503.
+    pub model_slots: Arc<Semaphore>,
+    pub timeout: Duration,
+    /// Set on SIGINT/SIGTERM: running generations stop at their next token.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+/// An API error: status and a message that never quotes note text.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = match self.status.as_u16() {
+            400 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            503 => "overloaded_error",
+            504 => "timeout_error",
+            _ => "server_error",
+        };
+        let mut response = (
+            self.status,
+            Json(json!({"error": {"message": self.message, "type": kind}})),
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Library errors become API errors: input problems are the client's (400) and say what is
+/// wrong; anything else is a 500 whose details stay in the server's log.
+impl From<starling::error::Error> for ApiError {
+    fn from(err: starling::error::Error) -> Self {
+        use starling::error::Error as E;
+        match &err {
+            E::Input { .. } | E::Schema { .. } | E::PromptTooLong { .. } | E::Rules { .. } => {
+                ApiError::bad_request(err.to_string())
+            }
+            E::UnparseableOutput { reason, .. } => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("the model's answer did not follow the schema: {reason}"),
+            ),
+            _ => {
+                tracing::error!(error = %err, "request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server's log",
+                )
+            }
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        match err.downcast::<starling::error::Error>() {
+            Ok(err) => err.into(),
+            Err(err) => {
+                tracing::error!(error = %format!("{err:#}"), "request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server's log",
+                )
+            }
+        }
+    }
+}
+
+/// Turns a JSON body rejection into a 400 naming the field (413 for a body over the limit).
+pub fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    match payload {
+        Ok(Json(value)) => Ok(value),
+        Err(JsonRejection::BytesRejection(rejection)) => Err(ApiError::new(
+            rejection.status(),
+            format!("request body: {}", rejection.body_text()),
+        )),
+        Err(rejection) => Err(ApiError::bad_request(format!(
+            "request body: {}",
+            rejection.body_text()
+        ))),
+    }
+}
+
+impl AppState {
+    /// A permit for model work, or 503 with Retry-After when the queue is full.
+    pub fn model_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if self.shutting_down.load(Ordering::Relaxed) {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            ));
+        }
+        self.model_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the model queue is full; retry later".into(),
+                retry_after: Some(2),
+            })
+    }
+}
+
+/// Sets a flag when dropped: a handler future dropped because its client went away cancels
+/// the generation it started.
+pub struct CancelOnDrop(pub Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs blocking engine work off the async threads, within the request timeout.
+pub async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    cancel: Option<Arc<AtomicBool>>,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let _guard = cancel.clone().map(CancelOnDrop);
+    let task = tokio::task::spawn_blocking(work);
+    match tokio::time::timeout(state.timeout, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => {
+            tracing::error!(error = %join, "worker panicked");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; see the server's log",
+            ))
+        }
+        Err(_) => {
+            if let Some(cancel) = cancel {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the work did not finish within {} s (serve --timeout)",
+                    state.timeout.as_secs()
+                ),
+            ))
+        }
+    }
+}
+
+/// The names a local server may be reached by (DNS rebinding sends another name).
+fn host_allowed(host: &str, port: u16) -> bool {
+    let allowed = ["localhost", "127.0.0.1", "[::1]"];
+    allowed
+        .iter()
+        .any(|name| host == *name || host == format!("{name}:{port}"))
+}
+
+fn cors_headers(response: &mut Response, origin: &str) {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// Every request: Host must name this machine (403); an Origin must be allowed (403, and no
+/// CORS headers); every route but /v1/health needs the bearer token (401).
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers: &HeaderMap = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !host_allowed(host, state.port) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the Host header must be localhost, 127.0.0.1 or [::1] with this server's port",
+        )
+        .into_response();
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(String::from);
+    if let Some(origin) = &origin {
+        if !state.allowed_origins.iter().any(|o| o == origin) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this origin is not allowed; start the server with --allow-origin to allow it",
+            )
+            .into_response();
+        }
+        if request.method() == Method::OPTIONS {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            cors_headers(&mut response, origin);
+            let headers = response.headers_mut();
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+            return response;
+        }
+    }
+    if request.uri().path() != "/v1/health" {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|a| a.to_str().ok())
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token; `starling token` prints it",
+            )
+            .into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Some(origin) = &origin {
+        cors_headers(&mut response, origin);
+    }
+    response
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint; GET /openapi.json lists them",
+    )
+}
+
+/// The whole API.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/health", get(handlers::health))
+        .route("/v1/status", get(handlers::status))
+        .route("/v1/index", post(handlers::index))
+        .route("/v1/search", post(handlers::search))
+        .route("/v1/tone", post(handlers::tone))
+        .route("/v1/star", post(handlers::star))
+        .route("/v1/map", post(handlers::map))
+        .route("/v1/rewrite", post(handlers::rewrite))
+        .route("/v1/generate", post(handlers::generate))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Where a running server can be found: written on start, removed on exit.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Discovery {
+    pub address: SocketAddr,
+    pub pid: u32,
+    pub token_path: std::path::PathBuf,
+}

@@ -1,0 +1,534 @@
+//! `starling serve` against a real server on a free port, with the real engines: the safety
+//! rules (token, Host, Origin, body size, bad JSON), SSE streaming, the endpoints, the model
+//! queue, a standard OpenAI client, and a clean SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::{fixture, run, starling, stderr, stdout};
+
+struct Server {
+    child: Child,
+    port: u16,
+    token: String,
+}
+
+impl Server {
+    fn start(home: &Path, extra: &[&str]) -> Server {
+        let token = stdout(&run(starling(home).arg("token"))).trim().to_string();
+        assert_eq!(token.len(), 64, "a 32-byte hex token");
+        let mut child = starling(home)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("the server reports its address")
+                .unwrap();
+            if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, port, token }
+    }
+
+    /// Sends a raw request; returns (status, headers, body).
+    fn raw(&self, request: &str) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(300)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head.to_string(), body.to_string())
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = body {
+            text.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        text.push_str("\r\n");
+        text.push_str(body.unwrap_or_default());
+        self.raw(&text)
+    }
+
+    /// An authorised JSON call with the right Host.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let host = format!("127.0.0.1:{}", self.port);
+        let auth = format!("Bearer {}", self.token);
+        let body = body.map(|b| b.to_string());
+        let (status, _, text) = self.request(
+            method,
+            path,
+            body.as_deref(),
+            &[("Host", &host), ("Authorization", &auth)],
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn vault(home: &Path) -> PathBuf {
+    let vault = home.join("vault");
+    copy(&fixture("vault"), &vault);
+    vault
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_api_is_safe_by_default() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &["--allow-origin", "https://ok.example"]);
+    let host = format!("127.0.0.1:{}", server.port);
+    let auth = format!("Bearer {}", server.token);
+
+    // Health needs no token; everything else does.
+    assert_eq!(
+        server
+            .request("GET", "/v1/health", None, &[("Host", &host)])
+            .0,
+        200
+    );
+    assert_eq!(
+        server
+            .request("GET", "/v1/status", None, &[("Host", &host)])
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .request(
+                "GET",
+                "/v1/status",
+                None,
+                &[("Host", &host), ("Authorization", "Bearer wrong")]
+            )
+            .0,
+        401
+    );
+    assert_eq!(
+        server
+            .request(
+                "GET",
+                "/v1/status",
+                None,
+                &[("Host", &host), ("Authorization", &auth)]
+            )
+            .0,
+        200
+    );
+
+    // DNS rebinding: another name in Host, or none, is refused even with the token.
+    let (status, _, body) = server.request(
+        "GET",
+        "/v1/status",
+        None,
+        &[("Host", "evil.example"), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, _, _) = server.raw(&format!(
+        "GET /v1/status HTTP/1.0\r\nAuthorization: {auth}\r\n\r\n"
+    ));
+    assert_eq!(status, 403);
+    assert_eq!(
+        server
+            .request("GET", "/v1/health", None, &[("Host", "localhost:1")])
+            .0,
+        403
+    );
+
+    // CORS: an unknown origin's preflight gets no allowance; an allowed one gets exactly it.
+    let preflight = |origin: &str| {
+        server.request(
+            "OPTIONS",
+            "/v1/tone",
+            None,
+            &[
+                ("Host", &host),
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+        )
+    };
+    let (status, head, _) = preflight("https://evil.example");
+    assert_eq!(status, 403);
+    assert!(
+        !head.to_lowercase().contains("access-control-allow-origin"),
+        "{head}"
+    );
+    let (status, head, _) = preflight("https://ok.example");
+    assert_eq!(status, 204);
+    assert!(
+        head.to_lowercase()
+            .contains("access-control-allow-origin: https://ok.example"),
+        "{head}"
+    );
+    assert!(!head.contains("access-control-allow-origin: *"));
+
+    // Body size, bad JSON, a wrong field, unknown routes.
+    let huge = format!("{{\"text\": \"{}\"}}", "a".repeat(3 * 1024 * 1024));
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/v1/tone",
+                Some(&huge),
+                &[("Host", &host), ("Authorization", &auth)]
+            )
+            .0,
+        413
+    );
+    let (status, _, body) = server.request(
+        "POST",
+        "/v1/tone",
+        Some("{\"text\": "),
+        &[("Host", &host), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = server.call("POST", "/v1/tone", Some(json!({"txt": "hello"})));
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("txt"),
+        "{body}"
+    );
+    assert_eq!(server.call("GET", "/v1/nothing", None).0, 404);
+
+    // The token file is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.path().join("data/starling/server-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Discovery file while running; SIGTERM exits 0 and removes it.
+    let discovery = home.path().join("data/starling/server.json");
+    let record: Value = serde_json::from_slice(&std::fs::read(&discovery).unwrap()).unwrap();
+    assert_eq!(record["address"], format!("127.0.0.1:{}", server.port));
+    assert!(server.stop().success());
+    assert!(!discovery.exists());
+}
+
+#[test]
+fn every_feature_answers_over_http_and_generation_streams() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = vault(home.path());
+    let server = Server::start(home.path(), &[]);
+
+    let (status, report) = server.call("POST", "/v1/index", Some(json!({"paths": [vault]})));
+    assert_eq!(status, 200, "{report}");
+    assert!(report["chunks_embedded"].as_u64().unwrap() > 5);
+    let (status, hits) = server.call(
+        "POST",
+        "/v1/search",
+        Some(json!({"query": "flaky tests build time", "k": 3})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(hits[0]["path"], "work/2025-03-ci-flakes.md", "{hits}");
+    for field in ["path", "line_start", "line_end", "heading", "score", "text"] {
+        assert!(!hits[0][field].is_null(), "{field}");
+    }
+    let (_, status_json) = server.call("GET", "/v1/status", None);
+    assert_eq!(status_json["files_indexed"], 7);
+
+    let (status, tone) = server.call("POST", "/v1/tone", Some(json!({"text": "Sorry, I just think maybe this was kind of not my fault.", "profile": "pip-response"})));
+    assert_eq!(status, 200);
+    assert!(tone["findings"].as_array().unwrap().len() >= 2, "{tone}");
+
+    let (status, draft) = server.call(
+        "POST",
+        "/v1/star",
+        Some(json!({"competency": "Improving CI reliability and build speed", "no_model": true})),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        draft["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == "work/2025-03-ci-flakes.md"),
+        "{draft}"
+    );
+
+    let rubric = std::fs::read_to_string(fixture("map/rubric.md")).unwrap();
+    let (status, map) = server.call(
+        "POST",
+        "/v1/map",
+        Some(json!({"rubric": rubric, "no_model": true})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(map["items"].as_array().unwrap().len(), 10);
+
+    let (status, rewritten) = server.call("POST", "/v1/rewrite", Some(json!({"text": "# Keep\n\nI just kind of think the rollout went fine.\n", "style": "confident"})));
+    assert_eq!(status, 200, "{rewritten}");
+    assert!(rewritten["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("# Keep\n\n"));
+    let (status, err) = server.call(
+        "POST",
+        "/v1/rewrite",
+        Some(json!({"text": "x", "style": "pirate"})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("concise"),
+        "{err}"
+    );
+
+    let (status, vectors) = server.call(
+        "POST",
+        "/v1/embeddings",
+        Some(json!({"input": ["one", "two"]})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        vectors["data"][1]["embedding"].as_array().unwrap().len(),
+        384
+    );
+
+    let (status, openapi) = server.call("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    for path in [
+        "/v1/health",
+        "/v1/search",
+        "/v1/tone",
+        "/v1/star",
+        "/v1/map",
+        "/v1/rewrite",
+        "/v1/generate",
+        "/v1/chat/completions",
+        "/v1/embeddings",
+    ] {
+        assert!(!openapi["paths"][path].is_null(), "{path}");
+    }
+
+    // The CLI goes through the server that holds the store.
+    let output =
+        run(starling(home.path()).args(["search", "flaky tests build time", "--json", "-k", "2"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let through: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(through[0]["path"], "work/2025-03-ci-flakes.md");
+    let output = run(starling(home.path()).args([
+        "star",
+        "--competency",
+        "Improving CI reliability and build speed",
+        "--no-model",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("[^1]: work/2025-03-ci-flakes.md"),
+        "{}",
+        stdout(&output)
+    );
+    let output = run(starling(home.path())
+        .arg("map")
+        .arg(fixture("map/rubric.md"))
+        .args(["--no-model", "--format", "md"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("| Delivery | Improves CI reliability and build times |"),
+        "{}",
+        stdout(&output)
+    );
+
+    // Streaming: several token events arrive before the final one.
+    let host = format!("127.0.0.1:{}", server.port);
+    let auth = format!("Bearer {}", server.token);
+    let body =
+        json!({"prompt": "List three colours.", "max_tokens": 24, "stream": true}).to_string();
+    let (status, head, events) = server.request(
+        "POST",
+        "/v1/generate",
+        Some(&body),
+        &[("Host", &host), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("text/event-stream"), "{head}");
+    let done = events.find("event: done").expect("a done event");
+    assert!(
+        events[..done].matches("event: token").count() >= 3,
+        "{events}"
+    );
+}
+
+#[test]
+fn a_full_queue_answers_503_and_a_gone_client_frees_the_model() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &["--queue", "0"]);
+    let host = format!("127.0.0.1:{}", server.port);
+    let auth = format!("Bearer {}", server.token);
+    // A long streamed generation holds the only slot; read its first event, then hang up.
+    let body = json!({"prompt": "Write a long story about a lighthouse.", "max_tokens": 4000, "stream": true, "temperature": 0.8}).to_string();
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    write!(stream, "POST /v1/generate HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut first = [0u8; 512];
+    let n = stream.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).contains("200"));
+
+    let (status, head, _) = server.request(
+        "POST",
+        "/v1/generate",
+        Some(&json!({"prompt": "hi", "max_tokens": 4}).to_string()),
+        &[("Host", &host), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 503);
+    assert!(head.to_lowercase().contains("retry-after"), "{head}");
+    // Tone checks never wait for the model.
+    assert_eq!(
+        server
+            .call(
+                "POST",
+                "/v1/tone",
+                Some(json!({"text": "I'm sorry, this might be late."}))
+            )
+            .0,
+        200
+    );
+
+    // Hanging up cancels the long generation: the slot frees well before 4,000 tokens.
+    drop(stream);
+    let mut answered = false;
+    for _ in 0..300 {
+        let (status, _, _) = server.request(
+            "POST",
+            "/v1/generate",
+            Some(&json!({"prompt": "hi", "max_tokens": 4}).to_string()),
+            &[("Host", &host), ("Authorization", &auth)],
+        );
+        if status == 200 {
+            answered = true;
+            break;
+        }
+        assert_eq!(status, 503);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        answered,
+        "the cancelled generation never released the model"
+    );
+    assert_eq!(server.call("GET", "/v1/health", None).0, 200);
+}
+
+/// A virtualenv with the `openai` package (scripts/test.sh makes it; made here if missing).
+fn openai_python() -> PathBuf {
+    if let Some(python) = std::env::var_os("STARLING_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        assert!(Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let has = Command::new(&python)
+        .args(["-c", "import openai"])
+        .status()
+        .unwrap()
+        .success();
+    if !has {
+        let output = Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "openai>=1,<3"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "pip install openai: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    python
+}
+
+#[test]
+fn the_openai_python_client_gets_completions_and_streams() {
+    let python = openai_python();
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &[]);
+    let output = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/openai_check.py"))
+        .env(
+            "STARLING_URL",
+            format!("http://127.0.0.1:{}/v1", server.port),
+        )
+        .env("STARLING_TOKEN", &server.token)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert!(
+        !report["completion"].as_str().unwrap().is_empty(),
+        "{report}"
+    );
+    assert!(report["stream_chunks"].as_u64().unwrap() >= 2, "{report}");
+    assert_eq!(report["embedding_dimensions"], 384);
+}
