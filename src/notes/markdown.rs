@@ -370,6 +370,18 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
         }
     };
 
+    // Ends the current block (the closure's arguments, once).
+    macro_rules! finish {
+        () => {
+            finish(
+                &mut current,
+                &headings,
+                &mut note.blocks,
+                &mut note.links,
+                &mut pointers,
+            )
+        };
+    }
     for (event, range) in Parser::new_ext(body, options).into_offset_iter() {
         match event {
             Event::Start(Tag::CodeBlock(_)) => in_code += 1,
@@ -379,13 +391,7 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
             }
             Event::End(TagEnd::Heading(_)) if nested_heading => nested_heading = false,
             Event::Start(Tag::Heading { level, .. }) => {
-                finish(
-                    &mut current,
-                    &headings,
-                    &mut note.blocks,
-                    &mut note.links,
-                    &mut pointers,
-                );
+                finish!();
                 current = Some((BlockKind::Heading(level as u8), String::new(), range));
             }
             Event::End(TagEnd::Heading(level)) => {
@@ -415,13 +421,7 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                 }
             }
             Event::Start(Tag::Paragraph) if list_depth == 0 => {
-                finish(
-                    &mut current,
-                    &headings,
-                    &mut note.blocks,
-                    &mut note.links,
-                    &mut pointers,
-                );
+                finish!();
                 let kind = if quote_depth > 0 {
                     BlockKind::Quote
                 } else {
@@ -429,48 +429,24 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                 };
                 current = Some((kind, String::new(), range));
             }
-            Event::End(TagEnd::Paragraph) if list_depth == 0 => finish(
-                &mut current,
-                &headings,
-                &mut note.blocks,
-                &mut note.links,
-                &mut pointers,
-            ),
+            Event::End(TagEnd::Paragraph) if list_depth == 0 => finish!(),
             Event::Start(Tag::BlockQuote(_)) => quote_depth += 1,
             Event::End(TagEnd::BlockQuote(_)) => quote_depth = quote_depth.saturating_sub(1),
             Event::Start(Tag::List(_)) => list_depth += 1,
             Event::End(TagEnd::List(_)) => list_depth = list_depth.saturating_sub(1),
             Event::Start(Tag::Item) => {
                 // Nested items are their own blocks; the parent keeps the text before them.
-                finish(
-                    &mut current,
-                    &headings,
-                    &mut note.blocks,
-                    &mut note.links,
-                    &mut pointers,
-                );
+                finish!();
                 current = Some((BlockKind::ListItem, String::new(), range));
             }
-            Event::End(TagEnd::Item) => finish(
-                &mut current,
-                &headings,
-                &mut note.blocks,
-                &mut note.links,
-                &mut pointers,
-            ),
+            Event::End(TagEnd::Item) => finish!(),
             Event::TaskListMarker(done) => {
                 if let Some((kind, _, _)) = &mut current {
                     *kind = BlockKind::Task { done };
                 }
             }
             Event::Start(Tag::Table(_)) => {
-                finish(
-                    &mut current,
-                    &headings,
-                    &mut note.blocks,
-                    &mut note.links,
-                    &mut pointers,
-                );
+                finish!();
                 table_headers.clear();
             }
             Event::Start(Tag::TableHead) => row_cells.clear(),
@@ -498,13 +474,7 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
                 }
                 let row_pointer = pointer(&raw_cells.join(" | "));
                 let before = note.blocks.len();
-                finish(
-                    &mut current,
-                    &headings,
-                    &mut note.blocks,
-                    &mut note.links,
-                    &mut pointers,
-                );
+                finish!();
                 if let Some((label, target)) = row_pointer.filter(|_| note.blocks.len() > before) {
                     pointers.push((before, label, target));
                 }
@@ -545,13 +515,7 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
             _ => {}
         }
     }
-    finish(
-        &mut current,
-        &headings,
-        &mut note.blocks,
-        &mut note.links,
-        &mut pointers,
-    );
+    finish!();
     attach_pointers(&mut note.blocks, pointers);
     if note.title.is_empty() {
         note.title = fallback_title.to_string();

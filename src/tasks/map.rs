@@ -24,6 +24,20 @@ use crate::structured::generate_json;
 /// at most 0.33.
 pub const STRONG_SIMILARITY: f32 = 0.50;
 pub const PARTIAL_SIMILARITY: f32 = 0.35;
+/// Below this similarity a passage is not evidence for an item, whatever a model says.
+pub const RELATED_SIMILARITY: f32 = 0.25;
+
+/// The highest level a model judgment may give a passage of this similarity: strong only for
+/// passages the threshold judge would call at least partial, partial only for related ones.
+pub fn similarity_ceiling(similarity: f32) -> Level {
+    if similarity >= PARTIAL_SIMILARITY {
+        Level::Strong
+    } else if similarity >= RELATED_SIMILARITY {
+        Level::Partial
+    } else {
+        Level::None
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,30 +188,51 @@ fn clean(text: &str) -> String {
         .join("\n")
 }
 
-/// The schema of one batch of judgments for candidates `C1..Cn`.
-pub fn judgment_schema(n: usize) -> serde_json::Value {
-    let ids: Vec<String> = (1..=n).map(|i| format!("C{i}")).collect();
+/// The sentences of a candidate a quote may be: each list line or sentence, as written.
+pub fn quotable(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .lines()
+        .flat_map(|line| line.split_inclusive(". "))
+        .map(|s| squash(s.trim().trim_start_matches("- ")))
+        .filter(|s| s.len() >= 8 && s.len() <= 300)
+        .collect();
+    out.dedup();
+    out.truncate(12);
+    out
+}
+
+/// The schema of one batch of judgments: an object per candidate `C1..Cn` with its level and a
+/// quote that can only be one of its own sentences (the grammar enforces it; code checks again).
+pub fn judgment_schema(candidates: &[Vec<String>]) -> serde_json::Value {
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for (index, sentences) in candidates.iter().enumerate() {
+        let id = format!("C{}", index + 1);
+        let mut quotes: Vec<&str> = sentences.iter().map(String::as_str).collect();
+        quotes.push("");
+        properties.insert(
+            id.clone(),
+            json!({
+                "type": "object",
+                "properties": {
+                    "level": {"enum": ["strong", "partial", "none"]},
+                    "quote": {"enum": quotes}
+                },
+                "required": ["level", "quote"],
+                "additionalProperties": false
+            }),
+        );
+        required.push(id);
+    }
+    properties.insert(
+        "suggestion".into(),
+        json!({"type": "string", "maxLength": 200}),
+    );
+    required.push("suggestion".into());
     json!({
         "type": "object",
-        "properties": {
-            "judgments": {
-                "type": "array",
-                "minItems": n,
-                "maxItems": n,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "candidate": {"enum": ids},
-                        "level": {"enum": ["strong", "partial", "none"]},
-                        "quote": {"type": "string", "maxLength": 240}
-                    },
-                    "required": ["candidate", "level", "quote"],
-                    "additionalProperties": false
-                }
-            },
-            "suggestion": {"type": "string", "maxLength": 200}
-        },
-        "required": ["judgments", "suggestion"],
+        "properties": properties,
+        "required": required,
         "additionalProperties": false
     })
 }
@@ -254,7 +289,9 @@ pub fn run(
             store,
             &retrieve::Request {
                 text: query.clone(),
-                k: options.k,
+                // A wider pool, cut to the k most similar: the set stays the same from run to run
+                // even when the fused ranking has ties at its edge (so the cache keeps hitting).
+                k: options.k * 2,
                 filter: options.filter.clone(),
                 mode: Default::default(),
             },
@@ -294,6 +331,7 @@ pub fn run(
                 .then(a.path.cmp(&b.path))
                 .then(a.line_start.cmp(&b.line_start))
         });
+        candidates.truncate(options.k);
 
         let mut judgments: Vec<Option<Judgment>> = candidates
             .iter()
@@ -352,7 +390,7 @@ pub fn run(
                     let value = match generate_json(
                         generator,
                         &request,
-                        &judgment_schema(texts.len()),
+                        &judgment_schema(&texts.iter().map(|t| quotable(t)).collect::<Vec<_>>()),
                     ) {
                         Ok((value, _)) => Some(value),
                         Err(Error::UnparseableOutput { reason, .. }) => {
@@ -364,13 +402,7 @@ pub fn run(
                     for (slot, &i) in pending.iter().enumerate() {
                         let c = &candidates[i];
                         let id = format!("C{}", slot + 1);
-                        let reply = value.as_ref().and_then(|v| {
-                            v["judgments"]
-                                .as_array()?
-                                .iter()
-                                .find(|j| j["candidate"] == id.as_str())
-                                .cloned()
-                        });
+                        let reply = value.as_ref().map(|v| v[id.as_str()].clone());
                         let mut level = reply.as_ref().map_or(Level::None, |r| {
                             Level::from_name(r["level"].as_str().unwrap_or("none"))
                         });
@@ -381,6 +413,9 @@ pub fn run(
                         if quote.is_none() {
                             level = Level::None;
                         }
+                        // A level the passage's similarity cannot back is lowered to what it can:
+                        // a small model calls unrelated passages strong.
+                        level = level.min(similarity_ceiling(c.similarity));
                         judgments[i] = Some(Judgment {
                             level,
                             quote: quote.unwrap_or_default(),

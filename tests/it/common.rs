@@ -57,3 +57,30 @@ pub fn fixture(path: &str) -> PathBuf {
         .join("tests/fixtures")
         .join(path)
 }
+
+/// A copy of `tests/fixtures/vault` at `HOME/vault` (without the notes named in `leave_out`).
+pub fn fixture_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
+    fn copy_tree(from: &Path, to: &Path, leave_out: &[&str]) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target, leave_out);
+            } else if !leave_out.iter().any(|l| entry.path().ends_with(l)) {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let vault = home.join("vault");
+    copy_tree(&fixture("vault"), &vault, leave_out);
+    vault
+}
+
+/// `fixture_vault`, indexed.
+pub fn indexed_fixture_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
+    let vault = fixture_vault(home, leave_out);
+    let output = run(starling(home).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+    vault
+}

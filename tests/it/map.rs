@@ -8,28 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{fixture, run, starling, stderr, stdout};
-
-fn indexed(home: &Path, leave_out: &[&str]) -> PathBuf {
-    let vault = home.join("vault");
-    copy_tree(&fixture("vault"), &vault, leave_out);
-    let output = run(starling(home).arg("index").arg(&vault));
-    assert!(output.status.success(), "{}", stderr(&output));
-    vault
-}
-
-fn copy_tree(from: &Path, to: &Path, leave_out: &[&str]) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target, leave_out);
-        } else if !leave_out.iter().any(|l| entry.path().ends_with(l)) {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use crate::common::{fixture, indexed_fixture_vault, run, starling, stderr, stdout};
 
 fn map(home: &Path, extra: &[&str]) -> Value {
     let output = run(starling(home)
@@ -99,7 +78,7 @@ fn quality(map: &Value) -> (f64, Vec<String>) {
 #[test]
 fn known_evidence_is_found_and_judgments_are_cached_per_chunk() {
     let home = tempfile::tempdir().unwrap();
-    let vault = indexed(home.path(), &[]);
+    let vault = indexed_fixture_vault(home.path(), &[]);
     let first = map(home.path(), &["--no-model"]);
     let (recall, wrong) = quality(&first);
     assert!(recall >= 0.8, "recall@3 {recall}: {first:#}");
@@ -157,8 +136,8 @@ fn known_evidence_is_found_and_judgments_are_cached_per_chunk() {
 #[test]
 fn instructions_in_a_note_raise_no_level_with_or_without_the_model() {
     let (with, without) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    indexed(with.path(), &[]);
-    indexed(without.path(), &["pasted-email.md"]);
+    indexed_fixture_vault(with.path(), &[]);
+    indexed_fixture_vault(without.path(), &["pasted-email.md"]);
     assert_eq!(
         levels(&map(with.path(), &["--no-model"])),
         levels(&map(without.path(), &["--no-model"]))
@@ -208,7 +187,7 @@ fn chromium() -> PathBuf {
 #[test]
 fn the_html_report_renders_every_item_in_headless_chromium() {
     let home = tempfile::tempdir().unwrap();
-    indexed(home.path(), &[]);
+    indexed_fixture_vault(home.path(), &[]);
     let report = home.path().join("map.html");
     let output = run(starling(home.path())
         .arg("map")

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{fixture, run, starling, stderr, stdout};
+use crate::common::{fixture, fixture_vault, run, starling, stderr, stdout};
 
 struct Server {
     child: Child,
@@ -111,24 +111,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn vault(home: &Path) -> PathBuf {
-    let vault = home.join("vault");
-    copy(&fixture("vault"), &vault);
-    vault
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
     }
 }
 
@@ -269,7 +251,7 @@ fn the_api_is_safe_by_default() {
 #[test]
 fn every_feature_answers_over_http_and_generation_streams() {
     let home = tempfile::tempdir().unwrap();
-    let vault = vault(home.path());
+    let vault = fixture_vault(home.path(), &[]);
     let server = Server::start(home.path(), &[]);
 
     let (status, report) = server.call("POST", "/v1/index", Some(json!({"paths": [vault]})));
@@ -390,6 +372,28 @@ fn every_feature_answers_over_http_and_generation_streams() {
         stdout(&output).contains("| Delivery | Improves CI reliability and build times |"),
         "{}",
         stdout(&output)
+    );
+
+    // The README's editor client: diagnostics, one per line.
+    let draft = home.path().join("draft.md");
+    std::fs::write(
+        &draft,
+        "# Reply\n\nSorry, I just think maybe this was kind of not my fault.\n",
+    )
+    .unwrap();
+    let output = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/editor/tone_check.py"))
+        .arg(&draft)
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let diagnostics = stdout(&output);
+    assert!(
+        diagnostics
+            .lines()
+            .any(|l| l.starts_with(&format!("{}:3:", draft.display())) && l.contains("hedging")),
+        "{diagnostics}"
     );
 
     // Streaming: several token events arrive before the final one.

@@ -2,34 +2,12 @@
 //! are cited, no figure is absent from its cited evidence, no evidence means exit 1, and the
 //! extractive draft is byte-identical across runs. Real embedder, store and model.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use starling::tasks::facts;
 
-use crate::common::{fixture, run, starling, stderr, stdout};
-
-/// Copies the fixture vault (optionally without some notes) and indexes it.
-fn indexed_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
-    let vault = home.join("vault");
-    copy_tree(&fixture("vault"), &vault, leave_out);
-    let output = run(starling(home).arg("index").arg(&vault));
-    assert!(output.status.success(), "{}", stderr(&output));
-    vault
-}
-
-fn copy_tree(from: &Path, to: &Path, leave_out: &[&str]) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target, leave_out);
-        } else if !leave_out.iter().any(|l| entry.path().ends_with(l)) {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use crate::common::{fixture, indexed_fixture_vault, run, starling, stderr, stdout};
 
 fn star(home: &Path, args: &[&str]) -> std::process::Output {
     run(starling(home).arg("star").args(args))
@@ -88,7 +66,7 @@ fn assert_grounded(draft: &Value) {
 #[test]
 fn extractive_drafts_cite_the_known_notes_and_nothing_else() {
     let home = tempfile::tempdir().unwrap();
-    indexed_vault(home.path(), &[]);
+    indexed_fixture_vault(home.path(), &[]);
     for (competency, notes) in expected() {
         let output = star(
             home.path(),
@@ -178,8 +156,8 @@ fn extractive_drafts_cite_the_known_notes_and_nothing_else() {
 fn a_note_with_instructions_changes_nothing() {
     // The inbox note tells the model to claim 50 mentees and 500% revenue.
     let (with, without) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    indexed_vault(with.path(), &[]);
-    indexed_vault(without.path(), &["pasted-email.md"]);
+    indexed_fixture_vault(with.path(), &[]);
+    indexed_fixture_vault(without.path(), &["pasted-email.md"]);
     let args = ["--competency", "Mentoring junior engineers", "--no-model"];
     let (a, b) = (star(with.path(), &args), star(without.path(), &args));
     assert!(a.status.success() && b.status.success());
@@ -219,7 +197,7 @@ fn a_note_with_instructions_changes_nothing() {
 #[test]
 fn a_rubric_gets_one_entry_per_section_and_a_summary() {
     let home = tempfile::tempdir().unwrap();
-    indexed_vault(home.path(), &[]);
+    indexed_fixture_vault(home.path(), &[]);
     let rubric = home.path().join("ladder.md");
     std::fs::write(
         &rubric,

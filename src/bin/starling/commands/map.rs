@@ -9,7 +9,6 @@ use anyhow::Context;
 use starling::backends::{Generator, Sampling, SearchFilter};
 use starling::config::Config;
 use starling::files;
-use starling::notes::markdown::days_since_epoch;
 use starling::prompts::Prompt;
 use starling::services;
 use starling::tasks::map::{self, JudgmentCache, MapOptions};
@@ -49,14 +48,8 @@ pub struct Args {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.k > 0, "--k must be at least 1");
-    for (flag, value) in [("--since", &args.since), ("--until", &args.until)] {
-        if let Some(date) = value {
-            anyhow::ensure!(
-                date.len() == 10 && days_since_epoch(date).is_some(),
-                "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
-            );
-        }
-    }
+    super::check_date("--since", &args.since)?;
+    super::check_date("--until", &args.until)?;
     let text = files::read_text(&args.rubric, 4 << 20)?;
     let rubric = rubric::parse(&args.rubric, &text)?;
 

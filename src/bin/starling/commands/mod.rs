@@ -27,3 +27,14 @@ pub fn load_generator(config: &Config) -> anyhow::Result<LlamaGenerator> {
         )
     })
 }
+
+/// Checks a `--since`/`--until` value: `YYYY-MM-DD`, a real date.
+pub fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
+    if let Some(date) = value {
+        anyhow::ensure!(
+            date.len() == 10 && starling::notes::markdown::days_since_epoch(date).is_some(),
+            "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
+        );
+    }
+    Ok(())
+}

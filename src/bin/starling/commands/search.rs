@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use starling::backends::{SearchFilter, SearchMode};
 use starling::config::Config;
-use starling::notes::markdown::days_since_epoch;
 use starling::notes::retrieve;
 use starling::services;
 
@@ -48,21 +47,11 @@ pub fn hit_json(h: &starling::backends::Hit) -> serde_json::Value {
     })
 }
 
-fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
-    if let Some(date) = value {
-        anyhow::ensure!(
-            date.len() == 10 && days_since_epoch(date).is_some(),
-            "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
-        );
-    }
-    Ok(())
-}
-
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!args.query.trim().is_empty(), "the query is empty");
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
-    check_date("--since", &args.since)?;
-    check_date("--until", &args.until)?;
+    super::check_date("--since", &args.since)?;
+    super::check_date("--until", &args.until)?;
     let rows: Vec<serde_json::Value> = match client::store_access(config, "starling search")? {
         StoreAccess::Remote(server) => {
             let answer = server.call(

@@ -10,7 +10,6 @@ use anyhow::Context;
 use serde_json::json;
 use starling::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
 use starling::config::Config;
-use starling::notes::markdown::days_since_epoch;
 use starling::notes::mojibake;
 use starling::prompts::Prompt;
 use starling::services;
@@ -66,16 +65,6 @@ pub struct Args {
     /// With --rubric: one entry per item instead of per section.
     #[arg(long, requires = "rubric")]
     per_item: bool,
-}
-
-fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
-    if let Some(date) = value {
-        anyhow::ensure!(
-            date.len() == 10 && days_since_epoch(date).is_some(),
-            "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
-        );
-    }
-    Ok(())
 }
 
 /// Reads `PATH[:START[-END]]` for --include: the path as given, else under a note root.
@@ -252,8 +241,8 @@ fn not_enough(competency: &str, closest: &[Evidence]) -> String {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
-    check_date("--since", &args.since)?;
-    check_date("--until", &args.until)?;
+    super::check_date("--since", &args.since)?;
+    super::check_date("--until", &args.until)?;
     let interactive =
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !args.yes;
     let rubric = match &args.rubric {
