@@ -325,9 +325,11 @@ pub fn run(
                 similarity,
             });
         }
+        // Rounded, so float noise between runs (threaded ONNX Runtime) cannot reorder near-ties.
+        let rounded = |x: f32| (x * 1e4).round() as i64;
         candidates.sort_by(|a, b| {
-            b.similarity
-                .total_cmp(&a.similarity)
+            rounded(b.similarity)
+                .cmp(&rounded(a.similarity))
                 .then(a.path.cmp(&b.path))
                 .then(a.line_start.cmp(&b.line_start))
         });

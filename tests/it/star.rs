@@ -275,3 +275,59 @@ fn bad_star_input_is_named() {
         stderr(&output)
     );
 }
+
+/// Runs `starling ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_a_terminal(home: &Path, args: &str, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let command = format!("{} {args}", crate::common::bin().display());
+    let mut script = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("STARLING_MODELS_DIR", crate::common::models_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    script
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    script.wait_with_output().unwrap()
+}
+
+#[test]
+fn at_a_terminal_it_asks_and_lets_the_user_untick_evidence() {
+    let home = tempfile::tempdir().unwrap();
+    indexed_fixture_vault(home.path(), &[]);
+    // Asked for the competency, shown the evidence, Enter drafts.
+    let output = on_a_terminal(
+        home.path(),
+        "star --no-model",
+        "Mentoring junior engineers\n\n",
+    );
+    let screen = stdout(&output);
+    assert!(screen.contains("Competency to write about:"), "{screen}");
+    assert!(
+        screen.contains("[x]") && screen.contains("1on1/2025-04-priya.md"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("## Situation") && screen.contains("[^1]: 1on1/2025-04-priya.md"),
+        "{screen}"
+    );
+
+    // Unticking the only evidence leaves nothing to draft from.
+    let output = on_a_terminal(
+        home.path(),
+        "star --no-model --competency 'Mentoring junior engineers'",
+        "1\n\n",
+    );
+    let screen = stdout(&output);
+    assert!(screen.contains("[ ]"), "{screen}");
+    assert!(screen.contains("not enough evidence"), "{screen}");
+    assert_eq!(output.status.code(), Some(1), "{screen}");
+}
