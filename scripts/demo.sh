@@ -29,10 +29,10 @@ $bin search "certificate outage follow-up" -k 3
 allow1() { "$@" || [ $? -eq 1 ]; }
 
 step "star: a STAR entry drafted from the notes, every sentence cited (extractive, deterministic)"
-allow1 $bin star --competency "Operational ownership and incident follow-up" --no-model --yes
+allow1 $bin star --competency "Incident review and outage follow-up" --no-model --yes
 
 step "star: the same, rephrased by the local model and checked (unsupported sentences dropped)"
-allow1 $bin star --competency "Operational ownership and incident follow-up" --yes --format table
+allow1 $bin star --competency "Incident review and outage follow-up" --yes --format table
 
 step "map: the notes against a small career ladder (strong / partial / none, and the gaps)"
 $bin map demo/ladder.md --no-model

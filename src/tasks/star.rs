@@ -403,6 +403,8 @@ static CUES: LazyLock<Vec<(Part, usize, Regex)>> = LazyLock::new(|| {
             &format!(r"(?i)^(i|we)( also| then| first)? ({ACTS})\b"),
         ),
         cue(Part::Action, 1, &format!(r"(?i)\b(i|we) ({ACTS})\b")),
+        // Work-log bullets drop the "I": "Led the review of the outage."
+        cue(Part::Action, 2, &format!(r"(?i)^({ACTS})\b")),
         cue(
             Part::Result,
             2,
@@ -436,8 +438,10 @@ pub fn extract(sentences: &[EvidenceSentence], evidence: &[Evidence]) -> Vec<(Pa
     let mut by_part: HashMap<Part, Vec<(usize, f32, usize)>> = HashMap::new();
     for (index, sentence) in sentences.iter().enumerate() {
         let scores = part_scores(&sentence.text);
+        // Ties go to the more specific reading: action, then result, task, situation.
+        const PREFERENCE: [u8; 4] = [0, 1, 3, 2];
         let best = (0..4)
-            .max_by_key(|&i| (scores[i], std::cmp::Reverse(i)))
+            .max_by_key(|&i| (scores[i], PREFERENCE[i]))
             .expect("4 parts");
         let part = if scores[best] > 0 {
             PARTS[best]
