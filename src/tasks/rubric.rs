@@ -1,6 +1,6 @@
 //! Career-ladder rubrics: Markdown (`##`/`###` sections with `-`, `*` or numbered items, nested
-//! bullets belonging to their item; a section of prose is one item; tables: one item per row)
-//! or TOML (`[[section]] title = "..." items = [...]`). Every item gets a stable id, the slug of
+//! bullets belonging to their item; a section of prose is one item; tables: one item per row),
+//! TOML (`[[section]] title = "..." items = [...]`) or YAML (`Section:` keys over `- item` lists). Every item gets a stable id, the slug of
 //! its section and its text. Shared by STAR drafting (`star --rubric`) and the rubric map. Pure.
 
 use std::collections::HashMap;
@@ -74,8 +74,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Rubric> {
     let fallback_title = path
         .file_stem()
         .map_or("rubric".to_string(), |s| s.to_string_lossy().into_owned());
-    let rubric = if path.extension().is_some_and(|e| e == "toml") {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    let rubric = if extension == "toml" {
         parse_toml(path, text, &fallback_title)?
+    } else if extension == "yaml" || extension == "yml" {
+        parse_yaml(path, text, &fallback_title)?
     } else {
         parse_markdown(text, &fallback_title)
     };
@@ -127,6 +133,76 @@ fn parse_toml(path: &Path, text: &str, fallback_title: &str) -> Result<Rubric> {
             })
             .collect(),
     })
+}
+
+/// The YAML form's common subset: `title: ...`, then each section as a key with its items as
+/// a `- item` list under it (deeper `- detail` lines belong to the item above).
+fn parse_yaml(path: &Path, text: &str, fallback_title: &str) -> Result<Rubric> {
+    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+    let mut rubric = Rubric {
+        title: fallback_title.to_string(),
+        sections: Vec::new(),
+    };
+    let mut item_indent = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let content = raw.split(" #").next().unwrap_or_default().trim_end();
+        if content.trim().is_empty() || content.trim_start().starts_with('#') || content == "---" {
+            continue;
+        }
+        let indent = content.len() - content.trim_start().len();
+        let body = content.trim_start();
+        if let Some(entry) = body.strip_prefix("- ") {
+            let Some(section) = rubric.sections.last_mut() else {
+                return Err(error(
+                    path,
+                    line,
+                    "a list item before any section key; write `Section:` above it",
+                ));
+            };
+            match item_indent {
+                Some(first) if indent > first => match section.items.last_mut() {
+                    Some(item) => item.details.push(unquote(entry)),
+                    None => return Err(error(path, line, "a nested item with no item above it")),
+                },
+                _ => {
+                    item_indent = Some(indent);
+                    section.items.push(Item {
+                        id: String::new(),
+                        section: section.title.clone(),
+                        text: unquote(entry),
+                        details: Vec::new(),
+                        line,
+                    });
+                }
+            }
+        } else if let Some((key, value)) = body.split_once(':') {
+            if indent == 0 && key.trim() == "title" && !value.trim().is_empty() {
+                rubric.title = unquote(value);
+            } else if value.trim().is_empty() {
+                item_indent = None;
+                rubric.sections.push(Section {
+                    id: slug(key),
+                    title: unquote(key),
+                    line,
+                    items: Vec::new(),
+                });
+            } else {
+                return Err(error(
+                    path,
+                    line,
+                    format!(
+                        "`{}`: a section key takes a `- item` list below it",
+                        key.trim()
+                    ),
+                ));
+            }
+        } else {
+            return Err(error(path, line, "expected `Section:` or `- item`"));
+        }
+    }
+    rubric.sections.retain(|s| !s.items.is_empty());
+    Ok(rubric)
 }
 
 fn line_of(line_starts: &[usize], offset: usize) -> usize {
@@ -421,6 +497,21 @@ mod tests {
                 ("Mentoring", &["Grows others"]),
             ],
         );
+        check(
+            "t.yaml",
+            "title: L5\nImpact:\n  - Leads projects\n    - with examples\n  - \"Moves metrics\"\nCraft:\n  - Reviews code\n",
+            &[("Impact", &["Leads projects", "Moves metrics"]), ("Craft", &["Reviews code"])],
+        );
+        let yaml = parse(
+            Path::new("t.yaml"),
+            "Impact:\n  - Leads projects\n    - with examples\n",
+        )
+        .unwrap();
+        assert_eq!(yaml.sections[0].items[0].details, ["with examples"]);
+        assert!(parse(Path::new("t.yml"), "- orphan\n")
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
         check(
             "t.toml",
             "title = \"L5\"\n[[section]]\ntitle = \"Impact\"\nitems = [\"Leads projects\", \"Moves metrics\"]\n",
