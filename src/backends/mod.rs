@@ -29,6 +29,17 @@ pub struct Sampling {
     pub stop: Vec<String>,
 }
 
+impl Sampling {
+    /// Greedy decoding (deterministic) with the configured seed: what the tasks use.
+    pub fn greedy(seed: u32) -> Self {
+        Sampling {
+            temperature: 0.0,
+            seed,
+            ..Sampling::default()
+        }
+    }
+}
+
 impl Default for Sampling {
     fn default() -> Self {
         Sampling {

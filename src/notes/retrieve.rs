@@ -32,3 +32,10 @@ pub fn search(
         mode: request.mode,
     })
 }
+
+/// Cosine similarity of two vectors (the relevance STAR and the rubric map judge by).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+    dot / (norm(a) * norm(b))
+}

@@ -140,12 +140,6 @@ struct Candidate {
     similarity: f32,
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
-    dot / (norm(a) * norm(b))
-}
-
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() > 3)
@@ -309,12 +303,12 @@ pub fn run(
                 continue;
             }
             let similarity = if text == hit.chunk.text {
-                cosine(vector, &s.dense)
+                retrieve::cosine(vector, &s.dense)
             } else {
                 let mut chunk = hit.chunk.clone();
                 chunk.text = text.clone();
                 let dense = embedder.embed(&[chunk.embedding_text()])?.remove(0);
-                cosine(vector, &dense)
+                retrieve::cosine(vector, &dense)
             };
             candidates.push(Candidate {
                 path: hit.chunk.path.clone(),

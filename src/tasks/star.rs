@@ -156,12 +156,6 @@ pub fn queries(request: &StarRequest) -> Vec<String> {
     out
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
-    dot / (norm(a) * norm(b))
-}
-
 /// What retrieval found for one competency.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gathered {
@@ -220,7 +214,7 @@ pub fn gather(
         .map(|s| {
             let relevance = query_vectors[..scoring]
                 .iter()
-                .map(|q| cosine(q, &s.dense))
+                .map(|q| retrieve::cosine(q, &s.dense))
                 .fold(f32::MIN, f32::max);
             Evidence {
                 id: String::new(),

@@ -88,11 +88,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         Some(super::load_generator(config)?)
     };
     let prompt = Prompt::load("map-judge", config.prompts_dir.as_deref())?;
-    let sampling = Sampling {
-        temperature: 0.0,
-        seed: config.generator.seed,
-        ..Sampling::default()
-    };
+    let sampling = Sampling::greedy(config.generator.seed);
     let judge = generator
         .as_ref()
         .map(|g| (g as &dyn Generator, &prompt, &sampling));

@@ -216,11 +216,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let mut generator: Option<Box<dyn Generator>> = None;
     let options = RewriteOptions {
         instructions: args.instructions.clone(),
-        sampling: Sampling {
-            temperature: 0.0,
-            seed: config.generator.seed,
-            ..Sampling::default()
-        },
+        sampling: Sampling::greedy(config.generator.seed),
         max_block_bytes: 6000,
     };
     let terminal = std::io::stderr().is_terminal();

@@ -148,11 +148,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let sampling = Sampling {
-        temperature: 0.0,
-        seed: config.generator.seed,
-        ..Sampling::default()
-    };
+    let sampling = Sampling::greedy(config.generator.seed);
 
     let mut reports = Vec::new();
     let mut fixes_json = Vec::new();

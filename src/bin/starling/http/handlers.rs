@@ -204,11 +204,7 @@ pub async fn tone(
                 &request.text,
                 InputKind::Markdown,
                 &findings,
-                &Sampling {
-                    temperature: 0.0,
-                    seed: engines.config.generator.seed,
-                    ..Sampling::default()
-                },
+                &Sampling::greedy(engines.config.generator.seed),
             )?;
             warnings = review.warnings;
             findings = tone::merge(findings, review.findings);
@@ -400,11 +396,7 @@ pub async fn star(
     };
     let run = move |generator: Option<&dyn Generator>| -> Result<Value, ApiError> {
         let prompt = Prompt::load("star", engines.config.prompts_dir.as_deref())?;
-        let sampling = Sampling {
-            temperature: 0.0,
-            seed: engines.config.generator.seed,
-            ..Sampling::default()
-        };
+        let sampling = Sampling::greedy(engines.config.generator.seed);
         let outcome = star::run(
             &engines.embedder,
             &engines.notes.store,
@@ -465,11 +457,7 @@ pub async fn map(
     };
     let run = move |generator: Option<&dyn Generator>| -> Result<Value, ApiError> {
         let prompt = Prompt::load("map-judge", engines.config.prompts_dir.as_deref())?;
-        let sampling = Sampling {
-            temperature: 0.0,
-            seed: engines.config.generator.seed,
-            ..Sampling::default()
-        };
+        let sampling = Sampling::greedy(engines.config.generator.seed);
         let mut cache = engines.map_cache.lock().unwrap_or_else(|p| p.into_inner());
         let result = map::run(
             &engines.embedder,
@@ -514,11 +502,7 @@ pub async fn rewrite(
     model_call(state, request.stream, move |generator| {
         let options = rewrite_task::RewriteOptions {
             instructions: request.instructions.clone(),
-            sampling: Sampling {
-                temperature: 0.0,
-                seed: engines.config.generator.seed,
-                ..Sampling::default()
-            },
+            sampling: Sampling::greedy(engines.config.generator.seed),
             max_block_bytes: 6000,
         };
         let result = rewrite_task::rewrite(generator, &style, &request.text, &options, &mut |_, _| {})?;
