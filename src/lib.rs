@@ -5,6 +5,7 @@ pub mod backends;
 pub mod config;
 pub mod error;
 pub mod files;
+pub mod learn;
 pub mod manifest;
 pub mod notes;
 pub mod prompts;

@@ -10,34 +10,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::evidence::{self, NoteCandidate};
 use super::rubric::{Item, Rubric};
+#[cfg(test)]
 use super::star::looks_like_instruction;
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
-use crate::notes::{glossary, retrieve};
+use crate::notes::glossary;
 use crate::prompts::Prompt;
 use crate::structured::generate_json;
-
-/// `--no-model` thresholds on MiniLM cosine similarity between an item and a chunk,
-/// calibrated on `tests/fixtures/map` (see `scripts/bench.sh map`).
-/// There, known evidence scores 0.32-0.66 and the best passage for an item with no evidence
-/// at most 0.33.
-pub const STRONG_SIMILARITY: f32 = 0.50;
-pub const PARTIAL_SIMILARITY: f32 = 0.35;
-/// Below this similarity a passage is not evidence for an item, whatever a model says.
-pub const RELATED_SIMILARITY: f32 = 0.25;
-
-/// The highest level a model judgment may give a passage of this similarity: strong only for
-/// passages the threshold judge would call at least partial, partial only for related ones.
-pub fn similarity_ceiling(similarity: f32) -> Level {
-    if similarity >= PARTIAL_SIMILARITY {
-        Level::Strong
-    } else if similarity >= RELATED_SIMILARITY {
-        Level::Partial
-    } else {
-        Level::None
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +76,23 @@ pub struct ItemEvidence {
     pub quote: String,
     pub level: Level,
     pub similarity: f32,
+    /// The feature judge's probability that the note is evidence for the item.
+    pub probability: f32,
+    /// Why it is strong or partial, in words.
+    pub reasons: Vec<String>,
+    /// Near-duplicate notes folded into this citation.
+    pub duplicates: Vec<String>,
+}
+
+/// For an item without evidence: the closest note, and why it did not count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Closest {
+    pub path: String,
+    pub line_start: usize,
+    pub line_end: usize,
+    pub quote: String,
+    pub probability: f32,
+    pub reasons: Vec<String>,
 }
 
 /// One rubric item with its level and evidence.
@@ -106,6 +104,8 @@ pub struct MappedItem {
     pub level: Level,
     /// Strong and partial evidence, best first.
     pub evidence: Vec<ItemEvidence>,
+    /// For a `none` item: what came closest.
+    pub closest: Option<Closest>,
     /// For growth areas: what kind of evidence would prove the item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
@@ -121,6 +121,9 @@ pub struct Map {
     pub judged: usize,
     #[serde(skip)]
     pub cached: usize,
+    /// The feature judge's inputs, one JSON line per candidate note (for fitting it).
+    #[serde(skip)]
+    pub features: String,
 }
 
 /// Options for one run.
@@ -128,16 +131,6 @@ pub struct Map {
 pub struct MapOptions {
     pub k: usize,
     pub filter: SearchFilter,
-}
-
-struct Candidate {
-    path: String,
-    line_start: usize,
-    line_end: usize,
-    hash: String,
-    /// The chunk text without sentences that read as instructions to a model.
-    text: String,
-    similarity: f32,
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -175,6 +168,7 @@ pub fn verify_quote(text: &str, quote: &str) -> Option<String> {
     (quote.len() >= 8 && squash(text).contains(&quote)).then_some(quote)
 }
 
+#[cfg(test)]
 fn clean(text: &str) -> String {
     text.lines()
         .filter(|line| !looks_like_instruction(line))
@@ -253,7 +247,8 @@ pub fn judgment_prompt(prompt: &Prompt, item: &Item, candidates: &[&str]) -> Str
 }
 
 /// Maps every item of `rubric`. `judge` is the model (with its prompt and sampling) or
-/// `None` for the threshold judge.
+/// `None` for the fitted feature judge alone (`evidence::judge`). The model may confirm or
+/// lower the feature judge's level, never raise it.
 pub fn run(
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
@@ -262,198 +257,176 @@ pub fn run(
     options: &MapOptions,
     cache: &mut JudgmentCache,
 ) -> Result<Map> {
-    let judge_name = judge.map_or("similarity".to_string(), |(g, _, _)| {
-        g.model_name().to_string()
-    });
-    let items: Vec<&Item> = rubric.items().collect();
-    let queries: Vec<String> = items
-        .iter()
-        .map(|i| glossary::expand(&format!("{}: {}", i.section, i.text)))
-        .collect();
-    let vectors = embedder.embed(&queries)?;
+    let fitted = evidence::judge();
     let mut map = Map {
         rubric: rubric.title.clone(),
         items: Vec::new(),
         judged: 0,
         cached: 0,
+        features: String::new(),
     };
-    for ((item, query), vector) in items.iter().zip(&queries).zip(&vectors) {
-        let hits = retrieve::search(
+    // Ladder language in general: the mean of every item's vector.
+    let items: Vec<&Item> = rubric.items().collect();
+    let vectors = embedder.embed(
+        &items
+            .iter()
+            .map(|i| glossary::expand(&i.text))
+            .collect::<Vec<_>>(),
+    )?;
+    let mut centroid = vec![0.0f32; embedder.dimension()];
+    for v in &vectors {
+        for (c, x) in centroid.iter_mut().zip(v) {
+            *c += x / vectors.len() as f32;
+        }
+    }
+    for item in items {
+        let notes = evidence::candidates(
             embedder,
             store,
-            &retrieve::Request {
-                text: query.clone(),
-                // A wider pool, cut to the k most similar: the set stays the same from run to run
-                // even when the fused ranking has ties at its edge (so the cache keeps hitting).
-                k: options.k * 2,
+            &evidence::Query {
+                text: item.text.clone(),
+                section: Some(item.section.clone()),
                 filter: options.filter.clone(),
-                mode: Default::default(),
+                pool: (options.k * 5).max(25),
+                centroid: Some(centroid.clone()),
             },
         )?;
-        let stored = store.get(&hits.iter().map(|h| h.id).collect::<Vec<_>>())?;
-        let mut candidates: Vec<Candidate> = Vec::new();
-        for hit in &hits {
-            let Some(s) = stored.iter().find(|s| s.id == hit.id) else {
-                continue;
-            };
-            // Sentences that instruct a model are not evidence; a passage that held some is
-            // judged on what remains, re-embedded, so they cannot lift its similarity either.
-            let text = clean(&hit.chunk.text);
-            if text.split_whitespace().count() < 3 {
-                continue;
-            }
-            let similarity = if text == hit.chunk.text {
-                retrieve::cosine(vector, &s.dense)
-            } else {
-                let mut chunk = hit.chunk.clone();
-                chunk.text = text.clone();
-                let dense = embedder.embed(&[chunk.embedding_text()])?.remove(0);
-                retrieve::cosine(vector, &dense)
-            };
-            candidates.push(Candidate {
-                path: hit.chunk.path.clone(),
-                line_start: hit.chunk.line_start,
-                line_end: hit.chunk.line_end,
-                hash: hit.chunk.hash.clone(),
-                text,
-                similarity,
-            });
-        }
-        // Rounded, so float noise between runs (threaded ONNX Runtime) cannot reorder near-ties.
-        let rounded = |x: f32| (x * 1e4).round() as i64;
-        candidates.sort_by(|a, b| {
-            rounded(b.similarity)
-                .cmp(&rounded(a.similarity))
-                .then(a.path.cmp(&b.path))
-                .then(a.line_start.cmp(&b.line_start))
+        map.features
+            .push_str(&evidence::features_json(&item.text, &notes));
+        let closest = notes.first().map(|n| Closest {
+            path: n.path.clone(),
+            line_start: n.best().chunk.line_start,
+            line_end: n.best().chunk.line_end,
+            quote: best_sentence(&n.best().text, &item.text),
+            probability: n.probability,
+            reasons: n.reasons(),
         });
-        candidates.truncate(options.k);
-
-        let mut judgments: Vec<Option<Judgment>> = candidates
+        let candidates: Vec<&NoteCandidate> = notes.iter().take(options.k).collect();
+        let best = candidates.first().map_or(0.0, |n| n.probability);
+        let mut judgments: Vec<Judgment> = candidates
             .iter()
-            .map(|c| {
-                cache
-                    .entries
-                    .get(&JudgmentCache::key(&item.id, &c.hash, &judge_name))
-                    .cloned()
+            .enumerate()
+            .map(|(rank, n)| {
+                let level = match fitted.level_of(rank, n.probability, best) {
+                    2 => Level::Strong,
+                    1 => Level::Partial,
+                    _ => Level::None,
+                };
+                Judgment {
+                    level,
+                    quote: if level == Level::None {
+                        String::new()
+                    } else {
+                        best_sentence(&n.best().text, &item.text)
+                    },
+                    similarity: n.best().similarity,
+                }
             })
             .collect();
-        map.cached += judgments.iter().filter(|j| j.is_some()).count();
-        let pending: Vec<usize> = (0..candidates.len())
-            .filter(|&i| judgments[i].is_none())
-            .collect();
         let mut suggestion = None;
-        if !pending.is_empty() {
-            map.judged += pending.len();
-            match judge {
-                None => {
-                    for &i in &pending {
-                        let c = &candidates[i];
-                        let level = if c.similarity >= STRONG_SIMILARITY {
-                            Level::Strong
-                        } else if c.similarity >= PARTIAL_SIMILARITY {
-                            Level::Partial
-                        } else {
-                            Level::None
-                        };
-                        let quote = if level == Level::None {
-                            String::new()
-                        } else {
-                            best_sentence(&c.text, &item.text)
-                        };
-                        judgments[i] = Some(Judgment {
-                            level,
-                            quote,
-                            similarity: c.similarity,
-                        });
-                    }
+        if let Some((generator, prompt, sampling)) = judge {
+            let judge_name = generator.model_name().to_string();
+            // Only what the features support goes to the model: it can confirm or lower.
+            let mut pending = Vec::new();
+            for (i, n) in candidates.iter().enumerate() {
+                if judgments[i].level == Level::None {
+                    continue;
                 }
-                Some((generator, prompt, sampling)) => {
-                    let texts: Vec<&str> = pending
-                        .iter()
-                        .map(|&i| candidates[i].text.as_str())
-                        .collect();
-                    let request = GenerateRequest {
-                        system: Some(prompt.system.clone()),
-                        prompt: judgment_prompt(prompt, item, &texts),
-                        sampling: Sampling {
-                            max_tokens: 120 + 110 * texts.len() as u32,
-                            ..sampling.clone()
-                        },
-                        json_schema: None,
-                        cancel: None,
-                    };
-                    let value = match generate_json(
-                        generator,
-                        &request,
-                        &judgment_schema(&texts.iter().map(|t| quotable(t)).collect::<Vec<_>>()),
-                    ) {
-                        Ok((value, _)) => Some(value),
-                        Err(Error::UnparseableOutput { reason, .. }) => {
-                            tracing::warn!(item = %item.id, %reason, "unusable judgment; candidates rated none");
-                            None
-                        }
-                        Err(other) => return Err(other),
-                    };
+                match cache.entries.get(&JudgmentCache::key(
+                    &item.id,
+                    &n.best().chunk.hash,
+                    &judge_name,
+                )) {
+                    Some(cached) => {
+                        map.cached += 1;
+                        judgments[i] = lowered(&judgments[i], cached);
+                    }
+                    None => pending.push(i),
+                }
+            }
+            if !pending.is_empty() {
+                map.judged += pending.len();
+                let texts: Vec<&str> = pending
+                    .iter()
+                    .map(|&i| candidates[i].best().text.as_str())
+                    .collect();
+                let request = GenerateRequest {
+                    system: Some(prompt.system.clone()),
+                    prompt: judgment_prompt(prompt, item, &texts),
+                    sampling: Sampling {
+                        max_tokens: 120 + 110 * texts.len() as u32,
+                        ..sampling.clone()
+                    },
+                    json_schema: None,
+                    cancel: None,
+                };
+                let value = match generate_json(
+                    generator,
+                    &request,
+                    &judgment_schema(&texts.iter().map(|t| quotable(t)).collect::<Vec<_>>()),
+                ) {
+                    Ok((value, _)) => Some(value),
+                    Err(Error::UnparseableOutput { reason, .. }) => {
+                        tracing::warn!(item = %item.id, %reason, "unusable judgment; the feature judge's levels stand");
+                        None
+                    }
+                    Err(other) => return Err(other),
+                };
+                if let Some(value) = &value {
                     for (slot, &i) in pending.iter().enumerate() {
-                        let c = &candidates[i];
-                        let id = format!("C{}", slot + 1);
-                        let reply = value.as_ref().map(|v| v[id.as_str()].clone());
-                        let mut level = reply.as_ref().map_or(Level::None, |r| {
-                            Level::from_name(r["level"].as_str().unwrap_or("none"))
-                        });
-                        // The quote must be found in the chunk, or the judgment counts for nothing.
-                        let quote = reply.as_ref().and_then(|r| {
-                            verify_quote(&c.text, r["quote"].as_str().unwrap_or_default())
-                        });
+                        let c = candidates[i];
+                        let reply = &value[format!("C{}", slot + 1).as_str()];
+                        let mut level = Level::from_name(reply["level"].as_str().unwrap_or("none"));
+                        // The quote must be found in the passage, or the judgment counts for nothing.
+                        let quote = verify_quote(
+                            &c.best().text,
+                            reply["quote"].as_str().unwrap_or_default(),
+                        );
                         if quote.is_none() {
                             level = Level::None;
                         }
-                        // A level the passage's similarity cannot back is lowered to what it can:
-                        // a small model calls unrelated passages strong.
-                        level = level.min(similarity_ceiling(c.similarity));
-                        judgments[i] = Some(Judgment {
+                        let model = Judgment {
                             level,
                             quote: quote.unwrap_or_default(),
-                            similarity: c.similarity,
-                        });
+                            similarity: c.best().similarity,
+                        };
+                        cache.entries.insert(
+                            JudgmentCache::key(&item.id, &c.best().chunk.hash, &judge_name),
+                            model.clone(),
+                        );
+                        judgments[i] = lowered(&judgments[i], &model);
                     }
-                    suggestion = value
-                        .as_ref()
-                        .and_then(|v| v["suggestion"].as_str())
+                    suggestion = value["suggestion"]
+                        .as_str()
                         .map(str::trim)
                         .filter(|s| !s.is_empty())
                         .map(String::from);
                 }
             }
-            for &i in &pending {
-                let key = JudgmentCache::key(&item.id, &candidates[i].hash, &judge_name);
-                cache
-                    .entries
-                    .insert(key, judgments[i].clone().expect("judged"));
-            }
+        } else {
+            map.judged += candidates.len();
         }
-        let mut evidence: Vec<ItemEvidence> = candidates
+        let evidence: Vec<ItemEvidence> = candidates
             .iter()
             .zip(&judgments)
-            .filter_map(|(c, j)| {
-                let j = j.as_ref()?;
-                (j.level > Level::None).then(|| ItemEvidence {
-                    path: c.path.clone(),
-                    line_start: c.line_start,
-                    line_end: c.line_end,
-                    quote: j.quote.clone(),
-                    level: j.level,
-                    similarity: j.similarity,
-                })
+            .filter(|(_, j)| j.level > Level::None)
+            .map(|(n, j)| ItemEvidence {
+                path: n.path.clone(),
+                line_start: n.best().chunk.line_start,
+                line_end: n.best().chunk.line_end,
+                quote: j.quote.clone(),
+                level: j.level,
+                similarity: j.similarity,
+                probability: n.probability,
+                reasons: n.reasons(),
+                duplicates: n.duplicates.clone(),
             })
             .collect();
-        evidence.sort_by(|a, b| {
-            b.level
-                .cmp(&a.level)
-                .then(b.similarity.total_cmp(&a.similarity))
-        });
-        let level = evidence.first().map_or(Level::None, |e| e.level);
+        let level = evidence
+            .iter()
+            .map(|e| e.level)
+            .max()
+            .unwrap_or(Level::None);
         let suggestion = (level < Level::Strong).then(|| {
             suggestion.unwrap_or_else(|| {
                 format!(
@@ -467,11 +440,29 @@ pub fn run(
             section: item.section.clone(),
             item: item.text.clone(),
             level,
+            closest: if level == Level::None { closest } else { None },
             evidence,
             suggestion,
         });
     }
     Ok(map)
+}
+
+/// The feature judge's level, confirmed or lowered by the model's (never raised); the model's
+/// quote when it gave one.
+fn lowered(features: &Judgment, model: &Judgment) -> Judgment {
+    let level = features.level.min(model.level);
+    Judgment {
+        level,
+        quote: if level == Level::None {
+            String::new()
+        } else if model.quote.is_empty() {
+            features.quote.clone()
+        } else {
+            model.quote.clone()
+        },
+        similarity: features.similarity,
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -490,7 +481,14 @@ impl Map {
                 "evidence": i.evidence.iter().map(|e| json!({
                     "path": e.path, "line_start": e.line_start, "line_end": e.line_end,
                     "quote": e.quote, "level": e.level, "similarity": e.similarity,
+                    "probability": e.probability, "reasons": e.reasons, "duplicates": e.duplicates,
                 })).collect::<Vec<_>>(),
+                "reasons": i.evidence.first().map(|e| e.reasons.clone()).unwrap_or_else(|| i.closest.as_ref().map(|c| {
+                    let mut r = vec![format!("closest: {}:{}-{} (probability {:.2}, below the partial cut-off)", c.path, c.line_start, c.line_end, c.probability)];
+                    r.extend(c.reasons.iter().cloned());
+                    r
+                }).unwrap_or_default()),
+                "closest": i.closest,
                 "suggestion": i.suggestion,
             })).collect::<Vec<_>>(),
             "judged": self.judged,
@@ -531,10 +529,18 @@ impl Map {
                 cell(&item.section),
                 cell(&item.item),
                 item.level.name(),
-                if evidence.is_empty() {
-                    "—".into()
-                } else {
+                if !evidence.is_empty() {
                     evidence
+                } else if let Some(c) = &item.closest {
+                    format!(
+                        "— (closest: `{}:{}-{}`, {})",
+                        c.path,
+                        c.line_start,
+                        c.line_end,
+                        cell(&c.reasons.join("; "))
+                    )
+                } else {
+                    "—".into()
                 }
             ));
         }
@@ -607,12 +613,23 @@ impl Map {
             ));
             for e in &item.evidence {
                 html.push_str(&format!(
-                    "<p><code>{}:{}-{}</code> ({})</p><blockquote>{}</blockquote>\n",
+                    "<p><code>{}:{}-{}</code> ({}: {})</p><blockquote>{}</blockquote>\n",
                     escape(&e.path),
                     e.line_start,
                     e.line_end,
                     e.level.name(),
+                    escape(&e.reasons.join("; ")),
                     escape(&e.quote)
+                ));
+            }
+            if let Some(c) = &item.closest {
+                html.push_str(&format!(
+                    "<p><em>Closest:</em> <code>{}:{}-{}</code> ({})</p><blockquote>{}</blockquote>\n",
+                    escape(&c.path),
+                    c.line_start,
+                    c.line_end,
+                    escape(&c.reasons.join("; ")),
+                    escape(&c.quote)
                 ));
             }
             if let Some(suggestion) = &item.suggestion {

@@ -352,13 +352,39 @@ fn flush_buffer(
             Some(item) => item.details.push(text),
             None => push_item(sections, text, line),
         },
+        // Prose under the title, before any section, is the ladder's preamble: context, kept
+        // aside (`validate` drops it when the ladder has sections of its own).
+        "paragraph"
+            if sections.is_empty() || sections.last().is_some_and(|s| s.title == PREAMBLE) =>
+        {
+            if sections.is_empty() {
+                sections.push(Section {
+                    id: String::new(),
+                    title: PREAMBLE.into(),
+                    line,
+                    items: Vec::new(),
+                });
+            }
+            push_item(sections, text, line);
+        }
         // A section of prose is one item (a ladder's "Scope" paragraph).
         "paragraph" if sections.last().is_some_and(|s| !s.items.is_empty()) => {
             if let Some(item) = sections.last_mut().and_then(|s| s.items.last_mut()) {
                 item.details.push(text);
             }
         }
-        _ => push_item(sections, text, line),
+        _ => {
+            // Items listed under the preamble, before any section, are items of their own.
+            if sections.last().is_some_and(|s| s.title == PREAMBLE) {
+                sections.push(Section {
+                    id: String::new(),
+                    title: String::new(),
+                    line,
+                    items: Vec::new(),
+                });
+            }
+            push_item(sections, text, line)
+        }
     }
 }
 
@@ -411,7 +437,22 @@ fn table_row(
     push_item(sections, text, line);
 }
 
+/// The marker title of a ladder's preamble while parsing.
+const PREAMBLE: &str = "\u{0}preamble";
+
 fn validate(path: &Path, mut rubric: Rubric) -> Result<Rubric> {
+    let has_sections = rubric
+        .sections
+        .iter()
+        .any(|s| s.title != PREAMBLE && !s.items.is_empty());
+    if has_sections {
+        rubric.sections.retain(|s| s.title != PREAMBLE);
+    }
+    for section in &mut rubric.sections {
+        if section.title == PREAMBLE {
+            section.title.clear();
+        }
+    }
     if rubric.items().next().is_none() {
         return Err(error(
             path,
@@ -485,6 +526,21 @@ mod tests {
         assert_eq!(ships.id, "delivery/ships-reliably");
         assert_eq!(ships.details, ["on time", "with tests"]);
         assert_eq!(ships.line, 10);
+    }
+
+    #[test]
+    fn a_ladder_preamble_is_context_not_an_item() {
+        check(
+            "ladder.md",
+            "# Senior engineer\n\nThis ladder describes what we expect at senior level.\nRead it with your manager.\n\n## Delivery\n- Ships reliably\n",
+            &[("Delivery", &["Ships reliably"])],
+        );
+        // A rubric that is only prose keeps it as its one item.
+        check(
+            "ladder.md",
+            "# Senior engineer\n\nDrives cross-team work.\n",
+            &[("", &["Drives cross-team work."])],
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use regex::Regex;
 use serde::Serialize;
 use serde_json::json;
 
-use super::facts;
+use super::{evidence, facts, parts};
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
 use crate::notes::retrieve;
@@ -92,6 +92,8 @@ pub struct StarRequest {
     pub exclude: Vec<String>,
     /// Evidence items at most.
     pub k: usize,
+    /// Which candidate story to draft (0: the best).
+    pub story: usize,
 }
 
 /// One numbered piece of evidence.
@@ -131,6 +133,9 @@ pub struct Draft {
     pub warnings: Vec<String>,
     /// The model that rephrased the draft; none for the extractive draft.
     pub model: Option<String>,
+    /// The story drafted, and the other candidates (`--stories`).
+    pub story: Option<Story>,
+    pub stories: Vec<Story>,
 }
 
 /// What drafting produced.
@@ -156,111 +161,289 @@ pub fn queries(request: &StarRequest) -> Vec<String> {
     out
 }
 
+/// A candidate story: one note, or notes tied to it by links, shared identifiers or names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Story {
+    /// The note the story is anchored on first.
+    pub notes: Vec<String>,
+    /// The judge's probability that the anchor note is evidence for the competency.
+    pub score: f32,
+    /// What ties the other notes to the anchor ("links to it", "INC-2291", "names: Ana, Li").
+    pub ties: Vec<String>,
+}
+
 /// What retrieval found for one competency.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gathered {
-    /// Evidence at or above `RELEVANCE` (pinned passages first), numbered E1..En.
+    /// The chosen story's passages (pinned passages first), numbered E1..En.
     pub evidence: Vec<Evidence>,
-    /// The closest passages below it, for "not enough evidence".
+    /// The closest passages when no story clears the bar, for the user to judge.
     pub closest: Vec<Evidence>,
     pub warnings: Vec<String>,
+    /// Candidate stories, best first; `chosen` indexes the one drafted.
+    pub stories: Vec<Story>,
+    pub chosen: usize,
 }
 
-/// Retrieves and numbers the evidence for `request`.
+static IDENTIFIER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,9}-\d{1,6}\b").expect("identifier"));
+static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[A-Z][a-z]{2,15}\b").expect("name"));
+static WIKILINK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]").expect("wikilink")
+});
+
+/// Capitalised words that are not names.
+const NOT_NAMES: &[&str] = &[
+    "The",
+    "This",
+    "That",
+    "These",
+    "Those",
+    "There",
+    "Then",
+    "When",
+    "What",
+    "Why",
+    "How",
+    "Who",
+    "After",
+    "Before",
+    "During",
+    "Since",
+    "And",
+    "But",
+    "For",
+    "With",
+    "From",
+    "Into",
+    "Our",
+    "Their",
+    "His",
+    "Her",
+    "She",
+    "They",
+    "Them",
+    "You",
+    "Your",
+    "Yes",
+    "Not",
+    "Also",
+    "Next",
+    "Last",
+    "Today",
+    "Tomorrow",
+    "Yesterday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Notes",
+    "Action",
+    "Actions",
+    "Result",
+    "Results",
+    "Status",
+    "Owner",
+    "Goal",
+    "Context",
+    "Summary",
+    "Follow",
+    "Done",
+    "Todo",
+    "Week",
+    "Team",
+    "Agreed",
+    "Decision",
+    "Decisions",
+    "Open",
+    "Questions",
+    "Attendees",
+    "Update",
+    "Plan",
+];
+
+fn note_stem(path: &str) -> String {
+    path.rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(".md")
+        .to_lowercase()
+}
+
+fn note_text(note: &evidence::NoteCandidate) -> String {
+    note.passages
+        .iter()
+        .map(|p| p.chunk.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why two notes tell the same story, if they do.
+fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String> {
+    let (ta, tb) = (note_text(a), note_text(b));
+    let mut out = Vec::new();
+    let links = |text: &str, target: &str| {
+        WIKILINK.captures_iter(text).any(|c| {
+            let link = c[1].trim().to_lowercase();
+            link.rsplit('/')
+                .next()
+                .unwrap_or(&link)
+                .trim_end_matches(".md")
+                == target
+        })
+    };
+    if links(&ta, &note_stem(&b.path)) || links(&tb, &note_stem(&a.path)) {
+        out.push("linked".to_string());
+    }
+    let ids = |t: &str| -> Vec<String> {
+        let mut v: Vec<String> = IDENTIFIER
+            .find_iter(t)
+            .map(|m| m.as_str().to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let (ia, ib) = (ids(&ta), ids(&tb));
+    out.extend(ia.into_iter().filter(|i| ib.contains(i)));
+    let names = |t: &str| -> Vec<String> {
+        let mut v: Vec<String> = NAME
+            .find_iter(t)
+            .map(|m| m.as_str())
+            .filter(|w| !NOT_NAMES.contains(w))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let (na, nb) = (names(&ta), names(&tb));
+    let shared: Vec<String> = na.into_iter().filter(|n| nb.contains(n)).collect();
+    if shared.len() >= 2 {
+        out.push(format!(
+            "names: {}",
+            shared
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out
+}
+
+/// Groups candidate notes into stories: each anchor (best first, not yet in a story) with up to
+/// two notes tied to it that are themselves at least half as likely to be evidence.
+pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> {
+    let mut used = vec![false; notes.len()];
+    let mut stories = Vec::new();
+    for anchor in 0..notes.len() {
+        if used[anchor] || notes[anchor].probability < bar {
+            continue;
+        }
+        used[anchor] = true;
+        let mut story = Story {
+            notes: vec![notes[anchor].path.clone()],
+            score: notes[anchor].probability,
+            ties: Vec::new(),
+        };
+        for other in 0..notes.len() {
+            if used[other] || story.notes.len() >= 3 || notes[other].probability < bar * 0.5 {
+                continue;
+            }
+            let why = ties(&notes[anchor], &notes[other]);
+            // A link or a shared identifier ties a story; shared names alone do not (a team's
+            // notes all name the same people) unless the other note is itself likely evidence.
+            let strong_tie = why.iter().any(|w| !w.starts_with("names"));
+            if (strong_tie && notes[other].probability >= bar * 0.5)
+                || (!why.is_empty() && notes[other].probability >= bar.max(0.5))
+            {
+                used[other] = true;
+                story.notes.push(notes[other].path.clone());
+                story
+                    .ties
+                    .push(format!("{}: {}", notes[other].path, why.join("; ")));
+            }
+        }
+        stories.push(story);
+    }
+    stories
+}
+
+/// Retrieves the candidate stories for `request` and numbers the chosen story's passages.
 pub fn gather(
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
     request: &StarRequest,
 ) -> Result<Gathered> {
     let k = request.k.max(1);
-    let texts = queries(request);
-    let query_vectors = embedder.embed(
-        &texts
+    let competency = request.competency.trim();
+    let query = match request.context.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(context) => format!("{competency}: {}", context.trim()),
+        None => competency.to_string(),
+    };
+    let excluded = |path: &str| {
+        request
+            .exclude
             .iter()
-            .map(|t| crate::notes::glossary::expand(t))
-            .collect::<Vec<_>>(),
-    )?;
-    let mut ids: Vec<u64> = Vec::new();
-    for text in &texts {
-        let hits = retrieve::search(
-            embedder,
-            store,
-            &retrieve::Request {
-                text: text.clone(),
-                k: k * 2,
-                filter: request.filter.clone(),
-                mode: Default::default(),
-            },
-        )?;
-        for hit in hits {
-            if !ids.contains(&hit.id) {
-                ids.push(hit.id);
+            .any(|prefix| path.starts_with(prefix.trim_start_matches("./")))
+    };
+    let notes: Vec<evidence::NoteCandidate> = evidence::candidates(
+        embedder,
+        store,
+        &evidence::Query {
+            text: query.clone(),
+            section: None,
+            filter: request.filter.clone(),
+            pool: 30,
+            centroid: None,
+        },
+    )?
+    .into_iter()
+    .filter(|n| !excluded(&n.path))
+    .collect();
+    let mut warnings = Vec::new();
+    for note in &notes {
+        for p in &note.passages {
+            if p.text != p.chunk.text {
+                let warning = format!(
+                    "{}:{}-{} reads as instructions to a model; it was not used as evidence",
+                    p.chunk.path, p.chunk.line_start, p.chunk.line_end
+                );
+                if !warnings.contains(&warning) {
+                    warnings.push(warning);
+                }
             }
         }
     }
-    let stored = store.get(&ids)?;
-    // Relevance is similarity to the competency itself (and the user's context), not to the
-    // generic phrasings added for recall.
-    let scoring = if texts.len() > 3 { 2 } else { 1 };
-    let mut warnings = Vec::new();
-    let mut candidates: Vec<Evidence> = stored
-        .into_iter()
-        .filter(|s| {
-            !request
-                .exclude
-                .iter()
-                .any(|prefix| s.chunk.path.starts_with(prefix.trim_start_matches("./")))
-        })
-        .map(|s| {
-            let relevance = query_vectors[..scoring]
-                .iter()
-                .map(|q| retrieve::cosine(q, &s.dense))
-                .fold(f32::MIN, f32::max);
-            Evidence {
-                id: String::new(),
-                path: s.chunk.path,
-                line_start: s.chunk.line_start,
-                line_end: s.chunk.line_end,
-                heading: s.chunk.heading,
-                text: s.chunk.text,
-                relevance,
-                pinned: false,
-            }
-        })
-        .filter(|e: &Evidence| {
-            // A passage that is all instructions to a model is no evidence of anything.
-            let substance = e
-                .text
-                .lines()
-                .filter(|line| !looks_like_instruction(line))
-                .flat_map(str::split_whitespace)
-                .count();
-            if substance < 3 {
-                warnings.push(format!(
-                    "{}:{}-{} reads as instructions to a model; it was not used as evidence",
-                    e.path, e.line_start, e.line_end
-                ));
-            }
-            substance >= 3
-        })
-        .collect();
-    warnings.dedup();
-    // Best first; ties by place, so the order (and the ids) never depend on the store.
-    candidates.sort_by(|a, b| {
-        b.relevance
-            .total_cmp(&a.relevance)
-            .then_with(|| a.path.cmp(&b.path))
-            .then_with(|| a.line_start.cmp(&b.line_start))
-    });
-    let notes_with_evidence: Vec<String> = candidates
-        .iter()
-        .filter(|e| e.relevance >= RELEVANCE)
-        .map(|e| e.path.clone())
-        .collect();
-    let (relevant, rest): (Vec<Evidence>, Vec<Evidence>) = candidates.into_iter().partition(|e| {
-        e.relevance >= RELEVANCE
-            || (e.relevance >= SIBLING_RELEVANCE && notes_with_evidence.contains(&e.path))
-    });
+    let as_evidence = |p: &evidence::Passage| Evidence {
+        id: String::new(),
+        path: p.chunk.path.clone(),
+        line_start: p.chunk.line_start,
+        line_end: p.chunk.line_end,
+        heading: p.chunk.heading.clone(),
+        text: p.text.clone(),
+        relevance: p.similarity,
+        pinned: false,
+    };
+    let stories = build_stories(&notes, evidence::judge().partial);
+    let chosen = request.story.min(stories.len().saturating_sub(1));
     let mut evidence: Vec<Evidence> = request
         .include
         .iter()
@@ -275,25 +458,99 @@ pub fn gather(
             pinned: true,
         })
         .collect();
-    for item in relevant {
-        if evidence.len() >= k {
-            break;
-        }
-        let overlaps = evidence.iter().any(|e| {
-            e.path == item.path && e.line_start <= item.line_end && item.line_start <= e.line_end
-        });
-        if !overlaps {
-            evidence.push(item);
+    if let Some(story) = stories.get(chosen) {
+        let vector = embedder
+            .embed(&[crate::notes::glossary::expand(&query)])?
+            .remove(0);
+        let per_note = (k / story.notes.len()).max(2);
+        for path in &story.notes {
+            // The whole note, not only the passages retrieval happened to return: a story's
+            // situation and result often sit in sections that do not name the competency.
+            let hits = retrieve::search(
+                embedder,
+                store,
+                &retrieve::Request {
+                    text: query.clone(),
+                    k: 24,
+                    filter: SearchFilter {
+                        path_prefix: Some(path.clone()),
+                        ..request.filter.clone()
+                    },
+                    mode: crate::backends::SearchMode::Dense,
+                },
+            )?;
+            let ids: Vec<u64> = hits
+                .iter()
+                .filter(|h| &h.chunk.path == path)
+                .map(|h| h.id)
+                .collect();
+            let mut passages: Vec<Evidence> = store
+                .get(&ids)?
+                .into_iter()
+                .map(|s| {
+                    let text = s
+                        .chunk
+                        .text
+                        .lines()
+                        .filter(|l| !looks_like_instruction(l))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    Evidence {
+                        id: String::new(),
+                        path: s.chunk.path.clone(),
+                        line_start: s.chunk.line_start,
+                        line_end: s.chunk.line_end,
+                        heading: s.chunk.heading.clone(),
+                        text,
+                        relevance: retrieve::cosine(&vector, &s.dense),
+                        pinned: false,
+                    }
+                })
+                .filter(|e| e.text.split_whitespace().count() >= 3)
+                .collect();
+            if passages.is_empty() {
+                if let Some(note) = notes.iter().find(|n| &n.path == path) {
+                    passages = note.passages.iter().map(as_evidence).collect();
+                }
+            }
+            passages.sort_by(|a, b| {
+                b.relevance
+                    .total_cmp(&a.relevance)
+                    .then(a.line_start.cmp(&b.line_start))
+            });
+            passages.truncate(per_note);
+            // In reading order within the note.
+            passages.sort_by_key(|e| e.line_start);
+            for item in passages {
+                let overlaps = evidence.iter().any(|e| {
+                    e.path == item.path
+                        && e.line_start <= item.line_end
+                        && item.line_start <= e.line_end
+                });
+                if !overlaps {
+                    evidence.push(item);
+                }
+            }
         }
     }
     for (index, item) in evidence.iter_mut().enumerate() {
         item.id = format!("E{}", index + 1);
     }
-    let closest = rest.into_iter().take(5).collect();
+    let closest = if stories.is_empty() {
+        notes
+            .iter()
+            .take(5)
+            .map(|n| as_evidence(n.best()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Gathered {
         evidence,
         closest,
         warnings,
+        stories,
+        chosen,
     })
 }
 
@@ -317,21 +574,88 @@ pub fn looks_like_instruction(text: &str) -> bool {
     INSTRUCTION.is_match(text)
 }
 
-/// Splits evidence text into sentences (one per list item, then at sentence ends), without
-/// list markers; drops sentences that read as instructions to a model, with a warning.
+static MD_LINK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\[([^\]]+)\]\([^)]*\)").expect("markdown link"));
+static BLOCK_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\s\^[A-Za-z0-9-]{2,}\s*$").expect("block id"));
+static CALLOUT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\[![A-Za-z-]+\][+-]?\s*").expect("callout"));
+static LIST_MARK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:>\s*)*(?:[-*+]|\d{1,3}[.)])\s+(?:\[[xX ]\]\s+)?").expect("list marker")
+});
+static SHORT_FIELD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][\w -]{0,24}:\s*(\S+)?$").expect("field"));
+static PAST_TENSE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[A-Z][a-z]+ed|Led|Ran|Wrote|Rewrote|Built|Rebuilt|Made|Took|Gave|Set|Got|Held|Found|Sent|Met|Spent|Kept|Cut|Began|Brought|Taught|Told|Sold|Drove|Chose|Spoke|Put|Won|Drew|Oversaw|Undertook|Split|Shut|Paid|Left|Stood|Sat|Ship(?:ped)?|Hired|Fixed)\b")
+        .expect("past tense")
+});
+
+/// One line of a note made into clean prose, or `None` when it is not prose a draft can use:
+/// headings, table rows, `Key: value` fields, open tasks (plans, not work done), rules. Links keep
+/// their label, Markdown marks, callout markers and block ids go, and a work-log bullet in the
+/// past tense gets its subject ("Led the review" becomes "I led the review").
+pub fn shape_line(line: &str) -> Option<String> {
+    let trimmed = line.trim();
+    if trimmed.is_empty()
+        || trimmed.starts_with('#')
+        || trimmed.starts_with('|')
+        || trimmed.contains(" | ")
+        || trimmed.starts_with("---")
+        || trimmed.starts_with("```")
+        || trimmed.contains("- [ ]")
+        || trimmed.starts_with("[ ]")
+        || SHORT_FIELD.is_match(trimmed)
+    {
+        return None;
+    }
+    let bullet = LIST_MARK.is_match(trimmed);
+    let body = LIST_MARK.replace(trimmed, "");
+    let body = body.trim_start_matches('>').trim();
+    let body = CALLOUT.replace(body, "");
+    let body = WIKILINK.replace_all(&body, |c: &regex::Captures| {
+        c.get(2)
+            .map(|label| label.as_str().trim().to_string())
+            .unwrap_or_else(|| {
+                let target = c[1].trim();
+                target
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(target)
+                    .trim_end_matches(".md")
+                    .to_string()
+            })
+    });
+    let body = MD_LINK.replace_all(&body, "$1");
+    let body = BLOCK_ID.replace(&body, "");
+    let body = body.replace("**", "").replace("__", "").replace("==", "");
+    let mut body = body.trim().to_string();
+    if body.split_whitespace().count() < 4 {
+        return None;
+    }
+    if bullet && PAST_TENSE.is_match(&body) {
+        let mut chars = body.chars();
+        let first = chars
+            .next()
+            .expect("non-empty")
+            .to_lowercase()
+            .collect::<String>();
+        body = format!("I {first}{}", chars.as_str());
+    }
+    Some(body)
+}
+
+/// Splits evidence text into sentences (one per list item, then at sentence ends), shaped into
+/// clean prose (`shape_line`); drops sentences that read as instructions to a model, with a
+/// warning.
 pub fn sentences(evidence: &[Evidence], warnings: &mut Vec<String>) -> Vec<EvidenceSentence> {
     let mut out = Vec::new();
     for item in evidence {
         for line in item.text.lines() {
-            let line = line
-                .trim()
-                .trim_start_matches("- [x] ")
-                .trim_start_matches("- [ ] ")
-                .trim_start_matches("- ")
-                .trim_start_matches("> ")
-                .trim();
-            for sentence in split_sentences(line) {
-                if sentence.split_whitespace().count() < 3 {
+            let Some(line) = shape_line(line) else {
+                continue;
+            };
+            for sentence in split_sentences(&line) {
+                if sentence.split_whitespace().count() < 4 {
                     continue;
                 }
                 if looks_like_instruction(&sentence) {
@@ -471,6 +795,95 @@ pub fn extract(sentences: &[EvidenceSentence], evidence: &[Evidence]) -> Vec<(Pa
             (part, claims)
         })
         .collect()
+}
+
+/// The draft by the part classifier (`parts`): each sentence goes to the part it most likely
+/// tells; each part keeps its best sentences by that probability and their closeness to the
+/// competency, in evidence order; a part nothing was given to takes the unused sentence most
+/// likely to tell it, if any is likely enough. Deterministic.
+pub fn extract_classified(
+    embedder: &dyn Embedder,
+    model: &parts::PartModel,
+    competency: &str,
+    sentences: &[EvidenceSentence],
+) -> Result<Vec<(Part, Vec<Claim>)>> {
+    if sentences.is_empty() {
+        return Ok(PARTS.iter().map(|p| (*p, Vec::new())).collect());
+    }
+    let mut texts: Vec<String> = sentences.iter().map(|s| s.text.clone()).collect();
+    texts.push(crate::notes::glossary::expand(competency));
+    let mut vectors = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(64) {
+        vectors.extend(embedder.embed(batch)?);
+    }
+    let query = vectors.pop().expect("competency vector");
+    let rows: Vec<(Vec<f32>, f32)> = sentences
+        .iter()
+        .zip(&vectors)
+        .map(|(s, v)| {
+            (
+                model.model.probabilities(&parts::features(v, &s.text)),
+                retrieve::cosine(v, &query),
+            )
+        })
+        .collect();
+    let rounded = |x: f32| (x * 1e4).round() as i64;
+    let mut used = vec![false; sentences.len()];
+    let mut chosen: Vec<Vec<usize>> = vec![Vec::new(); 4];
+    let score = |i: usize, p: usize| rows[i].0[p] * (0.6 + rows[i].1.clamp(0.0, 1.0));
+    for (p, part) in PARTS.iter().enumerate() {
+        let mut own: Vec<usize> = (0..sentences.len())
+            .filter(|&i| {
+                let best = (0..5)
+                    .max_by(|&a, &b| rows[i].0[a].total_cmp(&rows[i].0[b]))
+                    .expect("5 parts");
+                best == p
+            })
+            .collect();
+        own.sort_by(|&a, &b| {
+            rounded(score(b, p))
+                .cmp(&rounded(score(a, p)))
+                .then(a.cmp(&b))
+        });
+        own.truncate(part.budget());
+        for &i in &own {
+            used[i] = true;
+        }
+        chosen[p] = own;
+    }
+    for p in 0..4 {
+        if !chosen[p].is_empty() {
+            continue;
+        }
+        if let Some(i) = (0..sentences.len())
+            .filter(|&i| !used[i] && rows[i].0[p] >= 0.15)
+            .max_by(|&a, &b| {
+                rounded(score(a, p))
+                    .cmp(&rounded(score(b, p)))
+                    .then(b.cmp(&a))
+            })
+        {
+            used[i] = true;
+            chosen[p].push(i);
+        }
+    }
+    Ok(PARTS
+        .iter()
+        .zip(chosen)
+        .map(|(part, mut indexes)| {
+            indexes.sort();
+            (
+                *part,
+                indexes
+                    .into_iter()
+                    .map(|i| Claim {
+                        text: sentences[i].text.clone(),
+                        evidence: vec![sentences[i].evidence.clone()],
+                    })
+                    .collect(),
+            )
+        })
+        .collect())
 }
 
 /// The schema of one rephrased part: sentences that each cite evidence ids from `ids`.
@@ -657,12 +1070,18 @@ pub fn run(
     generator: Option<(&dyn Generator, &Prompt, &Sampling)>,
     request: &StarRequest,
 ) -> Result<Outcome> {
-    draft_from(gather(embedder, store, request)?, generator, request)
+    draft_from(
+        embedder,
+        gather(embedder, store, request)?,
+        generator,
+        request,
+    )
 }
 
 /// The drafting half of `run`, for evidence the caller already has (after the user has
 /// unticked or pinned items).
 pub fn draft_from(
+    embedder: &dyn Embedder,
     gathered: Gathered,
     generator: Option<(&dyn Generator, &Prompt, &Sampling)>,
     request: &StarRequest,
@@ -671,12 +1090,17 @@ pub fn draft_from(
         evidence,
         closest,
         mut warnings,
+        stories,
+        chosen,
     } = gathered;
     if evidence.is_empty() {
         return Ok(Outcome::NotEnoughEvidence { closest });
     }
     let sentences = sentences(&evidence, &mut warnings);
-    let parts = extract(&sentences, &evidence);
+    let parts = match parts::builtin() {
+        Some(model) => extract_classified(embedder, model, &request.competency, &sentences)?,
+        None => extract(&sentences, &evidence),
+    };
     if parts.iter().all(|(_, claims)| claims.is_empty()) {
         return Ok(Outcome::NotEnoughEvidence { closest: evidence });
     }
@@ -686,6 +1110,8 @@ pub fn draft_from(
         evidence,
         warnings,
         model: None,
+        story: stories.get(chosen).cloned(),
+        stories,
     };
     for (part, claims) in &draft.parts {
         if claims.is_empty() {
@@ -805,6 +1231,8 @@ impl Draft {
             .collect::<Vec<_>>());
         value["evidence"] = json!(self.evidence);
         value["warnings"] = json!(self.warnings);
+        value["story"] = json!(self.story);
+        value["stories"] = json!(self.stories);
         value["model"] = json!(self.model);
         // The other renderings, for clients (the CLI through a server, editor plugins).
         value["markdown"] = json!(self.to_markdown());
@@ -859,6 +1287,69 @@ mod tests {
                 (Part::Action, vec!["I led the rollout with two teams."]),
                 (Part::Result, vec!["Support tickets fell 40%."]),
             ]
+        );
+    }
+
+    #[test]
+    fn note_lines_become_clean_prose_or_are_left_out() {
+        let check = |line: &str, expected: Option<&str>| {
+            assert_eq!(shape_line(line).as_deref(), expected, "{line}");
+        };
+        check("- Led the review of the [[2025-03-outage|March outage]] with Ops.", Some("I led the review of the March outage with Ops."));
+        check("* Wrote the runbook for [[runbooks/failover]] ^a1b2c3", Some("I wrote the runbook for failover"));
+        check("> [!info] We moved **all** reads to the replica by Friday.", Some("We moved all reads to the replica by Friday."));
+        check("| Owner | Action | Status |", None);
+        check("Owner: Li | Action: add alert | Status: done", None);
+        check("Status: done", None);
+        check("Attendees:", None);
+        check("## Results", None);
+        check("- [ ] Write up the postmortem before Friday", None);
+        check("- [x] Shipped the retry fix to production", Some("I shipped the retry fix to production"));
+        check("Ana led the migration of the billing jobs.", Some("Ana led the migration of the billing jobs."));
+        check("- Too short", None);
+    }
+
+    #[test]
+    fn stories_join_notes_tied_by_links_or_ids_not_by_names_alone() {
+        let note = |path: &str, text: &str, probability: f32| evidence::NoteCandidate {
+            path: path.into(),
+            passages: vec![evidence::Passage {
+                chunk: crate::notes::chunk::Chunk {
+                    path: path.into(),
+                    source: String::new(),
+                    line_start: 1,
+                    line_end: 3,
+                    heading: String::new(),
+                    title: String::new(),
+                    tags: vec![],
+                    date: None,
+                    text: text.into(),
+                    hash: String::new(),
+                    aliases: vec![],
+                    opens_section: false,
+                },
+                text: text.into(),
+                similarity: 0.5,
+                evidence_similarity: 0.5,
+                genericness: 0.3,
+            }],
+            features: vec![],
+            probability,
+            duplicates: vec![],
+        };
+        let notes = vec![
+            note("incidents/inc-42.md", "INC-42: checkout down for 20 minutes. Ana and Li on the bridge.", 0.8),
+            note("1on1/ana.md", "Talked with Ana and Li about the INC-42 follow-ups.", 0.3),
+            note("weekly/log.md", "Ana and Li paired on the search index.", 0.3),
+            note("design/cache.md", "See [[inc-42]] for why the cache needs a TTL.", 0.3),
+            note("reading/book.md", "Chapter on incident command.", 0.1),
+        ];
+        let stories = build_stories(&notes, 0.4);
+        assert_eq!(stories.len(), 1, "{stories:?}");
+        assert_eq!(
+            stories[0].notes,
+            ["incidents/inc-42.md", "1on1/ana.md", "design/cache.md"],
+            "{stories:?}"
         );
     }
 

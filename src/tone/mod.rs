@@ -2,6 +2,7 @@
 //! message, from rules that are data (`rules/tone.toml` plus user files). Pure: the caller
 //! reads files; this module only sees text.
 
+pub mod classifier;
 pub mod eval;
 pub mod report;
 pub mod rules;
@@ -119,6 +120,7 @@ impl fmt::Display for Severity {
 pub enum FindingSource {
     Rules,
     Model,
+    Classifier,
 }
 
 /// One problem in the text, located by byte offsets and by 1-based line and column

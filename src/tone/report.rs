@@ -34,9 +34,24 @@ pub fn render_json(reports: &[FileReport]) -> Value {
         reports
             .iter()
             .map(|r| {
+                // Each finding names its file too, so findings can be merged across reports
+                // (and "source" is never mistaken for a file name).
+                let findings: Vec<Value> = r
+                    .findings
+                    .iter()
+                    .map(|f| {
+                        let mut v = json!({"file": r.file});
+                        if let (Value::Object(map), Ok(Value::Object(fields))) =
+                            (&mut v, serde_json::to_value(f))
+                        {
+                            map.extend(fields);
+                        }
+                        v
+                    })
+                    .collect();
                 json!({
                     "file": r.file,
-                    "findings": r.findings,
+                    "findings": findings,
                     "counts": counts(&r.findings).into_iter().map(|(c, n)| (c.id().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
                 })
             })

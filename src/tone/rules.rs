@@ -289,7 +289,7 @@ impl RuleSet {
         names
     }
 
-    fn adjusted(&self, profile: &str, category: Category, severity: Severity) -> Severity {
+    pub fn adjusted(&self, profile: &str, category: Category, severity: Severity) -> Severity {
         match self.profiles.get(profile) {
             Some((raise, _)) if raise.contains(&category) => severity.raised(),
             Some((_, lower)) if lower.contains(&category) => severity.lowered(),

@@ -77,6 +77,9 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(commands::config::Command),
+    /// Refit the learned layers (tone classifier, STAR part classifier) from data/ in the repo.
+    #[command(subcommand)]
+    Train(commands::train::Command),
     /// Measurements for scripts/bench.sh (JSON).
     #[command(subcommand, hide = true)]
     Bench(commands::bench::Command),
@@ -165,6 +168,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Models(args) => commands::models::run(&config, args),
         Command::Config(command) => commands::config::run(&config, command),
         Command::Bench(command) => commands::bench::run(&config, command),
+        Command::Train(command) => commands::train::run(&config, command),
         Command::Completions { .. } => unreachable!("handled above"),
     }
 }

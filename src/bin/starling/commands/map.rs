@@ -111,6 +111,15 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     )?;
     files::write_atomic(&cache_path, &serde_json::to_vec(&cache)?)
         .with_context(|| format!("saving the judgment cache `{}`", cache_path.display()))?;
+    // The judge's inputs, for fitting it (`scripts/train-evidence-judge.py`).
+    if let Some(path) = std::env::var_os("STARLING_EVIDENCE_FEATURES") {
+        std::fs::write(&path, &result.features).with_context(|| {
+            format!(
+                "writing the feature dump `{}`",
+                std::path::Path::new(&path).display()
+            )
+        })?;
+    }
     let report = match args.format {
         Format::Md => result.to_markdown(),
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&result.to_json())?),

@@ -13,6 +13,7 @@ pub mod serve;
 pub mod star;
 pub mod status;
 pub mod tone;
+pub mod train;
 
 use anyhow::Context;
 use starling::backends::llama::{LlamaGenerator, LlamaOptions};

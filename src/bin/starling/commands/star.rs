@@ -62,6 +62,12 @@ pub struct Args {
     /// Draft one entry per section of this career-ladder rubric (Markdown or TOML).
     #[arg(long, conflicts_with = "competency")]
     rubric: Option<PathBuf>,
+    /// List the N best candidate stories (their notes and what ties them) and stop.
+    #[arg(long, value_name = "N", conflicts_with = "rubric")]
+    stories: Option<usize>,
+    /// Draft the K-th candidate story (1 = the best; see --stories).
+    #[arg(long, value_name = "K", default_value_t = 1)]
+    story: usize,
     /// With --rubric: one entry per item instead of per section.
     #[arg(long, requires = "rubric")]
     per_item: bool,
@@ -149,8 +155,13 @@ fn ask(question: &str) -> anyhow::Result<String> {
     Ok(line.trim().to_string())
 }
 
-/// Shows the evidence and lets the user untick items (numbers) or pin notes (`+PATH[:LINES]`).
-fn review(evidence: &mut Vec<Evidence>, roots: &[PathBuf]) -> anyhow::Result<()> {
+/// Shows the evidence and lets the user untick items (numbers), pin notes (`+PATH[:LINES]`) or
+/// switch to another candidate story (`sK`: returns its index).
+fn review(
+    evidence: &mut Vec<Evidence>,
+    roots: &[PathBuf],
+    stories: usize,
+) -> anyhow::Result<Option<usize>> {
     let mut ticked: Vec<bool> = vec![true; evidence.len()];
     loop {
         eprintln!("\nEvidence found:");
@@ -172,6 +183,13 @@ fn review(evidence: &mut Vec<Evidence>, roots: &[PathBuf]) -> anyhow::Result<()>
             break;
         }
         for word in answer.split_whitespace() {
+            if let Some(k) = word
+                .strip_prefix('s')
+                .and_then(|k| k.parse::<usize>().ok())
+                .filter(|k| (1..=stories).contains(k))
+            {
+                return Ok(Some(k - 1));
+            }
             if let Some(spec) = word.strip_prefix('+') {
                 match read_pinned(spec, roots) {
                     Ok(pinned) => {
@@ -208,7 +226,7 @@ fn review(evidence: &mut Vec<Evidence>, roots: &[PathBuf]) -> anyhow::Result<()>
     for (index, item) in evidence.iter_mut().enumerate() {
         item.id = format!("E{}", index + 1);
     }
-    Ok(())
+    Ok(None)
 }
 
 struct Engines<'a> {
@@ -309,6 +327,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         include: pinned,
         exclude: args.exclude.clone(),
         k: args.k,
+        story: args.story.saturating_sub(1),
     };
     let generator = if args.no_model {
         None
@@ -333,10 +352,36 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         ..base
     };
     let mut gathered = star::gather(engines.embedder, engines.store, &request)?;
-    if interactive && !gathered.evidence.is_empty() {
-        review(&mut gathered.evidence, &config.notes.paths)?;
+    if let Some(n) = args.stories {
+        return print_stories(&gathered.stories, n, args.format);
     }
-    match star::draft_from(gathered, engines.generator, &request)? {
+    let mut request = request;
+    while interactive && !gathered.evidence.is_empty() {
+        if gathered.stories.len() > 1 {
+            eprintln!("\nCandidate stories (type sK to draft story K instead):");
+            for (index, story) in gathered.stories.iter().take(5).enumerate() {
+                eprintln!(
+                    "  {}s{}. {} ({:.2})",
+                    if index == gathered.chosen { "*" } else { " " },
+                    index + 1,
+                    story.notes.join(" + "),
+                    story.score
+                );
+            }
+        }
+        match review(
+            &mut gathered.evidence,
+            &config.notes.paths,
+            gathered.stories.len(),
+        )? {
+            Some(story) => {
+                request.story = story;
+                gathered = star::gather(engines.embedder, engines.store, &request)?;
+            }
+            None => break,
+        }
+    }
+    match star::draft_from(engines.embedder, gathered, engines.generator, &request)? {
         Outcome::NotEnoughEvidence { closest } => {
             eprint!("{}", not_enough(&request.competency, &closest));
             if args.format == Format::Json {
@@ -359,6 +404,39 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--stories N`: the candidate stories, best first.
+fn print_stories(stories: &[star::Story], n: usize, format: Format) -> anyhow::Result<ExitCode> {
+    let shown = &stories[..n.min(stories.len())];
+    if format == Format::Json {
+        output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({"stories": shown}))?
+        ))?;
+    } else {
+        for (index, story) in shown.iter().enumerate() {
+            output::print(&format!(
+                "{}. {} ({:.2}){}\n",
+                index + 1,
+                story.notes.join(" + "),
+                story.score,
+                if story.ties.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n   tied by: {}", story.ties.join("; "))
+                }
+            ))?;
+        }
+        if shown.is_empty() {
+            output::print("no story in the notes fits this competency\n")?;
+        }
+    }
+    Ok(if shown.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Prints a draft that came back from the server as JSON (`to_json` carries every format).
@@ -443,7 +521,7 @@ fn run_rubric(
             .filter(|e| !e.pinned)
             .map(|e| e.relevance)
             .fold(0.0, f32::max);
-        match star::draft_from(gathered, engines.generator, &request)? {
+        match star::draft_from(engines.embedder, gathered, engines.generator, &request)? {
             Outcome::Draft(mut draft) => {
                 draft.competency = label.clone();
                 entries.push((label.clone(), Some(draft), best));

@@ -56,6 +56,9 @@ pub struct Args {
     /// With --fix: write the result into the file (a backup is kept beside it).
     #[arg(long, requires = "fix")]
     in_place: bool,
+    /// Rules alone, without the learned classifier (no embedding model is loaded: faster).
+    #[arg(long)]
+    rules_only: bool,
     /// Extra rule file (repeatable), added to tone.rules.
     #[arg(long = "rules", value_name = "FILE")]
     rules: Vec<PathBuf>,
@@ -149,6 +152,20 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         None
     };
     let sampling = Sampling::greedy(config.generator.seed);
+    // The learned layer needs the embedding model; without it the rules still run.
+    let embedder = if args.rules_only || inputs.is_empty() {
+        None
+    } else {
+        match starling::services::open_embedder(config) {
+            Ok(embedder) => Some(embedder),
+            Err(err) => {
+                eprintln!(
+                    "warning: {err}; checking with the rules alone (--rules-only to silence this)"
+                );
+                None
+            }
+        }
+    };
 
     let mut reports = Vec::new();
     let mut fixes_json = Vec::new();
@@ -162,9 +179,14 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             kind,
             profile: profile.clone(),
         };
-        let mut findings = rules
-            .check(&input.text, &options)
-            .map_err(anyhow::Error::msg)?;
+        let mut findings = tone::classifier::check_default(
+            &rules,
+            embedder
+                .as_ref()
+                .map(|e| e as &dyn starling::backends::Embedder),
+            &input.text,
+            &options,
+        )?;
         if let Some(generator) = &generator {
             if args.deep {
                 let prompt = Prompt::load("tone-review", config.prompts_dir.as_deref())?;

@@ -190,10 +190,12 @@ pub async fn tone(
             kind: InputKind::Markdown,
             profile,
         };
-        let mut findings = engines
-            .rules
-            .check(&request.text, &options)
-            .map_err(ApiError::bad_request)?;
+        let mut findings = tone::classifier::check_default(
+            &engines.rules,
+            Some(&engines.embedder),
+            &request.text,
+            &options,
+        )?;
         let mut warnings = Vec::new();
         if request.deep {
             let prompt = Prompt::load("tone-review", engines.config.prompts_dir.as_deref())?;
@@ -357,6 +359,9 @@ pub struct StarBody {
     #[serde(default)]
     exclude: Vec<String>,
     k: Option<usize>,
+    /// Which candidate story to draft (1 = the best).
+    #[serde(default)]
+    story: Option<usize>,
     #[serde(default)]
     no_model: bool,
     #[serde(default)]
@@ -393,6 +398,7 @@ pub async fn star(
         include,
         exclude: request.exclude.clone(),
         k: request.k.unwrap_or(6).clamp(1, 50),
+        story: request.story.unwrap_or(1).max(1) - 1,
     };
     let run = move |generator: Option<&dyn Generator>| -> Result<Value, ApiError> {
         let prompt = Prompt::load("star", engines.config.prompts_dir.as_deref())?;

@@ -1,0 +1,122 @@
+//! `starling train`: refits the learned layers from the labelled data in the repository
+//! (`tone`: data/tone/*.jsonl → rules/tone-classifier.json; `star-parts`: data/star/parts.jsonl →
+//! rules/star-parts.json). Deterministic: the same data and embedder give the same file, which
+//! `--check` verifies instead of writing.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use starling::config::Config;
+use starling::learn::Training;
+use starling::services;
+use starling::tone::{classifier, RuleSet};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// The tone classifier.
+    Tone(Args),
+    /// The STAR part classifier.
+    StarParts(Args),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The labelled data: a .jsonl file or a folder of them (default: data/tone or data/star).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Where to write the model (default: the file the build compiles in).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Do not write: exit 1 when retraining does not reproduce the file.
+    #[arg(long)]
+    check: bool,
+}
+
+/// Every line of the .jsonl files under `path`, in file-name order.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let mut files: Vec<PathBuf> = if path.is_dir() {
+        std::fs::read_dir(path)
+            .with_context(|| format!("reading `{}`", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files.sort();
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no .jsonl files in `{}`; pass --data",
+        path.display()
+    );
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading `{}`", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            out.push(serde_json::from_str(line).with_context(|| {
+                format!(
+                    "`{}` line {}: not a labelled example",
+                    file.display(),
+                    n + 1
+                )
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+fn finish(out: &Path, json: String, check: bool) -> anyhow::Result<ExitCode> {
+    if check {
+        let current = std::fs::read_to_string(out).unwrap_or_default();
+        if current == json {
+            eprintln!("`{}` reproduces", out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "`{}` differs from a retrain; run `starling train` and commit it",
+            out.display()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    starling::files::write_atomic(out, json.as_bytes())
+        .with_context(|| format!("writing `{}`", out.display()))?;
+    eprintln!("wrote `{}`", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
+    let embedder = services::open_embedder(config)?;
+    match command {
+        Command::Tone(args) => {
+            let data = args.data.clone().unwrap_or_else(|| "data/tone".into());
+            let examples: Vec<classifier::Example> = read_jsonl(&data)?;
+            let rules = RuleSet::load(&[])?;
+            let model = classifier::train(&rules, &embedder, &examples, &Training::default())?;
+            eprintln!("{}", serde_json::to_string_pretty(&model.validation)?);
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| "rules/tone-classifier.json".into());
+            finish(&out, serde_json::to_string(&model)? + "\n", args.check)
+        }
+        Command::StarParts(args) => {
+            let data = args
+                .data
+                .clone()
+                .unwrap_or_else(|| "data/star/parts.jsonl".into());
+            let examples: Vec<starling::tasks::parts::Example> = read_jsonl(&data)?;
+            let model = starling::tasks::parts::train(&embedder, &examples, &Training::default())?;
+            eprintln!("{}", serde_json::to_string_pretty(&model.validation)?);
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| "rules/star-parts.json".into());
+            finish(&out, serde_json::to_string(&model)? + "\n", args.check)
+        }
+    }
+}

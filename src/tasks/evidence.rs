@@ -1,0 +1,665 @@
+//! Finding the notes that show a person doing what a ladder item (or a STAR competency) asks
+//! for, and judging how well each one does, without a model. Ladders speak ladder language and
+//! notes tell stories in their own words, so one item is searched as several queries: the item,
+//! the item with its section, and what evidence of it looks like in notes (the competency
+//! lexicon, `rules/competency.toml`). Candidate passages are grouped by note; each note gets
+//! features (best and second-best similarity, its standing among the other candidates, shared
+//! words, lexicon phrases, first-person action, figures, trap signals such as a reading or
+//! personal folder, someone else's achievement) and a score from a small logistic model fitted on
+//! the project's own labelled sets (`scripts/train-evidence-judge.py`, weights in
+//! `rules/evidence-judge.toml`). Near-duplicate notes fold into one. No I/O besides the backends.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::star::looks_like_instruction;
+use crate::backends::{Embedder, SearchFilter, SearchMode, StoredChunk, VectorStore};
+use crate::error::Result;
+use crate::notes::{glossary, retrieve};
+
+/// One concept of the competency lexicon: how ladders name it, how notes record it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Concept {
+    pub id: String,
+    pub triggers: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Lexicon {
+    #[serde(rename = "concept")]
+    pub concepts: Vec<Concept>,
+}
+
+static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
+    toml::from_str(include_str!("../../rules/competency.toml")).expect("rules/competency.toml")
+});
+
+/// The built-in competency lexicon.
+pub fn lexicon() -> &'static Lexicon {
+    &LEXICON
+}
+
+/// Lowercase words of `text` (letters and digits).
+fn word_list(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// True when `phrase` occurs in `words` as whole words, its last word also as a prefix
+/// ("mentor" matches "mentoring", "interview loop" matches "interview loops").
+fn has_phrase(words: &[String], phrase: &str) -> bool {
+    let wanted = word_list(phrase);
+    if wanted.is_empty() || wanted.len() > words.len() {
+        return false;
+    }
+    let last = wanted.len() - 1;
+    words.windows(wanted.len()).any(|window| {
+        window
+            .iter()
+            .zip(&wanted)
+            .enumerate()
+            .all(|(i, (have, want))| {
+                if i == last && want.len() >= 4 {
+                    have.starts_with(want.as_str())
+                } else {
+                    have == want
+                }
+            })
+    })
+}
+
+impl Lexicon {
+    /// The concepts whose triggers the text uses.
+    pub fn concepts_in(&self, text: &str) -> Vec<&Concept> {
+        let words = word_list(text);
+        self.concepts
+            .iter()
+            .filter(|c| c.triggers.iter().any(|t| has_phrase(&words, t)))
+            .collect()
+    }
+}
+
+const STOPWORDS: &[&str] = &[
+    "about", "across", "after", "also", "and", "are", "been", "being", "both", "but", "can",
+    "does", "doing", "each", "even", "every", "for", "from", "have", "helps", "into", "its",
+    "make", "makes", "more", "most", "other", "others", "over", "own", "same", "such", "than",
+    "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "through",
+    "under", "until", "upon", "using", "very", "when", "where", "which", "while", "who", "whose",
+    "will", "with", "within", "without", "work", "works", "your",
+];
+
+/// Content stems of `text`: words of four letters or more, not stopwords, cut to five letters.
+fn stems(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = word_list(text)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 4 && !STOPWORDS.contains(&w.as_str()))
+        .map(|w| w.chars().take(5).collect())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+static FIRST_PERSON: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(i|i'm|i've|i'd|i'll|me|my|we|we've|our|us)\b|(?m)^\s*(?:[-*+]|\d+[.)])\s+(?:\[.\]\s+)?[A-Za-z]+ed\b").expect("first person")
+});
+static FIGURE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\d+(?:[.,]\d+)?\s*(?:%|x\b|ms\b|s\b|k\b|h\b|hours|days|weeks|min)|\d")
+        .expect("figure")
+});
+static OTHERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)?(?:'s team)? (?:led|ran|launched|started|presented|organi[sz]ed|gave|spoke|shipped|built|announced|hosted|founded|published|won|received|kicked off|set up)\b|(?i)\b(congrats|congratulations|kudos|shout-?outs?|all-hands|all hands|town ?hall|announced)\b").expect("others")
+});
+static READING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(the author|authors?|chapter|the book|book notes?|this book|argues|recommends|according to|highlights?|takeaways?|podcast|the article)\b").expect("reading")
+});
+/// Folder or file names that hold reading notes or private life, not work done.
+const READING_FOLDERS: &[&str] = &[
+    "reading",
+    "books",
+    "book",
+    "highlights",
+    "clippings",
+    "articles",
+    "courses",
+    "course",
+    "learning",
+    "library",
+    "podcasts",
+    "bookmarks",
+    "literature",
+    "lit",
+];
+const PERSONAL_FOLDERS: &[&str] = &[
+    "personal", "private", "family", "home", "health", "fitness", "hobbies", "hobby", "travel",
+    "life", "diary", "recipes", "garden", "finance", "finances",
+];
+
+fn path_has(path: &str, names: &[&str]) -> bool {
+    let lower = path.to_lowercase();
+    let mut parts: Vec<&str> = lower.split('/').collect();
+    // The file name's own words count only for folders' names as a file ("reading-list.md").
+    let file = parts.pop().unwrap_or_default();
+    parts.iter().any(|p| {
+        p.split(|c: char| !c.is_alphanumeric())
+            .any(|w| names.contains(&w))
+    }) || file
+        .trim_end_matches(".md")
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .is_some_and(|w| names.contains(&w))
+}
+
+/// The names of the judge's features, in the order of `NoteCandidate::features` and of the
+/// weights in `rules/evidence-judge.toml`.
+pub const FEATURES: &[&str] = &[
+    "bias",
+    "similarity",
+    "evidence_similarity",
+    "second_similarity",
+    "gap_to_best",
+    "standing",
+    "rank",
+    "shared_words",
+    "lexicon_phrases",
+    "first_person",
+    "figures",
+    "reading",
+    "personal",
+    "others",
+    "passages",
+    "genericness",
+    "specificity",
+];
+
+/// The fitted judge: a logistic model over `FEATURES` and the probability cut-offs for levels.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Judge {
+    pub features: Vec<String>,
+    pub weights: Vec<f32>,
+    /// Probability at or above which a note is strong evidence.
+    pub strong: f32,
+    /// ... and partial evidence, for every note after an item's best one.
+    pub partial: f32,
+    /// An item has evidence at all when its best note reaches this (it is then at least partial).
+    pub floor: f32,
+}
+
+impl Judge {
+    /// The level of the `rank`-th candidate (0: the best) with this probability, given the best
+    /// candidate's probability.
+    pub fn level_of(&self, rank: usize, probability: f32, best: f32) -> u8 {
+        if best < self.floor {
+            0
+        } else if probability >= self.strong {
+            2
+        } else if probability >= self.partial || (rank == 0 && probability >= self.floor) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+static JUDGE: LazyLock<Judge> = LazyLock::new(|| {
+    toml::from_str(include_str!("../../rules/evidence-judge.toml"))
+        .expect("rules/evidence-judge.toml")
+});
+
+/// The built-in fitted judge.
+pub fn judge() -> &'static Judge {
+    &JUDGE
+}
+
+impl Judge {
+    pub fn probability(&self, features: &[f32]) -> f32 {
+        let z: f32 = self.weights.iter().zip(features).map(|(w, x)| w * x).sum();
+        1.0 / (1.0 + (-z).exp())
+    }
+}
+
+/// What to look for: the item (or competency) and, for a ladder item, its section.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub text: String,
+    pub section: Option<String>,
+    pub filter: SearchFilter,
+    /// Passages per search; the candidate pool is the union of a few searches.
+    pub pool: usize,
+    /// What ladder language in general looks like (the mean of a rubric's item vectors): a note
+    /// close to every item alike (a review template, notes on a management book) is about the
+    /// ladder, not evidence of one item. `None`: a generic career-ladder text stands in.
+    pub centroid: Option<Vec<f32>>,
+}
+
+/// Stands in for a rubric's centroid when there is no rubric (STAR on one competency).
+pub const GENERIC_LADDER: &str = "Career ladder expectations: skills and competencies, leadership, impact, ownership, collaboration, growth and performance review self-assessment.";
+
+/// One passage of a candidate note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Passage {
+    pub chunk: crate::notes::chunk::Chunk,
+    /// The chunk text without lines that read as instructions to a model.
+    pub text: String,
+    pub similarity: f32,
+    pub evidence_similarity: f32,
+    /// Similarity to ladder language in general (`Query::centroid`).
+    pub genericness: f32,
+}
+
+/// One note with its passages in the pool, its features and the judge's probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoteCandidate {
+    pub path: String,
+    /// Best first.
+    pub passages: Vec<Passage>,
+    pub features: Vec<f32>,
+    pub probability: f32,
+    /// Other notes folded into this one as near-duplicates.
+    pub duplicates: Vec<String>,
+}
+
+impl NoteCandidate {
+    pub fn best(&self) -> &Passage {
+        &self.passages[0]
+    }
+
+    /// Why the judge rated it as it did, in words a user can check.
+    pub fn reasons(&self) -> Vec<String> {
+        let f = |name: &str| {
+            FEATURES
+                .iter()
+                .position(|n| *n == name)
+                .map_or(0.0, |i| self.features[i])
+        };
+        let mut out = vec![format!(
+            "closest passage {:.2} similar to the item{}",
+            f("similarity"),
+            if f("rank") >= 1.0 {
+                ", the closest of all notes"
+            } else {
+                ""
+            }
+        )];
+        if f("passages") > 0.5 {
+            out.push("several passages of the note support it".into());
+        }
+        if f("lexicon_phrases") > 0.0 {
+            out.push("describes the kind of work the item asks for".into());
+        }
+        if f("shared_words") >= 0.3 {
+            out.push("shares the item's key words".into());
+        }
+        if f("first_person") >= 0.3 {
+            out.push("written as your own action".into());
+        }
+        if f("figures") > 0.0 {
+            out.push("names a figure or outcome".into());
+        }
+        if f("reading") > 0.0 {
+            out.push("reads as notes on something you read, not work you did".into());
+        }
+        if f("personal") > 0.0 {
+            out.push("in a personal folder".into());
+        }
+        if f("others") > 0.0 {
+            out.push("describes someone else's achievement".into());
+        }
+        out
+    }
+}
+
+fn mean(values: &[f32]) -> f32 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values.iter().sum::<f32>() / values.len() as f32
+    }
+}
+
+/// The queries one item is searched with: (text, counts for `similarity`).
+pub fn queries(query: &Query) -> (Vec<String>, Option<String>) {
+    let mut texts = vec![query.text.trim().to_string()];
+    if let Some(section) = query.section.as_deref().filter(|s| !s.trim().is_empty()) {
+        texts.push(format!("{}: {}", section.trim(), query.text.trim()));
+    }
+    let concepts = lexicon().concepts_in(&format!(
+        "{} {}",
+        query.section.as_deref().unwrap_or_default(),
+        query.text
+    ));
+    let evidence = (!concepts.is_empty()).then(|| {
+        // What evidence of the item reads like: the item's own words, then the phrases notes use.
+        let mut phrases: Vec<&str> = Vec::new();
+        let per = (24 / concepts.len()).clamp(4, 12);
+        for concept in &concepts {
+            phrases.extend(concept.evidence.iter().take(per).map(String::as_str));
+        }
+        format!("I {}: {}", query.text.trim(), phrases.join(", "))
+    });
+    (texts, evidence)
+}
+
+/// Candidate notes for `query`, best first, each with its probability of being evidence.
+pub fn candidates(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    query: &Query,
+) -> Result<Vec<NoteCandidate>> {
+    let (texts, evidence_text) = queries(query);
+    let mut all = texts.clone();
+    all.extend(evidence_text.iter().cloned());
+    let vectors = embedder.embed(&all.iter().map(|t| glossary::expand(t)).collect::<Vec<_>>())?;
+    let pool = query.pool.max(8);
+    let mut ids: Vec<u64> = Vec::new();
+    for (text, mode) in all
+        .iter()
+        .map(|t| (t, SearchMode::Hybrid))
+        .chain(std::iter::once((&texts[0], SearchMode::Dense)))
+    {
+        for hit in retrieve::search(
+            embedder,
+            store,
+            &retrieve::Request {
+                text: text.clone(),
+                k: pool,
+                filter: query.filter.clone(),
+                mode,
+            },
+        )? {
+            if !ids.contains(&hit.id) {
+                ids.push(hit.id);
+            }
+        }
+    }
+    let stored: Vec<StoredChunk> = store.get(&ids)?;
+    let centroid = match &query.centroid {
+        Some(c) => c.clone(),
+        None => embedder.embed(&[GENERIC_LADDER.to_string()])?.remove(0),
+    };
+    let n_item = texts.len();
+    let mut by_note: BTreeMap<String, Vec<Passage>> = BTreeMap::new();
+    for s in stored {
+        let text = s
+            .chunk
+            .text
+            .lines()
+            .filter(|line| !looks_like_instruction(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        if text.split_whitespace().count() < 3 {
+            continue;
+        }
+        let dense = if text == s.chunk.text {
+            s.dense.clone()
+        } else {
+            // Instructions cannot lift a passage's similarity either: what remains is re-embedded.
+            let mut chunk = s.chunk.clone();
+            chunk.text = text.clone();
+            embedder.embed(&[chunk.embedding_text()])?.remove(0)
+        };
+        let similarity = vectors[..n_item]
+            .iter()
+            .map(|q| retrieve::cosine(q, &dense))
+            .fold(f32::MIN, f32::max);
+        let evidence_similarity = if evidence_text.is_some() {
+            retrieve::cosine(&vectors[n_item], &dense)
+        } else {
+            similarity
+        };
+        let genericness = retrieve::cosine(&centroid, &dense);
+        by_note
+            .entry(s.chunk.path.clone())
+            .or_default()
+            .push(Passage {
+                chunk: s.chunk,
+                text,
+                similarity,
+                evidence_similarity,
+                genericness,
+            });
+    }
+    let rounded = |x: f32| (x * 1e4).round() as i64;
+    let mut notes: Vec<NoteCandidate> = by_note
+        .into_iter()
+        .map(|(path, mut passages)| {
+            passages.sort_by(|a, b| {
+                rounded(b.similarity)
+                    .cmp(&rounded(a.similarity))
+                    .then(a.chunk.line_start.cmp(&b.chunk.line_start))
+            });
+            NoteCandidate {
+                path,
+                passages,
+                features: Vec::new(),
+                probability: 0.0,
+                duplicates: Vec::new(),
+            }
+        })
+        .collect();
+    if notes.is_empty() {
+        return Ok(notes);
+    }
+    let best_of = |n: &NoteCandidate| n.best().similarity;
+    let sims: Vec<f32> = notes.iter().map(best_of).collect();
+    let top = sims.iter().cloned().fold(f32::MIN, f32::max);
+    let average = mean(&sims);
+    let spread = (sims.iter().map(|s| (s - average).powi(2)).sum::<f32>() / sims.len() as f32)
+        .sqrt()
+        .max(0.02);
+    let mut order: Vec<f32> = sims.clone();
+    order.sort_by(|a, b| b.total_cmp(a));
+    let item_stems = stems(&query.text);
+    let concepts = lexicon().concepts_in(&format!(
+        "{} {}",
+        query.section.as_deref().unwrap_or_default(),
+        query.text
+    ));
+    for note in &mut notes {
+        let best = note.best().clone();
+        let second = note.passages.get(1).map_or(0.0, |p| p.similarity);
+        let rank = order
+            .iter()
+            .position(|s| rounded(*s) == rounded(best.similarity))
+            .unwrap_or(0);
+        let note_text: String = note
+            .passages
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let best_stems = stems(&format!("{} {}", best.chunk.heading, best.text));
+        let shared = if item_stems.is_empty() {
+            0.0
+        } else {
+            item_stems.iter().filter(|s| best_stems.contains(s)).count() as f32
+                / item_stems.len() as f32
+        };
+        let note_words = word_list(&note_text);
+        let phrases: usize = concepts
+            .iter()
+            .flat_map(|c| c.evidence.iter())
+            .filter(|p| has_phrase(&note_words, p))
+            .count();
+        let lines: Vec<&str> = best.text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let first_person = if lines.is_empty() {
+            0.0
+        } else {
+            lines.iter().filter(|l| FIRST_PERSON.is_match(l)).count() as f32 / lines.len() as f32
+        };
+        let figures = FIGURE.is_match(&best.text) as u8 as f32;
+        let reading = (path_has(&note.path, READING_FOLDERS)
+            || READING.find_iter(&note_text).count() >= 2) as u8 as f32;
+        let personal = path_has(&note.path, PERSONAL_FOLDERS) as u8 as f32;
+        let others = (OTHERS.find_iter(&best.text).count() as f32 / 2.0).min(1.0);
+        let supporting = note
+            .passages
+            .iter()
+            .filter(|p| p.similarity >= best.similarity - 0.08)
+            .count();
+        note.features = vec![
+            1.0,
+            best.similarity,
+            note.passages
+                .iter()
+                .map(|p| p.evidence_similarity)
+                .fold(f32::MIN, f32::max),
+            second,
+            best.similarity - top,
+            (best.similarity - average) / spread,
+            1.0 / (1.0 + rank as f32),
+            shared,
+            (1.0 + phrases as f32).ln(),
+            first_person,
+            figures,
+            reading,
+            personal,
+            others,
+            ((supporting as f32).ln_1p() - 2f32.ln()).max(0.0),
+            best.genericness,
+            best.similarity - best.genericness,
+        ];
+        note.probability = judge().probability(&note.features);
+    }
+    notes.sort_by(|a, b| {
+        rounded(b.probability)
+            .cmp(&rounded(a.probability))
+            .then(a.path.cmp(&b.path))
+    });
+    Ok(fold_duplicates(notes))
+}
+
+/// Word-set overlap of two texts (Jaccard over content stems).
+fn overlap(a: &str, b: &str) -> f32 {
+    let (a, b) = (stems(a), stems(b));
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let common = a.iter().filter(|s| b.contains(s)).count() as f32;
+    common / (a.len() + b.len()) as f32 * 2.0
+}
+
+/// Near-duplicate notes (an export and its final version, a copied template) are one piece of
+/// evidence: the better-scored note keeps the citation and names the others.
+fn fold_duplicates(notes: Vec<NoteCandidate>) -> Vec<NoteCandidate> {
+    let mut out: Vec<NoteCandidate> = Vec::new();
+    for note in notes {
+        let text = &note.best().text;
+        if let Some(kept) = out
+            .iter_mut()
+            .find(|k| k.best().text.len() > 80 && overlap(&k.best().text, text) >= 0.8)
+        {
+            kept.duplicates.push(note.path);
+        } else {
+            out.push(note);
+        }
+    }
+    out
+}
+
+/// Features of each candidate as JSON lines, for fitting the judge (`STARLING_EVIDENCE_FEATURES`).
+pub fn features_json(item: &str, notes: &[NoteCandidate]) -> String {
+    notes
+        .iter()
+        .map(|n| {
+            serde_json::json!({
+                "item": item,
+                "path": n.path,
+                "duplicates": n.duplicates,
+                "features": n.features,
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Explained {
+    pub path: String,
+    pub probability: f32,
+    pub reasons: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexicon_and_judge_load_and_agree_with_the_code() {
+        assert!(lexicon().concepts.len() >= 20);
+        let judge = judge();
+        assert_eq!(
+            judge.features,
+            FEATURES.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        );
+        assert_eq!(judge.weights.len(), FEATURES.len());
+        assert!(judge.floor <= judge.strong && judge.partial <= judge.strong);
+    }
+
+    #[test]
+    fn phrases_match_whole_words_and_inflections() {
+        let words = word_list("Ran the interview loops and mentored Ana");
+        assert!(has_phrase(&words, "interview loop"));
+        assert!(has_phrase(&words, "mentor"));
+        assert!(!has_phrase(&words, "loop interview"));
+        assert!(!has_phrase(&word_list("a mentorless team"), "ana"));
+    }
+
+    #[test]
+    fn trap_folders_are_recognised() {
+        assert!(path_has("reading/managers-path.md", READING_FOLDERS));
+        assert!(path_has("personal/marathon.md", PERSONAL_FOLDERS));
+        assert!(path_has("books.md", READING_FOLDERS));
+        assert!(!path_has("work/reading-club-planning.md", READING_FOLDERS));
+        assert!(!path_has("1on1s/2025-03-02-ana.md", PERSONAL_FOLDERS));
+    }
+
+    #[test]
+    fn near_duplicates_fold_into_the_better_note() {
+        let passage = |text: &str| Passage {
+            chunk: crate::notes::chunk::Chunk {
+                path: String::new(),
+                source: String::new(),
+                line_start: 1,
+                line_end: 2,
+                heading: String::new(),
+                title: String::new(),
+                tags: vec![],
+                date: None,
+                text: text.into(),
+                hash: String::new(),
+                aliases: vec![],
+                opens_section: false,
+            },
+            text: text.into(),
+            similarity: 0.5,
+            evidence_similarity: 0.5,
+            genericness: 0.3,
+        };
+        let note = |path: &str, text: &str| NoteCandidate {
+            path: path.into(),
+            passages: vec![passage(text)],
+            features: vec![],
+            probability: 0.5,
+            duplicates: vec![],
+        };
+        let body = "Checkout failed for twelve minutes after the cache rollout; we rolled back, wrote the review and added a canary stage.";
+        let folded = fold_duplicates(vec![
+            note("incidents/final.md", body),
+            note("inbox/export.md", &format!("{body} Status: open.")),
+            note(
+                "weekly/log.md",
+                "Planned the offsite and the budget review.",
+            ),
+        ]);
+        assert_eq!(folded.len(), 2);
+        assert_eq!(folded[0].duplicates, vec!["inbox/export.md".to_string()]);
+    }
+}

@@ -1,0 +1,430 @@
+//! The learned layer of the tone check: a one-vs-rest linear classifier per category over each
+//! sentence's MiniLM embedding and the rules' own hits in it, trained on the project's labelled
+//! sentences (`data/tone/*.jsonl`, `starling train tone`; weights in
+//! `rules/tone-classifier.json`, thresholds chosen for precision on held-back folds). A learned
+//! finding covers the sentence, carries `"source": "classifier"` and its probability; rule
+//! findings keep their exact spans, messages and suggestions, and the classifier can veto a rule
+//! hit it finds very unlikely (a literal spec with "never", quoted speech). Pure besides the
+//! embedder passed in.
+
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::segment::prose_view;
+use super::{Category, CheckOptions, Finding, FindingSource, LineIndex, RuleSet, Severity};
+use crate::backends::Embedder;
+use crate::error::{Error, Result};
+use crate::learn::LinearModel;
+
+/// The saved classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToneModel {
+    /// The embedder it was trained on (its inputs mean nothing under another one).
+    pub embedder: String,
+    pub model: LinearModel,
+    /// Below this probability a rule hit of the category is dropped as a false alarm.
+    pub veto: Vec<f32>,
+    /// Cross-validated figures on the training set, for README and review.
+    #[serde(default)]
+    pub validation: serde_json::Value,
+}
+
+static BUILTIN: LazyLock<Option<ToneModel>> =
+    LazyLock::new(|| serde_json::from_str(include_str!("../../rules/tone-classifier.json")).ok());
+
+/// The classifier shipped with Starling.
+pub fn builtin() -> Option<&'static ToneModel> {
+    BUILTIN.as_ref()
+}
+
+/// Input row: the embedding, then one indicator per category that a rule flagged the sentence.
+pub fn features(embedding: &[f32], rule_hits: &[Category]) -> Vec<f32> {
+    let mut x = embedding.to_vec();
+    x.extend(
+        Category::ALL
+            .iter()
+            .map(|c| rule_hits.contains(c) as u8 as f32),
+    );
+    x
+}
+
+fn message(category: Category) -> (&'static str, &'static str) {
+    match category {
+        Category::Hedging => (
+            "Qualifiers weaken a point you are entitled to make; the listener hears doubt rather than a position.",
+            "State it plainly and give the evidence: \"I recommend X because Y.\"",
+        ),
+        Category::OverApologizing => (
+            "An apology out of proportion to the issue shifts the conversation to your feelings and signals less confidence than the facts warrant.",
+            "Apologise once, if at all, and move to the plan: \"I missed X; here is what I have changed.\"",
+        ),
+        Category::Defensive => (
+            "Justifying or dismissing the feedback before engaging with it reads as not listening, and the listener digs in.",
+            "Acknowledge what you heard, then give facts: \"I see why it looked that way; here is the timeline.\"",
+        ),
+        Category::BlameShifting => (
+            "Placing your own miss on someone else or on a tool makes the listener doubt you will own the next one.",
+            "Name your part and your fix; mention outside causes as facts: \"I shipped without the check; I have added it.\"",
+        ),
+        Category::PassiveAggressive => (
+            "Veiled hostility (sarcasm, pointed reminders) is heard before the content and invites the same back.",
+            "Say the request directly: \"I need X by Friday; can you confirm?\"",
+        ),
+        Category::VagueClaim => (
+            "A claim without specifics where specifics are expected is easy to dismiss.",
+            "Name what changed, for whom, with a figure: \"cut p95 from 900 to 300 ms for the checkout API\".",
+        ),
+        Category::Venting => (
+            "Emotional unloading with no ask leaves the listener unsure what you want from them.",
+            "Pair the feeling with a concrete request: \"This week was hard; can we move the review to Monday?\"",
+        ),
+        Category::Absolutist => (
+            "Sweeping always/never/everyone claims about people are easy to disprove and put the listener on the defensive.",
+            "Give the instances: \"In the last three reviews, my comments were not addressed.\"",
+        ),
+        Category::PassiveVoiceAgency => (
+            "The passive voice hides who made the mistake or the decision, which is the part the listener needs.",
+            "Name who did it: \"I moved the deadline\" or \"The platform team changed the schema.\"",
+        ),
+    }
+}
+
+/// Rule findings combined with the classifier's, for one text.
+pub fn check(
+    rules: &RuleSet,
+    classifier: &ToneModel,
+    embedder: &dyn Embedder,
+    source: &str,
+    options: &CheckOptions,
+) -> Result<Vec<Finding>> {
+    let rule_findings = rules
+        .check(source, options)
+        .map_err(|message| Error::Rules {
+            path: "tone.rules".into(),
+            message,
+        })?;
+    if classifier.model.dim != embedder.dimension() + Category::ALL.len() {
+        return Err(Error::Embedder {
+            path: "rules/tone-classifier.json".into(),
+            message: format!(
+                "the tone classifier was trained on `{}` ({} inputs) but the embedder is `{}`; retrain with `starling train tone`",
+                classifier.embedder,
+                classifier.model.dim,
+                embedder.model_name()
+            ),
+        });
+    }
+    let view = prose_view(source, options.kind);
+    let sentences: Vec<std::ops::Range<usize>> = view
+        .sentences
+        .iter()
+        .filter(|r| view.text[(*r).clone()].split_whitespace().count() >= 3)
+        .cloned()
+        .collect();
+    let texts: Vec<String> = sentences
+        .iter()
+        .map(|r| view.text[r.clone()].trim().to_string())
+        .collect();
+    let mut vectors = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(64) {
+        vectors.extend(embedder.embed(batch)?);
+    }
+    let lines = LineIndex::new(source);
+    let mut kept: Vec<Finding> = Vec::new();
+    let mut learned: Vec<Finding> = Vec::new();
+    let mut covered = vec![false; rule_findings.len()];
+    for (range, vector) in sentences.iter().zip(&vectors) {
+        let hits: Vec<Category> = rule_findings
+            .iter()
+            .filter(|f| f.start < range.end && range.start < f.end)
+            .map(|f| f.category)
+            .collect();
+        let probabilities = classifier.model.probabilities(&features(vector, &hits));
+        for (i, finding) in rule_findings.iter().enumerate() {
+            if finding.start < range.end && range.start < finding.end {
+                covered[i] = true;
+                let index = Category::ALL
+                    .iter()
+                    .position(|c| *c == finding.category)
+                    .expect("category");
+                if probabilities[index] >= classifier.veto[index] {
+                    kept.push(finding.clone());
+                }
+            }
+        }
+        for (index, probability) in probabilities.iter().enumerate() {
+            let category = Category::ALL[index];
+            if *probability < classifier.model.thresholds[index] || hits.contains(&category) {
+                continue;
+            }
+            // The sentence as it stands in the source, without surrounding blanks.
+            let raw = &source[range.clone()];
+            let start = range.start + (raw.len() - raw.trim_start().len());
+            let end = range.start + raw.trim_end().len();
+            if start >= end {
+                continue;
+            }
+            let (line, column) = lines.position(start);
+            let (message, suggestion) = message(category);
+            learned.push(Finding {
+                category,
+                severity: rules.adjusted(&options.profile, category, Severity::Warning),
+                start,
+                end,
+                line,
+                column,
+                text: source[start..end].to_string(),
+                message: format!("{message} (classifier, {:.0}% sure)", probability * 100.0),
+                suggestion: suggestion.to_string(),
+                rule: format!("classifier.{}", category.id()),
+                source: FindingSource::Classifier,
+            });
+        }
+    }
+    // Rule hits outside any sentence the classifier saw (very short ones) stand as they are.
+    kept.extend(
+        rule_findings
+            .iter()
+            .zip(&covered)
+            .filter(|(_, c)| !**c)
+            .map(|(f, _)| f.clone()),
+    );
+    kept.sort_by_key(|f| (f.start, f.end));
+    Ok(super::merge(kept, learned))
+}
+
+/// One labelled training sentence.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Example {
+    pub text: String,
+    pub labels: Vec<String>,
+}
+
+/// Figures of a tone checker over labelled sentences, "any flag vs any label" and per category.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Scores {
+    pub precision: f32,
+    pub recall: f32,
+    pub f1: f32,
+    pub macro_f1: f32,
+    pub neutral_flagged: f32,
+}
+
+fn f1(tp: usize, fp: usize, fn_: usize) -> (f32, f32, f32) {
+    let p = if tp + fp == 0 {
+        0.0
+    } else {
+        tp as f32 / (tp + fp) as f32
+    };
+    let r = if tp + fn_ == 0 {
+        0.0
+    } else {
+        tp as f32 / (tp + fn_) as f32
+    };
+    (
+        p,
+        r,
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        },
+    )
+}
+
+/// Scores predicted label sets against the truth.
+pub fn score(predicted: &[Vec<Category>], truth: &[Vec<Category>]) -> Scores {
+    let (mut tp, mut fp, mut fn_, mut neutral, mut neutral_flagged) = (0, 0, 0, 0, 0);
+    for (p, t) in predicted.iter().zip(truth) {
+        match (p.is_empty(), t.is_empty()) {
+            (false, false) => tp += 1,
+            (false, true) => fp += 1,
+            (true, false) => fn_ += 1,
+            (true, true) => {}
+        }
+        if t.is_empty() {
+            neutral += 1;
+            neutral_flagged += !p.is_empty() as usize;
+        }
+    }
+    let (precision, recall, f) = f1(tp, fp, fn_);
+    let macro_f1 = Category::ALL
+        .iter()
+        .map(|c| {
+            let (mut tp, mut fp, mut fn_) = (0, 0, 0);
+            for (p, t) in predicted.iter().zip(truth) {
+                match (p.contains(c), t.contains(c)) {
+                    (true, true) => tp += 1,
+                    (true, false) => fp += 1,
+                    (false, true) => fn_ += 1,
+                    _ => {}
+                }
+            }
+            f1(tp, fp, fn_).2
+        })
+        .sum::<f32>()
+        / Category::ALL.len() as f32;
+    Scores {
+        precision,
+        recall,
+        f1: f,
+        macro_f1,
+        neutral_flagged: neutral_flagged as f32 / neutral.max(1) as f32,
+    }
+}
+
+/// The label set the combined checker gives one sentence, from its probabilities and rule hits.
+fn decide(model: &ToneModel, probabilities: &[f32], hits: &[Category]) -> Vec<Category> {
+    Category::ALL
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            if hits.contains(c) {
+                probabilities[*i] >= model.veto[*i]
+            } else {
+                probabilities[*i] >= model.model.thresholds[*i]
+            }
+        })
+        .map(|(_, c)| *c)
+        .collect()
+}
+
+/// Trains the classifier on `examples`: rule hits and embeddings, 5 folds for out-of-fold
+/// probabilities, per-category thresholds chosen for precision (F0.5) and vetoes for rule hits
+/// the classifier finds unlikely, then the final fit on everything.
+pub fn train(
+    rules: &RuleSet,
+    embedder: &dyn Embedder,
+    examples: &[Example],
+    training: &crate::learn::Training,
+) -> Result<ToneModel> {
+    let labels: Vec<String> = Category::ALL.iter().map(|c| c.id().to_string()).collect();
+    let options = CheckOptions {
+        kind: super::InputKind::PlainText,
+        profile: "default".into(),
+    };
+    let mut xs = Vec::with_capacity(examples.len());
+    let mut hits_all = Vec::with_capacity(examples.len());
+    let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
+    let mut vectors = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(64) {
+        vectors.extend(embedder.embed(batch)?);
+    }
+    for (example, vector) in examples.iter().zip(&vectors) {
+        let mut hits: Vec<Category> = rules
+            .check(&example.text, &options)
+            .map_err(|message| Error::Rules {
+                path: "tone.rules".into(),
+                message,
+            })?
+            .into_iter()
+            .map(|f| f.category)
+            .collect();
+        hits.sort();
+        hits.dedup();
+        xs.push(features(vector, &hits));
+        hits_all.push(hits);
+    }
+    let targets: Vec<Vec<String>> = examples.iter().map(|e| e.labels.clone()).collect();
+    let truth: Vec<Vec<Category>> = examples
+        .iter()
+        .map(|e| {
+            e.labels
+                .iter()
+                .filter_map(|l| Category::from_id(l))
+                .collect()
+        })
+        .collect();
+    // Out-of-fold probabilities.
+    let folds = 5;
+    let mut oof = vec![Vec::new(); examples.len()];
+    for fold in 0..folds {
+        let train_rows: Vec<usize> = (0..xs.len()).filter(|i| i % folds != fold).collect();
+        let model = LinearModel::fit(
+            &labels,
+            &train_rows
+                .iter()
+                .map(|&i| xs[i].clone())
+                .collect::<Vec<_>>(),
+            &train_rows
+                .iter()
+                .map(|&i| targets[i].clone())
+                .collect::<Vec<_>>(),
+            training,
+        );
+        for i in (0..xs.len()).filter(|i| i % folds == fold) {
+            oof[i] = model.probabilities(&xs[i]);
+        }
+    }
+    let mut thresholds = Vec::new();
+    let mut veto = Vec::new();
+    for (index, category) in Category::ALL.iter().enumerate() {
+        // Thresholds for sentences no rule flagged: precision first.
+        let scored: Vec<(f32, bool)> = (0..xs.len())
+            .filter(|&i| !hits_all[i].contains(category))
+            .map(|i| (oof[i][index], truth[i].contains(category)))
+            .collect();
+        thresholds.push(crate::learn::best_threshold(&scored, 0.6, 0.3));
+        // A rule hit is vetoed below the highest cut-off under which four in five hits are wrong.
+        let flagged: Vec<(f32, bool)> = (0..xs.len())
+            .filter(|&i| hits_all[i].contains(category))
+            .map(|i| (oof[i][index], truth[i].contains(category)))
+            .collect();
+        let mut cut = 0.0f32;
+        for step in 1..=30 {
+            let t = step as f32 * 0.01;
+            let below: Vec<bool> = flagged
+                .iter()
+                .filter(|(p, _)| *p < t)
+                .map(|(_, y)| *y)
+                .collect();
+            if !below.is_empty() && below.iter().filter(|y| !**y).count() * 5 >= below.len() * 4 {
+                cut = t;
+            }
+        }
+        veto.push(cut);
+    }
+    let model = LinearModel::fit(&labels, &xs, &targets, training);
+    let mut tone = ToneModel {
+        embedder: embedder.model_name().to_string(),
+        model: LinearModel {
+            thresholds,
+            ..model
+        },
+        veto,
+        validation: serde_json::Value::Null,
+    };
+    let rules_only: Vec<Vec<Category>> = hits_all.clone();
+    let combined: Vec<Vec<Category>> = (0..xs.len())
+        .map(|i| decide(&tone, &oof[i], &hits_all[i]))
+        .collect();
+    tone.validation = serde_json::json!({
+        "examples": examples.len(),
+        "folds": folds,
+        "rules_only": score(&rules_only, &truth),
+        "combined_out_of_fold": score(&combined, &truth),
+    });
+    tone.model = tone.model.rounded();
+    tone.veto = tone.veto.iter().map(|v| (v * 1e3).round() / 1e3).collect();
+    Ok(tone)
+}
+
+/// The default tone check: rules and, when an embedder is at hand and a classifier is built in,
+/// the learned layer beside them.
+pub fn check_default(
+    rules: &RuleSet,
+    embedder: Option<&dyn Embedder>,
+    source: &str,
+    options: &CheckOptions,
+) -> Result<Vec<Finding>> {
+    match (builtin(), embedder) {
+        (Some(model), Some(embedder)) => check(rules, model, embedder, source, options),
+        _ => rules
+            .check(source, options)
+            .map_err(|message| Error::Rules {
+                path: "tone.rules".into(),
+                message,
+            }),
+    }
+}
