@@ -851,8 +851,8 @@ pub fn extract_classified(
         }
         chosen[p] = own;
     }
-    for p in 0..4 {
-        if !chosen[p].is_empty() {
+    for (p, picked) in chosen.iter_mut().enumerate() {
+        if !picked.is_empty() {
             continue;
         }
         if let Some(i) = (0..sentences.len())
@@ -864,7 +864,7 @@ pub fn extract_classified(
             })
         {
             used[i] = true;
-            chosen[p].push(i);
+            picked.push(i);
         }
     }
     Ok(PARTS
@@ -1295,17 +1295,32 @@ mod tests {
         let check = |line: &str, expected: Option<&str>| {
             assert_eq!(shape_line(line).as_deref(), expected, "{line}");
         };
-        check("- Led the review of the [[2025-03-outage|March outage]] with Ops.", Some("I led the review of the March outage with Ops."));
-        check("* Wrote the runbook for [[runbooks/failover]] ^a1b2c3", Some("I wrote the runbook for failover"));
-        check("> [!info] We moved **all** reads to the replica by Friday.", Some("We moved all reads to the replica by Friday."));
+        check(
+            "- Led the review of the [[2025-03-outage|March outage]] with Ops.",
+            Some("I led the review of the March outage with Ops."),
+        );
+        check(
+            "* Wrote the runbook for [[runbooks/failover]] ^a1b2c3",
+            Some("I wrote the runbook for failover"),
+        );
+        check(
+            "> [!info] We moved **all** reads to the replica by Friday.",
+            Some("We moved all reads to the replica by Friday."),
+        );
         check("| Owner | Action | Status |", None);
         check("Owner: Li | Action: add alert | Status: done", None);
         check("Status: done", None);
         check("Attendees:", None);
         check("## Results", None);
         check("- [ ] Write up the postmortem before Friday", None);
-        check("- [x] Shipped the retry fix to production", Some("I shipped the retry fix to production"));
-        check("Ana led the migration of the billing jobs.", Some("Ana led the migration of the billing jobs."));
+        check(
+            "- [x] Shipped the retry fix to production",
+            Some("I shipped the retry fix to production"),
+        );
+        check(
+            "Ana led the migration of the billing jobs.",
+            Some("Ana led the migration of the billing jobs."),
+        );
         check("- Too short", None);
     }
 
@@ -1338,10 +1353,26 @@ mod tests {
             duplicates: vec![],
         };
         let notes = vec![
-            note("incidents/inc-42.md", "INC-42: checkout down for 20 minutes. Ana and Li on the bridge.", 0.8),
-            note("1on1/ana.md", "Talked with Ana and Li about the INC-42 follow-ups.", 0.3),
-            note("weekly/log.md", "Ana and Li paired on the search index.", 0.3),
-            note("design/cache.md", "See [[inc-42]] for why the cache needs a TTL.", 0.3),
+            note(
+                "incidents/inc-42.md",
+                "INC-42: checkout down for 20 minutes. Ana and Li on the bridge.",
+                0.8,
+            ),
+            note(
+                "1on1/ana.md",
+                "Talked with Ana and Li about the INC-42 follow-ups.",
+                0.3,
+            ),
+            note(
+                "weekly/log.md",
+                "Ana and Li paired on the search index.",
+                0.3,
+            ),
+            note(
+                "design/cache.md",
+                "See [[inc-42]] for why the cache needs a TTL.",
+                0.3,
+            ),
             note("reading/book.md", "Chapter on incident command.", 0.1),
         ];
         let stories = build_stories(&notes, 0.4);
@@ -1402,6 +1433,8 @@ mod tests {
             evidence: items,
             warnings: vec![],
             model: None,
+            story: None,
+            stories: vec![],
         };
         let md = draft.to_markdown();
         assert!(md.contains("Billing kept failing[^1].\n"), "{md}");

@@ -366,20 +366,30 @@ pub fn train(
             .map(|i| (oof[i][index], truth[i].contains(category)))
             .collect();
         thresholds.push(crate::learn::best_threshold(&scored, 0.6, 0.3));
-        // A rule hit is vetoed below the highest cut-off under which four in five hits are wrong.
-        let flagged: Vec<(f32, bool)> = (0..xs.len())
-            .filter(|&i| hits_all[i].contains(category))
-            .map(|i| (oof[i][index], truth[i].contains(category)))
-            .collect();
+        // A rule hit is vetoed below the cut-off that gives the category its best F1 over all
+        // sentences, the classifier's own findings held fixed.
+        let threshold = *thresholds.last().expect("just pushed");
         let mut cut = 0.0f32;
-        for step in 1..=30 {
+        let mut best_f1 = f32::MIN;
+        for step in 0..=50 {
             let t = step as f32 * 0.01;
-            let below: Vec<bool> = flagged
-                .iter()
-                .filter(|(p, _)| *p < t)
-                .map(|(_, y)| *y)
-                .collect();
-            if !below.is_empty() && below.iter().filter(|y| !**y).count() * 5 >= below.len() * 4 {
+            let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+            for i in 0..xs.len() {
+                let flagged = if hits_all[i].contains(category) {
+                    oof[i][index] >= t
+                } else {
+                    oof[i][index] >= threshold
+                };
+                match (flagged, truth[i].contains(category)) {
+                    (true, true) => tp += 1,
+                    (true, false) => fp += 1,
+                    (false, true) => fn_ += 1,
+                    _ => {}
+                }
+            }
+            let f = f1(tp, fp, fn_).2;
+            if f > best_f1 + 1e-6 {
+                best_f1 = f;
                 cut = t;
             }
         }

@@ -372,7 +372,11 @@ fn the_tone_training_set_shares_no_sentence_with_the_dev_set_and_is_balanced() {
     }
     assert!(train.len() >= 2000, "{} sentences", train.len());
     let neutral = train.iter().filter(|(_, n)| *n == 0).count();
-    assert!(neutral * 100 >= train.len() * 40, "{neutral} neutral of {}", train.len());
+    assert!(
+        neutral * 100 >= train.len() * 40,
+        "{neutral} neutral of {}",
+        train.len()
+    );
     // The dev set is a measuring stick: none of its sentences may be training data.
     let devset = root.join("../shared/devset");
     let mut dev: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -395,35 +399,63 @@ fn the_tone_training_set_shares_no_sentence_with_the_dev_set_and_is_balanced() {
         .map(|(t, _)| t)
         .filter(|t| dev.contains(&normalised(t)))
         .collect();
-    assert!(shared.is_empty(), "training sentences found in the dev set: {shared:?}");
+    assert!(
+        shared.is_empty(),
+        "training sentences found in the dev set: {shared:?}"
+    );
 }
 
 #[test]
 fn retraining_the_learned_layers_reproduces_the_shipped_weights() {
     let home = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (what, file) in [("star-parts", "rules/star-parts.json"), ("tone", "rules/tone-classifier.json")] {
+    for (what, file) in [
+        ("star-parts", "rules/star-parts.json"),
+        ("tone", "rules/tone-classifier.json"),
+    ] {
         let out = home.path().join("model.json");
         let output = run(starling(home.path())
             .current_dir(root)
             .args(["train", what, "--out"])
             .arg(&out));
         assert!(output.status.success(), "{what}: {}", stderr(&output));
-        let retrained: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-        let shipped: Value = serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap();
+        let retrained: Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let shipped: Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap();
         // Weights are rounded to 4 decimals; another CPU's embedding kernels may move the last
         // digit, so they must agree to 0.01 (thresholds exactly in most runs, to 0.02 always).
         let (a, b) = (&retrained["model"], &shipped["model"]);
         assert_eq!(a["labels"], b["labels"], "{what}");
         let flat = |v: &Value| -> Vec<f64> {
-            v["weights"].as_array().unwrap().iter().flat_map(|w| w.as_array().unwrap().iter().map(|x| x.as_f64().unwrap())).collect()
+            v["weights"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|w| w.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+                .collect()
         };
         let (wa, wb) = (flat(a), flat(b));
         assert_eq!(wa.len(), wb.len(), "{what}");
-        let worst = wa.iter().zip(&wb).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
-        assert!(worst <= 0.01, "{what}: a weight moved by {worst}; run `starling train {what}` and commit");
-        for (x, y) in a["thresholds"].as_array().unwrap().iter().zip(b["thresholds"].as_array().unwrap()) {
-            assert!((x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 0.02, "{what}: thresholds {x} vs {y}");
+        let worst = wa
+            .iter()
+            .zip(&wb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst <= 0.01,
+            "{what}: a weight moved by {worst}; run `starling train {what}` and commit"
+        );
+        for (x, y) in a["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["thresholds"].as_array().unwrap())
+        {
+            assert!(
+                (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 0.02,
+                "{what}: thresholds {x} vs {y}"
+            );
         }
     }
 }
@@ -442,11 +474,24 @@ fn the_classifier_flags_what_phrase_rules_miss_and_spares_hard_neutrals() {
     let (code, value, err) = tone_json(home.path(), &[script.to_str().unwrap()]);
     assert!(code.is_some(), "{err}");
     let findings = value[0]["findings"].as_array().unwrap();
-    let on_line = |line: u64| -> Vec<&Value> { findings.iter().filter(|f| f["line"] == line).collect() };
-    assert!(!on_line(1).is_empty(), "a sweeping complaint is flagged: {value:#}");
-    assert!(on_line(3).is_empty(), "a literal spec with never is neutral: {value:#}");
-    assert!(on_line(5).is_empty(), "a proportionate apology with a plan is neutral: {value:#}");
-    assert!(findings.iter().all(|f| f["file"].is_string()), "each finding names its file");
+    let on_line =
+        |line: u64| -> Vec<&Value> { findings.iter().filter(|f| f["line"] == line).collect() };
+    assert!(
+        !on_line(1).is_empty(),
+        "a sweeping complaint is flagged: {value:#}"
+    );
+    assert!(
+        on_line(3).is_empty(),
+        "a literal spec with never is neutral: {value:#}"
+    );
+    assert!(
+        on_line(5).is_empty(),
+        "a proportionate apology with a plan is neutral: {value:#}"
+    );
+    assert!(
+        findings.iter().all(|f| f["file"].is_string()),
+        "each finding names its file"
+    );
     // --rules-only loads no model and keeps the rules' findings.
     let (_, rules_only, _) = tone_json(home.path(), &["--rules-only", script.to_str().unwrap()]);
     assert!(rules_only[0]["findings"]
