@@ -222,3 +222,101 @@ pub fn merge(mut findings: Vec<Finding>, extra: Vec<Finding>) -> Vec<Finding> {
     findings.sort_by_key(|f| (f.start, f.end));
     findings
 }
+
+/// Drops the findings the text itself switches off, as prose linters allow:
+/// `<!-- starling-disable-next-line [category ...] -->` (the next line that is not blank),
+/// `<!-- starling-disable [category ...] -->` up to `<!-- starling-enable -->` (or the end).
+/// No category means every category.
+pub fn apply_directives(source: &str, findings: Vec<Finding>) -> Vec<Finding> {
+    if !source.contains("starling-") {
+        return findings;
+    }
+    // (first line, last line, categories; empty = all)
+    let mut off: Vec<(usize, usize, Vec<Category>)> = Vec::new();
+    let lines: Vec<&str> = source.lines().collect();
+    let mut open: Option<(usize, Vec<Category>)> = None;
+    let parse = |rest: &str| -> Vec<Category> {
+        rest.trim()
+            .trim_end_matches("-->")
+            .split([' ', ','])
+            .filter_map(|w| Category::from_id(w.trim()))
+            .collect()
+    };
+    for (index, line) in lines.iter().enumerate() {
+        let number = index + 1;
+        let trimmed = line.trim();
+        let Some(body) = trimmed.strip_prefix("<!--") else {
+            continue;
+        };
+        let body = body.trim();
+        if let Some(rest) = body.strip_prefix("starling-disable-next-line") {
+            let next = lines
+                .iter()
+                .enumerate()
+                .skip(index + 1)
+                .find(|(_, l)| !l.trim().is_empty())
+                .map_or(number + 1, |(i, _)| i + 1);
+            off.push((next, next, parse(rest)));
+        } else if let Some(rest) = body.strip_prefix("starling-disable") {
+            open = Some((number, parse(rest)));
+        } else if body.starts_with("starling-enable") {
+            if let Some((start, categories)) = open.take() {
+                off.push((start, number, categories));
+            }
+        }
+    }
+    if let Some((start, categories)) = open {
+        off.push((start, usize::MAX, categories));
+    }
+    findings
+        .into_iter()
+        .filter(|f| {
+            !off.iter().any(|(a, b, categories)| {
+                (*a..=*b).contains(&f.line)
+                    && (categories.is_empty() || categories.contains(&f.category))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod directive_tests {
+    use super::*;
+
+    #[test]
+    fn directives_switch_findings_off_by_line_and_category() {
+        let source = "<!-- starling-disable-next-line hedging -->\n\nI just think maybe.\nI just think maybe.\n<!-- starling-disable -->\nSorry, sorry.\n<!-- starling-enable -->\nSorry again.\n";
+        let finding = |line: usize, category: Category| Finding {
+            category,
+            severity: Severity::Warning,
+            start: 0,
+            end: 1,
+            line,
+            column: 1,
+            text: String::new(),
+            message: String::new(),
+            suggestion: String::new(),
+            rule: String::new(),
+            source: FindingSource::Rules,
+        };
+        let kept = apply_directives(
+            source,
+            vec![
+                finding(3, Category::Hedging),
+                finding(3, Category::Absolutist),
+                finding(4, Category::Hedging),
+                finding(6, Category::OverApologizing),
+                finding(8, Category::OverApologizing),
+            ],
+        );
+        let lines: Vec<(usize, Category)> = kept.iter().map(|f| (f.line, f.category)).collect();
+        assert_eq!(
+            lines,
+            [
+                (3, Category::Absolutist),
+                (4, Category::Hedging),
+                (8, Category::OverApologizing)
+            ]
+        );
+    }
+}
