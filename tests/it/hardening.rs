@@ -172,7 +172,7 @@ fn a_file_that_cannot_be_read_is_skipped_and_the_run_goes_on() {
     // permissions deny reading fails there too).
     let vanishing = vault.join("b.md");
     let report = index(
-        &[vault.clone()],
+        std::slice::from_ref(&vault),
         &state_path,
         &embedder,
         &store,
