@@ -34,18 +34,87 @@ pub fn decode_text(path: &Path, bytes: Vec<u8>, max_bytes: u64) -> Result<String
     })
 }
 
-/// Reads a text file with `decode_text`'s checks.
+/// Reads at most `max_bytes` from `reader` (standard input, a file); more is an error naming
+/// `path`, found without reading the rest.
+pub fn read_limited(path: &Path, reader: impl std::io::Read, max_bytes: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let input = |message: String| Error::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|err| input(format!("cannot read it: {err}")))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(input(format!(
+            "is over the {max_bytes} byte limit; split it or raise the limit"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Reads a text file with `decode_text`'s checks; its size is checked before it is read.
 pub fn read_text(path: &Path, max_bytes: u64) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|err| Error::Input {
+    let cannot = |err: std::io::Error| Error::Input {
         path: path.to_path_buf(),
         message: format!("cannot read it: {err}"),
-    })?;
+    };
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    if size > max_bytes {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: format!(
+                "is {size} bytes, over the {max_bytes} byte limit; split it or raise the limit"
+            ),
+        });
+    }
+    let bytes = read_limited(path, file, max_bytes)?;
     decode_text(path, bytes, max_bytes)
 }
 
 /// Writes `bytes` to `path` so that readers see the old content or the new, never a mix:
 /// a temporary file in the same folder, fsync, rename, then fsync of the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, None)
+}
+
+/// `write_atomic` for secrets: the file is mode 0600 from its creation (never readable by
+/// another user, not even between creation and a later chmod).
+pub fn write_atomic_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, Some(0o600))
+}
+
+/// Creates `dir` (and missing parents) as mode 0700, and makes an existing one 0700: what
+/// Starling keeps there (the index, the API token) is for this user only.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| Error::io(format!("cannot read `{}`", dir.display()), e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot make `{}` private (0700); run `chmod 700` on it",
+                    dir.display()
+                ),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -61,12 +130,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     ));
     let context = |what: &str| format!("cannot {what} `{}`", temporary.display());
     let result = (|| {
-        let mut file =
-            std::fs::File::create(&temporary).map_err(|e| Error::io(context("create"), e))?;
+        let mut file = match mode {
+            Some(mode) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                // A leftover temporary file may have any mode: start from none.
+                let _ = std::fs::remove_file(&temporary);
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(mode)
+                    .open(&temporary)
+            }
+            None => std::fs::File::create(&temporary),
+        }
+        .map_err(|e| Error::io(context("create"), e))?;
         file.write_all(bytes)
             .map_err(|e| Error::io(context("write"), e))?;
         file.sync_all().map_err(|e| Error::io(context("sync"), e))?;
-        if let Ok(metadata) = std::fs::metadata(path) {
+        if let (None, Ok(metadata)) = (mode, std::fs::metadata(path)) {
             // Keep the original's permissions.
             let _ = std::fs::set_permissions(&temporary, metadata.permissions());
         }
@@ -126,6 +207,60 @@ mod tests {
             decode_text(path, b"\xef\xbb\xbfhi".to_vec(), 100).unwrap(),
             "hi"
         );
+    }
+
+    #[test]
+    fn reads_stop_at_the_limit() {
+        let endless = std::io::repeat(b'a');
+        let message = read_limited(Path::new("<stdin>"), endless, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("<stdin>") && message.contains("1000 byte limit"),
+            "{message}"
+        );
+        assert_eq!(
+            read_limited(Path::new("<stdin>"), &b"four"[..], 4).unwrap(),
+            b"four"
+        );
+        // A sparse terabyte is refused by its size, never read.
+        let dir = tempfile::tempdir().unwrap();
+        let huge = dir.path().join("huge.md");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        let message = read_text(&huge, 1024).unwrap_err().to_string();
+        assert!(
+            message.contains("huge.md") && message.contains("1099511627776 bytes"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn private_files_and_folders_are_private_from_the_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("share/starling");
+        create_private_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        // An existing open folder is closed.
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        // A secret replaces a world-readable file, and a leftover temporary file cannot
+        // lend it its mode.
+        let token = data.join("server-token");
+        std::fs::write(&token, "old").unwrap();
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let leftover = data.join(format!(".server-token.starling-{}.tmp", std::process::id()));
+        std::fs::write(&leftover, "").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o666)).unwrap();
+        write_atomic_private(&token, b"secret").unwrap();
+        assert_eq!(mode(&token), 0o600);
+        assert_eq!(std::fs::read(&token).unwrap(), b"secret");
+        assert!(!leftover.exists());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub fn open_embedder(config: &Config) -> Result<FastEmbedder> {
 /// Takes the store's lock for `holder` (e.g. "starling index"); first, so a busy store is
 /// reported before any model loads.
 pub fn lock_store(config: &Config, holder: &str) -> Result<StoreLock> {
+    // The store holds note sentences (in its segments and write-ahead log): the data dir is
+    // this user's only.
+    crate::files::create_private_dir(&config.data_dir)?;
     StoreLock::acquire(&index_dir(config).join("store.lock"), holder)
 }
 

@@ -349,8 +349,11 @@ impl VectorStore for EdgeStore {
         if prefetches.is_empty() {
             return Ok(Vec::new());
         }
-        // One list is ranked as is; two are fused.
-        let (prefetches, scoring) = if prefetches.len() == 1 {
+        // One list is ranked as is; two are fused. A lone list is queried directly, so the
+        // filter goes on the query itself (in hybrid mode too: a query of stopwords only has
+        // no lexical list, and its filters must still hold).
+        let single = prefetches.len() == 1;
+        let (prefetches, scoring) = if single {
             let only = prefetches.into_iter().next().expect("one prefetch");
             (Vec::new(), only.query)
         } else {
@@ -367,11 +370,7 @@ impl VectorStore for EdgeStore {
             .query(QueryRequest {
                 prefetches,
                 query: scoring,
-                filter: if query.mode == SearchMode::Hybrid {
-                    None
-                } else {
-                    filter
-                },
+                filter: if single { filter } else { None },
                 score_threshold: None,
                 limit: query.k,
                 offset: 0,

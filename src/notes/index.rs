@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::chunk::{chunk_note, Chunk, TokenCounter};
-use super::loading::{content_hash, skip_reason, walk, FoundFile};
+use super::loading::{content_hash, read_bounded, skip_reason, walk_notes, FoundFile};
 use super::markdown::parse;
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
@@ -71,7 +71,14 @@ impl IndexState {
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self).expect("index state serialises");
+        // Paths that are not UTF-8 cannot be written as JSON; `index` never records one, and a
+        // note root named so is reported here rather than panicking.
+        let bytes = serde_json::to_vec(self).map_err(|err| Error::Store {
+            path: path.to_path_buf(),
+            message: format!(
+                "cannot record the index ({err}); rename note roots whose names are not UTF-8"
+            ),
+        })?;
         crate::files::write_atomic(path, &bytes)
     }
 
@@ -150,9 +157,10 @@ pub fn index(
     state.embedder = embedder.model_name().to_string();
     state.version = 1;
     state.roots = roots.to_vec();
-    let found = walk(roots)?;
+    let (found, problems) = walk_notes(roots)?;
     let mut report = IndexReport {
         files_seen: found.len(),
+        files_skipped: problems.len(),
         ..Default::default()
     };
     let seen: std::collections::HashSet<&PathBuf> = found.iter().map(|f| &f.absolute).collect();
@@ -164,25 +172,73 @@ pub fn index(
         .filter(|p| !seen.contains(p))
         .cloned()
         .collect();
-    let mut gone_by_hash: HashMap<String, PathBuf> = HashMap::new();
+    // Several gone files may share content (templates): each is a rename candidate, and each
+    // left over at the end is deleted.
+    let mut gone_by_hash: HashMap<String, Vec<PathBuf>> = HashMap::new();
     for path in &gone {
-        gone_by_hash.insert(state.files[path].hash.clone(), path.clone());
+        gone_by_hash
+            .entry(state.files[path].hash.clone())
+            .or_default()
+            .push(path.clone());
     }
 
     state.skipped.clear();
+    state.skipped.extend(problems.into_iter().map(|p| Skipped {
+        path: p.path,
+        reason: p.reason,
+    }));
     let mut pending: Vec<(FoundFile, FileRecord, Vec<Chunk>)> = Vec::new();
     let mut pending_chunks = 0usize;
     let total = found.len();
     for (done, file) in found.iter().enumerate() {
         progress(done, total, &file.relative);
+        if file.absolute.to_str().is_none() {
+            // files.json and the store key files by their path as text; a name that is not
+            // UTF-8 has no exact text form, so the file is left out, and any chunks an earlier
+            // version stored under its approximate name go (unless a real file has that name).
+            skip(&mut state, &mut report, file, NOT_UTF8_NAME);
+            let key = source_key(&file.absolute);
+            if !found
+                .iter()
+                .any(|f| f.absolute.to_str() == Some(key.as_str()))
+            {
+                store.delete_source(&key)?;
+            }
+            continue;
+        }
         if let Some(record) = state.files.get(&file.absolute) {
             if record.size == file.size && record.mtime_ns == file.mtime_ns {
                 report.files_unchanged += 1;
                 continue;
             }
         }
-        let bytes = std::fs::read(&file.absolute)
-            .map_err(|e| Error::io(format!("cannot read `{}`", file.absolute.display()), e))?;
+        // The size on disk is checked before a byte is read, and the read itself is bounded.
+        let bytes = if file.size > options.max_file_bytes {
+            Err(format!(
+                "larger than {} bytes (notes.max_file_bytes)",
+                options.max_file_bytes
+            ))
+        } else {
+            read_bounded(&file.absolute, options.max_file_bytes).map_err(|err| {
+                format!("cannot read it ({err}); check that it exists and is readable")
+            })
+        };
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(reason) if file.size <= options.max_file_bytes => {
+                // Unreadable now (permissions, vanished mid-run): the run goes on, and what the
+                // index already holds for the file stays until it can be read again.
+                skip(&mut state, &mut report, file, &reason);
+                continue;
+            }
+            Err(reason) => {
+                skip(&mut state, &mut report, file, &reason);
+                if state.files.remove(&file.absolute).is_some() {
+                    store.delete_source(&source_key(&file.absolute))?;
+                }
+                continue;
+            }
+        };
         if let Some(reason) = skip_reason(&bytes, options.max_file_bytes) {
             report.files_skipped += 1;
             state.skipped.push(Skipped {
@@ -204,29 +260,36 @@ pub fn index(
                 continue;
             }
         }
-        if let Some(old_path) = gone_by_hash
-            .remove(&hash)
-            .filter(|_| !state.files.contains_key(&file.absolute))
-        {
+        let renamed_from = if state.files.contains_key(&file.absolute) {
+            None
+        } else {
+            gone_by_hash.get_mut(&hash).and_then(Vec::pop)
+        };
+        if let Some(old_path) = renamed_from {
             let old = state
                 .files
                 .remove(&old_path)
                 .expect("gone files are in the state");
             let moved = move_chunks(store, &old, file)?;
             store.delete_source(&source_key(&old_path))?;
-            state.files.insert(
-                file.absolute.clone(),
-                FileRecord {
-                    root: file.root.clone(),
-                    size: file.size,
-                    mtime_ns: file.mtime_ns,
-                    hash,
-                    chunks: moved,
-                    repaired: old.repaired,
-                },
-            );
-            report.files_renamed += 1;
-            continue;
+            // When the store gives back fewer chunks than the record holds, the file is
+            // embedded anew below rather than recorded short.
+            if let Some(moved) = moved {
+                state.files.insert(
+                    file.absolute.clone(),
+                    FileRecord {
+                        root: file.root.clone(),
+                        size: file.size,
+                        mtime_ns: file.mtime_ns,
+                        hash,
+                        chunks: moved,
+                        repaired: old.repaired,
+                    },
+                );
+                report.files_renamed += 1;
+                continue;
+            }
+            report.files_deleted += 1;
         }
         let text = String::from_utf8_lossy(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes))
             .into_owned();
@@ -272,7 +335,7 @@ pub fn index(
         &mut report,
     )?;
 
-    for path in gone_by_hash.into_values() {
+    for path in gone_by_hash.into_values().flatten() {
         if state.files.remove(&path).is_some() {
             store.delete_source(&source_key(&path))?;
             report.files_deleted += 1;
@@ -286,15 +349,35 @@ pub fn index(
     Ok(report)
 }
 
+/// The skip reason for a file whose name is not valid UTF-8.
+pub const NOT_UTF8_NAME: &str = "its name is not valid UTF-8; rename it to index it";
+
+/// Records `file` as skipped for `reason`.
+fn skip(state: &mut IndexState, report: &mut IndexReport, file: &FoundFile, reason: &str) {
+    report.files_skipped += 1;
+    state.skipped.push(Skipped {
+        path: file.relative.clone(),
+        reason: reason.to_string(),
+    });
+}
+
 /// The store's key for a file's chunks: its absolute path (two note roots may both hold a
 /// `todo.md`; their relative paths collide, their absolute ones do not).
 fn source_key(absolute: &Path) -> String {
     absolute.to_string_lossy().into_owned()
 }
 
-/// Re-stores a renamed file's chunks under its new path and ids, reusing their vectors.
-fn move_chunks(store: &dyn VectorStore, old: &FileRecord, file: &FoundFile) -> Result<Vec<u64>> {
+/// Re-stores a renamed file's chunks under its new path and ids, reusing their vectors; `None`
+/// (and nothing stored) when the store no longer holds every one of them.
+fn move_chunks(
+    store: &dyn VectorStore,
+    old: &FileRecord,
+    file: &FoundFile,
+) -> Result<Option<Vec<u64>>> {
     let mut stored = store.get(&old.chunks)?;
+    if stored.len() != old.chunks.len() {
+        return Ok(None);
+    }
     stored.sort_by_key(|s| old.chunks.iter().position(|&id| id == s.id));
     let moved: Vec<StoredChunk> = stored
         .into_iter()
@@ -307,7 +390,7 @@ fn move_chunks(store: &dyn VectorStore, old: &FileRecord, file: &FoundFile) -> R
         })
         .collect();
     store.upsert(&moved)?;
-    Ok(moved.iter().map(|m| m.id).collect())
+    Ok(Some(moved.iter().map(|m| m.id).collect()))
 }
 
 /// Embeds and stores the pending files, flushes, then records them.

@@ -23,14 +23,47 @@ pub struct FoundFile {
     pub mtime_ns: u128,
 }
 
+/// A path the walk could not take, and why (an unreadable folder, a FIFO named `x.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkProblem {
+    pub path: String,
+    pub reason: String,
+}
+
 /// Every note file under `roots`, sorted by relative path. A root may also be a single file.
 pub fn walk(roots: &[PathBuf]) -> Result<Vec<FoundFile>> {
     walk_files(roots, Some(NOTE_EXTENSIONS))
 }
 
+/// `walk`, with the paths it had to leave out and why.
+pub fn walk_notes(roots: &[PathBuf]) -> Result<(Vec<FoundFile>, Vec<WalkProblem>)> {
+    let mut problems = Vec::new();
+    let found = walk_reporting(roots, Some(NOTE_EXTENSIONS), &mut problems)?;
+    Ok((found, problems))
+}
+
 /// Every file under `roots` (with one of `extensions`, when given), honouring the ignore
 /// files, sorted by relative path.
 pub fn walk_files(roots: &[PathBuf], extensions: Option<&[&str]>) -> Result<Vec<FoundFile>> {
+    walk_reporting(roots, extensions, &mut Vec::new())
+}
+
+fn error_path(err: &ignore::Error) -> Option<&Path> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            error_path(err)
+        }
+        ignore::Error::Loop { child, .. } => Some(child),
+        _ => None,
+    }
+}
+
+fn walk_reporting(
+    roots: &[PathBuf],
+    extensions: Option<&[&str]>,
+    problems: &mut Vec<WalkProblem>,
+) -> Result<Vec<FoundFile>> {
     let mut found = Vec::new();
     for root in roots {
         let metadata = std::fs::metadata(root).map_err(|err| Error::Input {
@@ -52,10 +85,17 @@ pub fn walk_files(roots: &[PathBuf], extensions: Option<&[&str]>) -> Result<Vec<
             (root.clone(), builder)
         };
         for entry in walker.build() {
-            let Ok(entry) = entry else { continue };
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
-            }
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    problems.push(WalkProblem {
+                        path: error_path(&err)
+                            .map_or_else(String::new, |p| relative_path(&base, p)),
+                        reason: format!("cannot read it ({err}); check its permissions"),
+                    });
+                    continue;
+                }
+            };
             let path = entry.path();
             let extension = path
                 .extension()
@@ -66,8 +106,27 @@ pub fn walk_files(roots: &[PathBuf], extensions: Option<&[&str]>) -> Result<Vec<
                     continue;
                 }
             }
-            let Ok(metadata) = entry.metadata() else {
+            let Some(file_type) = entry.file_type() else {
                 continue;
+            };
+            if !file_type.is_file() {
+                if !file_type.is_dir() && !file_type.is_symlink() {
+                    problems.push(WalkProblem {
+                        path: relative_path(&base, path),
+                        reason: "not a regular file (a FIFO, socket or device); remove it from the notes".into(),
+                    });
+                }
+                continue;
+            }
+            let metadata = match entry.metadata() {
+                Ok(metadata) => metadata,
+                Err(err) => {
+                    problems.push(WalkProblem {
+                        path: relative_path(&base, path),
+                        reason: format!("cannot read its metadata ({err}); check its permissions"),
+                    });
+                    continue;
+                }
             };
             let relative = relative_path(&base, path);
             let mtime_ns = metadata
@@ -99,9 +158,43 @@ pub fn relative_path(base: &Path, path: &Path) -> String {
         .join("/")
 }
 
+/// The file `path` names under one of `roots` (relative paths are tried against each root,
+/// absolute ones as they are), canonicalised, when it lies under a canonicalised root: `..`,
+/// symbolic links and `:` in folder names cannot lead outside. The path to open is the one
+/// returned, never the one given.
+pub fn file_under_roots(path: &Path, roots: &[PathBuf]) -> Option<PathBuf> {
+    roots.iter().find_map(|root| {
+        let root = std::fs::canonicalize(root).ok()?;
+        let candidate = std::fs::canonicalize(root.join(path)).ok()?;
+        (candidate.starts_with(&root) && candidate.is_file()).then_some(candidate)
+    })
+}
+
+/// `path` (a folder or file) canonicalised, when it lies under one of `roots`.
+pub fn path_under_roots(path: &Path, roots: &[PathBuf]) -> Option<PathBuf> {
+    let candidate = std::fs::canonicalize(path).ok()?;
+    roots
+        .iter()
+        .filter_map(|root| std::fs::canonicalize(root).ok())
+        .any(|root| candidate.starts_with(root))
+        .then_some(candidate)
+}
+
 /// Hex sha256 of bytes.
 pub fn content_hash(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Reads at most `max_bytes + 1` bytes of `path` (one more than the limit, so an over-long file
+/// is still seen as over-long), never the whole of a huge file.
+pub fn read_bounded(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let expected = file.metadata().map_or(0, |m| m.len());
+    let limit = max_bytes.saturating_add(1);
+    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Why a file was not indexed.
@@ -153,6 +246,40 @@ mod tests {
             err.contains("missing") && err.contains("check the path"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn only_files_under_the_roots_are_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("vault");
+        std::fs::create_dir_all(root.join("work/Q3: launch")).unwrap();
+        std::fs::write(root.join("work/Q3: launch/a.md"), "a").unwrap();
+        std::fs::write(dir.path().join("secret.md"), "s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.md"), root.join("leak.md")).unwrap();
+        let roots = [root.clone()];
+        let resolve = |p: &str| file_under_roots(Path::new(p), &roots);
+        let canonical = std::fs::canonicalize(&root).unwrap();
+        assert_eq!(
+            resolve("work/Q3: launch/a.md"),
+            Some(canonical.join("work/Q3: launch/a.md"))
+        );
+        assert_eq!(
+            resolve("work/Q3: launch/../Q3: launch/a.md"),
+            Some(canonical.join("work/Q3: launch/a.md"))
+        );
+        assert_eq!(resolve("work/Q3: launch/../../../secret.md"), None);
+        assert_eq!(
+            resolve("work/Q3: launch/../../../../../../etc/passwd"),
+            None
+        );
+        assert_eq!(resolve("/etc/passwd"), None);
+        assert_eq!(resolve("leak.md"), None, "a link out of the root");
+        assert_eq!(resolve("work"), None, "a folder is not a file");
+        let under = |p: &Path| path_under_roots(p, &roots);
+        assert_eq!(under(&root.join("work")), Some(canonical.join("work")));
+        assert_eq!(under(Path::new("/etc")), None);
+        assert_eq!(under(&root.join("../secret.md")), None);
+        assert_eq!(under(&root.join("missing")), None);
     }
 
     #[test]

@@ -104,13 +104,13 @@ fn parse_front_matter(text: &str) -> Vec<(String, Value)> {
 /// `2024-12-15T22:35`, `2024-12-15`, or Dendron's epoch milliseconds, as `YYYY-MM-DD`.
 pub fn normalise_date(raw: &str) -> Option<String> {
     let raw = raw.trim();
-    if raw.len() >= 10 && raw.as_bytes()[4] == b'-' && raw.as_bytes()[7] == b'-' {
-        let date = &raw[..10];
-        if date.chars().enumerate().all(|(i, c)| {
+    // `get` rather than slicing: the tenth byte may fall inside a character (`2024-05-0é`).
+    if let Some(date) = raw.get(..10) {
+        if date.bytes().enumerate().all(|(i, b)| {
             if i == 4 || i == 7 {
-                c == '-'
+                b == b'-'
             } else {
-                c.is_ascii_digit()
+                b.is_ascii_digit()
             }
         }) {
             return Some(date.to_string());
@@ -663,6 +663,13 @@ mod tests {
             Some("2024-12-15")
         );
         assert_eq!(normalise_date("soon"), None);
+        // Multibyte characters where the date's bytes are expected: no date, no panic.
+        assert_eq!(normalise_date("2024-05-0é"), None);
+        assert_eq!(normalise_date("2024-05-é1"), None);
+        assert_eq!(normalise_date("２０２４-05-01"), None);
+        assert_eq!(normalise_date("2024-05-01é").as_deref(), Some("2024-05-01"));
+        let note = parse("---\ndate: 2024-05-0é\n---\n# T\n\nText.\n", "t");
+        assert_eq!((note.title.as_str(), note.date), ("T", None));
         assert_eq!(days_since_epoch("1970-01-02"), Some(1));
         assert_eq!(
             civil_date(days_since_epoch("2024-02-29").unwrap()),

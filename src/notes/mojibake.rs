@@ -77,6 +77,121 @@ impl Codepage {
                 .map(|index| 0x80 + index as u8),
         }
     }
+
+    /// The character this code page shows for a byte of 0x80 or above (the inverse of `byte_of`).
+    fn char_of(self, byte: u8) -> Option<char> {
+        if byte < 0x80 {
+            return None;
+        }
+        match self {
+            Codepage::Windows1252 if byte < 0xa0 => {
+                Some(CP1252_HIGH[usize::from(byte - 0x80)].unwrap_or(char::from(byte)))
+            }
+            Codepage::Windows1252 => Some(char::from(byte)),
+            Codepage::MacRoman => Some(MAC_ROMAN_HIGH[usize::from(byte - 0x80)]),
+        }
+    }
+}
+
+/// Whether `c` is a character that mojibake is made of: shown by either code page for a byte
+/// of 0x80 or above.
+fn mojibake_alphabet(c: char) -> bool {
+    !c.is_ascii()
+        && (Codepage::Windows1252.byte_of(c).is_some() || Codepage::MacRoman.byte_of(c).is_some())
+}
+
+/// Punctuation that sits against letters in ordinary text: dashes, quotes, ellipses, bullets.
+fn joins_words(c: char) -> bool {
+    matches!(
+        c,
+        '–' | '—'
+            | '‘'
+            | '’'
+            | '‚'
+            | '“'
+            | '”'
+            | '„'
+            | '«'
+            | '»'
+            | '‹'
+            | '›'
+            | '…'
+            | '•'
+            | '·'
+            | '¡'
+            | '¿'
+            | '\u{a0}'
+    )
+}
+
+/// Combining marks (accents that sit on the previous character).
+fn is_combining(c: char) -> bool {
+    matches!(c as u32,
+        0x0300..=0x036f | 0x0483..=0x0489 | 0x0591..=0x05c7 | 0x0610..=0x061a
+        | 0x064b..=0x065f | 0x0670 | 0x06d6..=0x06ed | 0x0711 | 0x0730..=0x074a
+        | 0x07a6..=0x07b0 | 0x07eb..=0x07f3 | 0x1ab0..=0x1aff | 0x1dc0..=0x1dff
+        | 0x20d0..=0x20ff | 0xfe20..=0xfe2f)
+}
+
+/// A coarse script for letters two-byte UTF-8 can hold: Latin (0), or the block's start.
+fn script(c: char) -> Option<u32> {
+    if !c.is_alphabetic() {
+        return None;
+    }
+    Some(match c as u32 {
+        0..=0x024f | 0x1e00..=0x1eff => 0,
+        0x0370..=0x03ff | 0x1f00..=0x1fff => 0x0370,
+        0x0400..=0x052f => 0x0400,
+        0x0530..=0x058f => 0x0530,
+        0x0590..=0x05ff => 0x0590,
+        0x0600..=0x06ff | 0x0750..=0x077f => 0x0600,
+        0x0700..=0x074f => 0x0700,
+        0x0780..=0x07bf => 0x0780,
+        0x07c0..=0x07ff => 0x07c0,
+        code => code & !0xff,
+    })
+}
+
+/// How many sequences in `chars` look like mojibake or like a bad repair: characters of the
+/// mojibake alphabet glued together other than as ordinary text would (`â€`, `Ã©`, `úÖ`),
+/// C1 controls and private-use characters, a combining mark on no letter, and a letter of a
+/// script other than Latin standing alone among letters of another (`AЅ`).
+fn suspicious(chars: &[char]) -> usize {
+    let mut count = 0;
+    for (i, &c) in chars.iter().enumerate() {
+        let previous = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1).copied();
+        if matches!(c as u32, 0x80..=0x9f | 0xe000..=0xf8ff) {
+            count += 1;
+        }
+        if is_combining(c) && !previous.is_some_and(char::is_alphabetic) {
+            count += 1;
+        }
+        if let Some(own) = script(c).filter(|&s| s != 0) {
+            let same = |n: Option<char>| n.and_then(script) == Some(own);
+            let foreign = |n: Option<char>| n.and_then(script).is_some_and(|s| s != own);
+            if !same(previous) && !same(next) && (foreign(previous) || foreign(next)) {
+                count += 1;
+            }
+        }
+        if let Some(p) = previous.filter(|&p| mojibake_alphabet(p) && mojibake_alphabet(c)) {
+            let odd = match (p.is_alphabetic(), c.is_alphabetic()) {
+                // `úÖ`, `Äî`: case changes inside a word (`öß`, `ÄÄ` are words).
+                (true, true) => p.is_lowercase() != c.is_lowercase(),
+                // `A–Ö`, `«Α»`, `¿Qué`: letters beside dashes and quotes are ordinary text,
+                // except after `Ã` and `Â`, the lead characters of most mojibake (`Ã–`).
+                (true, false) if joins_words(c) => matches!(p, 'Ã' | 'Â'),
+                (false, true) if joins_words(p) => false,
+                (false, false) if joins_words(p) && joins_words(c) => false,
+                // A letter glued to a symbol, or symbols glued together: `â€`, `Ã©`, `ß≠`.
+                _ => true,
+            };
+            if odd {
+                count += 1;
+            }
+        }
+    }
+    count
 }
 
 fn utf8_length(lead: u8) -> usize {
@@ -106,9 +221,17 @@ fn repair_run(run: &[char], codepage: Codepage) -> (String, usize) {
                 .collect();
             let bytes = bytes?;
             let text = std::str::from_utf8(&bytes).ok()?;
-            // Two to four characters that form one valid UTF-8 sequence are almost never
-            // written on purpose; strict decoding is the signal.
-            text.chars().next().map(|c| (c, length))
+            let mut decoded = text.chars();
+            let c = decoded.next().filter(|_| decoded.next().is_none())?;
+            // The round trip must be exact: the character's UTF-8 bytes, shown in this code
+            // page, are the very characters replaced.
+            let mut utf8 = [0u8; 4];
+            let exact = c
+                .encode_utf8(&mut utf8)
+                .bytes()
+                .map(|b| codepage.char_of(b))
+                .eq(run[i..i + length].iter().map(|&m| Some(m)));
+            exact.then_some((c, length))
         });
         match decoded {
             Some((c, length)) => {
@@ -134,32 +257,55 @@ pub fn repair(text: &str) -> (String, usize) {
     let mut out = String::with_capacity(text.len());
     let mut total = 0;
     let mut run: Vec<char> = Vec::new();
-    let flush = |run: &mut Vec<char>, out: &mut String, total: &mut usize| {
+    // A run is repaired only when the repair reads better than the text as it is: fewer
+    // suspicious sequences, counted with the characters on either side of the run. Correct
+    // text (`(A–Ö)`, `(Ö–A)`) decodes to something at least as odd (`(AЅ)`, a combining mark
+    // on a parenthesis) and is left alone.
+    let flush = |run: &mut Vec<char>,
+                 before: Option<char>,
+                 after: Option<char>,
+                 out: &mut String,
+                 total: &mut usize| {
         if run.is_empty() {
             return;
         }
-        let (cp1252, n1) = repair_run(run, Codepage::Windows1252);
-        let (mac, n2) = repair_run(run, Codepage::MacRoman);
-        if n1 == 0 && n2 == 0 {
-            out.extend(run.iter());
-        } else if n1 >= n2 {
-            out.push_str(&cp1252);
-            *total += n1;
-        } else {
-            out.push_str(&mac);
-            *total += n2;
+        let score = |middle: &[char]| {
+            let mut chars: Vec<char> = before.into_iter().collect();
+            chars.extend_from_slice(middle);
+            chars.extend(after);
+            suspicious(&chars)
+        };
+        let original = score(run);
+        let best = [Codepage::Windows1252, Codepage::MacRoman]
+            .into_iter()
+            .map(|codepage| repair_run(run, codepage))
+            .filter(|(_, n)| *n > 0)
+            .map(|(text, n)| {
+                let chars: Vec<char> = text.chars().collect();
+                (score(&chars), std::cmp::Reverse(n), text, n)
+            })
+            .filter(|(badness, ..)| *badness < original)
+            .min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        match best {
+            Some((_, _, text, n)) => {
+                out.push_str(&text);
+                *total += n;
+            }
+            None => out.extend(run.iter()),
         }
         run.clear();
     };
+    let mut before: Option<char> = None;
     for c in text.chars() {
         if c.is_ascii() {
-            flush(&mut run, &mut out, &mut total);
+            flush(&mut run, before, Some(c), &mut out, &mut total);
             out.push(c);
+            before = Some(c);
         } else {
             run.push(c);
         }
     }
-    flush(&mut run, &mut out, &mut total);
+    flush(&mut run, before, None, &mut out, &mut total);
     (out, total)
 }
 
@@ -195,5 +341,24 @@ mod tests {
         );
         check("plain ascii\nlines\n", "plain ascii\nlines\n", 0);
         check("Ökonomie über alles", "Ökonomie über alles", 0);
+    }
+
+    #[test]
+    fn correct_multilingual_text_is_never_repaired() {
+        // Finnish (Obsidian's help vault): `–Ö` decodes as Mac Roman to `Ѕ`, `Ö–` as
+        // Windows-1252 to a Hebrew accent; both are worse than the text as written.
+        let finnish = "Oletus on \"Tiedostonimi (A–Ö)\" ja (Ö–A).";
+        check(finnish, finnish, 0);
+        check("A–Ö, Ö–A, Å–Ö", "A–Ö, Ö–A, Å–Ö", 0);
+        check("¿Qué tal? ¡Año «nuevo»!", "¿Qué tal? ¡Año «nuevo»!", 0);
+        check("Σημειώσεις – Ενότητα «Α»", "Σημειώσεις – Ενότητα «Α»", 0);
+        check("Größe—Ökonomie Ö—A", "Größe—Ökonomie Ö—A", 0);
+    }
+
+    #[test]
+    fn mojibake_next_to_correct_text_is_still_repaired() {
+        check("Ã–sterreich", "Österreich", 1);
+        check("naÃ¯ve — donâ€™t", "naïve — don’t", 2);
+        check("‚ö†Ô∏è Warning", "⚠️ Warning", 2);
     }
 }

@@ -84,9 +84,12 @@ pub fn figures(text: &str) -> Vec<Figure> {
         };
         let raw = if glued {
             // The identifier as written: the word around the digits.
+            // Char-safe: the character before the word may be several bytes (`“Q3`, `—v2`).
             let start = text[..int.start()]
-                .rfind(|c: char| !c.is_alphanumeric())
-                .map_or(0, |i| i + 1);
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !c.is_alphanumeric())
+                .map_or(0, |(i, c)| i + c.len_utf8());
             let end = text[int.end()..]
                 .find(|c: char| !c.is_alphanumeric())
                 .map_or(text.len(), |i| int.end() + i);
@@ -185,5 +188,20 @@ mod tests {
         check("shipped in Q4", "Q3 launch", &["Q4"]);
         check("mentored five people", "mentored 3 people", &["five"]);
         check("p99 down to 120 ms", "p99 at 120ms", &[]);
+    }
+
+    #[test]
+    fn identifiers_after_multibyte_characters() {
+        // A curly quote, an em dash or a non-breaking space right before the identifier.
+        check("Shipped “Q3 launch”", "“Q3 launch” shipped", &[]);
+        check("Shipped “Q4 launch”", "“Q3 launch” shipped", &["Q4"]);
+        check("API —v2 is out", "v2 of the API", &[]);
+        check("grew\u{a0}10x in a year", "a 10x growth", &[]);
+        check("«Q3» and ’v2’", "Q3 v2", &[]);
+        let raws: Vec<String> = figures("é10x ü v2—Q3…p99")
+            .into_iter()
+            .map(|f| f.raw)
+            .collect();
+        assert_eq!(raws, ["é10x", "v2", "Q3", "p99"]);
     }
 }

@@ -80,6 +80,24 @@ pub struct Pinned {
     pub text: String,
 }
 
+/// Splits `PATH:START-END` (or `PATH:LINE`) into the path and the line range, from the right
+/// and only when the suffix really is line numbers: `work/Q3: launch/a.md` is all path.
+pub fn split_pinned_spec(spec: &str) -> (&str, Option<&str>) {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match spec.rsplit_once(':') {
+        Some((path, lines))
+            if !path.is_empty()
+                && match lines.split_once('-') {
+                    Some((start, end)) => digits(start) && digits(end),
+                    None => digits(lines),
+                } =>
+        {
+            (path, Some(lines))
+        }
+        _ => (spec, None),
+    }
+}
+
 /// What to draft.
 #[derive(Debug, Clone, Default)]
 pub struct StarRequest {
@@ -1247,6 +1265,28 @@ pub const TABLE_HEADER: &str = "| Dimension | Situation | Task | Action | Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinned_specs_split_only_at_line_numbers() {
+        let check = |spec: &str, expected: (&str, Option<&str>)| {
+            assert_eq!(split_pinned_spec(spec), expected, "{spec}");
+        };
+        check("work/a.md", ("work/a.md", None));
+        check("work/a.md:3-12", ("work/a.md", Some("3-12")));
+        check("work/a.md:7", ("work/a.md", Some("7")));
+        check(
+            "work/Q3: launch/../../../../etc/shadow",
+            ("work/Q3: launch/../../../../etc/shadow", None),
+        );
+        check(
+            "work/Q3: launch/a.md:2-4",
+            ("work/Q3: launch/a.md", Some("2-4")),
+        );
+        check("a.md:-", ("a.md:-", None));
+        check("a.md:3-", ("a.md:3-", None));
+        check("a.md:٣", ("a.md:٣", None));
+        check(":3", (":3", None));
+    }
 
     fn evidence(id: &str, text: &str, relevance: f32) -> Evidence {
         Evidence {

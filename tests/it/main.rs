@@ -4,6 +4,7 @@
 mod common;
 mod config;
 mod generate;
+mod hardening;
 mod index;
 mod map;
 mod offline;

@@ -248,10 +248,29 @@ fn the_api_is_safe_by_default() {
     assert!(!discovery.exists());
 }
 
+/// Writes `notes.paths` into the home's config file: the roots a server may read and index.
+fn configure_roots(home: &Path, roots: &[&Path]) {
+    let dir = home.join("config/starling");
+    std::fs::create_dir_all(&dir).unwrap();
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| std::fs::canonicalize(r).unwrap().display().to_string())
+        .collect();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[notes]\npaths = {}\n",
+            serde_json::to_string(&roots).unwrap()
+        ),
+    )
+    .unwrap();
+}
+
 #[test]
 fn every_feature_answers_over_http_and_generation_streams() {
     let home = tempfile::tempdir().unwrap();
     let vault = fixture_vault(home.path(), &[]);
+    configure_roots(home.path(), &[&vault]);
     let server = Server::start(home.path(), &[]);
 
     let (status, report) = server.call("POST", "/v1/index", Some(json!({"paths": [vault]})));
@@ -414,6 +433,141 @@ fn every_feature_answers_over_http_and_generation_streams() {
         events[..done].matches("event: token").count() >= 3,
         "{events}"
     );
+}
+
+#[test]
+fn the_api_reads_and_indexes_only_under_the_note_roots_and_takes_plain_curl_bodies() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = fixture_vault(home.path(), &[]);
+    configure_roots(home.path(), &[&vault]);
+    let server = Server::start(home.path(), &[]);
+    let (status, report) = server.call("POST", "/v1/index", Some(json!({"paths": [vault]})));
+    assert_eq!(status, 200, "{report}");
+    let indexed = server.call("GET", "/v1/status", None).1["files_indexed"].clone();
+    assert_eq!(indexed, 7);
+
+    // /v1/index outside the roots: refused, and the vault stays indexed.
+    for outside in ["/etc/passwd", "/etc", "/nonexistent/notes"] {
+        let (status, body) = server.call("POST", "/v1/index", Some(json!({"paths": [outside]})));
+        assert_eq!(status, 403, "{outside}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a file or folder under a note root"),
+            "{body}"
+        );
+    }
+    let (status, report) = server.call(
+        "POST",
+        "/v1/index",
+        Some(json!({"paths": [vault.join("work")]})),
+    );
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["files_deleted"], 0, "{report}");
+    assert_eq!(
+        server.call("GET", "/v1/status", None).1["files_indexed"],
+        indexed
+    );
+
+    // `include`: a folder name with `:` and `..`, a link out of the vault, an absolute path.
+    std::fs::create_dir_all(vault.join("work/Q3: launch")).unwrap();
+    std::os::unix::fs::symlink(
+        home.path().join("data/starling/server-token"),
+        vault.join("work/leak.md"),
+    )
+    .unwrap();
+    for include in [
+        "work/Q3: launch/../../../../../../../../../../etc/passwd",
+        "work/Q3: launch/../../../../../../../../../../etc/passwd:1-1",
+        "work/leak.md",
+        "/etc/passwd",
+        "../data/starling/server-token",
+    ] {
+        let (status, body) = server.call(
+            "POST",
+            "/v1/star",
+            Some(json!({"competency": "Improving CI reliability", "no_model": true, "include": [include]})),
+        );
+        assert_eq!(status, 400, "{include}: {body}");
+        let text = body.to_string();
+        assert!(
+            !text.contains("root:") && !text.contains(&server.token),
+            "{include}: {text}"
+        );
+    }
+    let (status, draft) = server.call(
+        "POST",
+        "/v1/star",
+        Some(json!({"competency": "Improving CI reliability and build speed", "no_model": true, "include": ["work/2025-03-ci-flakes.md:1-3"]})),
+    );
+    assert_eq!(status, 200, "{draft}");
+
+    // README's curl: no Content-Type, or curl -d's form type, is still JSON; bad JSON is 400
+    // naming the field.
+    let host = format!("127.0.0.1:{}", server.port);
+    let auth = format!("Bearer {}", server.token);
+    let plain = |body: &str, content_type: Option<&str>| {
+        let mut request = format!(
+            "POST /v1/search HTTP/1.1\r\nConnection: close\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(content_type) = content_type {
+            request.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        server.raw(&request)
+    };
+    let query = r#"{"query": "flaky tests build time", "k": 3}"#;
+    for content_type in [None, Some("application/x-www-form-urlencoded")] {
+        let (status, _, body) = plain(query, content_type);
+        assert_eq!(status, 200, "{content_type:?}: {body}");
+        assert!(body.contains("2025-03-ci-flakes.md"), "{body}");
+    }
+    let (status, _, body) = plain(r#"{"qery": "x"}"#, None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("qery"), "{body}");
+}
+
+#[test]
+fn the_token_and_the_data_dir_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data/starling");
+    let output = run(starling(home.path()).arg("token"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("server-token")), 0o600);
+
+    // A token and a data dir left readable by an earlier version are made private.
+    let token = stdout(&output).trim().to_string();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        data.join("server-token"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let output = run(starling(home.path()).arg("token"));
+    assert_eq!(stdout(&output).trim(), token, "the same token");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("server-token")), 0o600);
+
+    // Indexing makes the data dir private too (the store's files hold note sentences).
+    let other = tempfile::tempdir().unwrap();
+    let vault = other.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(vault.join("a.md"), "# A\n\nShipped the thing.\n").unwrap();
+    std::fs::create_dir_all(other.path().join("data/starling")).unwrap();
+    std::fs::set_permissions(
+        other.path().join("data/starling"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let output = run(starling(other.path()).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(mode(&other.path().join("data/starling")), 0o700);
 }
 
 #[test]

@@ -122,7 +122,24 @@ pub fn conformance(store: &dyn VectorStore) {
         until: Some("2025-04-30".into()),
         ..Default::default()
     };
-    assert_eq!(query(store, "migration", 1, april_on), ["1on1/priya.md"]);
+    assert_eq!(
+        query(store, "migration", 1, april_on.clone()),
+        ["1on1/priya.md"]
+    );
+    // A query of stopwords only has no lexical list; the filters still hold on the dense one
+    // (seed 4 is nearest to design/rfc.md, which every filter below excludes).
+    let stopwords = "what did I do";
+    let only_1on1 = SearchFilter {
+        path_prefix: Some("1on1".into()),
+        ..Default::default()
+    };
+    assert_eq!(query(store, stopwords, 4, only_1on1), ["1on1/priya.md"]);
+    let tagged = SearchFilter {
+        tag: Some("incident".into()),
+        ..Default::default()
+    };
+    assert_eq!(query(store, stopwords, 4, tagged), ["work/outage.md"]);
+    assert_eq!(query(store, stopwords, 4, april_on), ["1on1/priya.md"]);
 
     // Get returns the chunk and its vector; upsert replaces by id; delete removes by source.
     let got = store.get(&[2, 77]).unwrap();

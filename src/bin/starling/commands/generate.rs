@@ -1,7 +1,6 @@
 //! `starling generate`: one chat turn with the local model, streamed to stdout; with
 //! `--json-schema`, a validated JSON value instead.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,6 +74,9 @@ pub fn sampling(config: &Config, args: &Args) -> anyhow::Result<Sampling> {
     Ok(sampling)
 }
 
+/// The longest prompt read from standard input (far beyond any model's context).
+const MAX_PROMPT_BYTES: u64 = 4 * 1024 * 1024;
+
 fn read_schema(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read schema file `{}`", path.display()))?;
@@ -88,11 +90,11 @@ fn read_schema(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let prompt = if args.prompt == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("cannot read the prompt from standard input")?;
-        text
+        // Bounded: a prompt is at most a context's worth of text, never a whole stream.
+        let stdin = std::path::Path::new("<stdin>");
+        let bytes =
+            starling::files::read_limited(stdin, std::io::stdin().lock(), MAX_PROMPT_BYTES)?;
+        starling::files::decode_text(stdin, bytes, MAX_PROMPT_BYTES)?
     } else {
         args.prompt.clone()
     };

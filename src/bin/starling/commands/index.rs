@@ -90,6 +90,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         max_file_bytes: config.notes.max_file_bytes,
     };
     let show_progress = std::io::stderr().is_terminal();
+    let mut last_error: Option<String> = None;
     loop {
         let mut last_percent = usize::MAX;
         let mut progress = |done: usize, total: usize, current: &str| {
@@ -115,17 +116,35 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 let _ = stderr.flush();
             }
         };
-        let report = index(
+        let result = index(
             &roots,
             &notes.state_path,
             &embedder,
             &notes.store,
             &options,
             &mut progress,
-        )?;
+        );
         if show_progress {
             eprint!("\r\x1b[2K");
         }
+        let report = match result {
+            Ok(report) => {
+                last_error = None;
+                report
+            }
+            // A pass that fails (a root unplugged, the disk full) does not end --watch: the
+            // next pass may succeed. Each new problem is said once.
+            Err(err) if args.watch => {
+                let message = err.to_string();
+                if last_error.as_deref() != Some(message.as_str()) {
+                    eprintln!("warning: indexing failed: {message} (still watching)");
+                    last_error = Some(message);
+                }
+                std::thread::sleep(Duration::from_secs(2));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
         let changed = report.files_indexed + report.files_renamed + report.files_deleted > 0;
         if !args.watch || changed {
             if args.json {

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use starling::backends::{Generator, Sampling};
 use starling::config::Config;
 use starling::files;
-use starling::notes::loading::{walk_files, FoundFile, NOTE_EXTENSIONS};
+use starling::notes::loading::{read_bounded, walk_files, FoundFile, NOTE_EXTENSIONS};
 use starling::tasks::rewrite::{self, RewriteOptions};
 use starling::tone::{CheckOptions, InputKind, RuleSet};
 
@@ -230,7 +230,20 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| NOTE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        let bytes = match std::fs::read(&file.absolute) {
+        // Only drafts are read, and only after their size says they fit (a folder of drafts
+        // may also hold videos).
+        if !is_draft {
+            results.push(FileResult::new(&name, "skipped").because("not a Markdown or text draft"));
+            continue;
+        }
+        if file.size > args.max_bytes {
+            results.push(FileResult::new(&name, "failed").because(format!(
+                "is {} bytes, over the {} byte limit; split it or raise the limit",
+                file.size, args.max_bytes
+            )));
+            continue;
+        }
+        let bytes = match read_bounded(&file.absolute, args.max_bytes) {
             Ok(bytes) => bytes,
             Err(err) => {
                 results.push(
@@ -239,10 +252,6 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        if !is_draft {
-            results.push(FileResult::new(&name, "skipped").because("not a Markdown or text draft"));
-            continue;
-        }
         let text = match files::decode_text(&file.absolute, bytes.clone(), args.max_bytes) {
             Ok(text) => text,
             Err(err) => {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use starling::backends::{SearchFilter, SearchMode};
 use starling::config::Config;
+use starling::notes::index::IndexState;
 use starling::notes::retrieve;
 use starling::services;
 
@@ -111,7 +112,18 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             ));
         }
         if rows.is_empty() {
-            text.push_str("no matching notes (is the index empty? run `starling index PATH`)\n");
+            // Say why from what the index holds: empty, or nothing passed the filters.
+            let passages = IndexState::load(&services::index_dir(config).join("files.json"))
+                .map_or(0, |state| state.chunk_count());
+            let filtered = args.path.is_some()
+                || args.tag.is_some()
+                || args.since.is_some()
+                || args.until.is_some();
+            text.push_str(&match (passages, filtered) {
+                (0, _) => "no matching notes: the index is empty; run `starling index PATH`\n".to_string(),
+                (n, true) => format!("no matching notes among {n} indexed passages; loosen --path, --tag, --since or --until\n"),
+                (n, false) => format!("no matching notes among {n} indexed passages; try other words or --mode dense\n"),
+            });
         }
         output::print(&text)?;
     }

@@ -1,5 +1,5 @@
 //! `starling serve`: the local HTTP API (see `crate::http`). Binds loopback unless told
-//! otherwise, creates the bearer token on first start (mode 0600 in the data dir), writes a
+//! otherwise, creates the bearer token on first start (mode 0600 in the 0700 data dir), writes a
 //! discovery file while running, and on SIGINT/SIGTERM stops accepting, lets in-flight work
 //! finish or cancels generations, flushes the store and exits 0. `starling token` prints the token.
 
@@ -50,12 +50,15 @@ pub fn discovery_path(config: &Config) -> PathBuf {
     config.data_dir.join("server.json")
 }
 
-/// The token, created (32 random bytes, hex, mode 0600) when there is none.
+/// The token, created (32 random bytes, hex) when there is none: mode 0600 from its first byte,
+/// in a data dir of mode 0700. A token found readable by others is made 0600.
 pub fn token(config: &Config) -> anyhow::Result<String> {
+    files::create_private_dir(&config.data_dir)?;
     let path = token_path(config);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let token = text.trim().to_string();
         if token.len() == 64 {
+            restrict(&path)?;
             return Ok(token);
         }
     }
@@ -65,17 +68,22 @@ pub fn token(config: &Config) -> anyhow::Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom for the API token")?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating `{}`", config.data_dir.display()))?;
-    files::write_atomic(&path, format!("{token}\n").as_bytes())?;
-    restrict(&path)?;
+    files::write_atomic_private(&path, format!("{token}\n").as_bytes())?;
     Ok(token)
 }
 
 fn restrict(path: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("making `{}` private (0600)", path.display()))
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("reading `{}`", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(
+            || format!("making `{}` private; run `chmod 600` on it", path.display()),
+        )?;
+    }
+    Ok(())
 }
 
 /// `starling token`: prints the API token (creating it if needed).

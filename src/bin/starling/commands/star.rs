@@ -10,11 +10,14 @@ use anyhow::Context;
 use serde_json::json;
 use starling::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
 use starling::config::Config;
+use starling::notes::loading::file_under_roots;
 use starling::notes::mojibake;
 use starling::prompts::Prompt;
 use starling::services;
 use starling::tasks::rubric;
-use starling::tasks::star::{self, Draft, Evidence, Outcome, Pinned, StarRequest};
+use starling::tasks::star::{
+    self, split_pinned_spec, Draft, Evidence, Outcome, Pinned, StarRequest,
+};
 
 use crate::output;
 
@@ -75,42 +78,34 @@ pub struct Args {
 
 /// Reads `PATH[:START[-END]]` for --include: the path as given, else under a note root.
 fn read_pinned(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
-    read_pinned_from(spec, roots, true)
-}
-
-/// Like `read_pinned`, but only under a note root, never above it: what the HTTP API may read.
-pub fn read_pinned_under(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
-    let path = spec.rsplit_once(':').map_or(spec, |(p, _)| p);
-    anyhow::ensure!(
-        !std::path::Path::new(path).is_absolute()
-            && !std::path::Path::new(path)
-                .components()
-                .any(|c| matches!(c, std::path::Component::ParentDir)),
-        "`{spec}`: give a path relative to a note root, without `..`"
-    );
-    read_pinned_from(spec, roots, false)
-}
-
-fn read_pinned_from(spec: &str, roots: &[PathBuf], here_too: bool) -> anyhow::Result<Pinned> {
-    let (path, lines) = match spec.rsplit_once(':') {
-        Some((path, lines))
-            if lines.chars().all(|c| c.is_ascii_digit() || c == '-') && !lines.is_empty() =>
-        {
-            (path, Some(lines))
-        }
-        _ => (spec, None),
-    };
-    let here = here_too.then(|| PathBuf::from(path));
-    let candidates = here
-        .into_iter()
-        .chain(roots.iter().map(|root| root.join(path)));
-    let file = candidates
-        .into_iter()
+    let (path, lines) = split_pinned_spec(spec);
+    let file = std::iter::once(PathBuf::from(path))
+        .chain(roots.iter().map(|root| root.join(path)))
         .find(|p| p.is_file())
         .with_context(|| {
             format!("--include `{spec}`: no such file here or under the note roots")
         })?;
-    let bytes = std::fs::read(&file).with_context(|| format!("reading `{}`", file.display()))?;
+    read_pinned_at(spec, &file, path, lines)
+}
+
+/// Like `read_pinned`, but only a file under a note root, never above it: what the HTTP API
+/// may read. The path is canonicalised and checked against the canonicalised roots, and the
+/// checked path is the one opened.
+pub fn read_pinned_under(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
+    let (path, lines) = split_pinned_spec(spec);
+    let file = file_under_roots(std::path::Path::new(path), roots).with_context(|| {
+        format!("`{spec}`: no such file under the note roots; give a path relative to a note root that stays inside it")
+    })?;
+    read_pinned_at(spec, &file, path, lines)
+}
+
+fn read_pinned_at(
+    spec: &str,
+    file: &std::path::Path,
+    path: &str,
+    lines: Option<&str>,
+) -> anyhow::Result<Pinned> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
     let text = String::from_utf8(bytes).map_err(|_| {
         anyhow::anyhow!(
             "--include `{}`: not UTF-8 text; convert it to UTF-8 first",

@@ -24,7 +24,11 @@ fn dir_size(path: &Path) -> u64 {
         .filter_map(Result::ok)
         .map(|e| match e.file_type() {
             Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map_or(0, |m| m.len()),
+            // Space on disk, not the apparent size: the store's files are sparse.
+            _ => e.metadata().map_or(0, |m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.blocks() * 512).min(m.len())
+            }),
         })
         .sum()
 }
@@ -42,7 +46,14 @@ pub fn report(config: &Config) -> anyhow::Result<serde_json::Value> {
         .files
         .iter()
         .filter(|(_, r)| r.repaired > 0)
-        .map(|(p, r)| format!("{} ({} characters)", p.display(), r.repaired))
+        .map(|(p, r)| {
+            let unit = if r.repaired == 1 {
+                "character"
+            } else {
+                "characters"
+            };
+            format!("{} ({} {unit})", p.display(), r.repaired)
+        })
         .collect();
     let value = json!({
         "note_roots": roots,

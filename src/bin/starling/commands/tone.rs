@@ -1,7 +1,7 @@
 //! `starling tone`: rule findings (and with --deep, model findings) for each input, in the
 //! chosen format; `--fix` rewrites flagged sentences and shows a diff; exit codes for hooks.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -81,20 +81,16 @@ fn read_inputs(args: &Args) -> (Vec<Input>, Vec<String>) {
     }
     for path in paths {
         if path == Path::new("-") {
-            let mut bytes = Vec::new();
-            match std::io::stdin().read_to_end(&mut bytes) {
-                Ok(_) => {
-                    match starling::files::decode_text(Path::new("<stdin>"), bytes, MAX_INPUT_BYTES)
-                    {
-                        Ok(text) => inputs.push(Input {
-                            name: "-".into(),
-                            path: None,
-                            text,
-                        }),
-                        Err(err) => errors.push(err.to_string()),
-                    }
-                }
-                Err(err) => errors.push(format!("cannot read standard input: {err}")),
+            let stdin = Path::new("<stdin>");
+            match starling::files::read_limited(stdin, std::io::stdin().lock(), MAX_INPUT_BYTES)
+                .and_then(|bytes| starling::files::decode_text(stdin, bytes, MAX_INPUT_BYTES))
+            {
+                Ok(text) => inputs.push(Input {
+                    name: "-".into(),
+                    path: None,
+                    text,
+                }),
+                Err(err) => errors.push(err.to_string()),
             }
             continue;
         }

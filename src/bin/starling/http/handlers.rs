@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use starling::backends::tap::Tap;
 use starling::backends::{GenerateRequest, Generator, Sampling, SearchFilter, SearchMode};
 use starling::notes::index::{index as run_index, IndexOptions};
+use starling::notes::loading::path_under_roots;
 use starling::notes::retrieve;
 use starling::prompts::Prompt;
 use starling::structured::generate_json;
@@ -26,7 +27,7 @@ use starling::tone::{self, CheckOptions, InputKind};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{blocking, body, ApiError, AppState};
+use super::{blocking, ApiError, AppState, JsonBody};
 use crate::commands;
 
 pub async fn health() -> Json<Value> {
@@ -50,20 +51,34 @@ pub struct IndexBody {
 
 pub async fn index(
     State(state): State<AppState>,
-    payload: Result<Json<IndexBody>, JsonRejection>,
+    JsonBody(request): JsonBody<IndexBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let request = body(payload)?;
     let engines = state.engines.clone();
     blocking(&state, None, move || {
-        let roots = if request.paths.is_empty() {
-            engines.config.notes.paths.clone()
-        } else {
-            request.paths.clone()
-        };
+        // The server indexes its configured roots, whole: a path sent here must lie under one
+        // of them (after canonicalisation), and only says what to bring up to date; a run over
+        // fewer roots would drop the others' notes from the index.
+        let roots = engines.config.notes.paths.clone();
         if roots.is_empty() {
             return Err(ApiError::bad_request(
-                "`paths`: no note roots configured; send {\"paths\": [\"/path/to/notes\"]}",
+                "`paths`: the server has no note roots; stop it, run `starling index PATH` once, and start it again",
             ));
+        }
+        for path in &request.paths {
+            if path_under_roots(path, &roots).is_none() {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "`paths`: `{}` is not a file or folder under a note root of this server; send a path under {}, or stop the server and run `starling index PATH`",
+                        path.display(),
+                        roots
+                            .iter()
+                            .map(|r| format!("`{}`", r.display()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
         }
         let _one_at_a_time = engines.indexing.lock().unwrap_or_else(|p| p.into_inner());
         let report = run_index(
@@ -116,9 +131,8 @@ fn check_date(field: &str, value: &Option<String>) -> Result<(), ApiError> {
 
 pub async fn search(
     State(state): State<AppState>,
-    payload: Result<Json<SearchBody>, JsonRejection>,
+    JsonBody(request): JsonBody<SearchBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let request = body(payload)?;
     if request.query.trim().is_empty() {
         return Err(ApiError::bad_request("`query` is empty"));
     }
@@ -162,9 +176,8 @@ pub struct ToneBody {
 
 pub async fn tone(
     State(state): State<AppState>,
-    payload: Result<Json<ToneBody>, JsonRejection>,
+    JsonBody(request): JsonBody<ToneBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let request = body(payload)?;
     let engines = state.engines.clone();
     let profile = request
         .profile
@@ -296,9 +309,8 @@ pub struct GenerateBody {
 
 pub async fn generate(
     State(state): State<AppState>,
-    payload: Result<Json<GenerateBody>, JsonRejection>,
+    JsonBody(request): JsonBody<GenerateBody>,
 ) -> Result<Response, ApiError> {
-    let request = body(payload)?;
     let settings = &state.engines.config.generator;
     let temperature = request.temperature.unwrap_or(settings.temperature);
     if !(0.0..=2.0).contains(&temperature) {
@@ -370,9 +382,8 @@ pub struct StarBody {
 
 pub async fn star(
     State(state): State<AppState>,
-    payload: Result<Json<StarBody>, JsonRejection>,
+    JsonBody(request): JsonBody<StarBody>,
 ) -> Result<Response, ApiError> {
-    let request = body(payload)?;
     if request.competency.trim().is_empty() {
         return Err(ApiError::bad_request("`competency` is empty"));
     }
@@ -440,9 +451,8 @@ pub struct MapBody {
 
 pub async fn map(
     State(state): State<AppState>,
-    payload: Result<Json<MapBody>, JsonRejection>,
+    JsonBody(request): JsonBody<MapBody>,
 ) -> Result<Response, ApiError> {
-    let request = body(payload)?;
     check_date("since", &request.since)?;
     check_date("until", &request.until)?;
     let format = request.format.clone().unwrap_or_else(|| "json".into());
@@ -498,9 +508,8 @@ pub struct RewriteBody {
 
 pub async fn rewrite(
     State(state): State<AppState>,
-    payload: Result<Json<RewriteBody>, JsonRejection>,
+    JsonBody(request): JsonBody<RewriteBody>,
 ) -> Result<Response, ApiError> {
-    let request = body(payload)?;
     let engines = state.engines.clone();
     let style =
         starling::prompts::rewrite_style(&request.style, engines.config.styles_dir.as_deref())

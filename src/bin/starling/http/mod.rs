@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -138,6 +138,28 @@ impl From<anyhow::Error> for ApiError {
                 )
             }
         }
+    }
+}
+
+/// A JSON request body, whatever its `Content-Type` says: `curl -d` sends
+/// `application/x-www-form-urlencoded`, and plain clients often send none. (The bearer token,
+/// not the content type, is what keeps other sites out: a browser cannot add it without a
+/// preflight, which `guard` answers only for allowed origins.) Errors are `body`'s.
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(mut request: Request, state: &S) -> Result<Self, ApiError> {
+        request.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        body(Json::<T>::from_request(request, state).await).map(JsonBody)
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +18,7 @@ use starling::backends::{Embedder, GenerateRequest, Generator, Sampling, StopRea
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{blocking, body, ApiError, AppState};
+use super::{blocking, ApiError, AppState, JsonBody};
 
 #[derive(Debug, Deserialize)]
 pub struct Message {
@@ -98,9 +97,8 @@ fn conversation(messages: &[Message]) -> Result<(Option<String>, String), ApiErr
 
 pub async fn chat_completions(
     State(state): State<AppState>,
-    payload: Result<Json<ChatBody>, JsonRejection>,
+    JsonBody(request): JsonBody<ChatBody>,
 ) -> Result<Response, ApiError> {
-    let request = body(payload)?;
     let (system, prompt) = conversation(&request.messages)?;
     let settings = &state.engines.config.generator;
     let stop = match &request.stop {
@@ -234,9 +232,8 @@ pub struct EmbeddingsBody {
 
 pub async fn embeddings(
     State(state): State<AppState>,
-    payload: Result<Json<EmbeddingsBody>, JsonRejection>,
+    JsonBody(request): JsonBody<EmbeddingsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let request = body(payload)?;
     let _ = request.model;
     let inputs: Vec<String> = match &request.input {
         Value::String(s) => vec![s.clone()],

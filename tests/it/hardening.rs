@@ -1,0 +1,365 @@
+//! Inputs a real vault produces that once crashed or lost data (issue 12): file names that are
+//! not UTF-8, huge and unreadable files, FIFOs, files vanishing mid-run, identical templates,
+//! curly quotes before identifiers, stopword queries. Real embedder, real store.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use starling::backends::fastembed::{EmbedderOptions, FastEmbedder};
+use starling::backends::qdrant_edge::EdgeStore;
+use starling::backends::{Embedder, StoredChunk, VectorStore};
+use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
+use starling::notes::chunk::Chunk;
+use starling::notes::index::{index, IndexOptions, IndexState};
+
+use crate::common::{models_dir, run, starling, stderr, stdout};
+
+fn index_json(home: &Path, roots: &[&Path]) -> Value {
+    let output = run(starling(home).arg("index").args(roots).arg("--json"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap()
+}
+
+fn search_texts(home: &Path, query: &str) -> Vec<String> {
+    let output = run(starling(home).args(["search", query, "--json", "-k", "20"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str::<Vec<Value>>(&stdout(&output))
+        .unwrap()
+        .iter()
+        .map(|h| format!("{} {}", h["path"], h["text"]))
+        .collect()
+}
+
+fn skipped(home: &Path) -> Vec<String> {
+    let output = run(starling(home).args(["status", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let status: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    status["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}: {}", s["path"].as_str().unwrap(), s["reason"]))
+        .collect()
+}
+
+fn embedder() -> FastEmbedder {
+    FastEmbedder::load(&EmbedderOptions {
+        dir: models_dir().join(DEFAULT_EMBEDDER_DIR),
+        onnxruntime: models_dir().join(DEFAULT_ONNXRUNTIME),
+        threads: 2,
+    })
+    .unwrap()
+}
+
+#[test]
+fn index_skips_bad_names_huge_files_and_fifos_with_reasons_and_goes_on() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    let vault = std::fs::canonicalize(vault).unwrap();
+    std::fs::write(
+        vault.join("good.md"),
+        "# Good\n\nShipped “Q3 launch” — v2 of the billing API, 10x faster.\n",
+    )
+    .unwrap();
+    // A Latin-1 file name (not UTF-8), holding words found nowhere else.
+    let bad_name = vault.join(OsStr::from_bytes(b"caf\xe9-walrus.md"));
+    std::fs::write(
+        &bad_name,
+        "# Walrus\n\nNegotiated the walrus sanctuary contract renewal.\n",
+    )
+    .unwrap();
+    // An earlier version stored this file's chunks and then crashed before recording it: they
+    // are keyed by the name's lossy form.
+    {
+        let embedder = embedder();
+        let store = EdgeStore::open(
+            &home.path().join("data/starling/index/qdrant"),
+            embedder.dimension(),
+        )
+        .unwrap();
+        let text = "Negotiated the walrus sanctuary contract renewal.";
+        store
+            .upsert(&[StoredChunk {
+                id: 7,
+                chunk: Chunk {
+                    path: bad_name
+                        .strip_prefix(&vault)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                    source: bad_name.to_string_lossy().into_owned(),
+                    line_start: 3,
+                    line_end: 3,
+                    heading: "Walrus".into(),
+                    title: "Walrus".into(),
+                    tags: vec![],
+                    date: None,
+                    text: text.into(),
+                    hash: "0".into(),
+                    aliases: vec![],
+                    opens_section: true,
+                },
+                dense: embedder.embed(&[text.to_string()]).unwrap().remove(0),
+            }])
+            .unwrap();
+        store.flush().unwrap();
+    }
+    // A sparse terabyte: refused by its size, never read.
+    std::fs::File::create(vault.join("huge.md"))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let fifo = vault.join("pipe.md");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+
+    let report = index_json(home.path(), &[&vault]);
+    assert_eq!(report["files_indexed"], 1, "{report}");
+    assert_eq!(report["files_skipped"], 3, "{report}");
+    let reasons = skipped(home.path());
+    for (name, reason) in [
+        ("walrus.md", "not valid UTF-8; rename it"),
+        ("huge.md", "larger than"),
+        ("pipe.md", "not a regular file"),
+    ] {
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains(name) && r.contains(reason)),
+            "{name}: {reasons:?}"
+        );
+    }
+    let walrus = |home: &Path| {
+        search_texts(home, "walrus sanctuary contract renewal")
+            .into_iter()
+            .filter(|t| t.contains("walrus"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(walrus(home.path()), Vec::<String>::new());
+
+    // Deleted, the file leaves nothing behind either; the good note stays.
+    std::fs::remove_file(&bad_name).unwrap();
+    index_json(home.path(), &[]);
+    assert_eq!(walrus(home.path()), Vec::<String>::new());
+    assert!(search_texts(home.path(), "billing API")
+        .iter()
+        .any(|t| t.contains("good.md")));
+}
+
+#[test]
+fn a_file_that_cannot_be_read_is_skipped_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    for (name, text) in [
+        ("a.md", "# A\n\nRan the hiring loop redesign.\n"),
+        ("b.md", "# B\n\nMoved the build to remote caching.\n"),
+        ("c.md", "# C\n\nMentored two engineers through on-call.\n"),
+    ] {
+        std::fs::write(vault.join(name), text).unwrap();
+    }
+    let embedder = embedder();
+    let store = EdgeStore::open(&dir.path().join("qdrant"), embedder.dimension()).unwrap();
+    let state_path = dir.path().join("files.json");
+    // b.md vanishes after the walk found it, just before it is read (as a file whose
+    // permissions deny reading fails there too).
+    let vanishing = vault.join("b.md");
+    let report = index(
+        std::slice::from_ref(&vault),
+        &state_path,
+        &embedder,
+        &store,
+        &IndexOptions {
+            max_file_bytes: 1 << 20,
+        },
+        &mut |_, _, current| {
+            if current == "a.md" {
+                let _ = std::fs::remove_file(&vanishing);
+            }
+        },
+    )
+    .expect("one unreadable file does not end the run");
+    assert_eq!((report.files_indexed, report.files_skipped), (2, 1));
+    let state = IndexState::load(&state_path).unwrap();
+    assert_eq!(state.skipped.len(), 1);
+    assert_eq!(state.skipped[0].path, "b.md");
+    assert!(
+        state.skipped[0].reason.contains("cannot read it"),
+        "{:?}",
+        state.skipped
+    );
+}
+
+#[test]
+fn watch_keeps_going_when_a_pass_fails() {
+    use std::io::{BufRead, BufReader};
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    let away = home.path().join("vault-away");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(
+        vault.join("first.md"),
+        "# First\n\nKicked off the hiring loop redesign.\n",
+    )
+    .unwrap();
+    let mut child = starling(home.path())
+        .arg("index")
+        .arg(&vault)
+        .args(["--watch", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel::<(bool, String)>();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let to_stdout = sender.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = to_stdout.send((true, line));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = sender.send((false, line));
+        }
+    });
+    let next = |from_stdout: bool, wanted: &str| -> String {
+        loop {
+            let (is_stdout, line) = receiver
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("the watcher goes on reporting");
+            if is_stdout == from_stdout && line.contains(wanted) {
+                return line;
+            }
+        }
+    };
+    let first: Value = serde_json::from_str(&next(true, "{")).unwrap();
+    assert_eq!(first["files_indexed"], 1);
+    // The root goes away (an unplugged disk): the pass fails and says so.
+    std::fs::rename(&vault, &away).unwrap();
+    let warning = next(false, "check the path");
+    assert!(warning.contains("still watching"), "{warning}");
+    // It comes back with a new note: the watcher is still there to index it.
+    std::fs::rename(&away, &vault).unwrap();
+    std::fs::write(
+        vault.join("second.md"),
+        "# Second\n\nMentored two new engineers through on-call.\n",
+    )
+    .unwrap();
+    let report: Value = serde_json::from_str(&next(true, "{")).unwrap();
+    assert_eq!(report["files_indexed"], 1, "{report}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn identical_files_deleted_together_all_leave_the_index() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    let template = "# Weekly template\n\nWins this week, blockers, asks for the quokka review.\n";
+    let copies: Vec<PathBuf> = (1..=3)
+        .map(|n| vault.join(format!("week-{n}.md")))
+        .collect();
+    for copy in &copies {
+        std::fs::write(copy, template).unwrap();
+    }
+    std::fs::write(
+        vault.join("other.md"),
+        "# Other\n\nPaired on the payment retries.\n",
+    )
+    .unwrap();
+    assert_eq!(index_json(home.path(), &[&vault])["files_indexed"], 4);
+    for copy in &copies {
+        std::fs::remove_file(copy).unwrap();
+    }
+    let report = index_json(home.path(), &[]);
+    assert_eq!(report["files_deleted"], 3, "{report}");
+    let left: Vec<String> = search_texts(home.path(), "asks for the quokka review")
+        .into_iter()
+        .filter(|t| t.contains("week-"))
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
+#[test]
+fn star_and_search_survive_curly_quotes_and_keep_filters_on_stopword_queries() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(vault.join("work")).unwrap();
+    std::fs::create_dir_all(vault.join("personal")).unwrap();
+    std::fs::write(
+        vault.join("work/launch.md"),
+        "---\ndate: 2024-05-0é\n---\n# Launch\n\nI led the “Q3 launch” of the billing API — v2 shipped 10x faster.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        vault.join("personal/garden.md"),
+        "# Garden\n\nWhat did I do this weekend: planted tomatoes.\n",
+    )
+    .unwrap();
+    assert_eq!(index_json(home.path(), &[&vault])["files_indexed"], 2);
+
+    let output = run(starling(home.path()).args([
+        "star",
+        "--competency",
+        "Leading launches",
+        "--no-model",
+        "--yes",
+        "--format",
+        "json",
+    ]));
+    assert_ne!(output.status.code(), Some(101), "{}", stderr(&output));
+    assert!(output.status.code().unwrap() <= 1, "{}", stderr(&output));
+
+    let output =
+        run(starling(home.path()).args(["search", "what did I do", "--path", "work", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let hits: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(!hits.is_empty());
+    assert!(
+        hits.iter()
+            .all(|h| h["path"].as_str().unwrap().starts_with("work/")),
+        "{hits:#?}"
+    );
+}
+
+#[test]
+fn messages_say_what_the_index_holds() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    // One mojibake character ("cafÃ©" for "café").
+    std::fs::write(
+        vault.join("cafe.md"),
+        "# Budget\n\nRan the caf\u{c3}\u{a9} budget review.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        vault.join("other.md"),
+        "# Other\n\nCorrect text: Tiedostonimi (A–Ö) ja (Ö–A).\n",
+    )
+    .unwrap();
+    index_json(home.path(), &[&vault]);
+    let output = run(starling(home.path()).arg("status"));
+    let text = stdout(&output);
+    assert!(text.contains("cafe.md (1 character)"), "{text}");
+    assert!(text.contains("repaired files:  1\n"), "{text}");
+
+    let output = run(starling(home.path()).args(["search", "budget review", "--path", "nowhere"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("no matching notes among") && text.contains("--path"),
+        "{text}"
+    );
+    assert!(!text.contains("empty"), "{text}");
+}
