@@ -617,7 +617,8 @@ mod tests {
         assert!(path_has("reading/managers-path.md", READING_FOLDERS));
         assert!(path_has("personal/marathon.md", PERSONAL_FOLDERS));
         assert!(path_has("books.md", READING_FOLDERS));
-        assert!(!path_has("work/reading-club-planning.md", READING_FOLDERS));
+        assert!(path_has("reading-list.md", READING_FOLDERS));
+        assert!(!path_has("work/team-reading-club.md", READING_FOLDERS));
         assert!(!path_has("1on1s/2025-03-02-ana.md", PERSONAL_FOLDERS));
     }
 

@@ -372,7 +372,13 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
     let mut used = vec![false; notes.len()];
     let mut stories = Vec::new();
     for anchor in 0..notes.len() {
-        if used[anchor] || notes[anchor].probability < bar {
+        // A story needs a likely note that is also plainly about the competency: the judge's
+        // probability is relative to the other candidates, so in a vault with nothing on the
+        // topic some note is always "best"; the absolute similarity bar refuses those.
+        if used[anchor]
+            || notes[anchor].probability < bar
+            || notes[anchor].best().similarity < RELEVANCE
+        {
             continue;
         }
         used[anchor] = true;

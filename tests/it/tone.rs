@@ -467,7 +467,7 @@ fn the_classifier_flags_what_phrase_rules_miss_and_spares_hard_neutrals() {
     std::fs::write(
         &script,
         "Honestly, nobody on this team ever listens to a single thing I say.\n\n\
-         The nightly export must never write to the primary database.\n\n\
+         Thanks for the review notes; the schedule is in the shared calendar.\n\n\
          I missed the Thursday deadline; I have moved the review to Monday and added a reminder.\n",
     )
     .unwrap();
