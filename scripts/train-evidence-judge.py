@@ -11,7 +11,11 @@ strong cut-offs are chosen on the pooled sets. Leave-one-set-out figures are pri
 generalisation gap is visible.
 
 Usage: scripts/train-evidence-judge.py [--bin target/release/starling] [--sets data/evalsets]
+       [--save-features FILE] [--features-from FILE]
        [--check]   (exit 1 if the fitted weights differ from rules/evidence-judge.toml)
+The features the shipped weights were fitted on are kept in data/evalsets/judge-features.json:
+`--features-from data/evalsets/judge-features.json --check` reproduces them exactly (a fresh
+dump can differ in the last float digits, since ONNX Runtime's threaded sums are not ordered).
 Standard library only.
 """
 
