@@ -587,6 +587,37 @@ pub struct Explained {
     pub reasons: Vec<String>,
 }
 
+/// A candidate note of one passage, for tests of what is built on candidates.
+#[cfg(test)]
+pub(crate) fn candidate(path: &str, text: &str, probability: f32) -> NoteCandidate {
+    NoteCandidate {
+        path: path.into(),
+        passages: vec![Passage {
+            chunk: crate::notes::chunk::Chunk {
+                path: path.into(),
+                source: String::new(),
+                line_start: 1,
+                line_end: 3,
+                heading: String::new(),
+                title: String::new(),
+                tags: vec![],
+                date: None,
+                text: text.into(),
+                hash: String::new(),
+                aliases: vec![],
+                opens_section: false,
+            },
+            text: text.into(),
+            similarity: 0.5,
+            evidence_similarity: 0.5,
+            genericness: 0.3,
+        }],
+        features: vec![],
+        probability,
+        duplicates: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,33 +655,7 @@ mod tests {
 
     #[test]
     fn near_duplicates_fold_into_the_better_note() {
-        let passage = |text: &str| Passage {
-            chunk: crate::notes::chunk::Chunk {
-                path: String::new(),
-                source: String::new(),
-                line_start: 1,
-                line_end: 2,
-                heading: String::new(),
-                title: String::new(),
-                tags: vec![],
-                date: None,
-                text: text.into(),
-                hash: String::new(),
-                aliases: vec![],
-                opens_section: false,
-            },
-            text: text.into(),
-            similarity: 0.5,
-            evidence_similarity: 0.5,
-            genericness: 0.3,
-        };
-        let note = |path: &str, text: &str| NoteCandidate {
-            path: path.into(),
-            passages: vec![passage(text)],
-            features: vec![],
-            probability: 0.5,
-            duplicates: vec![],
-        };
+        let note = |path: &str, text: &str| candidate(path, text, 0.5);
         let body = "Checkout failed for twelve minutes after the cache rollout; we rolled back, wrote the review and added a canary stage.";
         let folded = fold_duplicates(vec![
             note("incidents/final.md", body),

@@ -1372,32 +1372,7 @@ mod tests {
 
     #[test]
     fn stories_join_notes_tied_by_links_or_ids_not_by_names_alone() {
-        let note = |path: &str, text: &str, probability: f32| evidence::NoteCandidate {
-            path: path.into(),
-            passages: vec![evidence::Passage {
-                chunk: crate::notes::chunk::Chunk {
-                    path: path.into(),
-                    source: String::new(),
-                    line_start: 1,
-                    line_end: 3,
-                    heading: String::new(),
-                    title: String::new(),
-                    tags: vec![],
-                    date: None,
-                    text: text.into(),
-                    hash: String::new(),
-                    aliases: vec![],
-                    opens_section: false,
-                },
-                text: text.into(),
-                similarity: 0.5,
-                evidence_similarity: 0.5,
-                genericness: 0.3,
-            }],
-            features: vec![],
-            probability,
-            duplicates: vec![],
-        };
+        let note = evidence::candidate;
         let notes = vec![
             note(
                 "incidents/inc-42.md",
