@@ -55,7 +55,7 @@ $bin generate --max-tokens 80 --json-schema "$schema" "Extract the deliverable, 
 
 tone() { allow1 $bin tone "$@"; }
 
-step "tone: rules check of demo/drafts/pip-meeting-draft.md (pip-response profile)"
+step "tone: rules and classifier check of demo/drafts/pip-meeting-draft.md (pip-response profile)"
 tone demo/drafts/pip-meeting-draft.md --profile pip-response
 
 step "tone --fix: the local model rewrites the flagged sentences (file left unchanged)"
