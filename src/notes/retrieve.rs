@@ -24,8 +24,18 @@ pub fn search(
     // Chunks are embedded with their shorthand spelled out (`Chunk::embedding_text`); queries too.
     let text = glossary::expand(&request.text);
     let dense = embedder.embed(std::slice::from_ref(&text))?.remove(0);
+    search_embedded(store, request, dense)
+}
+
+/// `search` for a caller that already holds the query's vector (of `glossary::expand(text)`),
+/// so one query is embedded once however many searches it runs.
+pub fn search_embedded(
+    store: &dyn VectorStore,
+    request: &Request,
+    dense: Vec<f32>,
+) -> Result<Vec<Hit>> {
     store.search(&SearchQuery {
-        text,
+        text: glossary::expand(&request.text),
         dense,
         k: request.k,
         filter: request.filter.clone(),

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::star::looks_like_instruction;
 use crate::backends::{Embedder, SearchFilter, SearchMode, StoredChunk, VectorStore};
@@ -358,20 +358,20 @@ pub fn candidates(
     let vectors = embedder.embed(&all.iter().map(|t| glossary::expand(t)).collect::<Vec<_>>())?;
     let pool = query.pool.max(8);
     let mut ids: Vec<u64> = Vec::new();
-    for (text, mode) in all
-        .iter()
-        .map(|t| (t, SearchMode::Hybrid))
-        .chain(std::iter::once((&texts[0], SearchMode::Dense)))
-    {
-        for hit in retrieve::search(
-            embedder,
+    // Each query hybrid, and the item alone dense: one embedding per query text.
+    let searches = (0..all.len())
+        .map(|i| (i, SearchMode::Hybrid))
+        .chain(std::iter::once((0, SearchMode::Dense)));
+    for (i, mode) in searches {
+        for hit in retrieve::search_embedded(
             store,
             &retrieve::Request {
-                text: text.clone(),
+                text: all[i].clone(),
                 k: pool,
                 filter: query.filter.clone(),
                 mode,
             },
+            vectors[i].clone(),
         )? {
             if !ids.contains(&hit.id) {
                 ids.push(hit.id);
@@ -578,13 +578,6 @@ pub fn features_json(item: &str, notes: &[NoteCandidate]) -> String {
                 + "\n"
         })
         .collect()
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Explained {
-    pub path: String,
-    pub probability: f32,
-    pub reasons: Vec<String>,
 }
 
 /// A candidate note of one passage, for tests of what is built on candidates.

@@ -24,9 +24,6 @@ use crate::structured::generate_json;
 /// calibrated on `tests/fixtures/vault`: the evidence for each competency scores 0.27-0.70,
 /// unrelated notes at most 0.23.
 pub const RELEVANCE: f32 = 0.25;
-/// Another passage of a note that already holds evidence joins it from this similarity on:
-/// a story's situation and result often sit in sections that do not name the competency.
-pub const SIBLING_RELEVANCE: f32 = 0.12;
 /// Evidence at or above this makes a section a strength in the rubric summary.
 pub const STRONG: f32 = 0.45;
 
@@ -164,19 +161,6 @@ pub enum Outcome {
     NotEnoughEvidence {
         closest: Vec<Evidence>,
     },
-}
-
-/// The queries one competency is searched with: itself, with the user's context, and
-/// phrasings that pull the action and the result.
-pub fn queries(request: &StarRequest) -> Vec<String> {
-    let competency = request.competency.trim();
-    let mut out = vec![competency.to_string()];
-    if let Some(context) = request.context.as_deref().filter(|c| !c.trim().is_empty()) {
-        out.push(format!("{competency}: {}", context.trim()));
-    }
-    out.push(format!("what I did: {competency}"));
-    out.push(format!("{competency}: result, impact, outcome"));
-    out
 }
 
 /// A candidate story: one note, or notes tied to it by links, shared identifiers or names.
@@ -490,8 +474,7 @@ pub fn gather(
         for path in &story.notes {
             // The whole note, not only the passages retrieval happened to return: a story's
             // situation and result often sit in sections that do not name the competency.
-            let hits = retrieve::search(
-                embedder,
+            let hits = retrieve::search_embedded(
                 store,
                 &retrieve::Request {
                     text: query.clone(),
@@ -502,6 +485,7 @@ pub fn gather(
                     },
                     mode: crate::backends::SearchMode::Dense,
                 },
+                vector.clone(),
             )?;
             let ids: Vec<u64> = hits
                 .iter()
