@@ -289,6 +289,7 @@ pub fn run(
                 filter: options.filter.clone(),
                 pool: (options.k * 5).max(25),
                 centroid: Some(centroid.clone()),
+                contrast: vectors.clone(),
             },
         )?;
         map.features

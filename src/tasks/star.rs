@@ -421,6 +421,7 @@ pub fn gather(
             filter: request.filter.clone(),
             pool: 30,
             centroid: None,
+            contrast: Vec::new(),
         },
     )?
     .into_iter()
