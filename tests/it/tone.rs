@@ -32,10 +32,7 @@ fn flagged(value: &Value, needle: &str) -> Vec<String> {
 
 #[test]
 fn pip_script_is_flagged_where_the_issue_says() {
-    let Some(examples) = shared_examples() else {
-        eprintln!("../shared/examples is absent; the fixture copy below covers the same sentences");
-        return;
-    };
+    let examples = shared_examples();
     let home = tempfile::tempdir().unwrap();
     let script = examples.join("pip-outcome-meeting-script.md");
     let (code, value, _) = tone_json(home.path(), &[script.to_str().unwrap()]);
@@ -206,6 +203,51 @@ fn stdin_line_and_sarif_formats() {
     assert_eq!(
         results[1]["locations"][0]["physicalLocation"]["region"]["startLine"],
         3
+    );
+}
+
+#[test]
+fn ignore_directives_and_accepted_phrases_take_findings_out() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("reply.md");
+    std::fs::write(
+        &file,
+        "# Reply\n\nPer my last email, the report is attached.\n\n<!-- starling-disable-next-line passive_aggressive -->\nAs I said before, per my last email, it is attached.\n\n<!-- starling-disable -->\nMistakes were made.\n<!-- starling-enable -->\n\nI just think maybe we could try.\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let lines = |value: &Value| -> Vec<u64> {
+        value[0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["line"].as_u64().unwrap())
+            .collect()
+    };
+    let (_, all, err) = tone_json(home.path(), &[path]);
+    let all_lines = lines(&all);
+    assert!(all_lines.contains(&3), "{all} {err}");
+    assert!(all_lines.contains(&12), "{all}");
+    // The next line after the directive and the disabled block report nothing.
+    assert!(!all_lines.contains(&6) && !all_lines.contains(&9), "{all}");
+    // An accepted phrase is not reported, whatever its case; the rest stays.
+    let (_, allowed, err) = tone_json(
+        home.path(),
+        &["--set", "tone.allow=PER MY LAST EMAIL", path],
+    );
+    let allowed_lines = lines(&allowed);
+    assert!(!allowed_lines.contains(&3), "{allowed} {err}");
+    assert!(allowed_lines.contains(&12), "{allowed}");
+    // A phrase that is not text, in the config file, is an error that names the key.
+    let config = home.path().join("config.toml");
+    std::fs::write(&config, "[tone]\nallow = [\"ok\", 3]\n").unwrap();
+    let output =
+        run(starling(home.path()).args(["--config", config.to_str().unwrap(), "tone", path]));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("tone.allow"),
+        "{}",
+        stderr(&output)
     );
 }
 
