@@ -402,8 +402,15 @@ fn normalised(text: &str) -> String {
 fn the_tone_training_set_shares_no_sentence_with_the_dev_set_and_is_balanced() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut train = Vec::new();
-    for name in ["train-a.jsonl", "train-b.jsonl"] {
-        let text = std::fs::read_to_string(root.join("data/tone").join(name)).unwrap();
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root.join("data/tone"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let v: Value = serde_json::from_str(line).unwrap();
             train.push((
