@@ -397,6 +397,17 @@ pub fn candidates(
     store: &dyn VectorStore,
     query: &Query,
 ) -> Result<Vec<NoteCandidate>> {
+    Ok(candidates_and_quarantined(embedder, store, query)?.0)
+}
+
+/// `candidates`, and the notes the search found that hold text written to steer an AI model
+/// (`Chunk::steers_model`): such a note is never evidence, whatever else it says, and is named
+/// so a user can see why it was left out.
+pub fn candidates_and_quarantined(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    query: &Query,
+) -> Result<(Vec<NoteCandidate>, Vec<String>)> {
     let (texts, evidence_text) = queries(query);
     let mut all = texts.clone();
     all.extend(evidence_text.iter().cloned());
@@ -423,7 +434,18 @@ pub fn candidates(
             }
         }
     }
-    let stored: Vec<StoredChunk> = store.get(&ids)?;
+    let mut quarantined: Vec<String> = Vec::new();
+    let stored: Vec<StoredChunk> = store
+        .get(&ids)?
+        .into_iter()
+        .filter(|s| {
+            if s.chunk.steers_model && !quarantined.contains(&s.chunk.path) {
+                quarantined.push(s.chunk.path.clone());
+            }
+            !s.chunk.steers_model
+        })
+        .collect();
+    quarantined.sort();
     let centroid = match &query.centroid {
         Some(c) => c.clone(),
         None => embedder.embed(&[GENERIC_LADDER.to_string()])?.remove(0),
@@ -496,7 +518,7 @@ pub fn candidates(
         })
         .collect();
     if notes.is_empty() {
-        return Ok(notes);
+        return Ok((notes, quarantined));
     }
     let best_of = |n: &NoteCandidate| n.best().similarity;
     let sims: Vec<f32> = notes.iter().map(best_of).collect();
@@ -592,7 +614,7 @@ pub fn candidates(
             .cmp(&rounded(a.probability))
             .then(a.path.cmp(&b.path))
     });
-    Ok(fold_duplicates(notes))
+    Ok((fold_duplicates(notes), quarantined))
 }
 
 /// Word-set overlap of two texts (Jaccard over content stems).
@@ -659,6 +681,7 @@ pub(crate) fn candidate(path: &str, text: &str, probability: f32) -> NoteCandida
                 hash: String::new(),
                 aliases: vec![],
                 opens_section: false,
+                steers_model: false,
             },
             text: text.into(),
             similarity: 0.5,

@@ -316,6 +316,7 @@ fn search_latency(
                 hash: String::new(),
                 aliases: Vec::new(),
                 opens_section: true,
+                steers_model: false,
             },
             dense: random_vector(&mut rng),
         });
