@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::chunk::{chunk_note, Chunk, TokenCounter};
 use super::loading::{content_hash, read_bounded, skip_reason, walk_notes, FoundFile};
-use super::markdown::parse;
+use super::markdown::{date_from_path, date_from_seconds, parse};
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
 use crate::error::{Error, Result};
@@ -297,7 +297,14 @@ pub fn index(
         let stem = Path::new(&file.relative)
             .file_stem()
             .map_or(String::new(), |s| s.to_string_lossy().into_owned());
-        let note = parse(&text, &stem);
+        let mut note = parse(&text, &stem);
+        // A note's date: its front matter, else a date in its path, else its mtime.
+        if note.date.is_none() {
+            note.date = date_from_path(&file.relative).or_else(|| {
+                let seconds = (file.mtime_ns / 1_000_000_000) as u64;
+                (seconds > 0).then(|| date_from_seconds(seconds))
+            });
+        }
         let mut chunks = chunk_note(&file.relative, &note, &Adapter(embedder), CHUNK_TOKENS);
         for chunk in &mut chunks {
             chunk.source = source_key(&file.absolute);
