@@ -350,6 +350,24 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
     out
 }
 
+static QUESTION_LEAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(?:(?:can|could) you\s+)?(?:please\s+)?(?:tell (?:me|us) about|tell (?:me|us)|describe|give (?:me |us )?an example of|share an example of|share|walk (?:me|us) through|talk (?:me|us) through|talk about|recall)\s+(?:(?:a|one|the|some) )?(?:specific )?(?:time|moment|situation|occasion|case|example)?\s*(?:(?:when|where|that|in which|of)\s+)?")
+        .expect("question lead")
+});
+
+/// What an interview question asks about: the lead-in ("Tell me about a time", "Describe",
+/// "Give an example of") carries no meaning a note could match and goes. A competency that is
+/// not a question is kept as it is. (Turning "you" into "I" as well was measured: better on
+/// the project's own sets, worse on the dev set; not kept.)
+pub fn question_core(question: &str) -> String {
+    let trimmed = question.trim().trim_end_matches(['.', '?', '!']);
+    let rest = QUESTION_LEAD.replace(trimmed, "").to_string();
+    if rest.split_whitespace().count() < 3 || rest == trimmed {
+        return trimmed.to_string();
+    }
+    rest
+}
+
 /// Groups candidate notes into stories: each anchor (best first, not yet in a story) with up to
 /// two notes tied to it that are themselves at least half as likely to be evidence.
 pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> {
@@ -402,9 +420,10 @@ pub fn gather(
 ) -> Result<Gathered> {
     let k = request.k.max(1);
     let competency = request.competency.trim();
+    let core = question_core(competency);
     let query = match request.context.as_deref().filter(|c| !c.trim().is_empty()) {
-        Some(context) => format!("{competency}: {}", context.trim()),
-        None => competency.to_string(),
+        Some(context) => format!("{core}: {}", context.trim()),
+        None => core,
     };
     let excluded = |path: &str| {
         request
@@ -1251,6 +1270,33 @@ pub const TABLE_HEADER: &str = "| Dimension | Situation | Task | Action | Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interview_questions_become_what_notes_say() {
+        let cases = [
+            (
+                "Tell me about a time you led the response to a major outage.",
+                "you led the response to a major outage",
+            ),
+            (
+                "Describe how you handled a team member who was not meeting expectations.",
+                "how you handled a team member who was not meeting expectations",
+            ),
+            (
+                "Give an example of delivering a large project when the scope changed",
+                "delivering a large project when the scope changed",
+            ),
+            (
+                "Tell me about a moment when a person on your team was close to burning out",
+                "a person on your team was close to burning out",
+            ),
+            ("Mentoring junior engineers", "Mentoring junior engineers"),
+            ("Tell me about it.", "Tell me about it"),
+        ];
+        for (question, core) in cases {
+            assert_eq!(question_core(question), core, "{question}");
+        }
+    }
 
     #[test]
     fn pinned_specs_split_only_at_line_numbers() {
