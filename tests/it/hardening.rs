@@ -363,3 +363,63 @@ fn messages_say_what_the_index_holds() {
     );
     assert!(!text.contains("empty"), "{text}");
 }
+
+#[test]
+fn tone_on_a_megabyte_line_reports_every_finding_without_crashing() {
+    // One line of ~1 MB (a pasted document without line breaks), a hedge in every sentence.
+    let home = tempfile::tempdir().unwrap();
+    let sentence = "I guess the migration slipped a bit, honestly. ";
+    let line = sentence.repeat(1_048_576 / sentence.len());
+    let file = home.path().join("long.md");
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let sentences = line.matches(sentence).count();
+
+    let output = run(starling(home.path())
+        .args([
+            "tone",
+            "--rules-only",
+            "--fail-on",
+            "warning",
+            "--color",
+            "never",
+        ])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let human = stdout(&output);
+    // Each finding shows a window of the line, not the whole megabyte.
+    assert!(
+        human.len() < sentences * 4 * 1_000,
+        "{} bytes of output",
+        human.len()
+    );
+    let last_column = line.rfind("I guess").unwrap() + 1;
+    assert!(
+        human.contains(&format!("long.md:1:{last_column}\n")),
+        "the last hedge is reported at its column"
+    );
+
+    let output = run(starling(home.path())
+        .args([
+            "tone",
+            "--rules-only",
+            "--fail-on",
+            "warning",
+            "--format",
+            "json",
+        ])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let findings = report[0]["findings"].as_array().unwrap();
+    let hedges: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["text"].as_str() == Some("I guess"))
+        .collect();
+    assert_eq!(hedges.len(), sentences);
+    for hedge in hedges {
+        assert_eq!(
+            hedge["column"].as_u64().unwrap(),
+            hedge["start"].as_u64().unwrap() + 1
+        );
+    }
+}
