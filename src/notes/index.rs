@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::chunk::{chunk_note, Chunk, TokenCounter};
-use super::loading::{content_hash, read_bounded, skip_reason, walk_notes, FoundFile};
-use super::markdown::parse;
+use super::loading::{
+    content_hash, is_dendron_vault, read_bounded, skip_reason, walk_notes, FoundFile,
+};
+use super::markdown::{parse_with, ParseOptions};
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
 use crate::error::{Error, Result};
@@ -189,6 +191,8 @@ pub fn index(
     }));
     let mut pending: Vec<(FoundFile, FileRecord, Vec<Chunk>)> = Vec::new();
     let mut pending_chunks = 0usize;
+    // Whether each note root is a Dendron vault (its links read `[[label|note]]`).
+    let mut dendron_roots: HashMap<PathBuf, bool> = HashMap::new();
     let total = found.len();
     for (done, file) in found.iter().enumerate() {
         progress(done, total, &file.relative);
@@ -297,7 +301,10 @@ pub fn index(
         let stem = Path::new(&file.relative)
             .file_stem()
             .map_or(String::new(), |s| s.to_string_lossy().into_owned());
-        let note = parse(&text, &stem);
+        let dendron = *dendron_roots
+            .entry(file.root.clone())
+            .or_insert_with(|| is_dendron_vault(&file.root));
+        let note = parse_with(&text, &stem, ParseOptions { dendron });
         let mut chunks = chunk_note(&file.relative, &note, &Adapter(embedder), CHUNK_TOKENS);
         for chunk in &mut chunks {
             chunk.source = source_key(&file.absolute);

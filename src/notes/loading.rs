@@ -197,6 +197,13 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A Dendron vault: a `dendron.yml` (the workspace's configuration) in the note root or a
+/// folder above it.
+pub fn is_dendron_vault(root: &Path) -> bool {
+    root.ancestors()
+        .any(|dir| dir.join("dendron.yml").is_file())
+}
+
 /// Why a file was not indexed.
 pub fn skip_reason(bytes: &[u8], max_bytes: u64) -> Option<String> {
     if bytes.len() as u64 > max_bytes {

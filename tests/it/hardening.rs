@@ -423,3 +423,84 @@ fn tone_on_a_megabyte_line_reports_every_finding_without_crashing() {
         );
     }
 }
+
+#[test]
+fn dendron_vaults_keep_labels_titles_descriptions_and_dates() {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("workspace");
+    let vault = workspace.join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(workspace.join("dendron.yml"), "version: 5\n").unwrap();
+    std::fs::write(
+        vault.join("walrus.faq.md"),
+        "---\nid: 4u6pv56mnt25d8l2wzfygu7\ntitle: |\n  Walrus questions\ndesc: >-\n  Answers about tusk\n  polishing schedules\nupdated: 1734302100000\ndate: 2021-03-04\n---\n\n# {{fm.title}}\n\n## Why hierarchies\n\nHierarchies keep the sanctuary notes findable.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        vault.join("walrus.concepts.md"),
+        "---\nid: 9x8c7v6b5n4m3l2k1j0h9g8\ntitle: Concepts\n---\n\nSee [[the sanctuary FAQ|walrus.faq]] for more.\n\n![[walrus.faq#why-hierarchies,1:#*]]\n",
+    )
+    .unwrap();
+    // No `id`: only the workspace's dendron.yml says how its links read.
+    std::fs::write(
+        vault.join("plain.md"),
+        "# Plain\n\nThe [[sanctuary schedule|walrus.faq]] lists feeding times.\n",
+    )
+    .unwrap();
+    index_json(home.path(), &[&vault]);
+
+    let search = |args: &[&str]| -> Vec<Value> {
+        let output = run(starling(home.path())
+            .args(["search", "--json", "-k", "20"])
+            .args(args));
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    let hits = search(&["sanctuary FAQ"]);
+    let texts: Vec<&str> = hits.iter().map(|h| h["text"].as_str().unwrap()).collect();
+    assert!(
+        texts.contains(&"See the sanctuary FAQ for more."),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.contains(&"The sanctuary schedule lists feeding times."),
+        "{texts:#?}"
+    );
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("#*") || t.contains("![[") || t.contains("{{")),
+        "{texts:#?}"
+    );
+    for hit in hits.iter().filter(|h| h["path"] == "walrus.faq.md") {
+        assert_eq!(hit["title"], "Walrus questions");
+        assert_eq!(hit["date"], "2021-03-04");
+    }
+    // The description is indexed, cited at its front matter lines.
+    let hits = search(&["tusk polishing schedules"]);
+    let description = hits
+        .iter()
+        .find(|h| h["text"] == "Answers about tusk polishing schedules")
+        .unwrap_or_else(|| panic!("{hits:#?}"));
+    assert_eq!(
+        (&description["path"], &description["line_start"]),
+        (&Value::from("walrus.faq.md"), &Value::from(5))
+    );
+    // `date:` wins over `updated:` in filters.
+    let in_2021 = search(&[
+        "tusk polishing schedules",
+        "--since",
+        "2021-03-01",
+        "--until",
+        "2021-03-31",
+    ]);
+    assert!(
+        in_2021.iter().any(|h| h["path"] == "walrus.faq.md"),
+        "{in_2021:#?}"
+    );
+    let in_2024 = search(&["tusk polishing schedules", "--since", "2024-01-01"]);
+    assert!(
+        !in_2024.iter().any(|h| h["path"] == "walrus.faq.md"),
+        "{in_2024:#?}"
+    );
+}
