@@ -504,3 +504,27 @@ fn dendron_vaults_keep_labels_titles_descriptions_and_dates() {
         "{in_2024:#?}"
     );
 }
+
+#[test]
+fn status_names_files_an_ignore_file_above_the_root_excluded() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(vault.join("drafts")).unwrap();
+    std::fs::write(home.path().join(".gitignore"), "drafts/\n").unwrap();
+    std::fs::write(
+        vault.join("kept.md"),
+        "# Kept\n\nShipped the walrus feeder.\n",
+    )
+    .unwrap();
+    std::fs::write(vault.join("drafts/plan.md"), "# Plan\n\nThe walrus plan.\n").unwrap();
+    let report = index_json(home.path(), &[&vault]);
+    assert_eq!(report["files_indexed"], 1, "{report}");
+    let skipped = skipped(home.path());
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(
+        skipped[0].starts_with("drafts/plan.md: ")
+            && skipped[0].contains(".gitignore` (pattern `drafts/`)")
+            && skipped[0].contains("!drafts/"),
+        "{skipped:?}"
+    );
+}
