@@ -20,10 +20,15 @@ struct Server {
 
 impl Server {
     fn start(home: &Path, extra: &[&str]) -> Server {
+        Server::start_at(home, "127.0.0.1:0", extra)
+    }
+
+    /// A server listening on `addr` (port 0: a free one); requests still go to 127.0.0.1.
+    fn start_at(home: &Path, addr: &str, extra: &[&str]) -> Server {
         let token = stdout(&run(starling(home).arg("token"))).trim().to_string();
         assert_eq!(token.len(), 64, "a 32-byte hex token");
         let mut child = starling(home)
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["serve", "--addr", addr])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -35,8 +40,9 @@ impl Server {
                 .next()
                 .expect("the server reports its address")
                 .unwrap();
-            if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            if let Some(rest) = line.split("serving on http://").nth(1) {
+                let address = rest.split_whitespace().next().unwrap();
+                break address.rsplit_once(':').unwrap().1.parse().unwrap();
             }
         };
         // Keep draining stderr so the server never blocks on it.
@@ -689,4 +695,49 @@ fn the_openai_python_client_gets_completions_and_streams() {
     );
     assert!(report["stream_chunks"].as_u64().unwrap() >= 2, "{report}");
     assert_eq!(report["embedding_dimensions"], 384);
+}
+
+#[test]
+fn allow_remote_admits_the_named_hosts_and_still_wants_the_token() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start_at(
+        home.path(),
+        "0.0.0.0:0",
+        &["--allow-remote", "--allow-host", "notes.test"],
+    );
+    let port = server.port;
+    let named = format!("notes.test:{port}");
+    let auth = format!("Bearer {}", server.token);
+    // The name clients use is admitted; the token is still required.
+    let (status, _, _) = server.request("GET", "/v1/health", None, &[("Host", &named)]);
+    assert_eq!(status, 200);
+    let (status, _, _) = server.request("GET", "/v1/status", None, &[("Host", &named)]);
+    assert_eq!(status, 401);
+    let (status, _, body) = server.request(
+        "GET",
+        "/v1/status",
+        None,
+        &[("Host", &named), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 200, "{body}");
+    // Any other name is still refused, token or not.
+    let other = format!("evil.test:{port}");
+    let (status, _, body) = server.request(
+        "GET",
+        "/v1/status",
+        None,
+        &[("Host", &other), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("notes.test"), "{body}");
+    assert!(server.stop().success());
+
+    // --allow-host means nothing without --allow-remote.
+    let output = run(starling(home.path()).args(["serve", "--allow-host", "notes.test"]));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--allow-remote"),
+        "{}",
+        stderr(&output)
+    );
 }

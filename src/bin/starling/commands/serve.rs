@@ -28,6 +28,11 @@ pub struct Args {
     /// Allow a non-loopback address (anyone who can reach it and has the token can read your notes).
     #[arg(long)]
     allow_remote: bool,
+    /// With --allow-remote: a name clients reach the server by (the Host header they send, e.g.
+    /// `notes.lan` or `192.168.1.20`), repeatable. The address it listens on is allowed already
+    /// when it is a specific one; a wildcard address (0.0.0.0) needs the names listed.
+    #[arg(long = "allow-host", value_name = "NAME", requires = "allow_remote")]
+    allow_host: Vec<String>,
     /// A browser origin allowed to call the API (exact, repeatable), e.g. app://obsidian.md.
     #[arg(long = "allow-origin", value_name = "URL")]
     allow_origin: Vec<String>,
@@ -104,6 +109,28 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             args.addr
         );
     }
+    let mut allowed_hosts = Vec::new();
+    for name in &args.allow_host {
+        let name = name.trim().to_ascii_lowercase();
+        anyhow::ensure!(
+            !name.is_empty() && !name.contains(['/', '*', ' ']),
+            "--allow-host `{name}`: give a host name or address as clients type it (e.g. notes.lan or 192.168.1.20), without scheme, path or `*`"
+        );
+        allowed_hosts.push(name);
+    }
+    let ip = args.addr.ip();
+    if !ip.is_loopback() && !ip.is_unspecified() {
+        // The address it listens on is how remote clients reach it.
+        allowed_hosts.push(match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        });
+    }
+    if ip.is_unspecified() && allowed_hosts.is_empty() {
+        eprintln!(
+            "warning: listening on every address, but only loopback names are allowed in the Host header; pass --allow-host NAME for each name clients use"
+        );
+    }
     for origin in &args.allow_origin {
         anyhow::ensure!(
             origin != "*" && !origin.ends_with('/') && origin.contains("://"),
@@ -147,6 +174,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             engines: engines.clone(),
             token: Arc::new(token),
             allowed_origins: Arc::new(args.allow_origin.clone()),
+            allowed_hosts: Arc::new(allowed_hosts),
             port: address.port(),
             model_slots: Arc::new(Semaphore::new(args.queue + 1)),
             timeout: Duration::from_secs(args.timeout),
