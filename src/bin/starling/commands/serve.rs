@@ -45,6 +45,15 @@ pub struct Args {
     /// Largest request body in bytes (larger: 413).
     #[arg(long, default_value_t = 2 * 1024 * 1024)]
     max_body: usize,
+    /// Tone checks and embedding requests that may run at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Open connections at most; at the cap the oldest one that has not sent a request is closed.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Seconds a client has to send each request's headers (slower ones are disconnected).
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
 }
 
 pub fn token_path(config: &Config) -> PathBuf {
@@ -138,6 +147,15 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     anyhow::ensure!(args.timeout > 0, "--timeout must be at least 1 second");
+    anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
+    anyhow::ensure!(
+        args.max_connections > 0,
+        "--max-connections must be at least 1"
+    );
+    anyhow::ensure!(
+        args.header_timeout > 0,
+        "--header-timeout must be at least 1 second"
+    );
     let token = token(config)?;
     let lock = services::lock_store(config, "starling serve")?;
     let embedder = services::open_embedder(config)?;
@@ -177,6 +195,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             allowed_hosts: Arc::new(allowed_hosts),
             port: address.port(),
             model_slots: Arc::new(Semaphore::new(args.queue + 1)),
+            work_slots: Arc::new(Semaphore::new(args.workers)),
             timeout: Duration::from_secs(args.timeout),
             shutting_down: shutting_down.clone(),
         };
@@ -188,14 +207,22 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         files::write_atomic(&discovery, &serde_json::to_vec_pretty(&record)?)?;
         eprintln!("starling: serving on http://{address} (token: `starling token`)");
         let flag = shutting_down.clone();
-        axum::serve(listener, http::router(state, args.max_body))
-            .with_graceful_shutdown(async move {
+        let limits = http::listen::Limits {
+            max_connections: args.max_connections,
+            header_timeout: Duration::from_secs(args.header_timeout),
+        };
+        http::listen::serve(
+            listener,
+            http::router(state, args.max_body),
+            limits,
+            async move {
                 stop_signal().await;
                 eprintln!("starling: stopping (finishing in-flight requests)");
                 flag.store(true, Ordering::Relaxed);
-            })
-            .await
-            .context("serving")
+            },
+        )
+        .await;
+        anyhow::Ok(())
     });
     let _ = std::fs::remove_file(&discovery);
     // Every task holding the engines has finished once serve returns.

@@ -4,6 +4,7 @@
 //! `spawn_blocking`, model work behind a bounded queue.
 
 pub mod handlers;
+pub mod listen;
 pub mod openai;
 pub mod openapi;
 
@@ -51,6 +52,9 @@ pub struct AppState {
     pub port: u16,
     /// Permits for model work: one running plus the queue; none left means 503.
     pub model_slots: Arc<Semaphore>,
+    /// Permits for CPU-heavy work without the model (tone, embeddings): `serve --workers`;
+    /// none left means 503, so concurrent large bodies cannot multiply memory and CPU.
+    pub work_slots: Arc<Semaphore>,
     pub timeout: Duration,
     /// Set on SIGINT/SIGTERM: running generations stop at their next token.
     pub shutting_down: Arc<AtomicBool>,
@@ -195,6 +199,22 @@ impl AppState {
             .map_err(|_| ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message: "the model queue is full; retry later".into(),
+                retry_after: Some(2),
+            })
+    }
+}
+
+impl AppState {
+    /// A permit for CPU-heavy work without the model, or 503 with Retry-After when all are
+    /// taken. Hold it inside the blocking work, so it is released when the work ends.
+    pub fn work_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.work_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the server is busy with other requests (serve --workers); retry later"
+                    .into(),
                 retry_after: Some(2),
             })
     }
