@@ -15,6 +15,7 @@ use super::chunk::{chunk_note, Chunk, TokenCounter};
 use super::loading::{
     content_hash, is_dendron_vault, read_bounded, skip_reason, walk_notes, FoundFile,
 };
+use super::lock::WriteGate;
 use super::markdown::{parse_with, ParseOptions};
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
@@ -135,6 +136,42 @@ impl TokenCounter for Adapter<'_> {
     }
 }
 
+/// The store as the indexer writes it: every change passes the write gate, so a reader can
+/// copy the store between two changes (`services::open_snapshot`) while a long run goes on.
+struct Gated<'a> {
+    store: &'a dyn VectorStore,
+    gate: WriteGate,
+}
+
+impl VectorStore for Gated<'_> {
+    fn upsert(&self, items: &[StoredChunk]) -> Result<()> {
+        let _held = self.gate.write()?;
+        self.store.upsert(items)
+    }
+
+    fn delete_source(&self, source: &str) -> Result<()> {
+        let _held = self.gate.write()?;
+        self.store.delete_source(source)
+    }
+
+    fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>> {
+        self.store.get(ids)
+    }
+
+    fn search(&self, query: &crate::backends::SearchQuery) -> Result<Vec<crate::backends::Hit>> {
+        self.store.search(query)
+    }
+
+    fn count(&self) -> Result<usize> {
+        self.store.count()
+    }
+
+    fn flush(&self) -> Result<()> {
+        let _held = self.gate.write()?;
+        self.store.flush()
+    }
+}
+
 /// Runs one indexing pass over `roots`. `state_path` is `files.json` beside the store.
 pub fn index(
     roots: &[PathBuf],
@@ -144,6 +181,11 @@ pub fn index(
     options: &IndexOptions,
     progress: Progress<'_>,
 ) -> Result<IndexReport> {
+    let gated = Gated {
+        store,
+        gate: WriteGate::open(state_path.parent().unwrap_or(Path::new(".")))?,
+    };
+    let store: &dyn VectorStore = &gated;
     let started = Instant::now();
     let mut state = IndexState::load(state_path)?;
     if !state.embedder.is_empty() && state.embedder != embedder.model_name() {

@@ -528,3 +528,42 @@ fn status_names_files_an_ignore_file_above_the_root_excluded() {
         "{skipped:?}"
     );
 }
+
+#[test]
+fn search_answers_while_an_index_run_holds_the_store() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(
+        vault.join("walrus.md"),
+        "# Sanctuary\n\nNegotiated the walrus sanctuary lease renewal.\n",
+    )
+    .unwrap();
+    index_json(home.path(), &[&vault]);
+    // A long first index run in another process holds the store (no server is running).
+    let index_dir = home.path().join("data/starling/index");
+    let lock =
+        starling::notes::lock::StoreLock::acquire(&index_dir.join("store.lock"), "starling index")
+            .unwrap();
+    let output = run(starling(home.path()).args(["search", "walrus lease", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("index run"), "{}", stderr(&output));
+    let hits: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(hits[0]["path"], "walrus.md", "{hits:#?}");
+    // The copy it searched is gone; the store itself was not touched.
+    let leftovers: Vec<_> = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-"))
+        .collect();
+    assert!(leftovers.is_empty());
+    // Commands that write still wait for the lock, with the holder named.
+    let output = run(starling(home.path()).args(["index"]).arg(&vault));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("starling index"),
+        "{}",
+        stderr(&output)
+    );
+    drop(lock);
+}
