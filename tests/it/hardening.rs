@@ -567,3 +567,21 @@ fn search_answers_while_an_index_run_holds_the_store() {
     );
     drop(lock);
 }
+
+#[test]
+fn status_counts_the_store_by_its_blocks_not_its_sparse_size() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(vault.join("a.md"), "# A\n\nShipped the walrus feeder.\n").unwrap();
+    index_json(home.path(), &[&vault]);
+    // The store preallocates sparse files; one of a gigabyte holds almost nothing on disk.
+    let sparse =
+        std::fs::File::create(home.path().join("data/starling/index/qdrant/sparse.bin")).unwrap();
+    sparse.set_len(1 << 30).unwrap();
+    let output = run(starling(home.path()).args(["status", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let status: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let bytes = status["store_bytes"].as_u64().unwrap();
+    assert!(bytes < 200 << 20, "{bytes} bytes");
+}
