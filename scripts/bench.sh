@@ -58,7 +58,7 @@ PY
 fi
 
 if want tone; then
-echo "== tone: rules-only speed (one core)"
+echo "== tone speed (one core): rules only, and the full check (rules + classifier)"
 script=../shared/examples/pip-outcome-meeting-script.md
 [ -f "$script" ] || script=tests/fixtures/scripts/manager-meeting.md
 taskset -c 0 $bin bench tone-speed "$script" | tee "$out/tone-speed.json"

@@ -15,3 +15,5 @@ export STARLING_TEST_PYTHON="$PWD/$venv/bin/python"
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets
+# The shipped evidence judge is exactly what its fitting script makes of the kept features.
+python3 scripts/train-evidence-judge.py --features-from data/evalsets/judge-features.json --check

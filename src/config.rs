@@ -13,6 +13,7 @@ enum Kind {
     Path,
     OptionalPath,
     PathList,
+    TextList,
     Int { min: i64, max: i64 },
     Float { min: f64, max: f64 },
     Choice(&'static [&'static str]),
@@ -167,6 +168,11 @@ const KEYS: &[KeyDef] = &[
         help: "lowest severity that makes `tone` exit 1",
     },
     KeyDef {
+        key: "tone.allow",
+        kind: Kind::TextList,
+        help: "phrases the tone check accepts: a finding on or inside one is not reported (comma-separated in the environment and --set)",
+    },
+    KeyDef {
         key: "rewrite.styles_dir",
         kind: Kind::OptionalPath,
         help: "folder of your own rewrite styles (NAME.md, like prompts/rewrite/)",
@@ -199,6 +205,7 @@ pub enum Value {
     Path(PathBuf),
     Unset,
     Paths(Vec<PathBuf>),
+    Texts(Vec<String>),
     Int(i64),
     Float(f64),
     Text(String),
@@ -213,6 +220,7 @@ impl fmt::Display for Value {
                 let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
                 write!(f, "[{}]", shown.join(", "))
             }
+            Value::Texts(texts) => write!(f, "[{}]", texts.join(", ")),
             Value::Int(n) => write!(f, "{n}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Text(s) => write!(f, "{s}"),
@@ -293,6 +301,8 @@ pub struct ToneSettings {
     pub rules: Vec<PathBuf>,
     pub profile: String,
     pub fail_on: String,
+    /// Phrases the user accepts (`tone.allow`).
+    pub allow: Vec<String>,
 }
 
 /// The effective configuration.
@@ -373,6 +383,7 @@ fn describe(kind: Kind) -> String {
     match kind {
         Kind::Path | Kind::OptionalPath => "a path".into(),
         Kind::PathList => "a list of paths".into(),
+        Kind::TextList => "a list of phrases".into(),
         Kind::Int { min, max } => format!("an integer from {min} to {max}"),
         Kind::Float { min, max } => format!("a number from {min} to {max}"),
         Kind::Choice(options) => format!("one of {}", options.join(", ")),
@@ -391,6 +402,13 @@ fn parse_text(def: &KeyDef, raw: &str, base: &Path) -> Result<Value, String> {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(|s| expand(s, base))
+                .collect(),
+        )),
+        Kind::TextList => Ok(Value::Texts(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
                 .collect(),
         )),
         Kind::Int { min, max } => match raw.trim().parse::<i64>() {
@@ -420,6 +438,18 @@ fn parse_toml(def: &KeyDef, raw: &toml::Value, base: &Path) -> Result<Value, Str
                 }
             }
             Ok(Value::Paths(paths))
+        }
+        (Kind::TextList, toml::Value::Array(items)) => {
+            let mut texts = Vec::new();
+            for item in items {
+                match item {
+                    toml::Value::String(s) if !s.trim().is_empty() => {
+                        texts.push(s.trim().to_string())
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            Ok(Value::Texts(texts))
         }
         (Kind::Int { min, max }, toml::Value::Integer(n)) if (min..=max).contains(n) => {
             Ok(Value::Int(*n))
@@ -475,6 +505,7 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
         "tone.rules" => Value::Paths(Vec::new()),
         "tone.profile" => Value::Text("default".into()),
         "tone.fail_on" => Value::Text("error".into()),
+        "tone.allow" => Value::Texts(Vec::new()),
         other => unreachable!("no default for key {other}"),
     }
 }
@@ -641,6 +672,10 @@ impl Config {
                 },
                 profile: text("tone.profile"),
                 fail_on: text("tone.fail_on"),
+                allow: match get("tone.allow") {
+                    Value::Texts(texts) => texts.clone(),
+                    _ => Vec::new(),
+                },
             },
             entries,
         }

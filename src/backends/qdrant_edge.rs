@@ -166,6 +166,7 @@ impl EdgeStore {
             "hash": chunk.hash,
             "aliases": chunk.aliases,
             "opens_section": chunk.opens_section,
+            "steers_model": chunk.steers_model,
         });
         let sparse = self.bm25.embed_document(&chunk.embedding_text());
         let mut vectors: Vec<(&str, qdrant_edge::Vector)> =
@@ -251,6 +252,10 @@ fn payload_chunk(payload: &qjson::Map<String, qjson::Value>) -> Option<Chunk> {
             .unwrap_or_default(),
         opens_section: payload
             .get("opens_section")
+            .and_then(qjson::Value::as_bool)
+            .unwrap_or(false),
+        steers_model: payload
+            .get("steers_model")
             .and_then(qjson::Value::as_bool)
             .unwrap_or(false),
     })

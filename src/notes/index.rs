@@ -16,7 +16,7 @@ use super::loading::{
     content_hash, is_dendron_vault, read_bounded, skip_reason, walk_notes, FoundFile,
 };
 use super::lock::WriteGate;
-use super::markdown::{parse_with, ParseOptions};
+use super::markdown::{date_from_path, date_from_seconds, parse_with, ParseOptions};
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
 use crate::error::{Error, Result};
@@ -346,7 +346,14 @@ pub fn index(
         let dendron = *dendron_roots
             .entry(file.root.clone())
             .or_insert_with(|| is_dendron_vault(&file.root));
-        let note = parse_with(&text, &stem, ParseOptions { dendron });
+        let mut note = parse_with(&text, &stem, ParseOptions { dendron });
+        // A note's date: its front matter, else a date in its path, else its mtime.
+        if note.date.is_none() {
+            note.date = date_from_path(&file.relative).or_else(|| {
+                let seconds = (file.mtime_ns / 1_000_000_000) as u64;
+                (seconds > 0).then(|| date_from_seconds(seconds))
+            });
+        }
         let mut chunks = chunk_note(&file.relative, &note, &Adapter(embedder), CHUNK_TOKENS);
         for chunk in &mut chunks {
             chunk.source = source_key(&file.absolute);

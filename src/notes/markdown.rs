@@ -202,6 +202,29 @@ fn civil_date(days: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// A date written in a note's path: `2024-03-12-standup.md`, `2024_03_12`, Dendron's
+/// `daily.journal.2024.03.12.md`, `20240312.md` or `journal/2024/03/12.md`, as `YYYY-MM-DD`.
+/// The last date in the path wins (the file name is more specific than its folders).
+pub fn date_from_path(path: &str) -> Option<String> {
+    static DATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:^|[^0-9])((?:19|20)[0-9]{2})[-_./]?(0[1-9]|1[0-2])[-_./]?(0[1-9]|[12][0-9]|3[01])(?:[^0-9]|$)")
+            .expect("path date")
+    });
+    let path = path.strip_suffix(".md").unwrap_or(path);
+    let mut found = None;
+    let mut at = 0;
+    while let Some(c) = DATE.captures_at(path, at) {
+        found = Some(format!("{}-{}-{}", &c[1], &c[2], &c[3]));
+        at = c.get(1).map_or(path.len(), |m| m.end());
+    }
+    found
+}
+
+/// Seconds since 1970 (a file's mtime) as `YYYY-MM-DD`.
+pub fn date_from_seconds(seconds: u64) -> String {
+    civil_date(seconds as i64 / 86_400)
+}
+
 /// `YYYY-MM-DD` to days since 1970-01-01, for range filters.
 pub fn days_since_epoch(date: &str) -> Option<i64> {
     let mut parts = date.get(..10)?.split('-');
@@ -810,6 +833,24 @@ mod tests {
                 ("Next", vec!["Next".to_string()]),
             ]
         );
+    }
+
+    #[test]
+    fn dates_in_paths() {
+        let cases = [
+            ("daily/2024-03-12-standup.md", Some("2024-03-12")),
+            ("daily.journal.2024.03.12.md", Some("2024-03-12")),
+            ("log/20240312.md", Some("2024-03-12")),
+            ("journal/2024/03/12.md", Some("2024-03-12")),
+            ("2023-01-01/notes-2024_02_29.md", Some("2024-02-29")),
+            ("projects/rfc-2024-13-40.md", None),
+            ("ids/1234567890.md", None),
+            ("plain.md", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(date_from_path(path).as_deref(), want, "{path}");
+        }
+        assert_eq!(date_from_seconds(1_710_201_600), "2024-03-12");
     }
 
     #[test]

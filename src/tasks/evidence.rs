@@ -176,6 +176,8 @@ pub const FEATURES: &[&str] = &[
     "passages",
     "genericness",
     "specificity",
+    "affinity",
+    "affinity_rank",
 ];
 
 /// The fitted judge: a logistic model over `FEATURES` and the probability cut-offs for levels.
@@ -236,6 +238,47 @@ pub struct Query {
     /// close to every item alike (a review template, notes on a management book) is about the
     /// ladder, not evidence of one item. `None`: a generic career-ladder text stands in.
     pub centroid: Option<Vec<f32>>,
+    /// The other things the same notes could be evidence of (every item of the rubric, this one
+    /// included), to tell a note about this item from one about ladder work in general: a note is
+    /// evidence of the item it is closer to than to the others. Empty: the lexicon's concepts
+    /// stand in (`contrast_texts`).
+    pub contrast: Vec<Vec<f32>>,
+}
+
+/// Stand-ins for a rubric's items when there is none (STAR on one competency): one line per
+/// concept of the lexicon, in ladder words.
+pub fn contrast_texts() -> Vec<String> {
+    lexicon()
+        .concepts
+        .iter()
+        .map(|c| {
+            c.triggers
+                .iter()
+                .take(4)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect()
+}
+
+/// How much closer `dense` is to `item` than to the contrast set: (z-score, 1/(1 + number of
+/// contrast vectors closer than the item)).
+fn affinity(dense: &[f32], item: &[f32], contrast: &[Vec<f32>]) -> (f32, f32) {
+    let own = retrieve::cosine(item, dense);
+    let sims: Vec<f32> = contrast
+        .iter()
+        .map(|c| retrieve::cosine(c, dense))
+        .collect();
+    if sims.len() < 2 {
+        return (0.0, 1.0);
+    }
+    let average = mean(&sims);
+    let spread = (sims.iter().map(|s| (s - average).powi(2)).sum::<f32>() / sims.len() as f32)
+        .sqrt()
+        .max(0.01);
+    let closer = sims.iter().filter(|s| **s > own + 1e-4).count();
+    ((own - average) / spread, 1.0 / (1.0 + closer as f32))
 }
 
 /// Stands in for a rubric's centroid when there is no rubric (STAR on one competency).
@@ -251,6 +294,8 @@ pub struct Passage {
     pub evidence_similarity: f32,
     /// Similarity to ladder language in general (`Query::centroid`).
     pub genericness: f32,
+    /// `affinity()` of the passage to the item against `Query::contrast`.
+    pub affinity: (f32, f32),
 }
 
 /// One note with its passages in the pool, its features and the judge's probability.
@@ -352,6 +397,17 @@ pub fn candidates(
     store: &dyn VectorStore,
     query: &Query,
 ) -> Result<Vec<NoteCandidate>> {
+    Ok(candidates_and_quarantined(embedder, store, query)?.0)
+}
+
+/// `candidates`, and the notes the search found that hold text written to steer an AI model
+/// (`Chunk::steers_model`): such a note is never evidence, whatever else it says, and is named
+/// so a user can see why it was left out.
+pub fn candidates_and_quarantined(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    query: &Query,
+) -> Result<(Vec<NoteCandidate>, Vec<String>)> {
     let (texts, evidence_text) = queries(query);
     let mut all = texts.clone();
     all.extend(evidence_text.iter().cloned());
@@ -378,10 +434,26 @@ pub fn candidates(
             }
         }
     }
-    let stored: Vec<StoredChunk> = store.get(&ids)?;
+    let mut quarantined: Vec<String> = Vec::new();
+    let stored: Vec<StoredChunk> = store
+        .get(&ids)?
+        .into_iter()
+        .filter(|s| {
+            if s.chunk.steers_model && !quarantined.contains(&s.chunk.path) {
+                quarantined.push(s.chunk.path.clone());
+            }
+            !s.chunk.steers_model
+        })
+        .collect();
+    quarantined.sort();
     let centroid = match &query.centroid {
         Some(c) => c.clone(),
         None => embedder.embed(&[GENERIC_LADDER.to_string()])?.remove(0),
+    };
+    let contrast = if query.contrast.is_empty() {
+        embedder.embed(&contrast_texts())?
+    } else {
+        query.contrast.clone()
     };
     let n_item = texts.len();
     let mut by_note: BTreeMap<String, Vec<Passage>> = BTreeMap::new();
@@ -414,6 +486,7 @@ pub fn candidates(
             similarity
         };
         let genericness = retrieve::cosine(&centroid, &dense);
+        let affinity = affinity(&dense, &vectors[0], &contrast);
         by_note
             .entry(s.chunk.path.clone())
             .or_default()
@@ -423,6 +496,7 @@ pub fn candidates(
                 similarity,
                 evidence_similarity,
                 genericness,
+                affinity,
             });
     }
     let rounded = |x: f32| (x * 1e4).round() as i64;
@@ -444,7 +518,7 @@ pub fn candidates(
         })
         .collect();
     if notes.is_empty() {
-        return Ok(notes);
+        return Ok((notes, quarantined));
     }
     let best_of = |n: &NoteCandidate| n.best().similarity;
     let sims: Vec<f32> = notes.iter().map(best_of).collect();
@@ -524,6 +598,14 @@ pub fn candidates(
             ((supporting as f32).ln_1p() - 2f32.ln()).max(0.0),
             best.genericness,
             best.similarity - best.genericness,
+            note.passages
+                .iter()
+                .map(|p| p.affinity.0)
+                .fold(f32::MIN, f32::max),
+            note.passages
+                .iter()
+                .map(|p| p.affinity.1)
+                .fold(f32::MIN, f32::max),
         ];
         note.probability = judge().probability(&note.features);
     }
@@ -532,7 +614,7 @@ pub fn candidates(
             .cmp(&rounded(a.probability))
             .then(a.path.cmp(&b.path))
     });
-    Ok(fold_duplicates(notes))
+    Ok((fold_duplicates(notes), quarantined))
 }
 
 /// Word-set overlap of two texts (Jaccard over content stems).
@@ -599,11 +681,13 @@ pub(crate) fn candidate(path: &str, text: &str, probability: f32) -> NoteCandida
                 hash: String::new(),
                 aliases: vec![],
                 opens_section: false,
+                steers_model: false,
             },
             text: text.into(),
             similarity: 0.5,
             evidence_similarity: 0.5,
             genericness: 0.3,
+            affinity: (0.0, 1.0),
         }],
         features: vec![],
         probability,
@@ -634,6 +718,27 @@ mod tests {
         assert!(has_phrase(&words, "mentor"));
         assert!(!has_phrase(&words, "loop interview"));
         assert!(!has_phrase(&word_list("a mentorless team"), "ana"));
+    }
+
+    #[test]
+    fn affinity_prefers_the_item_a_passage_is_about() {
+        let unit = |v: [f32; 3]| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(|x| x / n).collect::<Vec<f32>>()
+        };
+        let items = vec![
+            unit([1.0, 0.0, 0.0]),
+            unit([0.0, 1.0, 0.0]),
+            unit([0.0, 0.0, 1.0]),
+        ];
+        let passage = unit([0.9, 0.3, 0.1]);
+        let (z_own, rank_own) = affinity(&passage, &items[0], &items);
+        let (z_other, rank_other) = affinity(&passage, &items[2], &items);
+        assert!(z_own > 1.0 && z_other < 0.0, "{z_own} {z_other}");
+        assert_eq!(rank_own, 1.0);
+        assert_eq!(rank_other, 1.0 / 3.0);
+        // Without a contrast set the feature says nothing.
+        assert_eq!(affinity(&passage, &items[0], &[]), (0.0, 1.0));
     }
 
     #[test]

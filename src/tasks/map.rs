@@ -82,6 +82,8 @@ pub struct ItemEvidence {
     pub reasons: Vec<String>,
     /// Near-duplicate notes folded into this citation.
     pub duplicates: Vec<String>,
+    /// The note's date (`YYYY-MM-DD`: front matter, a date in its path, or its mtime).
+    pub date: Option<String>,
 }
 
 /// For an item without evidence: the closest note, and why it did not count.
@@ -289,6 +291,7 @@ pub fn run(
                 filter: options.filter.clone(),
                 pool: (options.k * 5).max(25),
                 centroid: Some(centroid.clone()),
+                contrast: vectors.clone(),
             },
         )?;
         map.features
@@ -420,6 +423,7 @@ pub fn run(
                 probability: n.probability,
                 reasons: n.reasons(),
                 duplicates: n.duplicates.clone(),
+                date: n.best().chunk.date.clone(),
             })
             .collect();
         let level = evidence
@@ -560,6 +564,75 @@ impl Map {
         out
     }
 
+    /// Cited evidence per month (`YYYY-MM`, strong and partial), every month from the first to
+    /// the last, so thin periods show as empty rows.
+    pub fn months(&self) -> Vec<(String, usize, usize)> {
+        let mut counts: BTreeMap<(i32, u32), (usize, usize)> = BTreeMap::new();
+        for e in self.items.iter().flat_map(|i| &i.evidence) {
+            let Some((y, m)) = e.date.as_deref().and_then(|d| {
+                Some((
+                    d.get(..4)?.parse::<i32>().ok()?,
+                    d.get(5..7)?.parse::<u32>().ok()?,
+                ))
+            }) else {
+                continue;
+            };
+            let entry = counts.entry((y, m)).or_default();
+            match e.level {
+                Level::Strong => entry.0 += 1,
+                _ => entry.1 += 1,
+            }
+        }
+        let (Some(first), Some(last)) = (
+            counts.keys().next().copied(),
+            counts.keys().next_back().copied(),
+        ) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let (mut y, mut m) = first;
+        while (y, m) <= last && out.len() < 600 {
+            let (strong, partial) = counts.get(&(y, m)).copied().unwrap_or_default();
+            out.push((format!("{y:04}-{m:02}"), strong, partial));
+            (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        }
+        out
+    }
+
+    fn months_html(&self) -> String {
+        let months = self.months();
+        if months.is_empty() {
+            return String::new();
+        }
+        let most = months
+            .iter()
+            .map(|(_, s, p)| s + p)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut html = String::from("<h2>Evidence per month</h2>\n<table id=\"months\"><tr><th>Month</th><th>strong</th><th>partial</th><th></th></tr>\n");
+        for (month, strong, partial) in &months {
+            let bar = |n: usize, class: &str| {
+                format!(
+                    "<span class=\"{class}\" style=\"display:inline-block;height:.8rem;width:{:.1}rem\"></span>",
+                    12.0 * n as f32 / most as f32
+                )
+            };
+            html.push_str(&format!(
+                "<tr{}><th>{month}</th><td>{strong}</td><td>{partial}</td><td>{}{}</td></tr>\n",
+                if strong + partial == 0 {
+                    " class=\"none\""
+                } else {
+                    ""
+                },
+                bar(*strong, "strong"),
+                bar(*partial, "partial")
+            ));
+        }
+        html.push_str("</table>\n");
+        html
+    }
+
     /// One self-contained HTML page: no scripts, no external assets.
     pub fn to_html(&self) -> String {
         let mut sections: Vec<(&str, [usize; 3])> = Vec::new();
@@ -597,7 +670,9 @@ impl Map {
                 shade(counts[0], "none")
             ));
         }
-        html.push_str("</table>\n<h2>Items</h2>\n");
+        html.push_str("</table>\n");
+        html.push_str(&self.months_html());
+        html.push_str("<h2>Items</h2>\n");
         let mut current = "";
         for item in &self.items {
             if item.section != current {
@@ -648,6 +723,55 @@ impl Map {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evidence_per_month_shows_the_thin_months_too() {
+        let cite = |date: Option<&str>, level: Level| ItemEvidence {
+            path: "a.md".into(),
+            line_start: 1,
+            line_end: 2,
+            quote: String::new(),
+            level,
+            similarity: 0.5,
+            probability: 0.5,
+            reasons: vec![],
+            duplicates: vec![],
+            date: date.map(String::from),
+        };
+        let map = Map {
+            rubric: "Ladder".into(),
+            items: vec![MappedItem {
+                id: "x".into(),
+                section: "S".into(),
+                item: "Does X".into(),
+                level: Level::Strong,
+                evidence: vec![
+                    cite(Some("2024-11-03"), Level::Strong),
+                    cite(Some("2025-02-28"), Level::Partial),
+                    cite(Some("2024-11-20"), Level::Partial),
+                    cite(None, Level::Strong),
+                ],
+                closest: None,
+                suggestion: None,
+            }],
+            judged: 0,
+            cached: 0,
+            features: String::new(),
+        };
+        assert_eq!(
+            map.months(),
+            vec![
+                ("2024-11".to_string(), 1, 1),
+                ("2024-12".to_string(), 0, 0),
+                ("2025-01".to_string(), 0, 0),
+                ("2025-02".to_string(), 0, 1),
+            ]
+        );
+        let html = map.to_html();
+        assert!(
+            html.contains("id=\"months\"") && html.contains("<tr class=\"none\"><th>2024-12</th>")
+        );
+    }
 
     #[test]
     fn quotes_must_be_verbatim() {

@@ -412,7 +412,7 @@ pub fn gather(
             .iter()
             .any(|prefix| path.starts_with(prefix.trim_start_matches("./")))
     };
-    let notes: Vec<evidence::NoteCandidate> = evidence::candidates(
+    let (notes, quarantined) = evidence::candidates_and_quarantined(
         embedder,
         store,
         &evidence::Query {
@@ -421,12 +421,19 @@ pub fn gather(
             filter: request.filter.clone(),
             pool: 30,
             centroid: None,
+            contrast: Vec::new(),
         },
-    )?
-    .into_iter()
-    .filter(|n| !excluded(&n.path))
-    .collect();
-    let mut warnings = Vec::new();
+    )?;
+    let notes: Vec<evidence::NoteCandidate> =
+        notes.into_iter().filter(|n| !excluded(&n.path)).collect();
+    let mut warnings: Vec<String> = quarantined
+        .iter()
+        .map(|path| {
+            format!(
+                "{path} holds text written to steer an AI model (\"ignore previous instructions\" and the like); none of the note was used as evidence"
+            )
+        })
+        .collect();
     for note in &notes {
         for p in &note.passages {
             if p.text != p.chunk.text {
@@ -569,18 +576,7 @@ pub struct EvidenceSentence {
     pub text: String,
 }
 
-static INSTRUCTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)\b(ignore|disregard|forget)\b.{0,30}\b(instructions?|prompts?|rules|above)\b|\bsystem prompt\b|\byou are (now )?(an?|the) (ai|assistant|model|language model)\b|\bas an ai\b|\b(rate|mark|score) (every|all|each) (item|competenc)",
-    )
-    .expect("instruction pattern")
-});
-
-/// True for text written to steer a model rather than to record work ("ignore previous
-/// instructions..."). Such sentences are never evidence.
-pub fn looks_like_instruction(text: &str) -> bool {
-    INSTRUCTION.is_match(text)
-}
+pub use crate::notes::chunk::looks_like_instruction;
 
 static MD_LINK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[([^\]]+)\]\([^)]*\)").expect("markdown link"));

@@ -299,7 +299,7 @@ pub fn train(
     let labels: Vec<String> = Category::ALL.iter().map(|c| c.id().to_string()).collect();
     let options = CheckOptions {
         kind: super::InputKind::PlainText,
-        profile: "default".into(),
+        ..Default::default()
     };
     let mut xs = Vec::with_capacity(examples.len());
     let mut hits_all = Vec::with_capacity(examples.len());
@@ -420,20 +420,27 @@ pub fn train(
 }
 
 /// The default tone check: rules and, when an embedder is at hand and a classifier is built in,
-/// the learned layer beside them.
+/// the learned layer beside them; then the text's own `starling-disable` directives and the
+/// user's accepted phrases (`CheckOptions::allow`) take findings out.
 pub fn check_default(
     rules: &RuleSet,
     embedder: Option<&dyn Embedder>,
     source: &str,
     options: &CheckOptions,
 ) -> Result<Vec<Finding>> {
-    match (builtin(), embedder) {
-        (Some(model), Some(embedder)) => check(rules, model, embedder, source, options),
+    let findings = match (builtin(), embedder) {
+        (Some(model), Some(embedder)) => check(rules, model, embedder, source, options)?,
         _ => rules
             .check(source, options)
             .map_err(|message| Error::Rules {
                 path: "tone.rules".into(),
                 message,
-            }),
-    }
+            })?,
+    };
+    // What the text switches off and what the user accepts are never reported.
+    Ok(super::apply_allow(
+        source,
+        super::apply_directives(source, findings),
+        &options.allow,
+    ))
 }

@@ -228,6 +228,8 @@ pub struct CheckOptions {
     pub kind: InputKind,
     /// A profile name from the rule set (`default` changes nothing).
     pub profile: String,
+    /// Phrases the user accepts (`tone.allow`): see `apply_allow`.
+    pub allow: Vec<String>,
 }
 
 impl Default for CheckOptions {
@@ -235,6 +237,7 @@ impl Default for CheckOptions {
         CheckOptions {
             kind: InputKind::Markdown,
             profile: "default".into(),
+            allow: Vec::new(),
         }
     }
 }
@@ -367,9 +370,85 @@ pub fn apply_directives(source: &str, findings: Vec<Finding>) -> Vec<Finding> {
         .collect()
 }
 
+/// Drops the findings on phrases the user accepts (`tone.allow`, like a prose linter's accepted
+/// words): a finding that lies inside an occurrence of an allowed phrase, or whose text contains
+/// one, is not reported. Phrases match case-insensitively, as whole words.
+pub fn apply_allow(source: &str, findings: Vec<Finding>, allow: &[String]) -> Vec<Finding> {
+    let patterns: Vec<regex::Regex> = allow
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .filter_map(|phrase| {
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let open = if word(phrase.chars().next()) {
+                r"\b"
+            } else {
+                ""
+            };
+            let close = if word(phrase.chars().last()) {
+                r"\b"
+            } else {
+                ""
+            };
+            regex::Regex::new(&format!("(?i){open}{}{close}", regex::escape(phrase))).ok()
+        })
+        .collect();
+    if patterns.is_empty() {
+        return findings;
+    }
+    let spans: Vec<(usize, usize)> = patterns
+        .iter()
+        .flat_map(|re| re.find_iter(source).map(|m| (m.start(), m.end())))
+        .collect();
+    findings
+        .into_iter()
+        .filter(|f| {
+            !spans.iter().any(|&(a, b)| {
+                (a <= f.start && f.end <= b) || (f.start <= a && b <= f.end.max(f.start + 1))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod directive_tests {
     use super::*;
+
+    #[test]
+    fn accepted_phrases_drop_findings_on_or_around_them() {
+        let source = "To be honest, I just think it works. Honestly fine.";
+        let finding = |start: usize, end: usize| Finding {
+            category: Category::Hedging,
+            severity: Severity::Warning,
+            start,
+            end,
+            line: 1,
+            column: start + 1,
+            text: source[start..end].to_string(),
+            message: String::new(),
+            suggestion: String::new(),
+            rule: String::new(),
+            source: FindingSource::Rules,
+        };
+        let findings = vec![
+            finding(0, 12),
+            finding(14, 26),
+            finding(0, 36),
+            finding(37, 45),
+        ];
+        let kept = apply_allow(source, findings.clone(), &["to BE honest".into()]);
+        // Inside the phrase, and a sentence containing it, go; the rest stays. "Honestly" is
+        // another word, not the phrase.
+        assert_eq!(
+            kept.iter().map(|f| (f.start, f.end)).collect::<Vec<_>>(),
+            vec![(14, 26), (37, 45)]
+        );
+        assert_eq!(apply_allow(source, findings.clone(), &[]).len(), 4);
+        assert_eq!(
+            apply_allow(source, findings, &["  ".into(), "hon".into()]).len(),
+            4
+        );
+    }
 
     #[test]
     fn directives_switch_findings_off_by_line_and_category() {

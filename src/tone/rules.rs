@@ -363,7 +363,7 @@ impl RuleSet {
     pub fn check_rule_examples(&self, rule: &Rule) -> std::result::Result<(), String> {
         let options = CheckOptions {
             kind: InputKind::PlainText,
-            profile: "default".into(),
+            ..Default::default()
         };
         for example in &rule.must_match {
             let findings = self.check(example, &options)?;

@@ -46,10 +46,15 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// `../shared/examples` when the checkout has it beside it.
-pub fn shared_examples() -> Option<PathBuf> {
+/// `../shared/examples`, which CI and every developer checkout have beside the repository.
+pub fn shared_examples() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples");
-    dir.is_dir().then_some(dir)
+    assert!(
+        dir.is_dir(),
+        "{} is missing: check out ../shared beside the repository",
+        dir.display()
+    );
+    dir
 }
 
 pub fn fixture(path: &str) -> PathBuf {

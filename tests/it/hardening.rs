@@ -102,6 +102,7 @@ fn index_skips_bad_names_huge_files_and_fifos_with_reasons_and_goes_on() {
                     hash: "0".into(),
                     aliases: vec![],
                     opens_section: true,
+                    steers_model: false,
                 },
                 dense: embedder.embed(&[text.to_string()]).unwrap().remove(0),
             }])

@@ -236,6 +236,8 @@ fn the_html_report_renders_every_item_in_headless_chromium() {
         .expect("chromium runs");
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(dom.contains("id=\"heatmap\""), "{dom}");
+    // The fixture's notes are dated, so the report shows evidence per month.
+    assert!(dom.contains("id=\"months\""), "{dom}");
     for id in expected().keys() {
         assert!(
             dom.contains(&format!("data-id=\"{id}\"")),

@@ -38,6 +38,7 @@ fn item(id: u64, path: &str, text: &str, tag: &str, date: &str) -> StoredChunk {
             hash: format!("{id:016x}"),
             aliases: vec![format!("alias {id}")],
             opens_section: id.is_multiple_of(2),
+            steers_model: false,
         },
         dense: vector(id as usize),
     }

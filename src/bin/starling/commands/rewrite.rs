@@ -208,6 +208,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 &CheckOptions {
                     kind: InputKind::for_path(path),
                     profile: config.tone.profile.clone(),
+                    allow: config.tone.allow.clone(),
                 },
             )
             .ok()

@@ -174,6 +174,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         let options = CheckOptions {
             kind,
             profile: profile.clone(),
+            allow: config.tone.allow.clone(),
         };
         let mut findings = tone::classifier::check_default(
             &rules,

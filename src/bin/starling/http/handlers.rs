@@ -204,6 +204,7 @@ pub async fn tone(
         let options = CheckOptions {
             kind: InputKind::Markdown,
             profile,
+            allow: engines.config.tone.allow.clone(),
         };
         let mut findings = tone::classifier::check_default(
             &engines.rules,
@@ -526,7 +527,7 @@ pub async fn rewrite(
         let check = |text: &str| {
             engines
                 .rules
-                .check(text, &CheckOptions { kind: InputKind::Markdown, profile: engines.config.tone.profile.clone() })
+                .check(text, &CheckOptions { kind: InputKind::Markdown, profile: engines.config.tone.profile.clone(), allow: engines.config.tone.allow.clone() })
                 .map(|f| f.len())
                 .unwrap_or(0)
         };
