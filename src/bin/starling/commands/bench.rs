@@ -405,7 +405,10 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
             )
         }
         Command::ToneSpeed { file } => {
-            format!("{}\n", serde_json::to_string_pretty(&tone_speed(config, file)?)?)
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&tone_speed(config, file)?)?
+            )
         }
         Command::ToneQuality { labelled, deep } => tone_quality(config, labelled, *deep)?,
         Command::Vault { notes, out, seed } => format!("{}\n", vault(*notes, out, *seed)?),
