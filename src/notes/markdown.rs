@@ -292,11 +292,15 @@ impl Inline<'_> {
             let embed = rest[..open].ends_with('!');
             out.push_str(&rest[..open - usize::from(embed)]);
             let inner = &rest[open + 2..open + 2 + close];
-            let (target, label) = match inner.split_once('|') {
-                Some((label, target)) if self.dendron => (target, Some(label)),
-                Some((target, alias)) => (target, Some(alias)),
-                None => (inner, None),
+            let (mut target, label) = match inner.split_once('|') {
+                Some((label, target)) if self.dendron => (target.trim(), Some(label)),
+                Some((target, alias)) => (target.trim(), Some(alias)),
+                None => (inner.trim(), None),
             };
+            // Dendron's cross-vault form: `dendron://VAULT/note#heading`.
+            if let Some(rest) = target.strip_prefix("dendron://") {
+                target = rest.split_once('/').map_or(rest, |(_, note)| note);
+            }
             let note = target.split('#').next().unwrap_or(target).trim();
             if !note.is_empty() {
                 links.push(note.to_string());
@@ -923,6 +927,19 @@ mod tests {
         );
         assert_eq!(flagged.blocks[0].text, "See the FAQ.");
         assert_eq!(flagged.links, ["dendron.faq"]);
+        let cross_vault = parse_with(
+            "[[Office Hours|dendron://dendron.dendron-site/community.events#when]]\n",
+            "x",
+            ParseOptions { dendron: true },
+        );
+        assert_eq!(cross_vault.blocks[0].text, "Office Hours");
+        assert_eq!(cross_vault.links, ["community.events"]);
+        let unlabelled = parse_with(
+            "See [[dendron://dendron.dendron-site/community.events]].\n",
+            "x",
+            ParseOptions { dendron: true },
+        );
+        assert_eq!(unlabelled.blocks[0].text, "See community.events.");
     }
 
     #[test]
