@@ -50,3 +50,66 @@ pub fn open_store(config: &Config, lock: StoreLock, embedder: &dyn Embedder) -> 
         _lock: lock,
     })
 }
+
+/// A private copy of the note store, for reading while another process (a long `starling
+/// index`) holds it: taken under the write gate, so it holds everything stored so far. The
+/// copy is removed when this is dropped.
+#[derive(Debug)]
+pub struct Snapshot {
+    // Dropped before `dir`: the store flushes into the copy on drop.
+    pub store: EdgeStore,
+    dir: SnapshotDir,
+}
+
+impl Snapshot {
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir.0
+    }
+}
+
+#[derive(Debug)]
+struct SnapshotDir(PathBuf);
+
+impl Drop for SnapshotDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the store (inside the data dir, which is private) and opens the copy. No store lock
+/// is taken: this is for when another process holds it.
+pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<Snapshot> {
+    let dir = index_dir(config);
+    let target = dir.join(format!("snapshot-{}", std::process::id()));
+    let guard = SnapshotDir(target.clone());
+    {
+        let gate = crate::notes::lock::WriteGate::open(&dir)?;
+        let _held = gate.read()?;
+        let _ = std::fs::remove_dir_all(&target);
+        copy_tree(&dir.join("qdrant"), &target).map_err(|e| {
+            crate::error::Error::io(
+                format!(
+                    "cannot copy the note store into `{}` (is the disk full?)",
+                    target.display()
+                ),
+                e,
+            )
+        })?;
+    }
+    let store = EdgeStore::open(&target, embedder.dimension())?;
+    Ok(Snapshot { store, dir: guard })
+}

@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::chunk::{chunk_note, Chunk, TokenCounter};
-use super::loading::{content_hash, read_bounded, skip_reason, walk_notes, FoundFile};
-use super::markdown::{date_from_path, date_from_seconds, parse};
+use super::loading::{
+    content_hash, is_dendron_vault, read_bounded, skip_reason, walk_notes, FoundFile,
+};
+use super::lock::WriteGate;
+use super::markdown::{date_from_path, date_from_seconds, parse_with, ParseOptions};
 use super::mojibake;
 use crate::backends::{Embedder, StoredChunk, VectorStore};
 use crate::error::{Error, Result};
@@ -133,6 +136,42 @@ impl TokenCounter for Adapter<'_> {
     }
 }
 
+/// The store as the indexer writes it: every change passes the write gate, so a reader can
+/// copy the store between two changes (`services::open_snapshot`) while a long run goes on.
+struct Gated<'a> {
+    store: &'a dyn VectorStore,
+    gate: WriteGate,
+}
+
+impl VectorStore for Gated<'_> {
+    fn upsert(&self, items: &[StoredChunk]) -> Result<()> {
+        let _held = self.gate.write()?;
+        self.store.upsert(items)
+    }
+
+    fn delete_source(&self, source: &str) -> Result<()> {
+        let _held = self.gate.write()?;
+        self.store.delete_source(source)
+    }
+
+    fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>> {
+        self.store.get(ids)
+    }
+
+    fn search(&self, query: &crate::backends::SearchQuery) -> Result<Vec<crate::backends::Hit>> {
+        self.store.search(query)
+    }
+
+    fn count(&self) -> Result<usize> {
+        self.store.count()
+    }
+
+    fn flush(&self) -> Result<()> {
+        let _held = self.gate.write()?;
+        self.store.flush()
+    }
+}
+
 /// Runs one indexing pass over `roots`. `state_path` is `files.json` beside the store.
 pub fn index(
     roots: &[PathBuf],
@@ -142,6 +181,11 @@ pub fn index(
     options: &IndexOptions,
     progress: Progress<'_>,
 ) -> Result<IndexReport> {
+    let gated = Gated {
+        store,
+        gate: WriteGate::open(state_path.parent().unwrap_or(Path::new(".")))?,
+    };
+    let store: &dyn VectorStore = &gated;
     let started = Instant::now();
     let mut state = IndexState::load(state_path)?;
     if !state.embedder.is_empty() && state.embedder != embedder.model_name() {
@@ -189,6 +233,8 @@ pub fn index(
     }));
     let mut pending: Vec<(FoundFile, FileRecord, Vec<Chunk>)> = Vec::new();
     let mut pending_chunks = 0usize;
+    // Whether each note root is a Dendron vault (its links read `[[label|note]]`).
+    let mut dendron_roots: HashMap<PathBuf, bool> = HashMap::new();
     let total = found.len();
     for (done, file) in found.iter().enumerate() {
         progress(done, total, &file.relative);
@@ -297,7 +343,10 @@ pub fn index(
         let stem = Path::new(&file.relative)
             .file_stem()
             .map_or(String::new(), |s| s.to_string_lossy().into_owned());
-        let mut note = parse(&text, &stem);
+        let dendron = *dendron_roots
+            .entry(file.root.clone())
+            .or_insert_with(|| is_dendron_vault(&file.root));
+        let mut note = parse_with(&text, &stem, ParseOptions { dendron });
         // A note's date: its front matter, else a date in its path, else its mtime.
         if note.date.is_none() {
             note.date = date_from_path(&file.relative).or_else(|| {

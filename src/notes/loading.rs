@@ -2,6 +2,7 @@
 //! takes `.md`, `.markdown` and `.txt`, and reads each file with clear reasons for skipping
 //! it. The only module in the library that walks folders.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -76,14 +77,9 @@ fn walk_reporting(
                 ignore::WalkBuilder::new(root),
             )
         } else {
-            let mut builder = ignore::WalkBuilder::new(root);
-            builder
-                .add_custom_ignore_filename(".starlingignore")
-                .hidden(true)
-                .git_ignore(true)
-                .require_git(false);
-            (root.clone(), builder)
+            (root.clone(), folder_walker(root))
         };
+        let first = found.len();
         for entry in walker.build() {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -142,10 +138,112 @@ fn walk_reporting(
                 mtime_ns,
             });
         }
+        if metadata.is_dir() {
+            let taken: HashSet<&Path> = found[first..]
+                .iter()
+                .map(|f| f.absolute.as_path())
+                .collect();
+            problems.extend(excluded_from_above(root, extensions, &taken));
+        }
     }
     found.sort_by(|a, b| a.relative.cmp(&b.relative).then(a.root.cmp(&b.root)));
     found.dedup_by(|a, b| a.absolute == b.absolute);
     Ok(found)
+}
+
+/// The walk of a note folder: hidden files, `.gitignore` and `.starlingignore` honoured.
+fn folder_walker(root: &Path) -> ignore::WalkBuilder {
+    let mut builder = ignore::WalkBuilder::new(root);
+    builder
+        .add_custom_ignore_filename(".starlingignore")
+        .hidden(true)
+        .git_ignore(true)
+        .require_git(false);
+    builder
+}
+
+const IGNORE_FILES: [&str; 3] = [".starlingignore", ".ignore", ".gitignore"];
+
+/// Files the walk left out because of an ignore file above the note root (a `.gitignore` in
+/// the home folder, say) or git's own exclude settings: the user chose the folder, so each
+/// is reported with the file and pattern that excluded it rather than vanishing. Walks a
+/// second time only when something above the root could exclude anything.
+fn excluded_from_above(
+    root: &Path,
+    extensions: Option<&[&str]>,
+    taken: &HashSet<&Path>,
+) -> Vec<WalkProblem> {
+    let absolute = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let above: Vec<PathBuf> = absolute
+        .ancestors()
+        .skip(1)
+        .flat_map(|dir| IGNORE_FILES.iter().map(move |name| dir.join(name)))
+        .filter(|file| file.is_file())
+        .collect();
+    let in_git = absolute.ancestors().any(|dir| dir.join(".git").exists());
+    if above.is_empty() && !in_git {
+        return Vec::new();
+    }
+    let matchers: Vec<(PathBuf, ignore::gitignore::Gitignore)> = above
+        .into_iter()
+        .map(|file| {
+            let (matcher, _) = ignore::gitignore::Gitignore::new(&file);
+            (file, matcher)
+        })
+        .collect();
+    let mut walker = folder_walker(root);
+    walker.parents(false).git_global(false).git_exclude(false);
+    let mut problems = Vec::new();
+    for entry in walker.build().filter_map(std::result::Result::ok) {
+        let path = entry.path();
+        if !entry.file_type().is_some_and(|t| t.is_file()) || taken.contains(path) {
+            continue;
+        }
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if let Some(wanted) = extensions {
+            if !extension.is_some_and(|e| wanted.contains(&e.as_str())) {
+                continue;
+            }
+        }
+        let relative = relative_path(root, path);
+        // The outermost excluded piece (a folder, or the file itself) and what excluded it: a
+        // whitelist for that piece is the fix.
+        let pieces: Vec<&str> = relative.split('/').collect();
+        let excluded = (1..=pieces.len()).find_map(|n| {
+            let piece = pieces[..n].join("/");
+            let is_dir = n < pieces.len();
+            matchers.iter().find_map(|(file, matcher)| {
+                match matcher.matched(absolute.join(&piece), is_dir) {
+                    ignore::Match::Ignore(glob) => Some((
+                        format!("`{}` (pattern `{}`)", file.display(), glob.original()),
+                        if is_dir {
+                            format!("{piece}/")
+                        } else {
+                            piece.clone()
+                        },
+                    )),
+                    _ => None,
+                }
+            })
+        });
+        let (by, whitelist) = excluded.unwrap_or_else(|| {
+            (
+                "git's exclude settings (`.git/info/exclude` or `core.excludesFile`)".to_string(),
+                relative.clone(),
+            )
+        });
+        problems.push(WalkProblem {
+            reason: format!(
+                "excluded by {by}, outside the note root; to index it, add `!{whitelist}` to `{}`",
+                root.join(".starlingignore").display()
+            ),
+            path: relative,
+        });
+    }
+    problems
 }
 
 /// `path` relative to `base`, with `/` separators (the form chunks and filters use).
@@ -197,6 +295,13 @@ pub fn read_bounded(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A Dendron vault: a `dendron.yml` (the workspace's configuration) in the note root or a
+/// folder above it.
+pub fn is_dendron_vault(root: &Path) -> bool {
+    root.ancestors()
+        .any(|dir| dir.join("dendron.yml").is_file())
+}
+
 /// Why a file was not indexed.
 pub fn skip_reason(bytes: &[u8], max_bytes: u64) -> Option<String> {
     if bytes.len() as u64 > max_bytes {
@@ -246,6 +351,38 @@ mod tests {
             err.contains("missing") && err.contains("check the path"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn files_excluded_from_above_the_root_are_reported_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("notes/vault");
+        std::fs::create_dir_all(root.join("drafts")).unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "# home\ndrafts/\n").unwrap();
+        std::fs::write(root.join("kept.md"), "k").unwrap();
+        std::fs::write(root.join("drafts/plan.md"), "p").unwrap();
+        std::fs::write(root.join("drafts/plan.pdf"), "p").unwrap();
+        // Excluded by the vault's own ignore file: the user's choice, not reported.
+        std::fs::write(root.join(".gitignore"), "local.md\n").unwrap();
+        std::fs::write(root.join("local.md"), "l").unwrap();
+        let (found, problems) = walk_notes(std::slice::from_ref(&root)).unwrap();
+        let found: Vec<&str> = found.iter().map(|f| f.relative.as_str()).collect();
+        assert_eq!(found, ["kept.md"]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "drafts/plan.md");
+        let reason = &problems[0].reason;
+        assert!(
+            reason.contains(&dir.path().join(".gitignore").display().to_string())
+                && reason.contains("pattern `drafts/`")
+                && reason.contains("add `!drafts/`"),
+            "{reason}"
+        );
+        // The fix it names works.
+        std::fs::write(root.join(".starlingignore"), "!drafts/\n").unwrap();
+        let (found, problems) = walk_notes(std::slice::from_ref(&root)).unwrap();
+        let found: Vec<&str> = found.iter().map(|f| f.relative.as_str()).collect();
+        assert_eq!(found, ["drafts/plan.md", "kept.md"]);
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]

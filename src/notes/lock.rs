@@ -72,6 +72,59 @@ impl Drop for StoreLock {
     }
 }
 
+/// Store writes and snapshot copies exclude each other: the writer holds the gate (an OS file
+/// lock on `write.lock` beside the store) exclusively for each store call that changes it, a
+/// reader holds it shared while it copies the store. Between two calls the store on disk is
+/// what a crash would leave (segments plus write-ahead log), which the store recovers from, so
+/// a copy taken under the gate opens to everything stored so far.
+#[derive(Debug)]
+pub struct WriteGate {
+    file: File,
+}
+
+/// The gate held; released when dropped.
+#[derive(Debug)]
+pub struct GateHeld<'a>(&'a File);
+
+impl Drop for GateHeld<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+impl WriteGate {
+    /// The gate of the store whose files live in `index_dir`.
+    pub fn open(index_dir: &Path) -> Result<WriteGate> {
+        std::fs::create_dir_all(index_dir)
+            .map_err(|e| Error::io(format!("cannot create `{}`", index_dir.display()), e))?;
+        let path = index_dir.join("write.lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open the lock file `{}`", path.display()), e))?;
+        Ok(WriteGate { file })
+    }
+
+    /// For one store write; waits while a reader copies the store.
+    pub fn write(&self) -> Result<GateHeld<'_>> {
+        self.file
+            .lock()
+            .map_err(|e| Error::io("cannot lock the store for writing".to_string(), e))?;
+        Ok(GateHeld(&self.file))
+    }
+
+    /// For copying the store; waits until the writer is between two writes.
+    pub fn read(&self) -> Result<GateHeld<'_>> {
+        self.file
+            .lock_shared()
+            .map_err(|e| Error::io("cannot lock the store for reading".to_string(), e))?;
+        Ok(GateHeld(&self.file))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

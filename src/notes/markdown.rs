@@ -37,7 +37,8 @@ pub struct Block {
 pub struct Note {
     pub title: String,
     pub tags: Vec<String>,
-    /// `YYYY-MM-DD` from `updated`, `created` or `date` (front matter), if any.
+    /// `YYYY-MM-DD` from `date`, else `updated`, else `created` (front matter), if any: an
+    /// explicit date says what the note is about; `updated` only says when it was edited.
     pub date: Option<String>,
     pub id: Option<String>,
     pub blocks: Vec<Block>,
@@ -62,30 +63,88 @@ fn unquote(raw: &str) -> String {
     raw.to_string()
 }
 
-/// The YAML subset notes use: `key: value`, `key: [a, b]`, and `key:` followed by `- item` lines.
-fn parse_front_matter(text: &str) -> Vec<(String, Value)> {
-    let mut pairs: Vec<(String, Value)> = Vec::new();
-    for line in text.lines() {
+/// One front matter field and the lines it spans (0-based, within the front matter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Field {
+    key: String,
+    value: Value,
+    lines: Range<usize>,
+}
+
+/// `|`, `>`, `|-`, `>+2`...: a YAML block scalar's header; `Some(true)` for literal (`|`).
+fn block_scalar(raw: &str) -> Option<bool> {
+    let header = raw.split(" #").next().unwrap_or(raw).trim();
+    let literal = match header.chars().next()? {
+        '|' => true,
+        '>' => false,
+        _ => return None,
+    };
+    header[1..]
+        .chars()
+        .all(|c| matches!(c, '-' | '+' | '1'..='9'))
+        .then_some(literal)
+}
+
+/// The YAML subset notes use: `key: value`, `key: [a, b]`, `key:` followed by `- item` lines,
+/// and block scalars (`title: |` or `desc: >-` followed by indented lines, as Dendron writes
+/// long titles).
+fn parse_front_matter(text: &str) -> Vec<Field> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut fields: Vec<Field> = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let line = lines[index];
+        index += 1;
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
         if let Some(item) = trimmed.strip_prefix("- ") {
-            if let Some((_, value)) = pairs.last_mut() {
-                match value {
+            if let Some(field) = fields.last_mut() {
+                match &mut field.value {
                     Value::List(items) => items.push(unquote(item)),
-                    Value::Text(t) if t.is_empty() => *value = Value::List(vec![unquote(item)]),
-                    Value::Text(_) => {}
+                    Value::Text(t) if t.is_empty() => {
+                        field.value = Value::List(vec![unquote(item)])
+                    }
+                    Value::Text(_) => continue,
                 }
+                field.lines.end = index;
             }
             continue;
         }
         if line.starts_with([' ', '\t']) {
             continue; // nested mappings are not used by Starling
         }
-        if let Some((key, raw)) = trimmed.split_once(':') {
-            let raw = raw.trim();
-            let value = match raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        let Some((key, raw)) = trimmed.split_once(':') else {
+            continue;
+        };
+        let raw = raw.trim();
+        let start = index - 1;
+        let value = if let Some(literal) = block_scalar(raw) {
+            // The indented lines that follow (blank lines among them belong to the text).
+            let mut body: Vec<&str> = Vec::new();
+            while index < lines.len()
+                && (lines[index].trim().is_empty() || lines[index].starts_with([' ', '\t']))
+            {
+                body.push(lines[index].trim());
+                index += 1;
+            }
+            while body.last().is_some_and(|l| l.is_empty()) {
+                body.pop();
+                index -= 1;
+            }
+            let text = if literal {
+                body.join("\n")
+            } else {
+                // Folded: lines join with spaces; a blank line is a line break.
+                body.split(|l| l.is_empty())
+                    .map(|paragraph| paragraph.join(" "))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Value::Text(text)
+        } else {
+            match raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
                 Some(inner) => Value::List(
                     inner
                         .split(',')
@@ -94,11 +153,15 @@ fn parse_front_matter(text: &str) -> Vec<(String, Value)> {
                         .collect(),
                 ),
                 None => Value::Text(unquote(raw)),
-            };
-            pairs.push((key.trim().to_lowercase(), value));
-        }
+            }
+        };
+        fields.push(Field {
+            key: key.trim().to_lowercase(),
+            value,
+            lines: start..index,
+        });
     }
-    pairs
+    fields
 }
 
 /// `2024-12-15T22:35`, `2024-12-15`, or Dendron's epoch milliseconds, as `YYYY-MM-DD`.
@@ -182,6 +245,11 @@ pub fn days_since_epoch(date: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// Whitespace (line breaks of a block scalar included) collapsed to single spaces.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Splits off YAML front matter; returns (front matter text, body start byte).
 fn split_front_matter(text: &str) -> (Option<&str>, usize) {
     let Some(rest) = text
@@ -201,33 +269,84 @@ fn split_front_matter(text: &str) -> (Option<&str>, usize) {
     (None, 0) // unclosed: treat as body
 }
 
-/// Replaces `[[target#heading|alias]]` by `alias` (or `target`) and collects the targets.
-fn resolve_wikilinks(text: &str, links: &mut Vec<String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find("[[") {
-        let Some(close) = rest[open + 2..].find("]]") else {
-            break;
-        };
-        out.push_str(&rest[..open]);
-        let inner = &rest[open + 2..open + 2 + close];
-        let (target, alias) = match inner.split_once('|') {
-            Some((target, alias)) => (target, Some(alias)),
-            None => (inner, None),
-        };
-        let note = target.split('#').next().unwrap_or(target).trim();
-        if !note.is_empty() {
-            links.push(note.to_string());
+/// How a note's links and template fields read.
+#[derive(Debug, Clone, Copy)]
+struct Inline<'a> {
+    /// Dendron writes `[[label|note]]`; Obsidian and the rest `[[note|alias]]`.
+    dendron: bool,
+    /// Front matter text fields, for `{{fm.key}}`.
+    fields: &'a [(String, String)],
+}
+
+impl Inline<'_> {
+    /// Replaces `[[target#heading|alias]]` by `alias` (or `target`) and collects the targets;
+    /// drops note references and embeds (`![[note#heading]]`: another note's text, shown
+    /// there, not here); fills in `{{fm.title}}` and the other front matter fields.
+    fn resolve(&self, text: &str, links: &mut Vec<String>) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find("[[") {
+            let Some(close) = rest[open + 2..].find("]]") else {
+                break;
+            };
+            let embed = rest[..open].ends_with('!');
+            out.push_str(&rest[..open - usize::from(embed)]);
+            let inner = &rest[open + 2..open + 2 + close];
+            let (mut target, label) = match inner.split_once('|') {
+                Some((label, target)) if self.dendron => (target.trim(), Some(label)),
+                Some((target, alias)) => (target.trim(), Some(alias)),
+                None => (inner.trim(), None),
+            };
+            // Dendron's cross-vault form: `dendron://VAULT/note#heading`.
+            if let Some(rest) = target.strip_prefix("dendron://") {
+                target = rest.split_once('/').map_or(rest, |(_, note)| note);
+            }
+            let note = target.split('#').next().unwrap_or(target).trim();
+            if !note.is_empty() {
+                links.push(note.to_string());
+            }
+            if !embed {
+                out.push_str(
+                    label
+                        .map(str::trim)
+                        .unwrap_or_else(|| target.trim().trim_start_matches('#')),
+                );
+            }
+            rest = &rest[open + 2 + close + 2..];
         }
-        out.push_str(
-            alias
-                .map(str::trim)
-                .unwrap_or_else(|| target.trim().trim_start_matches('#')),
-        );
-        rest = &rest[open + 2 + close + 2..];
+        out.push_str(rest);
+        self.fill_fields(out)
     }
-    out.push_str(rest);
-    out
+
+    /// `{{fm.title}}` (spaces allowed inside the braces) becomes the front matter's title; an
+    /// unknown field is left as written.
+    fn fill_fields(&self, text: String) -> String {
+        if !text.contains("{{") {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find("{{") {
+            let Some(close) = rest[open + 2..].find("}}") else {
+                break;
+            };
+            let name = rest[open + 2..open + 2 + close].trim();
+            let value = name.strip_prefix("fm.").and_then(|key| {
+                self.fields
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key.trim()))
+                    .map(|(_, v)| v.as_str())
+            });
+            out.push_str(&rest[..open]);
+            match value {
+                Some(value) => out.push_str(value),
+                None => out.push_str(&rest[open..open + 2 + close + 2]),
+            }
+            rest = &rest[open + 2 + close + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
 }
 
 /// A block that is only a label and one link to a heading of the same note (an index table's
@@ -299,29 +418,53 @@ fn line_of(line_starts: &[usize], offset: usize) -> usize {
     line_starts.partition_point(|&start| start <= offset)
 }
 
+/// How to read a note beyond plain Markdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// The note lies in a Dendron vault (a `dendron.yml` at or above its note root):
+    /// links are `[[label|note]]`. A note named like a Dendron hierarchy (`proj.q3.md`) with
+    /// an `id:` in its front matter is read so too, without this.
+    pub dendron: bool,
+}
+
 /// Parses `text` (already decoded and repaired). `fallback_title` is used when the note has
 /// no title in its front matter and no level-1 heading (usually the file stem).
 pub fn parse(text: &str, fallback_title: &str) -> Note {
+    parse_with(text, fallback_title, ParseOptions::default())
+}
+
+/// `parse`, for a note of a known kind of vault.
+pub fn parse_with(text: &str, fallback_title: &str, options: ParseOptions) -> Note {
     let mut note = Note::default();
     let (front, body_start) = split_front_matter(text);
     let mut date_candidates: Vec<(u8, String)> = Vec::new();
-    if let Some(front) = front {
-        for (key, value) in parse_front_matter(front) {
-            match (key.as_str(), value) {
-                ("title", Value::Text(title)) if !title.is_empty() => note.title = title,
-                ("tags" | "tag" | "keywords", Value::List(tags)) => note.tags.extend(tags),
-                ("tags" | "tag" | "keywords", Value::Text(tags)) => note.tags.extend(
-                    tags.split([',', ' '])
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(String::from),
-                ),
-                ("id", Value::Text(id)) => note.id = Some(id),
-                ("updated", Value::Text(d)) => date_candidates.push((0, d)),
-                ("date", Value::Text(d)) => date_candidates.push((1, d)),
-                ("created", Value::Text(d)) => date_candidates.push((2, d)),
-                _ => {}
+    // Text fields for `{{fm.key}}`, and the description with its lines.
+    let mut text_fields: Vec<(String, String)> = Vec::new();
+    let mut description: Option<(String, Range<usize>)> = None;
+    let fields = front.map(parse_front_matter).unwrap_or_default();
+    for field in fields {
+        if let Value::Text(text) = &field.value {
+            text_fields.push((field.key.clone(), one_line(text)));
+        }
+        match (field.key.as_str(), field.value) {
+            ("title", Value::Text(title)) if !title.trim().is_empty() => {
+                note.title = one_line(&title)
             }
+            ("tags" | "tag" | "keywords", Value::List(tags)) => note.tags.extend(tags),
+            ("tags" | "tag" | "keywords", Value::Text(tags)) => note.tags.extend(
+                tags.split([',', ' '])
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from),
+            ),
+            ("id", Value::Text(id)) => note.id = Some(id),
+            ("desc" | "description", Value::Text(desc)) if !desc.trim().is_empty() => {
+                description = Some((one_line(&desc), field.lines))
+            }
+            ("date", Value::Text(d)) => date_candidates.push((0, d)),
+            ("updated", Value::Text(d)) => date_candidates.push((1, d)),
+            ("created", Value::Text(d)) => date_candidates.push((2, d)),
+            _ => {}
         }
     }
     date_candidates.sort();
@@ -331,6 +474,12 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
         .into_iter()
         .map(|t| t.trim_start_matches('#').to_string())
         .collect();
+    let dendron = options.dendron || (note.id.is_some() && fallback_title.contains('.'));
+    let inline = Inline {
+        dendron,
+        fields: &text_fields,
+    };
+    let resolve_wikilinks = |text: &str, links: &mut Vec<String>| inline.resolve(text, links);
 
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
@@ -540,6 +689,21 @@ pub fn parse(text: &str, fallback_title: &str) -> Note {
     }
     finish!();
     attach_pointers(&mut note.blocks, pointers);
+    // The description is what the note is about in one line: searchable like its first
+    // paragraph, cited at its front matter lines (which start on the file's line 2).
+    if let Some((text, lines)) = description {
+        note.blocks.insert(
+            0,
+            Block {
+                kind: BlockKind::Paragraph,
+                text,
+                line_start: lines.start + 2,
+                line_end: lines.end.max(lines.start + 1) + 1,
+                heading_path: Vec::new(),
+                aliases: Vec::new(),
+            },
+        );
+    }
     if note.title.is_empty() {
         note.title = fallback_title.to_string();
     }
@@ -715,6 +879,100 @@ mod tests {
         assert_eq!(
             civil_date(days_since_epoch("2024-02-29").unwrap()),
             "2024-02-29"
+        );
+    }
+
+    #[test]
+    fn dendron_notes_read_as_dendron_shows_them() {
+        let text = "---\nid: 4u6pv56mnt25d8l2wzfygu7\ntitle: |\n  Why\n  hierarchies\ndesc: >-\n  How notes nest\n  by their names\nupdated: 1734302100000\ndate: 2021-03-04\n---\n\n# {{fm.title}}\n\n{{ fm.desc }}: see [[the FAQ|dendron.faq#why-hierarchies]] and [[dendron.topic]].\n\n![[dendron.faq#why-hierarchies,1:#*]]\n\n- ![[dendron.ref]] [[Schemas|dendron.schema]]\n";
+        // Recognised by its hierarchical name and its `id`, without the vault flag.
+        let note = parse(text, "dendron.concepts");
+        assert_eq!(note.title, "Why hierarchies");
+        assert_eq!(note.date.as_deref(), Some("2021-03-04"));
+        let blocks: Vec<(&str, usize, usize)> = note
+            .blocks
+            .iter()
+            .map(|b| (b.text.as_str(), b.line_start, b.line_end))
+            .collect();
+        assert_eq!(
+            blocks,
+            [
+                ("How notes nest by their names", 6, 8),
+                ("Why hierarchies", 13, 13),
+                (
+                    "How notes nest by their names: see the FAQ and dendron.topic.",
+                    15,
+                    15
+                ),
+                ("Schemas", 19, 19),
+            ]
+        );
+        assert_eq!(
+            note.links,
+            [
+                "dendron.faq",
+                "dendron.topic",
+                "dendron.faq",
+                "dendron.ref",
+                "dendron.schema"
+            ]
+        );
+        // The same note in a folder of ordinary notes keeps Obsidian's order: target|alias.
+        let obsidian = parse("See [[the FAQ|dendron.faq]].\n", "faq");
+        assert_eq!(obsidian.blocks[0].text, "See dendron.faq.");
+        let flagged = parse_with(
+            "See [[the FAQ|dendron.faq]].\n",
+            "faq",
+            ParseOptions { dendron: true },
+        );
+        assert_eq!(flagged.blocks[0].text, "See the FAQ.");
+        assert_eq!(flagged.links, ["dendron.faq"]);
+        let cross_vault = parse_with(
+            "[[Office Hours|dendron://dendron.dendron-site/community.events#when]]\n",
+            "x",
+            ParseOptions { dendron: true },
+        );
+        assert_eq!(cross_vault.blocks[0].text, "Office Hours");
+        assert_eq!(cross_vault.links, ["community.events"]);
+        let unlabelled = parse_with(
+            "See [[dendron://dendron.dendron-site/community.events]].\n",
+            "x",
+            ParseOptions { dendron: true },
+        );
+        assert_eq!(unlabelled.blocks[0].text, "See community.events.");
+    }
+
+    #[test]
+    fn block_scalars_and_date_precedence() {
+        let check = |front: &str, title: &str, date: Option<&str>| {
+            let note = parse(&format!("---\n{front}---\nBody.\n"), "fallback");
+            assert_eq!(
+                (note.title.as_str(), note.date.as_deref()),
+                (title, date),
+                "{front}"
+            );
+        };
+        check("title: |\n  Line one\n", "Line one", None);
+        check(
+            "title: >-\n  Folded\n  title\n\ntags: [a]\n",
+            "Folded title",
+            None,
+        );
+        check("title: |2+ # comment\n    Kept\n", "Kept", None);
+        check(
+            "title: |\nupdated: 2024-01-02\n",
+            "fallback",
+            Some("2024-01-02"),
+        );
+        check(
+            "created: 2020-01-01\nupdated: 2024-01-02\ndate: 2023-05-06\n",
+            "fallback",
+            Some("2023-05-06"),
+        );
+        check(
+            "created: 2020-01-01\nupdated: 2024-01-02\n",
+            "fallback",
+            Some("2024-01-02"),
         );
     }
 

@@ -134,23 +134,20 @@ pub fn check(
     let mut kept: Vec<Finding> = Vec::new();
     let mut learned: Vec<Finding> = Vec::new();
     let mut covered = vec![false; rule_findings.len()];
-    for (range, vector) in sentences.iter().zip(&vectors) {
-        let hits: Vec<Category> = rule_findings
-            .iter()
-            .filter(|f| f.start < range.end && range.start < f.end)
-            .map(|f| f.category)
-            .collect();
+    // Each sentence's rule findings, looked up rather than scanned for (linear in the input).
+    let overlapping = super::overlapping_findings(&sentences, &rule_findings);
+    for ((range, vector), found) in sentences.iter().zip(&vectors).zip(&overlapping) {
+        let hits: Vec<Category> = found.iter().map(|&i| rule_findings[i].category).collect();
         let probabilities = classifier.model.probabilities(&features(vector, &hits));
-        for (i, finding) in rule_findings.iter().enumerate() {
-            if finding.start < range.end && range.start < finding.end {
-                covered[i] = true;
-                let index = Category::ALL
-                    .iter()
-                    .position(|c| *c == finding.category)
-                    .expect("category");
-                if probabilities[index] >= classifier.veto[index] {
-                    kept.push(finding.clone());
-                }
+        for &i in found {
+            let finding = &rule_findings[i];
+            covered[i] = true;
+            let index = Category::ALL
+                .iter()
+                .position(|c| *c == finding.category)
+                .expect("category");
+            if probabilities[index] >= classifier.veto[index] {
+                kept.push(finding.clone());
             }
         }
         for (index, probability) in probabilities.iter().enumerate() {

@@ -8,7 +8,9 @@ pub mod report;
 pub mod rules;
 pub mod segment;
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
@@ -146,24 +148,67 @@ pub struct Finding {
 pub struct LineIndex<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
+    /// (byte offset, characters from its line's start) about every `COLUMN_MARK_BYTES` inside
+    /// long lines, so a column is counted from the nearest mark rather than from the start of a
+    /// line that may be megabytes long (a finding per sentence on one huge line made `tone`
+    /// quadratic).
+    marks: Vec<(usize, usize)>,
 }
+
+/// How far apart the column marks of a long line are, in bytes.
+const COLUMN_MARK_BYTES: usize = 4096;
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { text, line_starts }
+        let mut marks = Vec::new();
+        for (index, &start) in line_starts.iter().enumerate() {
+            let end = line_starts.get(index + 1).map_or(text.len(), |&next| next);
+            if end - start <= COLUMN_MARK_BYTES {
+                continue;
+            }
+            let mut next_mark = start + COLUMN_MARK_BYTES;
+            for (column, (offset, _)) in text[start..end].char_indices().enumerate() {
+                if start + offset >= next_mark {
+                    marks.push((start + offset, column));
+                    next_mark = start + offset + COLUMN_MARK_BYTES;
+                }
+            }
+        }
+        LineIndex {
+            text,
+            line_starts,
+            marks,
+        }
     }
 
     /// (line, column), both 1-based.
     pub fn position(&self, offset: usize) -> (usize, usize) {
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts[line - 1];
-        let column = self.text[start..offset.min(self.text.len())]
-            .chars()
-            .count()
-            + 1;
+        let (line, column, _) = self.position_counted(offset);
         (line, column)
+    }
+
+    /// `position`, and how many bytes it had to count characters over (at most about
+    /// `COLUMN_MARK_BYTES`, however long the line).
+    fn position_counted(&self, offset: usize) -> (usize, usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts[line - 1];
+        let (from, columns_before) = match self.marks.partition_point(|&(at, _)| at <= offset) {
+            0 => (line_start, 0),
+            next => match self.marks[next - 1] {
+                (at, column) if at >= line_start => (at, column),
+                _ => (line_start, 0),
+            },
+        };
+        let column = columns_before + self.text[from..offset].chars().count() + 1;
+        (line, column, offset - from)
+    }
+
+    /// The byte offset where a 1-based line starts.
+    pub fn line_start(&self, line: usize) -> usize {
+        self.line_starts[line - 1]
     }
 
     /// The text of a 1-based line, without its newline.
@@ -214,16 +259,59 @@ pub fn worst(findings: &[Finding]) -> Option<Severity> {
 /// Merges model findings into rule findings: a model finding that overlaps a rule finding of
 /// the same category is dropped (the rule's explanation is kept); the rest are added.
 pub fn merge(mut findings: Vec<Finding>, extra: Vec<Finding>) -> Vec<Finding> {
+    // Per category, the spans taken so far as disjoint intervals (overlapping ones joined),
+    // keyed by start: an overlap test is one ordered-map lookup, not a scan of every finding
+    // (a finding per sentence of a long input made this quadratic).
+    let mut taken: HashMap<Category, BTreeMap<usize, usize>> = HashMap::new();
+    let mut spans: Vec<(Category, usize, usize)> = findings
+        .iter()
+        .map(|f| (f.category, f.start, f.end))
+        .collect();
+    spans.sort_unstable();
+    for (category, start, end) in spans {
+        let intervals = taken.entry(category).or_default();
+        match intervals.range_mut(..=start).next_back() {
+            Some((_, last_end)) if *last_end > start => *last_end = (*last_end).max(end),
+            _ => {
+                let slot = intervals.entry(start).or_insert(end);
+                *slot = (*slot).max(end);
+            }
+        }
+    }
     for candidate in extra {
-        let duplicate = findings.iter().any(|f| {
-            f.category == candidate.category && f.start < candidate.end && candidate.start < f.end
-        });
+        let intervals = taken.entry(candidate.category).or_default();
+        // Disjoint and ordered, so the last interval starting before the candidate ends is the
+        // one reaching furthest.
+        let duplicate = intervals
+            .range(..candidate.end)
+            .next_back()
+            .is_some_and(|(_, &end)| end > candidate.start);
         if !duplicate {
+            let slot = intervals.entry(candidate.start).or_insert(candidate.end);
+            *slot = (*slot).max(candidate.end);
             findings.push(candidate);
         }
     }
     findings.sort_by_key(|f| (f.start, f.end));
     findings
+}
+
+/// For each of `ranges` (in order, not overlapping), the indices of the `findings` that overlap
+/// it, in order. Each finding finds its first range by binary search, so the work grows with
+/// the number of overlaps, not with ranges × findings.
+pub fn overlapping_findings(ranges: &[Range<usize>], findings: &[Finding]) -> Vec<Vec<usize>> {
+    let mut overlapping = vec![Vec::new(); ranges.len()];
+    for (index, finding) in findings.iter().enumerate() {
+        let first = ranges.partition_point(|range| range.end <= finding.start);
+        for (offset, _) in ranges[first..]
+            .iter()
+            .enumerate()
+            .take_while(|(_, range)| range.start < finding.end)
+        {
+            overlapping[first + offset].push(index);
+        }
+    }
+    overlapping
 }
 
 /// Drops the findings the text itself switches off, as prose linters allow:
@@ -397,5 +485,114 @@ mod directive_tests {
                 (8, Category::OverApologizing)
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod scaling_tests {
+    use super::*;
+
+    fn finding(category: Category, start: usize, end: usize) -> Finding {
+        Finding {
+            category,
+            severity: Severity::Warning,
+            start,
+            end,
+            line: 1,
+            column: start + 1,
+            text: String::new(),
+            message: String::new(),
+            suggestion: String::new(),
+            rule: String::new(),
+            source: FindingSource::Rules,
+        }
+    }
+
+    /// A deterministic spread of spans: some overlapping, some touching, some empty.
+    fn spans(seed: usize, n: usize) -> Vec<Finding> {
+        let mut state = seed as u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        (0..n)
+            .map(|_| {
+                let start = next() % 400;
+                let end = start + next() % 30;
+                let category = Category::ALL[next() % 3];
+                finding(category, start, end)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_on_a_huge_line_are_counted_from_a_nearby_mark() {
+        // One 1 MB line with multi-byte characters: the column of a late offset must be right
+        // and found without counting from the start of the line.
+        let text = "Sorry — I’ll try. ".repeat(50_000);
+        let lines = LineIndex::new(&text);
+        for offset in [0, 7, 4095, 4096, 500_003, text.len() - 1, text.len()] {
+            let offset = (0..=offset)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap();
+            let (line, column, scanned) = lines.position_counted(offset);
+            assert_eq!(line, 1);
+            assert_eq!(
+                column,
+                text[..offset].chars().count() + 1,
+                "offset {offset}"
+            );
+            assert!(
+                scanned <= COLUMN_MARK_BYTES + 4,
+                "counted over {scanned} bytes"
+            );
+        }
+        // Short lines keep their plain answers.
+        let lines = LineIndex::new("a\nbé c\n");
+        assert_eq!(lines.position(5), (2, 3));
+        assert_eq!(lines.line_text(2), "bé c");
+        assert_eq!(lines.line_start(2), 2);
+    }
+
+    #[test]
+    fn merge_keeps_what_a_pairwise_comparison_keeps() {
+        for seed in 0..50 {
+            let base = spans(seed, 40);
+            let extra = spans(seed + 1000, 40);
+            let mut expected = base.clone();
+            for candidate in extra.clone() {
+                let duplicate = expected.iter().any(|f| {
+                    f.category == candidate.category
+                        && f.start < candidate.end
+                        && candidate.start < f.end
+                });
+                if !duplicate {
+                    expected.push(candidate);
+                }
+            }
+            expected.sort_by_key(|f| (f.start, f.end));
+            assert_eq!(merge(base, extra), expected, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn overlapping_findings_match_a_pairwise_comparison() {
+        let ranges: Vec<Range<usize>> = (0..40).map(|i| i * 10..i * 10 + 7).collect();
+        for seed in 0..50 {
+            let mut findings = spans(seed, 60);
+            findings.sort_by_key(|f| (f.start, f.end));
+            let expected: Vec<Vec<usize>> = ranges
+                .iter()
+                .map(|r| {
+                    (0..findings.len())
+                        .filter(|&i| findings[i].start < r.end && r.start < findings[i].end)
+                        .collect()
+                })
+                .collect();
+            assert_eq!(overlapping_findings(&ranges, &findings), expected);
+        }
     }
 }

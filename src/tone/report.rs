@@ -88,16 +88,18 @@ pub fn render_human(reports: &[FileReport], color: bool) -> String {
                 f.column
             ));
             let line_text = lines.line_text(f.line);
+            let at = f.start.saturating_sub(lines.line_start(f.line));
+            let shown = shown_line(line_text, at);
             out.push_str(&format!("{:gutter$} {}\n", "", paint("1;34", "|")));
             out.push_str(&format!(
                 "{} {} {}\n",
                 paint("1;34", &f.line.to_string()),
                 paint("1;34", "|"),
-                line_text
+                shown.text
             ));
-            let underline_start = f.column - 1;
+            let underline_start = shown.before;
             let first_line_part = f.text.split('\n').next().unwrap_or("");
-            let width = first_line_part.chars().count().max(1);
+            let width = first_line_part.chars().take(shown.room).count().max(1);
             out.push_str(&format!(
                 "{:gutter$} {} {:underline_start$}{}\n",
                 "",
@@ -115,6 +117,67 @@ pub fn render_human(reports: &[FileReport], color: bool) -> String {
     }
     out.push_str(&summary(reports));
     out
+}
+
+/// Lines longer than this (in bytes) are shown cut around the finding, as ripgrep cuts long
+/// lines: a finding on a line of a megabyte prints that much once, not once per finding.
+const SHOWN_LINE_BYTES: usize = 200;
+/// How many characters before the finding a cut line keeps.
+const SHOWN_BEFORE_CHARS: usize = 40;
+/// How many characters a cut line shows in all.
+const SHOWN_CHARS: usize = 160;
+
+/// The part of a source line shown under a finding.
+struct ShownLine<'a> {
+    text: std::borrow::Cow<'a, str>,
+    /// Characters before the finding's first character in `text`.
+    before: usize,
+    /// Characters of `text` from the finding's start to its end.
+    room: usize,
+}
+
+/// `line` as shown for a finding that starts `at` bytes into it: whole when short, otherwise a
+/// window around the finding with `…` where it was cut. Looks only at the window, never at the
+/// whole line.
+fn shown_line(line: &str, at: usize) -> ShownLine<'_> {
+    let at = (0..=at.min(line.len()))
+        .rev()
+        .find(|&i| line.is_char_boundary(i))
+        .unwrap_or(0);
+    if line.len() <= SHOWN_LINE_BYTES {
+        let before = line[..at].chars().count();
+        let room = line.chars().count() - before;
+        return ShownLine {
+            text: line.into(),
+            before,
+            room,
+        };
+    }
+    let start = line[..at]
+        .char_indices()
+        .rev()
+        .nth(SHOWN_BEFORE_CHARS - 1)
+        .map_or(0, |(i, _)| i);
+    let before_chars = line[start..at].chars().count();
+    let end = line[start..]
+        .char_indices()
+        .nth(SHOWN_CHARS)
+        .map_or(line.len(), |(i, _)| start + i);
+    let mut text = String::new();
+    let mut before = before_chars;
+    if start > 0 {
+        text.push('…');
+        before += 1;
+    }
+    text.push_str(&line[start..end]);
+    if end < line.len() {
+        text.push('…');
+    }
+    ShownLine {
+        text: text.into(),
+        before,
+        room: line[at..end].chars().count(),
+    }
 }
 
 /// Counts per category and severity across all files.
@@ -198,4 +261,52 @@ pub fn render_sarif(
             "results": results
         }]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tone::{Category, FindingSource};
+
+    #[test]
+    fn a_finding_on_a_huge_line_shows_a_window_of_it() {
+        let line = format!(
+            "{}I guess we could{}",
+            "word ".repeat(20_000),
+            " more".repeat(20_000)
+        );
+        let start = line.find("I guess").unwrap();
+        let source = format!("{line}\n");
+        let finding = Finding {
+            category: Category::Hedging,
+            severity: Severity::Warning,
+            start,
+            end: start + "I guess".len(),
+            line: 1,
+            column: start + 1,
+            text: "I guess".into(),
+            message: "hedge".into(),
+            suggestion: "say it".into(),
+            rule: "hedge".into(),
+            source: FindingSource::Rules,
+        };
+        let report = FileReport {
+            file: "long.md".into(),
+            source,
+            findings: vec![finding],
+        };
+        let out = render_human(&[report], false);
+        assert!(out.len() < 1_000, "{} bytes", out.len());
+        assert!(out.contains(&format!("long.md:1:{}", start + 1)), "{out}");
+        let shown = out.lines().find(|l| l.contains("I guess")).unwrap();
+        let carets = out.lines().find(|l| l.contains('^')).unwrap();
+        // The carets sit under the finding.
+        let column = |s: &str, needle: &str| s[..s.find(needle).unwrap()].chars().count();
+        assert_eq!(column(shown, "I guess"), column(carets, "^"));
+        assert_eq!(carets.matches('^').count(), "I guess".len());
+        assert!(
+            shown.starts_with("1 | …") && shown.ends_with('…'),
+            "{shown}"
+        );
+    }
 }

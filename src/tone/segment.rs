@@ -222,10 +222,17 @@ fn split_sentences(text: &str, block: Range<usize>, out: &mut Vec<Range<usize>>)
                     j += 1;
                 }
                 let next_is_space = j >= chars.len() || chars[j].1.is_whitespace();
-                let word_before = slice[start..at]
-                    .rsplit(|ch: char| ch.is_whitespace())
-                    .next()
-                    .unwrap_or("");
+                // Only a stop before a space can end a sentence; looking back for the word
+                // before every stop would rescan a long run without spaces ("a.b.c...") each
+                // time.
+                let word_before = if next_is_space {
+                    slice[start..at]
+                        .rsplit(|ch: char| ch.is_whitespace())
+                        .next()
+                        .unwrap_or("")
+                } else {
+                    ""
+                };
                 let is_abbreviation = c == '.'
                     && ABBREVIATIONS
                         .iter()

@@ -364,3 +364,225 @@ fn messages_say_what_the_index_holds() {
     );
     assert!(!text.contains("empty"), "{text}");
 }
+
+#[test]
+fn tone_on_a_megabyte_line_reports_every_finding_without_crashing() {
+    // One line of ~1 MB (a pasted document without line breaks), a hedge in every sentence.
+    let home = tempfile::tempdir().unwrap();
+    let sentence = "I guess the migration slipped a bit, honestly. ";
+    let line = sentence.repeat(1_048_576 / sentence.len());
+    let file = home.path().join("long.md");
+    std::fs::write(&file, format!("{line}\n")).unwrap();
+    let sentences = line.matches(sentence).count();
+
+    let output = run(starling(home.path())
+        .args([
+            "tone",
+            "--rules-only",
+            "--fail-on",
+            "warning",
+            "--color",
+            "never",
+        ])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let human = stdout(&output);
+    // Each finding shows a window of the line, not the whole megabyte.
+    assert!(
+        human.len() < sentences * 4 * 1_000,
+        "{} bytes of output",
+        human.len()
+    );
+    let last_column = line.rfind("I guess").unwrap() + 1;
+    assert!(
+        human.contains(&format!("long.md:1:{last_column}\n")),
+        "the last hedge is reported at its column"
+    );
+
+    let output = run(starling(home.path())
+        .args([
+            "tone",
+            "--rules-only",
+            "--fail-on",
+            "warning",
+            "--format",
+            "json",
+        ])
+        .arg(&file));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let findings = report[0]["findings"].as_array().unwrap();
+    let hedges: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["text"].as_str() == Some("I guess"))
+        .collect();
+    assert_eq!(hedges.len(), sentences);
+    for hedge in hedges {
+        assert_eq!(
+            hedge["column"].as_u64().unwrap(),
+            hedge["start"].as_u64().unwrap() + 1
+        );
+    }
+}
+
+#[test]
+fn dendron_vaults_keep_labels_titles_descriptions_and_dates() {
+    let home = tempfile::tempdir().unwrap();
+    let workspace = home.path().join("workspace");
+    let vault = workspace.join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(workspace.join("dendron.yml"), "version: 5\n").unwrap();
+    std::fs::write(
+        vault.join("walrus.faq.md"),
+        "---\nid: 4u6pv56mnt25d8l2wzfygu7\ntitle: |\n  Walrus questions\ndesc: >-\n  Answers about tusk\n  polishing schedules\nupdated: 1734302100000\ndate: 2021-03-04\n---\n\n# {{fm.title}}\n\n## Why hierarchies\n\nHierarchies keep the sanctuary notes findable.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        vault.join("walrus.concepts.md"),
+        "---\nid: 9x8c7v6b5n4m3l2k1j0h9g8\ntitle: Concepts\n---\n\nSee [[the sanctuary FAQ|walrus.faq]] for more.\n\n![[walrus.faq#why-hierarchies,1:#*]]\n",
+    )
+    .unwrap();
+    // No `id`: only the workspace's dendron.yml says how its links read.
+    std::fs::write(
+        vault.join("plain.md"),
+        "# Plain\n\nThe [[sanctuary schedule|walrus.faq]] lists feeding times.\n",
+    )
+    .unwrap();
+    index_json(home.path(), &[&vault]);
+
+    let search = |args: &[&str]| -> Vec<Value> {
+        let output = run(starling(home.path())
+            .args(["search", "--json", "-k", "20"])
+            .args(args));
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_str(&stdout(&output)).unwrap()
+    };
+    let hits = search(&["sanctuary FAQ"]);
+    let texts: Vec<&str> = hits.iter().map(|h| h["text"].as_str().unwrap()).collect();
+    assert!(
+        texts.contains(&"See the sanctuary FAQ for more."),
+        "{texts:#?}"
+    );
+    assert!(
+        texts.contains(&"The sanctuary schedule lists feeding times."),
+        "{texts:#?}"
+    );
+    assert!(
+        !texts
+            .iter()
+            .any(|t| t.contains("#*") || t.contains("![[") || t.contains("{{")),
+        "{texts:#?}"
+    );
+    for hit in hits.iter().filter(|h| h["path"] == "walrus.faq.md") {
+        assert_eq!(hit["title"], "Walrus questions");
+        assert_eq!(hit["date"], "2021-03-04");
+    }
+    // The description is indexed, cited at its front matter lines.
+    let hits = search(&["tusk polishing schedules"]);
+    let description = hits
+        .iter()
+        .find(|h| h["text"] == "Answers about tusk polishing schedules")
+        .unwrap_or_else(|| panic!("{hits:#?}"));
+    assert_eq!(
+        (&description["path"], &description["line_start"]),
+        (&Value::from("walrus.faq.md"), &Value::from(5))
+    );
+    // `date:` wins over `updated:` in filters.
+    let in_2021 = search(&[
+        "tusk polishing schedules",
+        "--since",
+        "2021-03-01",
+        "--until",
+        "2021-03-31",
+    ]);
+    assert!(
+        in_2021.iter().any(|h| h["path"] == "walrus.faq.md"),
+        "{in_2021:#?}"
+    );
+    let in_2024 = search(&["tusk polishing schedules", "--since", "2024-01-01"]);
+    assert!(
+        !in_2024.iter().any(|h| h["path"] == "walrus.faq.md"),
+        "{in_2024:#?}"
+    );
+}
+
+#[test]
+fn status_names_files_an_ignore_file_above_the_root_excluded() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(vault.join("drafts")).unwrap();
+    std::fs::write(home.path().join(".gitignore"), "drafts/\n").unwrap();
+    std::fs::write(
+        vault.join("kept.md"),
+        "# Kept\n\nShipped the walrus feeder.\n",
+    )
+    .unwrap();
+    std::fs::write(vault.join("drafts/plan.md"), "# Plan\n\nThe walrus plan.\n").unwrap();
+    let report = index_json(home.path(), &[&vault]);
+    assert_eq!(report["files_indexed"], 1, "{report}");
+    let skipped = skipped(home.path());
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(
+        skipped[0].starts_with("drafts/plan.md: ")
+            && skipped[0].contains(".gitignore` (pattern `drafts/`)")
+            && skipped[0].contains("!drafts/"),
+        "{skipped:?}"
+    );
+}
+
+#[test]
+fn search_answers_while_an_index_run_holds_the_store() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(
+        vault.join("walrus.md"),
+        "# Sanctuary\n\nNegotiated the walrus sanctuary lease renewal.\n",
+    )
+    .unwrap();
+    index_json(home.path(), &[&vault]);
+    // A long first index run in another process holds the store (no server is running).
+    let index_dir = home.path().join("data/starling/index");
+    let lock =
+        starling::notes::lock::StoreLock::acquire(&index_dir.join("store.lock"), "starling index")
+            .unwrap();
+    let output = run(starling(home.path()).args(["search", "walrus lease", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("index run"), "{}", stderr(&output));
+    let hits: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(hits[0]["path"], "walrus.md", "{hits:#?}");
+    // The copy it searched is gone; the store itself was not touched.
+    let leftovers: Vec<_> = std::fs::read_dir(&index_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-"))
+        .collect();
+    assert!(leftovers.is_empty());
+    // Commands that write still wait for the lock, with the holder named.
+    let output = run(starling(home.path()).args(["index"]).arg(&vault));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("starling index"),
+        "{}",
+        stderr(&output)
+    );
+    drop(lock);
+}
+
+#[test]
+fn status_counts_the_store_by_its_blocks_not_its_sparse_size() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(vault.join("a.md"), "# A\n\nShipped the walrus feeder.\n").unwrap();
+    index_json(home.path(), &[&vault]);
+    // The store preallocates sparse files; one of a gigabyte holds almost nothing on disk.
+    let sparse =
+        std::fs::File::create(home.path().join("data/starling/index/qdrant/sparse.bin")).unwrap();
+    sparse.set_len(1 << 30).unwrap();
+    let output = run(starling(home.path()).args(["status", "--json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let status: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let bytes = status["store_bytes"].as_u64().unwrap();
+    assert!(bytes < 200 << 20, "{bytes} bytes");
+}

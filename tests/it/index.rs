@@ -237,12 +237,16 @@ fn a_held_store_names_its_holder_and_kill_9_leaves_a_store_that_completes() {
         .spawn()
         .unwrap();
     let state = home.path().join("data/starling/index/files.json");
-    let lock_holder = loop {
+    let (lock_holder, searched) = loop {
         if let Some(code) = child.try_wait().unwrap() {
             panic!("indexing ended ({code}) before it could be interrupted; grow the vault");
         }
         if state.exists() {
-            break run(starling(home.path()).args(["search", "billing"]));
+            // A second writer is refused; a search reads a copy of what is stored so far.
+            break (
+                run(starling(home.path()).arg("index").arg(&vault)),
+                run(starling(home.path()).args(["search", "billing"])),
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
@@ -256,6 +260,12 @@ fn a_held_store_names_its_holder_and_kill_9_leaves_a_store_that_completes() {
         stderr(&lock_holder).contains("starling index"),
         "{}",
         stderr(&lock_holder)
+    );
+    assert!(searched.status.success(), "{}", stderr(&searched));
+    assert!(
+        stderr(&searched).contains("index run holds the store"),
+        "{}",
+        stderr(&searched)
     );
 
     let resumed = index(home.path(), &[]);

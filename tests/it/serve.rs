@@ -20,10 +20,15 @@ struct Server {
 
 impl Server {
     fn start(home: &Path, extra: &[&str]) -> Server {
+        Server::start_at(home, "127.0.0.1:0", extra)
+    }
+
+    /// A server listening on `addr` (port 0: a free one); requests still go to 127.0.0.1.
+    fn start_at(home: &Path, addr: &str, extra: &[&str]) -> Server {
         let token = stdout(&run(starling(home).arg("token"))).trim().to_string();
         assert_eq!(token.len(), 64, "a 32-byte hex token");
         let mut child = starling(home)
-            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(["serve", "--addr", addr])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -35,8 +40,9 @@ impl Server {
                 .next()
                 .expect("the server reports its address")
                 .unwrap();
-            if let Some(rest) = line.split("http://127.0.0.1:").nth(1) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            if let Some(rest) = line.split("serving on http://").nth(1) {
+                let address = rest.split_whitespace().next().unwrap();
+                break address.rsplit_once(':').unwrap().1.parse().unwrap();
             }
         };
         // Keep draining stderr so the server never blocks on it.
@@ -689,4 +695,168 @@ fn the_openai_python_client_gets_completions_and_streams() {
     );
     assert!(report["stream_chunks"].as_u64().unwrap() >= 2, "{report}");
     assert_eq!(report["embedding_dimensions"], 384);
+}
+
+#[test]
+fn allow_remote_admits_the_named_hosts_and_still_wants_the_token() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start_at(
+        home.path(),
+        "0.0.0.0:0",
+        &["--allow-remote", "--allow-host", "notes.test"],
+    );
+    let port = server.port;
+    let named = format!("notes.test:{port}");
+    let auth = format!("Bearer {}", server.token);
+    // The name clients use is admitted; the token is still required.
+    let (status, _, _) = server.request("GET", "/v1/health", None, &[("Host", &named)]);
+    assert_eq!(status, 200);
+    let (status, _, _) = server.request("GET", "/v1/status", None, &[("Host", &named)]);
+    assert_eq!(status, 401);
+    let (status, _, body) = server.request(
+        "GET",
+        "/v1/status",
+        None,
+        &[("Host", &named), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 200, "{body}");
+    // Any other name is still refused, token or not.
+    let other = format!("evil.test:{port}");
+    let (status, _, body) = server.request(
+        "GET",
+        "/v1/status",
+        None,
+        &[("Host", &other), ("Authorization", &auth)],
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("notes.test"), "{body}");
+    assert!(server.stop().success());
+
+    // --allow-host means nothing without --allow-remote.
+    let output = run(starling(home.path()).args(["serve", "--allow-host", "notes.test"]));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--allow-remote"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Reads until the server closes the connection; true when it did (EOF or reset) before
+/// `limit`.
+fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_health_still_answers() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        home.path(),
+        &["--max-connections", "16", "--header-timeout", "1"],
+    );
+    let port = server.port;
+    let slow_head = format!("GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: ");
+    let open_slow = || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(slow_head.as_bytes()).unwrap();
+        stream
+    };
+    // A client that never finishes its headers is disconnected (header timeout).
+    let mut lone = open_slow();
+    assert!(closed_by_server(&mut lone, Duration::from_secs(60)));
+
+    // Many of them: the newest connections still get answers, and every slow one is closed.
+    let mut slow: Vec<TcpStream> = (0..48).map(|_| open_slow()).collect();
+    let host = format!("127.0.0.1:{port}");
+    let (status, _, body) = server.request("GET", "/v1/health", None, &[("Host", &host)]);
+    assert_eq!(status, 200, "{body}");
+    for stream in &mut slow {
+        assert!(closed_by_server(stream, Duration::from_secs(60)));
+    }
+
+    // When every connection is busy talking, a new one is told to come back.
+    let mut talking: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream
+                .write_all(format!("GET /v1/health HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+                .unwrap();
+            let mut first = [0u8; 12];
+            stream.read_exact(&mut first).unwrap();
+            assert_eq!(&first, b"HTTP/1.1 200");
+            stream
+        })
+        .collect();
+    let (status, head, _) = server.request("GET", "/v1/health", None, &[("Host", &host)]);
+    assert_eq!(status, 503, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    talking.clear();
+    assert!(server.stop().success());
+}
+
+#[test]
+fn tone_checks_beyond_the_workers_get_503_with_retry_after() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &["--workers", "1"]);
+    let port = server.port;
+    let auth = format!("Bearer {}", server.token);
+    let host = format!("127.0.0.1:{port}");
+    // A long script keeps the one worker busy (the classifier embeds every sentence).
+    let long = json!({"text": "I guess the migration slipped a bit, honestly. We never got the schema. ".repeat(3_000)}).to_string();
+    let request = format!(
+        "POST /v1/tone HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{long}",
+        long.len()
+    );
+    let send_long = || {
+        let mut busy = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        busy.write_all(request.as_bytes()).unwrap();
+        let (done, answered) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut answer = String::new();
+            let _ = busy.read_to_string(&mut answer);
+            let _ = done.send(answer);
+        });
+        answered
+    };
+    let mut long = send_long();
+    // Small checks go through until the long one holds the worker; then they are refused.
+    let small = json!({"text": "Sorry, I just think maybe."}).to_string();
+    let mut refused = None;
+    while refused.is_none() {
+        let (status, head, body) = server.request(
+            "POST",
+            "/v1/tone",
+            Some(&small),
+            &[("Host", &host), ("Authorization", &auth)],
+        );
+        if status == 503 {
+            refused = Some((head, body));
+            continue;
+        }
+        assert_eq!(status, 200, "{body}");
+        if let Ok(answer) = long.try_recv() {
+            // It arrived while a small check held the worker: send it again.
+            assert!(answer.starts_with("HTTP/1.1 503"), "{answer:.300}");
+            long = send_long();
+        }
+    }
+    let (head, body) = refused.unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 2"),
+        "{head}"
+    );
+    assert!(body.contains("--workers"), "{body}");
 }

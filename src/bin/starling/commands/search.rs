@@ -48,13 +48,42 @@ pub fn hit_json(h: &starling::backends::Hit) -> serde_json::Value {
     })
 }
 
+/// The holder line, when the store is locked by an index run (not a server: commands go
+/// through a server).
+fn indexer(err: &anyhow::Error) -> Option<String> {
+    match err.downcast_ref::<starling::error::Error>() {
+        Some(starling::error::Error::StoreLocked { holder, .. })
+            if holder.contains("starling index") =>
+        {
+            Some(holder.clone())
+        }
+        _ => None,
+    }
+}
+
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!args.query.trim().is_empty(), "the query is empty");
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
     super::check_date("--since", &args.since)?;
     super::check_date("--until", &args.until)?;
-    let rows: Vec<serde_json::Value> = match client::store_access(config, "starling search")? {
-        StoreAccess::Remote(server) => {
+    let request = retrieve::Request {
+        text: args.query.clone(),
+        k: args.k,
+        filter: SearchFilter {
+            path_prefix: args.path.clone(),
+            tag: args.tag.clone(),
+            since: args.since.clone(),
+            until: args.until.clone(),
+        },
+        mode: match args.mode.as_str() {
+            "dense" => SearchMode::Dense,
+            "lexical" => SearchMode::Lexical,
+            _ => SearchMode::Hybrid,
+        },
+    };
+    let mut indexing = false;
+    let rows: Vec<serde_json::Value> = match client::store_access(config, "starling search") {
+        Ok(StoreAccess::Remote(server)) => {
             let answer = server.call(
                 "/v1/search",
                 Some(&serde_json::json!({
@@ -64,30 +93,26 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             )?;
             serde_json::from_value(answer).context("the server's search answer")?
         }
-        StoreAccess::Local(lock) => {
+        Ok(StoreAccess::Local(lock)) => {
             let embedder = services::open_embedder(config)?;
             let notes = services::open_store(config, lock, &embedder)?;
-            let hits = retrieve::search(
-                &embedder,
-                &notes.store,
-                &retrieve::Request {
-                    text: args.query.clone(),
-                    k: args.k,
-                    filter: SearchFilter {
-                        path_prefix: args.path.clone(),
-                        tag: args.tag.clone(),
-                        since: args.since.clone(),
-                        until: args.until.clone(),
-                    },
-                    mode: match args.mode.as_str() {
-                        "dense" => SearchMode::Dense,
-                        "lexical" => SearchMode::Lexical,
-                        _ => SearchMode::Hybrid,
-                    },
-                },
-            )?;
+            let hits = retrieve::search(&embedder, &notes.store, &request)?;
             hits.iter().map(hit_json).collect()
         }
+        Err(err) => match indexer(&err) {
+            // A long index run holds the store: search a copy of what it has stored so far.
+            Some(holder) => {
+                eprintln!(
+                    "note: an index run holds the store ({holder}); searching the notes it has stored so far"
+                );
+                indexing = true;
+                let embedder = services::open_embedder(config)?;
+                let snapshot = services::open_snapshot(config, &embedder)?;
+                let hits = retrieve::search(&embedder, &snapshot.store, &request)?;
+                hits.iter().map(hit_json).collect()
+            }
+            None => return Err(err),
+        },
     };
     if args.json {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
@@ -120,6 +145,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 || args.since.is_some()
                 || args.until.is_some();
             text.push_str(&match (passages, filtered) {
+                (0, _) if indexing => "no matching notes yet: the index run has recorded none so far; try again in a while\n".to_string(),
                 (0, _) => "no matching notes: the index is empty; run `starling index PATH`\n".to_string(),
                 (n, true) => format!("no matching notes among {n} indexed passages; loosen --path, --tag, --since or --until\n"),
                 (n, false) => format!("no matching notes among {n} indexed passages; try other words or --mode dense\n"),

@@ -28,6 +28,11 @@ pub struct Args {
     /// Allow a non-loopback address (anyone who can reach it and has the token can read your notes).
     #[arg(long)]
     allow_remote: bool,
+    /// With --allow-remote: a name clients reach the server by (the Host header they send, e.g.
+    /// `notes.lan` or `192.168.1.20`), repeatable. The address it listens on is allowed already
+    /// when it is a specific one; a wildcard address (0.0.0.0) needs the names listed.
+    #[arg(long = "allow-host", value_name = "NAME", requires = "allow_remote")]
+    allow_host: Vec<String>,
     /// A browser origin allowed to call the API (exact, repeatable), e.g. app://obsidian.md.
     #[arg(long = "allow-origin", value_name = "URL")]
     allow_origin: Vec<String>,
@@ -40,6 +45,15 @@ pub struct Args {
     /// Largest request body in bytes (larger: 413).
     #[arg(long, default_value_t = 2 * 1024 * 1024)]
     max_body: usize,
+    /// Tone checks and embedding requests that may run at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Open connections at most; at the cap the oldest one that has not sent a request is closed.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Seconds a client has to send each request's headers (slower ones are disconnected).
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
 }
 
 pub fn token_path(config: &Config) -> PathBuf {
@@ -104,6 +118,28 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             args.addr
         );
     }
+    let mut allowed_hosts = Vec::new();
+    for name in &args.allow_host {
+        let name = name.trim().to_ascii_lowercase();
+        anyhow::ensure!(
+            !name.is_empty() && !name.contains(['/', '*', ' ']),
+            "--allow-host `{name}`: give a host name or address as clients type it (e.g. notes.lan or 192.168.1.20), without scheme, path or `*`"
+        );
+        allowed_hosts.push(name);
+    }
+    let ip = args.addr.ip();
+    if !ip.is_loopback() && !ip.is_unspecified() {
+        // The address it listens on is how remote clients reach it.
+        allowed_hosts.push(match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        });
+    }
+    if ip.is_unspecified() && allowed_hosts.is_empty() {
+        eprintln!(
+            "warning: listening on every address, but only loopback names are allowed in the Host header; pass --allow-host NAME for each name clients use"
+        );
+    }
     for origin in &args.allow_origin {
         anyhow::ensure!(
             origin != "*" && !origin.ends_with('/') && origin.contains("://"),
@@ -111,6 +147,15 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     anyhow::ensure!(args.timeout > 0, "--timeout must be at least 1 second");
+    anyhow::ensure!(args.workers > 0, "--workers must be at least 1");
+    anyhow::ensure!(
+        args.max_connections > 0,
+        "--max-connections must be at least 1"
+    );
+    anyhow::ensure!(
+        args.header_timeout > 0,
+        "--header-timeout must be at least 1 second"
+    );
     let token = token(config)?;
     let lock = services::lock_store(config, "starling serve")?;
     let embedder = services::open_embedder(config)?;
@@ -147,8 +192,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             engines: engines.clone(),
             token: Arc::new(token),
             allowed_origins: Arc::new(args.allow_origin.clone()),
+            allowed_hosts: Arc::new(allowed_hosts),
             port: address.port(),
             model_slots: Arc::new(Semaphore::new(args.queue + 1)),
+            work_slots: Arc::new(Semaphore::new(args.workers)),
             timeout: Duration::from_secs(args.timeout),
             shutting_down: shutting_down.clone(),
         };
@@ -160,14 +207,22 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         files::write_atomic(&discovery, &serde_json::to_vec_pretty(&record)?)?;
         eprintln!("starling: serving on http://{address} (token: `starling token`)");
         let flag = shutting_down.clone();
-        axum::serve(listener, http::router(state, args.max_body))
-            .with_graceful_shutdown(async move {
+        let limits = http::listen::Limits {
+            max_connections: args.max_connections,
+            header_timeout: Duration::from_secs(args.header_timeout),
+        };
+        http::listen::serve(
+            listener,
+            http::router(state, args.max_body),
+            limits,
+            async move {
                 stop_signal().await;
                 eprintln!("starling: stopping (finishing in-flight requests)");
                 flag.store(true, Ordering::Relaxed);
-            })
-            .await
-            .context("serving")
+            },
+        )
+        .await;
+        anyhow::Ok(())
     });
     let _ = std::fs::remove_file(&discovery);
     // Every task holding the engines has finished once serve returns.

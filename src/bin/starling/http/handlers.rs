@@ -189,7 +189,9 @@ pub async fn tone(
             engines.rules.profile_names().join(", ")
         )));
     }
-    // Rules never wait for the model; --deep takes a model slot.
+    // Rules never wait for the model; --deep takes a model slot. Every check takes a work
+    // slot: a large body is CPU and memory for as long as it runs.
+    let work = state.work_slot()?;
     let permit = if request.deep {
         Some(state.model_slot()?)
     } else {
@@ -198,7 +200,7 @@ pub async fn tone(
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     blocking(&state, Some(cancel), move || {
-        let _permit = permit;
+        let _permits = (work, permit);
         let options = CheckOptions {
             kind: InputKind::Markdown,
             profile,

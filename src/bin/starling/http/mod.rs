@@ -4,6 +4,7 @@
 //! `spawn_blocking`, model work behind a bounded queue.
 
 pub mod handlers;
+pub mod listen;
 pub mod openai;
 pub mod openapi;
 
@@ -46,9 +47,14 @@ pub struct AppState {
     pub engines: Arc<Engines>,
     pub token: Arc<String>,
     pub allowed_origins: Arc<Vec<String>>,
+    /// Host names besides the loopback ones (`serve --allow-remote`: its address, --allow-host).
+    pub allowed_hosts: Arc<Vec<String>>,
     pub port: u16,
     /// Permits for model work: one running plus the queue; none left means 503.
     pub model_slots: Arc<Semaphore>,
+    /// Permits for CPU-heavy work without the model (tone, embeddings): `serve --workers`;
+    /// none left means 503, so concurrent large bodies cannot multiply memory and CPU.
+    pub work_slots: Arc<Semaphore>,
     pub timeout: Duration,
     /// Set on SIGINT/SIGTERM: running generations stop at their next token.
     pub shutting_down: Arc<AtomicBool>,
@@ -198,6 +204,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// A permit for CPU-heavy work without the model, or 503 with Retry-After when all are
+    /// taken. Hold it inside the blocking work, so it is released when the work ends.
+    pub fn work_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.work_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the server is busy with other requests (serve --workers); retry later"
+                    .into(),
+                retry_after: Some(2),
+            })
+    }
+}
+
 /// Sets a flag when dropped: a handler future dropped because its client went away cancels
 /// the generation it started.
 pub struct CancelOnDrop(pub Arc<AtomicBool>);
@@ -240,12 +262,16 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The names a local server may be reached by (DNS rebinding sends another name).
-fn host_allowed(host: &str, port: u16) -> bool {
-    let allowed = ["localhost", "127.0.0.1", "[::1]"];
-    allowed
+/// The names the server may be reached by (DNS rebinding sends another name): the loopback
+/// ones, and with `--allow-remote` its own address and the names given with `--allow-host`.
+/// Host names are compared without regard to case, as DNS does.
+fn host_allowed(host: &str, port: u16, extra: &[String]) -> bool {
+    let host = host.to_ascii_lowercase();
+    ["localhost", "127.0.0.1", "[::1]"]
         .iter()
-        .any(|name| host == *name || host == format!("{name}:{port}"))
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .any(|name| host == name || host == format!("{name}:{port}"))
 }
 
 fn cors_headers(response: &mut Response, origin: &str) {
@@ -264,12 +290,17 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    if !host_allowed(host, state.port) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the Host header must be localhost, 127.0.0.1 or [::1] with this server's port",
-        )
-        .into_response();
+    if !host_allowed(host, state.port, &state.allowed_hosts) {
+        let message = if state.allowed_hosts.is_empty() {
+            "the Host header must be localhost, 127.0.0.1 or [::1] with this server's port"
+                .to_string()
+        } else {
+            format!(
+                "the Host header must be localhost, 127.0.0.1, [::1] or {} with this server's port (serve --allow-host adds names)",
+                state.allowed_hosts.join(", ")
+            )
+        };
+        return ApiError::new(StatusCode::FORBIDDEN, message).into_response();
     }
     let origin = headers
         .get(header::ORIGIN)
@@ -362,4 +393,38 @@ pub struct Discovery {
     pub address: SocketAddr,
     pub pid: u32,
     pub token_path: std::path::PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn hosts_are_loopback_names_or_the_ones_allowed() {
+        let extra = [
+            "notes.lan".to_string(),
+            "192.168.1.20".to_string(),
+            "[fd00::5]".to_string(),
+        ];
+        for (host, allowed) in [
+            ("127.0.0.1:8765", true),
+            ("localhost", true),
+            ("LOCALHOST:8765", true),
+            ("evil.example:8765", false),
+            ("127.0.0.1:9999", false),
+            ("notes.lan:8765", true),
+            ("Notes.LAN", true),
+            ("192.168.1.20:8765", true),
+            ("[fd00::5]:8765", true),
+            ("notes.lan.evil.example:8765", false),
+        ] {
+            assert_eq!(host_allowed(host, 8765, &extra), allowed, "{host}");
+            if !["127.0.0.1:8765", "localhost", "LOCALHOST:8765"].contains(&host) {
+                assert!(
+                    !host_allowed(host, 8765, &[]),
+                    "{host} without --allow-host"
+                );
+            }
+        }
+    }
 }

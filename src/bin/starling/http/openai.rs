@@ -253,7 +253,9 @@ pub async fn embeddings(
         ));
     }
     let engines = state.engines.clone();
+    let work = state.work_slot()?;
     blocking(&state, None, move || {
+        let _work = work;
         let vectors = engines.embedder.embed(&inputs)?;
         let tokens: usize = inputs.iter().map(|t| engines.embedder.count_tokens(t)).sum();
         Ok(Json(json!({
