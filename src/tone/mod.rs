@@ -396,16 +396,32 @@ pub fn apply_allow(source: &str, findings: Vec<Finding>, allow: &[String]) -> Ve
     if patterns.is_empty() {
         return findings;
     }
-    let spans: Vec<(usize, usize)> = patterns
+    let mut spans: Vec<(usize, usize)> = patterns
         .iter()
         .flat_map(|re| re.find_iter(source).map(|m| (m.start(), m.end())))
+        .collect();
+    spans.sort_unstable();
+    // The furthest end among the spans starting at or before each one: a finding lies inside
+    // some span iff a span starting at or before it reaches its end.
+    let reach: Vec<usize> = spans
+        .iter()
+        .scan(0, |far, &(_, b)| {
+            *far = (*far).max(b);
+            Some(*far)
+        })
         .collect();
     findings
         .into_iter()
         .filter(|f| {
-            !spans.iter().any(|&(a, b)| {
-                (a <= f.start && f.end <= b) || (f.start <= a && b <= f.end.max(f.start + 1))
-            })
+            let end = f.end.max(f.start + 1);
+            let before = spans.partition_point(|&(a, _)| a <= f.start);
+            let inside_one = before > 0 && reach[before - 1] >= f.end;
+            // Spans starting inside the finding that also end inside it.
+            let holds_one = spans[spans.partition_point(|&(a, _)| a < f.start)..]
+                .iter()
+                .take_while(|&&(a, _)| a <= end)
+                .any(|&(_, b)| b <= end);
+            !(inside_one || holds_one)
         })
         .collect()
 }
