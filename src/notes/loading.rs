@@ -43,6 +43,15 @@ pub fn walk_notes(roots: &[PathBuf]) -> Result<(Vec<FoundFile>, Vec<WalkProblem>
     Ok((found, problems))
 }
 
+/// True when `extensions` is `None` (any file) or names `path`'s extension (any case).
+fn has_extension(path: &Path, extensions: Option<&[&str]>) -> bool {
+    extensions.is_none_or(|wanted| {
+        path.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| wanted.contains(&e.to_ascii_lowercase().as_str()))
+    })
+}
+
 /// Every file under `roots` (with one of `extensions`, when given), honouring the ignore
 /// files, sorted by relative path.
 pub fn walk_files(roots: &[PathBuf], extensions: Option<&[&str]>) -> Result<Vec<FoundFile>> {
@@ -93,14 +102,8 @@ fn walk_reporting(
                 }
             };
             let path = entry.path();
-            let extension = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if let Some(wanted) = extensions {
-                if !extension.is_some_and(|e| wanted.contains(&e.as_str())) {
-                    continue;
-                }
+            if !has_extension(path, extensions) {
+                continue;
             }
             let Some(file_type) = entry.file_type() else {
                 continue;
@@ -199,14 +202,8 @@ fn excluded_from_above(
         if !entry.file_type().is_some_and(|t| t.is_file()) || taken.contains(path) {
             continue;
         }
-        let extension = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        if let Some(wanted) = extensions {
-            if !extension.is_some_and(|e| wanted.contains(&e.as_str())) {
-                continue;
-            }
+        if !has_extension(path, extensions) {
+            continue;
         }
         let relative = relative_path(root, path);
         // The outermost excluded piece (a folder, or the file itself) and what excluded it: a
