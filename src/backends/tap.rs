@@ -1,12 +1,13 @@
 //! `Tap`: a `Generator` around another that also hands every token to a second callback and
 //! stops when a shared flag is set. The HTTP server wraps the engine in one per request, so
 //! the tasks (STAR, rewrite) stream their tokens and stop when the client goes away, without
-//! knowing about either.
+//! knowing about either. `Interruptible` does the same for an `Embedder`: work that embeds
+//! (the tone classifier, search, the map) stops at its next batch once the flag is set.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use super::{GenerateRequest, Generation, Generator};
+use super::{Embedder, GenerateRequest, Generation, Generator};
 use crate::error::Result;
 
 /// The second receiver of tokens.
@@ -60,11 +61,93 @@ impl Generator for Tap<'_> {
     }
 }
 
+/// Forwards to `inner` until `cancel` is set; then every call fails with `Error::Cancelled`, so a
+/// request that timed out or whose client left stops embedding at its next batch.
+pub struct Interruptible<'a> {
+    inner: &'a dyn Embedder,
+    cancel: Arc<AtomicBool>,
+}
+
+impl<'a> Interruptible<'a> {
+    pub fn new(inner: &'a dyn Embedder, cancel: Arc<AtomicBool>) -> Self {
+        Interruptible { inner, cancel }
+    }
+}
+
+impl Embedder for Interruptible<'_> {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        // At most 32 texts between two looks at the flag.
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(32) {
+            if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(crate::error::Error::Cancelled);
+            }
+            out.extend(self.inner.embed(batch)?);
+        }
+        Ok(out)
+    }
+
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+
+    fn model_name(&self) -> &str {
+        self.inner.model_name()
+    }
+
+    fn count_tokens(&self, text: &str) -> usize {
+        self.inner.count_tokens(text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backends::fake::FakeGenerator;
     use std::sync::atomic::Ordering;
+
+    /// Counts the texts it embeds and sets the flag after the first batch, as a timeout would.
+    struct Counting {
+        seen: Mutex<usize>,
+        flag: Arc<AtomicBool>,
+    }
+
+    impl Embedder for Counting {
+        fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+            *self.seen.lock().unwrap() += texts.len();
+            self.flag.store(true, Ordering::Relaxed);
+            Ok(texts.iter().map(|_| vec![1.0]).collect())
+        }
+        fn dimension(&self) -> usize {
+            1
+        }
+        fn model_name(&self) -> &str {
+            "counting"
+        }
+        fn count_tokens(&self, _: &str) -> usize {
+            1
+        }
+    }
+
+    #[test]
+    fn embedding_stops_at_the_next_batch_once_cancelled() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let inner = Counting {
+            seen: Mutex::new(0),
+            flag: flag.clone(),
+        };
+        let texts: Vec<String> = (0..100).map(|i| format!("text {i}")).collect();
+        let result = Interruptible::new(&inner, flag.clone()).embed(&texts);
+        assert!(matches!(result, Err(crate::error::Error::Cancelled)));
+        assert_eq!(*inner.seen.lock().unwrap(), 32);
+        // A flag nobody sets: every text comes back, in batches.
+        let quiet = Arc::new(AtomicBool::new(false));
+        let vectors = Interruptible::new(&inner, quiet)
+            .embed(&texts[..40])
+            .unwrap();
+        assert_eq!(vectors.len(), 40);
+        assert_eq!(*inner.seen.lock().unwrap(), 32 + 40);
+    }
 
     #[test]
     fn tokens_are_copied_and_the_flag_rides_along() {

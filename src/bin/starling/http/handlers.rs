@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use starling::backends::tap::Tap;
+use starling::backends::tap::{Interruptible, Tap};
 use starling::backends::{GenerateRequest, Generator, Sampling, SearchFilter, SearchMode};
 use starling::notes::index::{index as run_index, IndexOptions};
 use starling::notes::loading::path_under_roots;
@@ -206,9 +206,11 @@ pub async fn tone(
             profile,
             allow: engines.config.tone.allow.clone(),
         };
+        // A timeout or a client that leaves stops the embedding at its next batch.
+        let embedder = Interruptible::new(&engines.embedder, flag.clone());
         let mut findings = tone::classifier::check_default(
             &engines.rules,
-            Some(&engines.embedder),
+            Some(&embedder),
             &request.text,
             &options,
         )?;

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use starling::backends::tap::Tap;
+use starling::backends::tap::{Interruptible, Tap};
 use starling::backends::{Embedder, GenerateRequest, Generator, Sampling, StopReason};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -254,9 +254,11 @@ pub async fn embeddings(
     }
     let engines = state.engines.clone();
     let work = state.work_slot()?;
-    blocking(&state, None, move || {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    blocking(&state, Some(cancel), move || {
         let _work = work;
-        let vectors = engines.embedder.embed(&inputs)?;
+        let vectors = Interruptible::new(&engines.embedder, flag).embed(&inputs)?;
         let tokens: usize = inputs.iter().map(|t| engines.embedder.count_tokens(t)).sum();
         Ok(Json(json!({
             "object": "list",
