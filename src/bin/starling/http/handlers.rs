@@ -416,11 +416,13 @@ pub async fn star(
         k: request.k.unwrap_or(6).clamp(1, 50),
         story: request.story.unwrap_or(1).max(1) - 1,
     };
-    let run = move |generator: Option<&dyn Generator>| -> Result<Value, ApiError> {
+    let run = move |generator: Option<&dyn Generator>,
+                    cancel: Arc<AtomicBool>|
+          -> Result<Value, ApiError> {
         let prompt = Prompt::load("star", engines.config.prompts_dir.as_deref())?;
         let sampling = Sampling::greedy(engines.config.generator.seed);
         let outcome = star::run(
-            &engines.embedder,
+            &Interruptible::new(&engines.embedder, cancel),
             &engines.notes.store,
             generator.map(|g| (g, &prompt, &sampling)),
             &star_request,
@@ -435,10 +437,16 @@ pub async fn star(
         })
     };
     if request.no_model {
-        let value = blocking(&state, None, move || run(None)).await?;
+        // A timeout or a client that leaves stops the embedding at its next batch.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
         return Ok(Json(value).into_response());
     }
-    model_call(state, request.stream, move |generator| run(Some(generator))).await
+    model_call(state, request.stream, move |generator| {
+        run(Some(generator), Arc::new(AtomicBool::new(false)))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -476,12 +484,14 @@ pub async fn map(
             until: request.until.clone(),
         },
     };
-    let run = move |generator: Option<&dyn Generator>| -> Result<Value, ApiError> {
+    let run = move |generator: Option<&dyn Generator>,
+                    cancel: Arc<AtomicBool>|
+          -> Result<Value, ApiError> {
         let prompt = Prompt::load("map-judge", engines.config.prompts_dir.as_deref())?;
         let sampling = Sampling::greedy(engines.config.generator.seed);
         let mut cache = engines.map_cache.lock().unwrap_or_else(|p| p.into_inner());
         let result = map::run(
-            &engines.embedder,
+            &Interruptible::new(&engines.embedder, cancel),
             &engines.notes.store,
             generator.map(|g| (g, &prompt, &sampling)),
             &parsed,
@@ -495,10 +505,16 @@ pub async fn map(
         })
     };
     if request.no_model {
-        let value = blocking(&state, None, move || run(None)).await?;
+        // A timeout or a client that leaves stops the embedding at its next batch.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
         return Ok(Json(value).into_response());
     }
-    model_call(state, false, move |generator| run(Some(generator))).await
+    model_call(state, false, move |generator| {
+        run(Some(generator), Arc::new(AtomicBool::new(false)))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
