@@ -45,6 +45,18 @@ fn skipped(home: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `HOME/vault` holding `files` (relative path, text), folders made as needed.
+fn vault_with(home: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let vault = home.join("vault");
+    for (name, text) in files {
+        let path = vault.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::fs::create_dir_all(&vault).unwrap();
+    vault
+}
+
 fn embedder() -> FastEmbedder {
     FastEmbedder::load(&EmbedderOptions {
         dir: models_dir().join(DEFAULT_EMBEDDER_DIR),
@@ -336,19 +348,20 @@ fn star_and_search_survive_curly_quotes_and_keep_filters_on_stopword_queries() {
 #[test]
 fn messages_say_what_the_index_holds() {
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
-    std::fs::create_dir_all(&vault).unwrap();
     // One mojibake character ("cafÃ©" for "café").
-    std::fs::write(
-        vault.join("cafe.md"),
-        "# Budget\n\nRan the caf\u{c3}\u{a9} budget review.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        vault.join("other.md"),
-        "# Other\n\nCorrect text: Tiedostonimi (A–Ö) ja (Ö–A).\n",
-    )
-    .unwrap();
+    let vault = vault_with(
+        home.path(),
+        &[
+            (
+                "cafe.md",
+                "# Budget\n\nRan the caf\u{c3}\u{a9} budget review.\n",
+            ),
+            (
+                "other.md",
+                "# Other\n\nCorrect text: Tiedostonimi (A–Ö) ja (Ö–A).\n",
+            ),
+        ],
+    );
     index_json(home.path(), &[&vault]);
     let output = run(starling(home.path()).arg("status"));
     let text = stdout(&output);
@@ -533,13 +546,13 @@ fn status_names_files_an_ignore_file_above_the_root_excluded() {
 #[test]
 fn search_answers_while_an_index_run_holds_the_store() {
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
-    std::fs::create_dir_all(&vault).unwrap();
-    std::fs::write(
-        vault.join("walrus.md"),
-        "# Sanctuary\n\nNegotiated the walrus sanctuary lease renewal.\n",
-    )
-    .unwrap();
+    let vault = vault_with(
+        home.path(),
+        &[(
+            "walrus.md",
+            "# Sanctuary\n\nNegotiated the walrus sanctuary lease renewal.\n",
+        )],
+    );
     index_json(home.path(), &[&vault]);
     // A long first index run in another process holds the store (no server is running).
     let index_dir = home.path().join("data/starling/index");
@@ -572,9 +585,10 @@ fn search_answers_while_an_index_run_holds_the_store() {
 #[test]
 fn status_counts_the_store_by_its_blocks_not_its_sparse_size() {
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
-    std::fs::create_dir_all(&vault).unwrap();
-    std::fs::write(vault.join("a.md"), "# A\n\nShipped the walrus feeder.\n").unwrap();
+    let vault = vault_with(
+        home.path(),
+        &[("a.md", "# A\n\nShipped the walrus feeder.\n")],
+    );
     index_json(home.path(), &[&vault]);
     // The store preallocates sparse files; one of a gigabyte holds almost nothing on disk.
     let sparse =
