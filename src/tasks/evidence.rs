@@ -10,14 +10,14 @@
 //! `rules/evidence-judge.toml`). Near-duplicate notes fold into one. No I/O besides the backends.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use regex::Regex;
 use serde::Deserialize;
 
-use super::star::looks_like_instruction;
 use crate::backends::{Embedder, SearchFilter, SearchMode, StoredChunk, VectorStore};
 use crate::error::Result;
+use crate::notes::chunk::looks_like_instruction;
 use crate::notes::{glossary, retrieve};
 
 /// One concept of the competency lexicon: how ladders name it, how notes record it.
@@ -262,6 +262,35 @@ pub fn contrast_texts() -> Vec<String> {
         .collect()
 }
 
+/// The vectors of `GENERIC_LADDER` and of `contrast_texts()`, which stand in when a query has no
+/// rubric.
+struct Standing {
+    centroid: Vec<f32>,
+    contrast: Vec<Vec<f32>>,
+}
+
+/// `Standing` for `embedder`: fixed texts, so embedded once per process (and embedder), not on
+/// every STAR draft.
+fn standing_vectors(embedder: &dyn Embedder) -> Result<Arc<Standing>> {
+    static CACHE: Mutex<Option<(String, Arc<Standing>)>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((name, standing)) = cache.as_ref() {
+        if name == embedder.model_name() {
+            return Ok(standing.clone());
+        }
+    }
+    let mut texts = vec![GENERIC_LADDER.to_string()];
+    texts.extend(contrast_texts());
+    let mut vectors = embedder.embed(&texts)?;
+    let centroid = vectors.remove(0);
+    let standing = Arc::new(Standing {
+        centroid,
+        contrast: vectors,
+    });
+    *cache = Some((embedder.model_name().to_string(), standing.clone()));
+    Ok(standing)
+}
+
 /// How much closer `dense` is to `item` than to the contrast set: (z-score, 1/(1 + number of
 /// contrast vectors closer than the item)).
 fn affinity(dense: &[f32], item: &[f32], contrast: &[Vec<f32>]) -> (f32, f32) {
@@ -446,14 +475,19 @@ pub fn candidates_and_quarantined(
         })
         .collect();
     quarantined.sort();
-    let centroid = match &query.centroid {
-        Some(c) => c.clone(),
-        None => embedder.embed(&[GENERIC_LADDER.to_string()])?.remove(0),
-    };
-    let contrast = if query.contrast.is_empty() {
-        embedder.embed(&contrast_texts())?
+    let standing = if query.centroid.is_none() || query.contrast.is_empty() {
+        Some(standing_vectors(embedder)?)
     } else {
-        query.contrast.clone()
+        None
+    };
+    let centroid: &[f32] = query
+        .centroid
+        .as_deref()
+        .or(standing.as_ref().map(|s| s.centroid.as_slice()))
+        .unwrap_or_default();
+    let contrast: &[Vec<f32>] = match &standing {
+        Some(s) if query.contrast.is_empty() => &s.contrast,
+        _ => &query.contrast,
     };
     let n_item = texts.len();
     let mut by_note: BTreeMap<String, Vec<Passage>> = BTreeMap::new();
@@ -485,8 +519,8 @@ pub fn candidates_and_quarantined(
         } else {
             similarity
         };
-        let genericness = retrieve::cosine(&centroid, &dense);
-        let affinity = affinity(&dense, &vectors[0], &contrast);
+        let genericness = retrieve::cosine(centroid, &dense);
+        let affinity = affinity(&dense, &vectors[0], contrast);
         by_note
             .entry(s.chunk.path.clone())
             .or_default()

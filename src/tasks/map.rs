@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::evidence::{self, NoteCandidate};
 use super::rubric::{Item, Rubric};
-#[cfg(test)]
-use super::star::looks_like_instruction;
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
+#[cfg(test)]
+use crate::notes::chunk::looks_like_instruction;
 use crate::notes::glossary;
 use crate::prompts::Prompt;
 use crate::structured::generate_json;

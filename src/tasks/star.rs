@@ -16,6 +16,7 @@ use serde_json::json;
 use super::{evidence, facts, parts};
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
+use crate::notes::chunk::looks_like_instruction;
 use crate::notes::retrieve;
 use crate::prompts::Prompt;
 use crate::structured::generate_json;
@@ -594,8 +595,6 @@ pub struct EvidenceSentence {
     pub evidence: String,
     pub text: String,
 }
-
-pub use crate::notes::chunk::looks_like_instruction;
 
 static MD_LINK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\[([^\]]+)\]\([^)]*\)").expect("markdown link"));
