@@ -2,7 +2,7 @@
 # Benchmarks (figures, never pass/fail): generation against llama.cpp's own llama-bench on the
 # same model and thread count, the prompt cache, tone-check speed and quality. Results are
 # printed and saved under target/bench/; README's Performance section records them.
-# Usage: scripts/bench.sh [generate] [tone] [index] [search] ... (no argument: every section).
+# Usage: scripts/bench.sh [generate] [tone] [index] [search] [star] [map] [rewrite] [server] (no argument: every section).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sections=" $* "
@@ -117,7 +117,8 @@ home, bin = sys.argv[1], sys.argv[2]
 env = dict(os.environ, XDG_DATA_HOME=f"{home}/data", XDG_CONFIG_HOME=f"{home}/config")
 expected = tomllib.load(open("tests/fixtures/star/expected.toml", "rb"))["competency"]
 sys.path.insert(0, "scripts")
-for label, extra in (("--no-model", ["--no-model"]), ("default model", [])):
+model_label = "model at " + os.environ["STARLING_GENERATOR_URL"] if os.environ.get("STARLING_GENERATOR_URL") else "default model"
+for label, extra in (("--no-model", ["--no-model"]), (model_label, [])):
     required = cited_required = invented = dropped = sentences = wrong_no_evidence = 0
     started = time.time()
     for c in expected:
@@ -186,4 +187,19 @@ done
 XDG_DATA_HOME="$home/data" XDG_CONFIG_HOME="$home/config" /usr/bin/time -f 'peak_rss_kb %M' $bin rewrite "$home/drafts" --style confident --out "$home/out" --json 2> "$home/err" > "$home/summary.json"
 python3 -c "import json; s=json.load(open('$home/summary.json')); n=sum(f['blocks_rewritten'] for f in s['files']); k=sum(f['blocks_kept'] for f in s['files']); print(f\"{s['rewritten']} files in {s['seconds']:.1f} s ({s['seconds']/max(s['rewritten'],1):.2f} s/file, {s['tokens_generated']/s['seconds']:.0f} tokens/s); blocks rewritten {n}, kept by the checks {k}; tone findings {s['tone_findings_before']} -> {s['tone_findings_after']}\")"
 grep peak_rss_kb "$home/err"
+fi
+
+if want server; then
+echo "== the same STAR and rewrite figures through llama.cpp's llama-server (generator.backend openai)"
+# Any configured model works the same way: STARLING_GENERATOR_URL=http://127.0.0.1:PORT scripts/bench.sh star rewrite
+llama_server=$(bash scripts/llama-server.sh)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$llama_server" -m "$model" --host 127.0.0.1 --port "$port" -t "$threads" --parallel 1 --no-webui > "$out/llama-server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 120); do
+    grep -q "listening on" "$out/llama-server.log" && break
+    sleep 0.5
+done
+STARLING_GENERATOR_URL="http://127.0.0.1:$port" bash "$0" star rewrite || true
+kill "$server_pid"
 fi

@@ -12,10 +12,21 @@ use crate::error::{Error, Result};
 enum Kind {
     Path,
     OptionalPath,
+    /// A GGUF path when one exists there, otherwise a name (a model found by `starling models`,
+    /// or the model a generator server is asked for).
+    Model,
+    /// Free text.
+    Text,
     PathList,
     TextList,
-    Int { min: i64, max: i64 },
-    Float { min: f64, max: f64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Float {
+        min: f64,
+        max: f64,
+    },
     Choice(&'static [&'static str]),
 }
 
@@ -33,6 +44,7 @@ const PROFILES: &[&str] = &[
     "self-review",
 ];
 const LEVELS: &[&str] = &["info", "warning", "error"];
+const BACKENDS: &[&str] = &["llama", "openai"];
 
 /// Every key the configuration accepts. `config show` lists them in this order.
 const KEYS: &[KeyDef] = &[
@@ -53,8 +65,28 @@ const KEYS: &[KeyDef] = &[
     },
     KeyDef {
         key: "generator.model",
-        kind: Kind::Path,
-        help: "GGUF file for generation",
+        kind: Kind::Model,
+        help: "GGUF file for generation, a model name `starling models` lists, or (backend openai) the server's model",
+    },
+    KeyDef {
+        key: "generator.backend",
+        kind: Kind::Choice(BACKENDS),
+        help: "llama: the GGUF in process; openai: a local OpenAI-compatible server at generator.url (Ollama, LM Studio, llama-server)",
+    },
+    KeyDef {
+        key: "generator.url",
+        kind: Kind::Text,
+        help: "the OpenAI-compatible server, e.g. http://127.0.0.1:11434 (Ollama); setting it selects backend openai unless generator.backend is set",
+    },
+    KeyDef {
+        key: "generator.api_key_env",
+        kind: Kind::Text,
+        help: "environment variable holding the server's API key, if it needs one (never the key itself)",
+    },
+    KeyDef {
+        key: "generator.timeout_s",
+        kind: Kind::Int { min: 1, max: 86_400 },
+        help: "longest wait for the generator server to answer or send the next piece",
     },
     KeyDef {
         key: "generator.threads",
@@ -264,10 +296,36 @@ impl ConfigInputs {
     }
 }
 
+/// Which engine generates text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The GGUF in this process, through llama.cpp.
+    Llama,
+    /// A local OpenAI-compatible server (`generator.url`).
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
 /// Settings for the generation engine.
 #[derive(Debug, Clone)]
 pub struct GeneratorSettings {
+    /// The GGUF file (backend llama); for a name that is not a file, the name as a path until
+    /// it is resolved (see `model_name`).
     pub model: PathBuf,
+    /// `generator.model` as given when it is not an existing file: a name `starling models`
+    /// lists, or the model a generator server is asked for.
+    pub model_name: Option<String>,
+    /// `generator.model` was not set: the packaged default (a server then picks its own).
+    pub model_is_default: bool,
+    pub backend: Backend,
+    /// The OpenAI-compatible server (backend openai).
+    pub url: String,
+    /// The environment variable that holds the server's API key.
+    pub api_key_env: Option<String>,
+    pub timeout_s: u64,
+    /// A non-loopback server is accepted (`--allow-remote-model`; never from a file).
+    pub allow_remote: bool,
     pub threads: usize,
     pub gpu_layers: u32,
     pub context_size: u32,
@@ -382,6 +440,8 @@ fn expand(raw: &str, base: &Path) -> PathBuf {
 fn describe(kind: Kind) -> String {
     match kind {
         Kind::Path | Kind::OptionalPath => "a path".into(),
+        Kind::Model => "a path or a model name".into(),
+        Kind::Text => "text".into(),
         Kind::PathList => "a list of paths".into(),
         Kind::TextList => "a list of phrases".into(),
         Kind::Int { min, max } => format!("an integer from {min} to {max}"),
@@ -397,6 +457,16 @@ fn parse_text(def: &KeyDef, raw: &str, base: &Path) -> Result<Value, String> {
         Kind::Path => Ok(Value::Path(expand(raw, base))),
         Kind::OptionalPath if raw.is_empty() => Ok(Value::Unset),
         Kind::OptionalPath => Ok(Value::Path(expand(raw, base))),
+        Kind::Model if raw.trim().is_empty() => Err(bad()),
+        Kind::Model => {
+            let path = expand(raw, base);
+            Ok(if path.exists() {
+                Value::Path(path)
+            } else {
+                Value::Text(raw.trim().to_string())
+            })
+        }
+        Kind::Text => Ok(Value::Text(raw.trim().to_string())),
         Kind::PathList => Ok(Value::Paths(
             raw.split(',')
                 .map(str::trim)
@@ -428,7 +498,9 @@ fn parse_text(def: &KeyDef, raw: &str, base: &Path) -> Result<Value, String> {
 fn parse_toml(def: &KeyDef, raw: &toml::Value, base: &Path) -> Result<Value, String> {
     let bad = || format!("`{}` expects {}, got `{raw}`", def.key, describe(def.kind));
     match (def.kind, raw) {
-        (Kind::Path | Kind::OptionalPath, toml::Value::String(s)) => parse_text(def, s, base),
+        (Kind::Path | Kind::OptionalPath | Kind::Model | Kind::Text, toml::Value::String(s)) => {
+            parse_text(def, s, base)
+        }
         (Kind::PathList, toml::Value::Array(items)) => {
             let mut paths = Vec::new();
             for item in items {
@@ -487,6 +559,10 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
         "prompts_dir" => Value::Unset,
         "rewrite.styles_dir" => Value::Unset,
         "generator.model" => Value::Path(models_dir.join(DEFAULT_GENERATOR_FILE)),
+        "generator.backend" => Value::Text("llama".into()),
+        "generator.url" => Value::Text(String::new()),
+        "generator.api_key_env" => Value::Text(String::new()),
+        "generator.timeout_s" => Value::Int(600),
         "generator.threads" => Value::Int(0),
         "generator.gpu_layers" => Value::Int(0),
         "generator.context_size" => Value::Int(4096),
@@ -624,6 +700,13 @@ impl Config {
             Value::Text(s) => s.clone(),
             other => unreachable!("{key} is text, got {other:?}"),
         };
+        let source = |key: &str| -> &Source {
+            &entries
+                .iter()
+                .find(|e| e.key == key)
+                .expect("every key has an entry")
+                .source
+        };
         let threads = match int("generator.threads") {
             0 => physical_cores(),
             n => n as usize,
@@ -641,7 +724,28 @@ impl Config {
                 _ => None,
             },
             generator: GeneratorSettings {
-                model: path("generator.model"),
+                model: match get("generator.model") {
+                    Value::Path(p) => p.clone(),
+                    Value::Text(name) => PathBuf::from(name),
+                    other => unreachable!("generator.model is a path or a name, got {other:?}"),
+                },
+                model_name: match get("generator.model") {
+                    Value::Text(name) => Some(name.clone()),
+                    _ => None,
+                },
+                model_is_default: source("generator.model") == &Source::Default,
+                backend: match (
+                    text("generator.backend").as_str(),
+                    source("generator.backend"),
+                ) {
+                    ("openai", _) => Backend::OpenAi,
+                    (_, Source::Default) if !text("generator.url").is_empty() => Backend::OpenAi,
+                    _ => Backend::Llama,
+                },
+                url: text("generator.url"),
+                api_key_env: Some(text("generator.api_key_env")).filter(|s| !s.is_empty()),
+                timeout_s: int("generator.timeout_s") as u64,
+                allow_remote: false,
                 threads,
                 gpu_layers: int("generator.gpu_layers") as u32,
                 context_size: int("generator.context_size") as u32,

@@ -34,6 +34,9 @@ pub enum Error {
     #[error("generation failed: {0}")]
     Generation(String),
 
+    #[error("generator server `{url}`: {message}")]
+    GeneratorServer { url: String, message: String },
+
     #[error("invalid JSON schema: {0}; check the schema file")]
     Schema(String),
 

@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 
 use crate::backends::fastembed::{EmbedderOptions, FastEmbedder};
+use crate::backends::llama::{LlamaGenerator, LlamaOptions};
+use crate::backends::openai::{OpenAiGenerator, OpenAiOptions};
 use crate::backends::qdrant_edge::EdgeStore;
-use crate::backends::Embedder;
-use crate::config::Config;
-use crate::error::Result;
+use crate::backends::{Embedder, Generator};
+use crate::config::{Backend, Config};
+use crate::error::{Error, Result};
 use crate::notes::lock::StoreLock;
 
 /// The note store and the lock that makes this process its only writer.
@@ -29,6 +31,51 @@ pub fn open_embedder(config: &Config) -> Result<FastEmbedder> {
         onnxruntime: config.embedder.onnxruntime.clone(),
         threads: config.generator.threads,
     })
+}
+
+/// The server a generator of backend openai talks to, as configured: its options, with the
+/// API key read from the environment variable `generator.api_key_env` names.
+pub fn openai_options(config: &Config) -> Result<OpenAiOptions> {
+    let settings = &config.generator;
+    if settings.url.is_empty() {
+        return Err(Error::GeneratorServer {
+            url: String::new(),
+            message: "generator.backend is openai but generator.url is empty; pass \
+                      --generator-url http://127.0.0.1:PORT (Ollama: 11434, llama-server: 8080, \
+                      LM Studio: 1234)"
+                .into(),
+        });
+    }
+    let api_key = match &settings.api_key_env {
+        Some(name) => Some(std::env::var(name).map_err(|_| Error::GeneratorServer {
+            url: settings.url.clone(),
+            message: format!(
+                "generator.api_key_env names `{name}`, which is not set; export it or unset \
+                 generator.api_key_env"
+            ),
+        })?),
+        None => None,
+    };
+    Ok(OpenAiOptions {
+        url: settings.url.clone(),
+        model: settings.model_name.clone(),
+        api_key,
+        allow_remote: settings.allow_remote,
+        timeout: std::time::Duration::from_secs(settings.timeout_s),
+    })
+}
+
+/// The configured generator: the GGUF in process (backend llama) or a local OpenAI-compatible
+/// server (backend openai), reached before this returns.
+pub fn open_generator(config: &Config) -> Result<Box<dyn Generator>> {
+    match config.generator.backend {
+        Backend::Llama => Ok(Box::new(LlamaGenerator::load(
+            &LlamaOptions::from_settings(&config.generator),
+        )?)),
+        Backend::OpenAi => Ok(Box::new(OpenAiGenerator::connect(&openai_options(
+            config,
+        )?)?)),
+    }
 }
 
 /// Takes the store's lock for `holder` (e.g. "starling index"); first, so a busy store is

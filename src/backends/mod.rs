@@ -5,6 +5,7 @@ pub mod fake;
 pub mod fastembed;
 pub mod gguf;
 pub mod llama;
+pub mod openai;
 pub mod qdrant_edge;
 pub mod stream;
 pub mod tap;

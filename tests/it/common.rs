@@ -1,7 +1,12 @@
 //! Helpers shared by the integration tests: running the built binary and locating fixtures.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_starling"))
@@ -88,4 +93,113 @@ pub fn indexed_fixture_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
     let output = run(starling(home).arg("index").arg(&vault));
     assert!(output.status.success(), "{}", stderr(&output));
     vault
+}
+
+/// A running `starling serve` on a free loopback port, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub token: String,
+}
+
+impl Server {
+    pub fn start(home: &Path, extra: &[&str]) -> Server {
+        Server::start_at(home, "127.0.0.1:0", extra)
+    }
+
+    /// A server listening on `addr` (port 0: a free one); requests still go to 127.0.0.1.
+    pub fn start_at(home: &Path, addr: &str, extra: &[&str]) -> Server {
+        let token = stdout(&run(starling(home).arg("token"))).trim().to_string();
+        assert_eq!(token.len(), 64, "a 32-byte hex token");
+        let mut child = starling(home)
+            .args(["serve", "--addr", addr])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("the server reports its address")
+                .unwrap();
+            if let Some(rest) = line.split("serving on http://").nth(1) {
+                let address = rest.split_whitespace().next().unwrap();
+                break address.rsplit_once(':').unwrap().1.parse().unwrap();
+            }
+        };
+        // Keep draining stderr so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, port, token }
+    }
+
+    /// Sends a raw request; returns (status, headers, body).
+    pub fn raw(&self, request: &str) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(300)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head.to_string(), body.to_string())
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, String, String) {
+        let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if let Some(body) = body {
+            text.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        text.push_str("\r\n");
+        text.push_str(body.unwrap_or_default());
+        self.raw(&text)
+    }
+
+    /// An authorised JSON call with the right Host.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let host = format!("127.0.0.1:{}", self.port);
+        let auth = format!("Bearer {}", self.token);
+        let body = body.map(|b| b.to_string());
+        let (status, _, text) = self.request(
+            method,
+            path,
+            body.as_deref(),
+            &[("Host", &host), ("Authorization", &auth)],
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -4,6 +4,7 @@
 mod common;
 mod config;
 mod generate;
+mod generator_server;
 mod hardening;
 mod index;
 mod map;

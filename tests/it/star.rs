@@ -35,7 +35,7 @@ fn expected() -> Vec<(String, Vec<String>)> {
 }
 
 /// Every drafted sentence cites evidence that exists and holds each of its figures.
-fn assert_grounded(draft: &Value) {
+pub(crate) fn assert_grounded(draft: &Value) {
     let evidence = draft["evidence"].as_array().unwrap();
     for (part, sentences) in draft["sentences"].as_object().unwrap() {
         for sentence in sentences.as_array().unwrap() {

@@ -25,9 +25,17 @@ pub struct Cli {
     /// Model cache filled by scripts/setup.sh.
     #[arg(long, global = true, value_name = "DIR")]
     models_dir: Option<PathBuf>,
-    /// GGUF model for generation (any llama.cpp model).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// GGUF model for generation (any llama.cpp model): a path, or a name `starling models`
+    /// lists (e.g. an Ollama `llama3.1:8b`); with --generator-url, the server's model.
+    #[arg(long, global = true, value_name = "PATH|NAME")]
     model: Option<PathBuf>,
+    /// Generate through this local OpenAI-compatible server instead of the GGUF in process,
+    /// e.g. http://127.0.0.1:11434 (Ollama), :8080 (llama-server), :1234 (LM Studio).
+    #[arg(long, global = true, value_name = "URL")]
+    generator_url: Option<String>,
+    /// Accept a --generator-url that is not on this machine (prompts hold note text).
+    #[arg(long, global = true)]
+    allow_remote_model: bool,
     /// CPU threads for generation (0 = physical cores).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<String>,
@@ -106,6 +114,10 @@ impl Cli {
         if let Some(model) = &self.model {
             flag("generator.model", model.display().to_string(), "--model");
         }
+        if let Some(url) = &self.generator_url {
+            flag("generator.url", url.clone(), "--generator-url");
+            flag("generator.backend", "openai".into(), "--generator-url");
+        }
         if let Some(threads) = &self.threads {
             flag("generator.threads", threads.clone(), "--threads");
         }
@@ -149,7 +161,10 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let config = Config::load(&cli.config_inputs()?)?;
+    let mut config = Config::load(&cli.config_inputs()?)?;
+    // Only ever from the command line: a config file cannot send prompts off the machine.
+    config.generator.allow_remote = cli.allow_remote_model;
+    let config = config;
     if let Some(url) = &cli.server {
         let _ = client::FORCED.set(url.clone());
     }

@@ -108,7 +108,7 @@ fn generate(
         ..Default::default()
     };
     generator.generate(&warm, &mut |_| {})?;
-    let prompt = filler(&generator, prompt_tokens, "pp")?;
+    let prompt = filler(generator.as_ref(), prompt_tokens, "pp")?;
     let pp = generator.generate(
         &GenerateRequest {
             prompt,
@@ -133,7 +133,7 @@ fn generate(
     let gen_tps = (tg.n_generated_tokens.saturating_sub(1)) as f64 * 1e3 / decode_ms.max(1e-3);
 
     // Time to first token: a new ~500-token system prompt, then the same system prompt again.
-    let system = filler(&generator, system_tokens, "sys")?;
+    let system = filler(generator.as_ref(), system_tokens, "sys")?;
     let ask = |question: &str| GenerateRequest {
         system: Some(system.clone()),
         prompt: question.into(),
@@ -236,7 +236,7 @@ fn tone_quality(config: &Config, labelled: &PathBuf, deep: bool) -> anyhow::Resu
         let deep_scores = evaluate(&items, |s| {
             let findings = rules.check(s, &options).unwrap_or_default();
             let review = starling::tasks::tone::deep_review(
-                &generator,
+                generator.as_ref(),
                 &prompt,
                 s,
                 InputKind::PlainText,

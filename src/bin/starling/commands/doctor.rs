@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use starling::backends::gguf::ModelInfo;
-use starling::config::{Config, DEFAULT_EMBEDDER_DIR};
+use starling::config::{Backend, Config, DEFAULT_EMBEDDER_DIR};
 use starling::manifest::{self, FileState, ManifestFile};
 
 use crate::output;
@@ -98,6 +98,33 @@ fn check_generator(config: &Config, entries: &[ManifestFile]) -> Check {
     check
 }
 
+/// Backend openai: the server is reached and the model it will use is named.
+fn check_server(config: &Config) -> Check {
+    let reached = starling::services::openai_options(config)
+        .and_then(|options| starling::backends::openai::OpenAiGenerator::connect(&options));
+    match reached {
+        Ok(generator) => Check {
+            name: "generator server".into(),
+            ok: true,
+            detail: format!(
+                "{} (reachable), model `{}`",
+                generator.url(),
+                starling::backends::Generator::model_name(&generator)
+            ),
+            fix: None,
+        },
+        Err(err) => Check {
+            name: "generator server".into(),
+            ok: false,
+            detail: err.to_string(),
+            fix: Some(
+                "start the server, or fix generator.url / --generator-url; `--set generator.backend=llama` uses the GGUF in process"
+                    .into(),
+            ),
+        },
+    }
+}
+
 fn check_data_dir(config: &Config) -> Check {
     let dir = &config.data_dir;
     let result = std::fs::create_dir_all(dir).and_then(|_| tempfile_in(dir));
@@ -138,7 +165,19 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             }),
         fix: None,
     }];
-    checks.push(check_generator(config, &entries));
+    checks.push(Check {
+        name: "generator backend".into(),
+        ok: true,
+        detail: match config.generator.backend {
+            Backend::Llama => "llama (the GGUF in this process)".into(),
+            Backend::OpenAi => format!("openai (server at {})", config.generator.url),
+        },
+        fix: None,
+    });
+    checks.push(match config.generator.backend {
+        Backend::Llama => check_generator(config, &entries),
+        Backend::OpenAi => check_server(config),
+    });
     let default_embedder = config.embedder.dir == config.models_dir.join(DEFAULT_EMBEDDER_DIR);
     for entry in entries.iter().filter(|e| e.role.starts_with("embedder")) {
         let file_name = Path::new(&entry.file)

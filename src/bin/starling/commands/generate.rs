@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use starling::backends::{GenerateRequest, Generator, Sampling};
+use starling::backends::{GenerateRequest, Sampling};
 use starling::config::Config;
 
 use crate::output;
@@ -115,7 +115,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let generation = match &schema {
         Some(schema) => {
             let (value, generation) =
-                starling::structured::generate_json(&generator, &request, schema)
+                starling::structured::generate_json(generator.as_ref(), &request, schema)
                     .context("structured generation failed")?;
             output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
             generation

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use starling::backends::{Generator, Sampling, SearchFilter};
+use starling::backends::{Sampling, SearchFilter};
 use starling::config::Config;
 use starling::files;
 use starling::prompts::Prompt;
@@ -89,9 +89,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let prompt = Prompt::load("map-judge", config.prompts_dir.as_deref())?;
     let sampling = Sampling::greedy(config.generator.seed);
-    let judge = generator
-        .as_ref()
-        .map(|g| (g as &dyn Generator, &prompt, &sampling));
+    let judge = generator.as_ref().map(|g| (g.as_ref(), &prompt, &sampling));
     let options = MapOptions {
         k: args.k,
         filter: SearchFilter {

@@ -16,17 +16,22 @@ pub mod tone;
 pub mod train;
 
 use anyhow::Context;
-use starling::backends::llama::{LlamaGenerator, LlamaOptions};
-use starling::config::Config;
+use starling::backends::Generator;
+use starling::config::{Backend, Config};
 
-/// Loads the configured generation model, with an error that names the file and the fix.
-pub fn load_generator(config: &Config) -> anyhow::Result<LlamaGenerator> {
-    LlamaGenerator::load(&LlamaOptions::from_settings(&config.generator)).with_context(|| {
-        format!(
-            "loading the generation model `{}`",
-            config.generator.model.display()
-        )
-    })
+/// Loads the configured generation model (or reaches its server), with an error that names
+/// the file or server and the fix.
+pub fn load_generator(config: &Config) -> anyhow::Result<Box<dyn Generator>> {
+    match config.generator.backend {
+        Backend::Llama => starling::services::open_generator(config).with_context(|| {
+            format!(
+                "loading the generation model `{}`",
+                config.generator.model.display()
+            )
+        }),
+        // Its errors name the server already.
+        Backend::OpenAi => Ok(starling::services::open_generator(config)?),
+    }
 }
 
 /// Checks a `--since`/`--until` value: `YYYY-MM-DD`, a real date.

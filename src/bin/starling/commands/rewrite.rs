@@ -296,7 +296,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             continue;
         }
         if generator.is_none() {
-            generator = Some(Box::new(super::load_generator(config)?));
+            generator = Some(super::load_generator(config)?);
         }
         let engine = generator.as_deref().expect("loaded");
         let mut progress = |done: usize, blocks: usize| {

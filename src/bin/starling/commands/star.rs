@@ -334,9 +334,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let engines = Engines {
         embedder: &embedder,
         store: &notes.store,
-        generator: generator
-            .as_ref()
-            .map(|g| (g as &dyn Generator, &prompt, &sampling)),
+        generator: generator.as_ref().map(|g| (g.as_ref(), &prompt, &sampling)),
     };
 
     if let Some(rubric) = rubric {

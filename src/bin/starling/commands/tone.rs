@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
-use starling::backends::llama::LlamaGenerator;
-use starling::backends::Sampling;
+
+use starling::backends::{Generator, Sampling};
 use starling::config::Config;
 use starling::prompts::Prompt;
 use starling::tasks::tone as tone_task;
@@ -142,7 +142,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     let (inputs, mut errors) = read_inputs(args);
-    let generator: Option<LlamaGenerator> = if (args.deep || args.fix) && !inputs.is_empty() {
+    let generator: Option<Box<dyn Generator>> = if (args.deep || args.fix) && !inputs.is_empty() {
         Some(super::load_generator(config)?)
     } else {
         None
@@ -184,7 +184,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             &input.text,
             &options,
         )?;
-        if let Some(generator) = &generator {
+        if let Some(generator) = generator.as_deref() {
             if args.deep {
                 let prompt = Prompt::load("tone-review", config.prompts_dir.as_deref())?;
                 let review = tone_task::deep_review(

@@ -217,7 +217,7 @@ pub async fn tone(
         let mut warnings = Vec::new();
         if request.deep {
             let prompt = Prompt::load("tone-review", engines.config.prompts_dir.as_deref())?;
-            let tap = Tap::new(&engines.generator, flag, |_| {});
+            let tap = Tap::new(engines.generator.as_ref(), flag, |_| {});
             let review = tone_task::deep_review(
                 &tap,
                 &prompt,
@@ -256,7 +256,7 @@ async fn model_call(
         let flag = cancel.clone();
         let value = blocking(&state, Some(cancel), move || {
             let _permit = permit;
-            let tap = Tap::new(&engines.generator, flag.clone(), move |_| {
+            let tap = Tap::new(engines.generator.as_ref(), flag.clone(), move |_| {
                 if shutting_down.load(Ordering::Relaxed) {
                     flag.store(true, Ordering::Relaxed);
                 }
@@ -277,7 +277,7 @@ async fn model_call(
         let _permit = permit;
         let tokens = sender.clone();
         let flag = cancel.clone();
-        let tap = Tap::new(&engines.generator, cancel.clone(), move |token| {
+        let tap = Tap::new(engines.generator.as_ref(), cancel.clone(), move |token| {
             let event = Event::default()
                 .event("token")
                 .data(json!({ "text": token }).to_string());

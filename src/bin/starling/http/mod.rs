@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use starling::backends::fastembed::FastEmbedder;
-use starling::backends::llama::LlamaGenerator;
+use starling::backends::Generator;
 use starling::config::Config;
 use starling::services::NoteStore;
 use starling::tasks::map::JudgmentCache;
@@ -34,7 +34,7 @@ pub struct Engines {
     pub config: Config,
     pub embedder: FastEmbedder,
     pub notes: NoteStore,
-    pub generator: LlamaGenerator,
+    pub generator: Box<dyn Generator>,
     pub rules: RuleSet,
     pub map_cache: Mutex<JudgmentCache>,
     /// Index runs one at a time.

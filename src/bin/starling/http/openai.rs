@@ -38,6 +38,35 @@ pub struct ChatBody {
     #[serde(default)]
     stream: bool,
     stop: Option<Value>,
+    /// `{"type": "json_schema", "json_schema": {"schema": ...}}` or `{"type": "json_object"}`:
+    /// the answer is constrained by the model's grammar.
+    response_format: Option<Value>,
+    /// `{"include_usage": true}`: a last chunk carries the token counts.
+    stream_options: Option<Value>,
+}
+
+/// The JSON Schema a `response_format` asks for, if any.
+fn schema_of(format: Option<&Value>) -> Result<Option<Value>, ApiError> {
+    let Some(format) = format.filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(json!({"type": "object"}))),
+        Some("json_schema") => match format.pointer("/json_schema/schema") {
+            Some(schema) if schema.is_object() => {
+                starling::structured::check_schema(schema)
+                    .map_err(|err| ApiError::bad_request(format!("`response_format`: {err}")))?;
+                Ok(Some(schema.clone()))
+            }
+            _ => Err(ApiError::bad_request(
+                "`response_format.json_schema.schema` must be a JSON Schema object",
+            )),
+        },
+        _ => Err(ApiError::bad_request(
+            "`response_format.type` must be text, json_object or json_schema",
+        )),
+    }
 }
 
 /// A message's text: a string, or the text parts of a content array.
@@ -132,9 +161,15 @@ pub async fn chat_completions(
                 .clamp(1, 8192),
             stop,
         },
-        json_schema: None,
+        json_schema: schema_of(request.response_format.as_ref())?,
         cancel: None,
     };
+    let include_usage = request
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let model = state.engines.generator.model_name().to_string();
     let _ = request.model;
     let id = format!("chatcmpl-{}-{}", std::process::id(), now());
@@ -149,7 +184,7 @@ pub async fn chat_completions(
         let flag = cancel.clone();
         let generation = blocking(&state, Some(cancel), move || {
             let _permit = permit;
-            let tap = Tap::new(&engines.generator, flag, |_| {});
+            let tap = Tap::new(engines.generator.as_ref(), flag, |_| {});
             Ok(tap.generate(&generate_request, &mut |_| {})?)
         })
         .await?;
@@ -172,6 +207,18 @@ pub async fn chat_completions(
         .into_response());
     }
     let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(256);
+    let usage_chunk = {
+        let (id, model) = (id.clone(), model.clone());
+        move |prompt: usize, completion: usize| {
+            Event::default().data(
+                json!({"id": id, "object": "chat.completion.chunk", "created": now(), "model": model,
+                       "choices": [],
+                       "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                 "total_tokens": prompt + completion}})
+                .to_string(),
+            )
+        }
+    };
     let chunk = {
         let (id, model) = (id.clone(), model.clone());
         move |delta: Value, reason: Value| {
@@ -198,7 +245,7 @@ pub async fn chat_completions(
         let tokens = sender.clone();
         let flag = cancel.clone();
         let piece = chunk.clone();
-        let tap = Tap::new(&engines.generator, cancel.clone(), move |token| {
+        let tap = Tap::new(engines.generator.as_ref(), cancel.clone(), move |token| {
             let event = piece(json!({ "content": token }), Value::Null);
             if tokens.blocking_send(Ok(event)).is_err() || shutting_down.load(Ordering::Relaxed) {
                 flag.store(true, Ordering::Relaxed);
@@ -208,6 +255,12 @@ pub async fn chat_completions(
             Ok(generation) => {
                 let _ = sender
                     .blocking_send(Ok(chunk(json!({}), json!(finish(&generation.stop_reason)))));
+                if include_usage {
+                    let _ = sender.blocking_send(Ok(usage_chunk(
+                        generation.n_prompt_tokens,
+                        generation.n_generated_tokens,
+                    )));
+                }
             }
             Err(err) => {
                 tracing::error!(error = %err, "streamed chat completion failed");

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's own `llama-server` (an OpenAI-compatible server) from the llama.cpp sources
+# vendored in the llama-cpp-python sdist on PyPI (no other source is reachable), once, into the
+# cache, and prints the binary's path. The integration tests and scripts/bench.sh serve the
+# default GGUF with it to check Starling's `generator.backend = "openai"` path against a real
+# server. Usage: scripts/llama-server.sh   (prints e.g. ~/.cache/starling/llama-server-0.3.36/bin/llama-server)
+set -euo pipefail
+version=0.3.36
+# The build options are part of the cache key: change them, change the folder name.
+flavour=native
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/starling"
+dir="$cache/llama-server-$version-$flavour"
+bin="$dir/bin/llama-server"
+if [ ! -x "$bin" ]; then
+    command -v cmake >/dev/null || { echo "llama-server.sh: cmake is missing; run scripts/setup.sh" >&2; exit 2; }
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    echo "llama-server.sh: building llama-server $version (once; a few minutes on 2 cores)" >&2
+    python3 -m pip download -q --no-binary :all: --no-deps "llama-cpp-python==$version" -d "$scratch"
+    tar xzf "$scratch"/llama_cpp_python-*.tar.gz -C "$scratch"
+    src="$scratch/llama_cpp_python-$version/vendor/llama.cpp"
+    # Tuned for this CPU (-march=native), as llama-cpp-2 builds Starling's own copy: the
+    # generic x86-64 build is ten times slower, too slow for tests.
+    cmake -S "$src" -B "$scratch/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+        -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+        -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
+        -DLLAMA_USE_PREBUILT_UI=OFF >/dev/null
+    cmake --build "$scratch/build" --target llama-server -j "$(nproc)" >/dev/null
+    mkdir -p "$dir/bin.tmp"
+    cp "$scratch/build/bin/llama-server" "$dir/bin.tmp/"
+    rm -rf "$dir/bin"
+    mv "$dir/bin.tmp" "$dir/bin"
+fi
+echo "$bin"
