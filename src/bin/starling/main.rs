@@ -25,8 +25,9 @@ pub struct Cli {
     /// Model cache filled by scripts/setup.sh.
     #[arg(long, global = true, value_name = "DIR")]
     models_dir: Option<PathBuf>,
-    /// GGUF model for generation (any llama.cpp model).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// GGUF model for generation: a file (any llama.cpp model) or the name of a local model
+    /// listed by `starling models` (Ollama, Hugging Face cache, LM Studio, GPT4All).
+    #[arg(long, global = true, value_name = "PATH|NAME")]
     model: Option<PathBuf>,
     /// CPU threads for generation (0 = physical cores).
     #[arg(long, global = true, value_name = "N")]
@@ -72,7 +73,7 @@ enum Command {
     Token,
     /// Check model files, ONNX Runtime and the data directory.
     Doctor,
-    /// List the configured models with what their files say.
+    /// List the configured models, then the GGUF models found locally, with what their files say.
     Models(commands::models::Args),
     /// Show the effective configuration.
     #[command(subcommand)]
@@ -149,7 +150,12 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let config = Config::load(&cli.config_inputs()?)?;
+    let mut config = Config::load(&cli.config_inputs()?)?;
+    // `--model NAME` may name a local model (Ollama, Hugging Face cache, ...) instead of a file.
+    // When it names neither, only the commands that load the model fail, with the reason.
+    if let Err(err) = commands::resolve_generator_model(&mut config) {
+        commands::defer_model_error(&err);
+    }
     if let Some(url) = &cli.server {
         let _ = client::FORCED.set(url.clone());
     }
