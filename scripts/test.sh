@@ -12,6 +12,10 @@ venv=target/test-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import openai' 2>/dev/null || "$venv/bin/python" -m pip install -q 'openai>=1,<3'
 export STARLING_TEST_PYTHON="$PWD/$venv/bin/python"
+# The generator-server tests run every path through llama.cpp's own llama-server, built from
+# source once into the cache (about 7 minutes on 2 cores the first time).
+STARLING_TEST_LLAMA_SERVER="$(bash scripts/llama-server.sh)"
+export STARLING_TEST_LLAMA_SERVER
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets

@@ -162,6 +162,11 @@ const KEYS: &[KeyDef] = &[
         help: "sampling seed",
     },
     KeyDef {
+        key: "models.folders",
+        kind: Kind::PathList,
+        help: "folders searched (4 levels deep) for GGUF files `--model NAME` and `starling models` can use",
+    },
+    KeyDef {
         key: "embedder.dir",
         kind: Kind::Path,
         help: "folder with model.onnx and its tokenizer files",
@@ -266,6 +271,9 @@ pub struct Entry {
     pub key: &'static str,
     pub value: Value,
     pub source: Source,
+    /// The value as the user wrote it (file, environment or flag), before `~` and relative
+    /// paths were expanded; `None` for a default. `--model llama3.2` is a name, not `./llama3.2`.
+    pub written: Option<String>,
     pub help: &'static str,
 }
 
@@ -363,6 +371,13 @@ pub struct ToneSettings {
     pub allow: Vec<String>,
 }
 
+/// Where local models are looked for besides the known stores (Ollama, Hugging Face, ...).
+#[derive(Debug, Clone)]
+pub struct ModelsSettings {
+    /// `models.folders`.
+    pub folders: Vec<PathBuf>,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -376,6 +391,7 @@ pub struct Config {
     pub styles_dir: Option<PathBuf>,
     pub generator: GeneratorSettings,
     pub embedder: EmbedderSettings,
+    pub models: ModelsSettings,
     pub notes: NotesSettings,
     pub tone: ToneSettings,
 }
@@ -574,6 +590,7 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
         "generator.min_p" => Value::Float(0.05),
         "generator.repeat_penalty" => Value::Float(1.1),
         "generator.seed" => Value::Int(42),
+        "models.folders" => Value::Paths(Vec::new()),
         "embedder.dir" => Value::Path(models_dir.join(DEFAULT_EMBEDDER_DIR)),
         "embedder.onnxruntime" => Value::Path(models_dir.join(DEFAULT_ONNXRUNTIME)),
         "notes.paths" => Value::Paths(Vec::new()),
@@ -589,7 +606,8 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
 impl Config {
     /// Layers defaults, file, environment and flags. Errors name the key and where it came from.
     pub fn load(inputs: &ConfigInputs) -> Result<Config> {
-        let mut chosen: BTreeMap<&'static str, (Value, Source)> = BTreeMap::new();
+        // Each chosen value with where it came from and the text it was written as.
+        let mut chosen: BTreeMap<&'static str, (Value, Source, Option<String>)> = BTreeMap::new();
 
         let (file, required) = match &inputs.file {
             Some(path) => (expand(&path.to_string_lossy(), &inputs.cwd), true),
@@ -619,7 +637,11 @@ impl Config {
                     path: file.clone(),
                     message,
                 })?;
-                chosen.insert(def.key, (value, Source::File(file.clone())));
+                let written = match &raw {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                chosen.insert(def.key, (value, Source::File(file.clone()), Some(written)));
             }
             Some(file)
         } else {
@@ -634,7 +656,7 @@ impl Config {
                         source_name: format!("environment variable {name}"),
                         message,
                     })?;
-                chosen.insert(def.key, (value, Source::Env(name)));
+                chosen.insert(def.key, (value, Source::Env(name), Some(raw.clone())));
             }
         }
 
@@ -648,12 +670,15 @@ impl Config {
                     source_name: format!("flag {flag}"),
                     message,
                 })?;
-            chosen.insert(def.key, (value, Source::Flag(flag.clone())));
+            chosen.insert(
+                def.key,
+                (value, Source::Flag(flag.clone()), Some(raw.clone())),
+            );
         }
 
         // Defaults last: some depend on models_dir, which may itself have been set above.
         let models_dir = match chosen.get("models_dir") {
-            Some((Value::Path(path), _)) => path.clone(),
+            Some((Value::Path(path), _, _)) => path.clone(),
             _ => match default_value("models_dir", Path::new("")) {
                 Value::Path(path) => path,
                 _ => unreachable!(),
@@ -662,13 +687,14 @@ impl Config {
         let entries: Vec<Entry> = KEYS
             .iter()
             .map(|def| {
-                let (value, source) = chosen
-                    .remove(def.key)
-                    .unwrap_or_else(|| (default_value(def.key, &models_dir), Source::Default));
+                let (value, source, written) = chosen.remove(def.key).unwrap_or_else(|| {
+                    (default_value(def.key, &models_dir), Source::Default, None)
+                });
                 Entry {
                     key: def.key,
                     value,
                     source,
+                    written,
                     help: def.help,
                 }
             })
@@ -762,6 +788,12 @@ impl Config {
                 dir: path("embedder.dir"),
                 onnxruntime: path("embedder.onnxruntime"),
             },
+            models: ModelsSettings {
+                folders: match get("models.folders") {
+                    Value::Paths(paths) => paths.clone(),
+                    _ => Vec::new(),
+                },
+            },
             notes: NotesSettings {
                 paths: match get("notes.paths") {
                     Value::Paths(paths) => paths.clone(),
@@ -788,6 +820,27 @@ impl Config {
     /// The environment variable that sets `key`.
     pub fn env_name(key: &str) -> String {
         env_name(key)
+    }
+
+    /// `key`'s value as the user wrote it, before path expansion; `None` for a default.
+    pub fn written(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|entry| entry.key == key)
+            .and_then(|entry| entry.written.as_deref())
+    }
+
+    /// Points `generator.model` at `path` (a local model found by name), keeping where the name
+    /// came from, so `config show` prints the file that is used.
+    pub fn set_generator_model(&mut self, path: PathBuf) {
+        if let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|entry| entry.key == "generator.model")
+        {
+            entry.value = Value::Path(path.clone());
+        }
+        self.generator.model = path;
     }
 }
 
@@ -926,6 +979,35 @@ mod tests {
         );
         let config = Config::load(&inputs).unwrap();
         assert_eq!(config.notes.paths, [dir.path().join("vault")]);
+    }
+
+    #[test]
+    fn written_keeps_the_text_before_path_expansion() {
+        let (dir, mut inputs) = inputs_with_file("[models]\nfolders = [\"gguf\"]\n");
+        inputs.flags.push((
+            "generator.model".into(),
+            "llama3.2:latest".into(),
+            "--model".into(),
+        ));
+        let mut config = Config::load(&inputs).unwrap();
+        assert_eq!(config.models.folders, [dir.path().join("gguf")]);
+        // Not a file: kept as the name it is (backend llama resolves it; a server is asked for it).
+        assert_eq!(config.generator.model, PathBuf::from("llama3.2:latest"));
+        assert_eq!(
+            config.generator.model_name.as_deref(),
+            Some("llama3.2:latest")
+        );
+        assert_eq!(config.written("generator.model"), Some("llama3.2:latest"));
+        assert_eq!(config.written("generator.seed"), None);
+        config.set_generator_model(PathBuf::from("/models/blob"));
+        assert_eq!(config.generator.model, PathBuf::from("/models/blob"));
+        let entry = config
+            .entries
+            .iter()
+            .find(|e| e.key == "generator.model")
+            .unwrap();
+        assert_eq!(entry.value, Value::Path(PathBuf::from("/models/blob")));
+        assert_eq!(entry.source, Source::Flag("--model".into()));
     }
 
     #[test]

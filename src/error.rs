@@ -22,6 +22,18 @@ pub enum Error {
     ModelLoad { path: PathBuf, message: String },
 
     #[error(
+        "`{name}` is neither a model file nor a local model Starling knows (Ollama, Hugging Face \
+         cache, LM Studio, GPT4All, models.folders){}; run `starling models` to see them, or pass \
+         a GGUF file with --model PATH",
+        closest_names(.closest)
+    )]
+    UnknownModel {
+        name: String,
+        /// The known names nearest to `name` (at most 5), best first.
+        closest: Vec<String>,
+    },
+
+    #[error(
         "prompt is {n_prompt} tokens but the context holds {n_ctx}; shorten the input or raise \
          generator.context_size (the model was trained for {n_ctx_train})"
     )]
@@ -84,6 +96,14 @@ impl Error {
             source,
         }
     }
+}
+
+fn closest_names(closest: &[String]) -> String {
+    if closest.is_empty() {
+        return "; none were found there".into();
+    }
+    let quoted: Vec<String> = closest.iter().map(|name| format!("`{name}`")).collect();
+    format!("; closest: {}", quoted.join(", "))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

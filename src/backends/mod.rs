@@ -1,6 +1,7 @@
 //! Backend roles as traits, and their implementations named after the engine behind them.
 //! Nothing here knows about tasks, the CLI or HTTP.
 
+pub mod discovery;
 pub mod fake;
 pub mod fastembed;
 pub mod gguf;

@@ -39,6 +39,15 @@ pub fn models_dir() -> PathBuf {
     cache.join("starling").join("models")
 }
 
+/// A loopback port free right now: bound, read, released (for a server started next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn run(command: &mut Command) -> Output {
     command.output().expect("the starling binary runs")
 }

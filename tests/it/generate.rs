@@ -267,3 +267,117 @@ fn models_lists_what_the_gguf_header_says() {
     assert_eq!(generator["context_length"], 8192);
     assert_eq!(generator["size_bytes"], 98_362_432);
 }
+
+/// An Ollama store and a Hugging Face cache laid out as Ollama and huggingface_hub write them,
+/// their model files links to the default model: `models` lists both (a broken file among them
+/// does not fail it), and `generate --model NAME` runs the Ollama one by its name.
+#[test]
+fn models_lists_local_stores_and_generate_takes_their_names() {
+    use std::os::unix::fs::symlink;
+    let home = tempfile::tempdir().unwrap();
+    let model = models_dir().join(starling::config::DEFAULT_GENERATOR_FILE);
+
+    // Ollama: manifests/HOST/NAMESPACE/MODEL/TAG names the blob of its model layer. The digest
+    // only has to look like one: Starling reads blobs, it does not re-hash them.
+    let ollama = home.path().join("ollama");
+    let digest = "5".repeat(64);
+    std::fs::create_dir_all(ollama.join("blobs")).unwrap();
+    symlink(&model, ollama.join(format!("blobs/sha256-{digest}"))).unwrap();
+    let manifest = ollama.join("manifests/registry.ollama.ai/library/smollm2/135m");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    let layers = json!([
+        {"mediaType": "application/vnd.ollama.image.template", "digest": format!("sha256:{}", "6".repeat(64)), "size": 10},
+        {"mediaType": "application/vnd.ollama.image.model", "digest": format!("sha256:{digest}"), "size": 98_362_432},
+    ]);
+    let manifest_json = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": format!("sha256:{}", "7".repeat(64)), "size": 485},
+        "layers": layers,
+    });
+    std::fs::write(&manifest, manifest_json.to_string()).unwrap();
+
+    // Hugging Face: models--ORG--REPO/snapshots/REVISION/FILE links to ../../blobs/HASH.
+    let repo = home
+        .path()
+        .join("hf/hub/models--HuggingFaceTB--SmolLM2-135M-Instruct-GGUF");
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots/0123abcd")).unwrap();
+    symlink(&model, repo.join("blobs/9f8e")).unwrap();
+    std::fs::write(repo.join("blobs/0000"), "not a model").unwrap();
+    symlink(
+        "../../blobs/9f8e",
+        repo.join("snapshots/0123abcd/smollm2-135m-instruct-q4_1.gguf"),
+    )
+    .unwrap();
+    symlink(
+        "../../blobs/0000",
+        repo.join("snapshots/0123abcd/broken.gguf"),
+    )
+    .unwrap();
+
+    let local = |args: &[&str]| {
+        let mut command = starling(home.path());
+        command
+            .args(args)
+            .env("HOME", home.path())
+            .env("OLLAMA_MODELS", &ollama)
+            .env("HF_HOME", home.path().join("hf"))
+            .env("XDG_CACHE_HOME", home.path().join("cache"))
+            .env_remove("HF_HUB_CACHE")
+            .env_remove("HUGGINGFACE_HUB_CACHE")
+            .env_remove("STARLING_MODELS_FOLDERS")
+            .env_remove("STARLING_GENERATOR_MODEL");
+        run(&mut command)
+    };
+
+    let output = local(&["models", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(rows[0]["role"], "generator");
+    let found = |name: &str| {
+        rows.iter()
+            .find(|row| row["role"] == "found" && row["name"] == name)
+            .unwrap_or_else(|| panic!("`{name}` is not listed: {rows:#?}"))
+    };
+    let from_ollama = found("smollm2:135m");
+    assert_eq!(from_ollama["store"], "ollama");
+    assert_eq!(from_ollama["architecture"], "llama");
+    assert_eq!(from_ollama["quantization"], "Q4_1");
+    assert_eq!(from_ollama["context_length"], 8192);
+    assert!(from_ollama["model_name"].is_string(), "{from_ollama}");
+    let hf = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF";
+    let from_hf = found(&format!("{hf}/smollm2-135m-instruct-q4_1.gguf"));
+    assert_eq!(from_hf["store"], "huggingface");
+    assert_eq!(from_hf["size_bytes"], 98_362_432);
+    let broken = found(&format!("{hf}/broken.gguf"));
+    assert!(
+        broken["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a GGUF file")),
+        "{broken}"
+    );
+
+    let output = local(&[
+        "generate",
+        "Say hello",
+        "--model",
+        "smollm2:135m",
+        "--max-tokens",
+        "4",
+        "--temperature",
+        "0",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).trim().is_empty());
+
+    let output = local(&["generate", "Say hello", "--model", "smollm3"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("`smollm3`")
+            && message.contains("`smollm2:135m`")
+            && message.contains("starling models"),
+        "{message}"
+    );
+}

@@ -1,13 +1,69 @@
-//! `generator.backend = "openai"`: generation through a real local OpenAI-compatible server
-//! (Starling's own `serve`, serving the default GGUF on a free loopback port, token-protected).
-//! Generate (plain, streamed, JSON Schema), STAR, doctor and the refusals.
+//! `generator.backend = "openai"`: generation through a real local OpenAI-compatible server.
+//! The servers are real: llama.cpp's own `llama-server` (built from source by
+//! scripts/llama-server.sh, which scripts/test.sh runs; its path comes in
+//! STARLING_TEST_LLAMA_SERVER) and Starling's own `serve` (token-protected), both serving the
+//! default GGUF on a free loopback port. Generate (plain, streamed, JSON Schema), STAR, doctor
+//! and the refusals.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{indexed_fixture_vault, run, starling, stderr, stdout, Server};
+use crate::common::{
+    free_port, indexed_fixture_vault, models_dir, run, starling, stderr, stdout, Server,
+};
+
+/// llama.cpp's `llama-server` serving the default GGUF on a free loopback port.
+struct LlamaServer {
+    child: Child,
+    url: String,
+}
+
+impl LlamaServer {
+    fn start() -> LlamaServer {
+        let bin = std::env::var_os("STARLING_TEST_LLAMA_SERVER")
+            .map(PathBuf::from)
+            .expect(
+                "STARLING_TEST_LLAMA_SERVER names the llama-server binary; scripts/test.sh builds \
+                 it with scripts/llama-server.sh",
+            );
+        let port = free_port();
+        let mut child = Command::new(bin)
+            .arg("-m")
+            .arg(models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["-c", "4096", "-t", "2", "--parallel", "1", "--no-webui"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("llama-server starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // It loads the model first, then says "listening on http://...".
+        loop {
+            let line = lines
+                .next()
+                .expect("llama-server reports that it listens")
+                .unwrap();
+            if line.contains("listening on http://") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        LlamaServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 fn through(home: &Path, url: &str, args: &[&str]) -> Output {
     run(starling(home).args(["--generator-url", url]).args(args))
@@ -98,6 +154,14 @@ fn generates_through(home: &Path, url: &str, key: Option<&str>) {
 }
 
 #[test]
+fn llama_cpp_server_generates_for_every_path() {
+    let server = LlamaServer::start();
+    let home = tempfile::tempdir().unwrap();
+    indexed_fixture_vault(home.path(), &[]);
+    generates_through(home.path(), &server.url, None);
+}
+
+#[test]
 fn starling_serve_fronts_as_a_token_protected_server() {
     let upstream_home = tempfile::tempdir().unwrap();
     let upstream = Server::start(upstream_home.path(), &[]);
@@ -148,11 +212,7 @@ fn servers_off_the_machine_or_not_running_are_refused_clearly() {
         stderr(&output)
     );
     // Nothing listening: the fix is named.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let output = through(
         home.path(),
         &format!("http://127.0.0.1:{port}"),

@@ -25,8 +25,9 @@ pub struct Cli {
     /// Model cache filled by scripts/setup.sh.
     #[arg(long, global = true, value_name = "DIR")]
     models_dir: Option<PathBuf>,
-    /// GGUF model for generation (any llama.cpp model): a path, or a name `starling models`
-    /// lists (e.g. an Ollama `llama3.1:8b`); with --generator-url, the server's model.
+    /// GGUF model for generation: a file (any llama.cpp model) or the name of a local model
+    /// listed by `starling models` (Ollama, Hugging Face cache, LM Studio, GPT4All); with
+    /// --generator-url, the server's model.
     #[arg(long, global = true, value_name = "PATH|NAME")]
     model: Option<PathBuf>,
     /// Generate through this local OpenAI-compatible server instead of the GGUF in process,
@@ -80,7 +81,7 @@ enum Command {
     Token,
     /// Check model files, ONNX Runtime and the data directory.
     Doctor,
-    /// List the configured models with what their files say.
+    /// List the configured models, then the GGUF models found locally, with what their files say.
     Models(commands::models::Args),
     /// Show the effective configuration.
     #[command(subcommand)]
@@ -164,6 +165,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(&cli.config_inputs()?)?;
     // Only ever from the command line: a config file cannot send prompts off the machine.
     config.generator.allow_remote = cli.allow_remote_model;
+    // `--model NAME` may name a local model (Ollama, Hugging Face cache, ...) instead of a file.
+    // When it names neither, only the commands that load the model fail, with the reason.
+    if let Err(err) = commands::resolve_generator_model(&mut config) {
+        commands::defer_model_error(&err);
+    }
     let config = config;
     if let Some(url) = &cli.server {
         let _ = client::FORCED.set(url.clone());

@@ -89,6 +89,8 @@ fn check_generator(config: &Config, entries: &[ManifestFile]) -> Check {
                     Some("pass a valid GGUF file with --model PATH or set generator.model".into());
             }
         }
+    } else if let Some(reason) = super::unresolved_model() {
+        check.fix = Some(reason.to_string());
     } else if entry.is_none() {
         check.fix = Some(format!(
             "the configured model `{}` is missing: fix generator.model / --model, or run `scripts/setup.sh` for the default",

@@ -15,20 +15,72 @@ pub mod status;
 pub mod tone;
 pub mod train;
 
+use std::path::Path;
+use std::sync::OnceLock;
+
 use anyhow::Context;
+use starling::backends::discovery::{self, Roots};
 use starling::backends::Generator;
 use starling::config::{Backend, Config};
+
+/// Why `generator.model` named neither a file nor a local model, when so: reported by the
+/// commands that need the model, so that a bad name does not stop `tone` or `index`.
+static UNRESOLVED_MODEL: OnceLock<String> = OnceLock::new();
+
+/// `--model NAME` (or `generator.model` in the file or environment): when the value is not an
+/// existing file, looks it up among the local models (`starling models`: Ollama, Hugging Face
+/// cache, LM Studio, GPT4All, `models.folders`) and points `generator.model` at that file.
+/// Absolute and `~` paths and the default are paths only: they keep the "not found" error and
+/// its fix. Called once, by `main`, right after the configuration is loaded.
+///
+/// With `generator.backend = "openai"`, `generator.model` is the server's model name, not a
+/// file: nothing to resolve.
+pub fn resolve_generator_model(config: &mut Config) -> anyhow::Result<()> {
+    if config.generator.backend == Backend::OpenAi || config.generator.model.is_file() {
+        return Ok(());
+    }
+    let Some(written) = config.written("generator.model") else {
+        return Ok(());
+    };
+    if written.starts_with('~') || Path::new(written).is_absolute() {
+        return Ok(());
+    }
+    let written = written.to_string();
+    match discovery::resolve(&written, &Roots::for_config(config)) {
+        Ok(path) => {
+            tracing::info!("model `{written}` is `{}`", path.display());
+            config.set_generator_model(path);
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Keeps `err` (from [`resolve_generator_model`]) for the commands that load the model.
+pub fn defer_model_error(err: &anyhow::Error) {
+    let _ = UNRESOLVED_MODEL.set(format!("{err:#}"));
+}
+
+/// The reason `generator.model` names no model, when [`resolve_generator_model`] found none.
+pub fn unresolved_model() -> Option<&'static str> {
+    UNRESOLVED_MODEL.get().map(String::as_str)
+}
 
 /// Loads the configured generation model (or reaches its server), with an error that names
 /// the file or server and the fix.
 pub fn load_generator(config: &Config) -> anyhow::Result<Box<dyn Generator>> {
     match config.generator.backend {
-        Backend::Llama => starling::services::open_generator(config).with_context(|| {
-            format!(
-                "loading the generation model `{}`",
-                config.generator.model.display()
-            )
-        }),
+        Backend::Llama => {
+            if let Some(reason) = unresolved_model() {
+                anyhow::bail!("{reason}");
+            }
+            starling::services::open_generator(config).with_context(|| {
+                format!(
+                    "loading the generation model `{}`",
+                    config.generator.model.display()
+                )
+            })
+        }
         // Its errors name the server already.
         Backend::OpenAi => Ok(starling::services::open_generator(config)?),
     }
