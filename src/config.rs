@@ -271,9 +271,6 @@ pub struct Entry {
     pub key: &'static str,
     pub value: Value,
     pub source: Source,
-    /// The value as the user wrote it (file, environment or flag), before `~` and relative
-    /// paths were expanded; `None` for a default. `--model llama3.2` is a name, not `./llama3.2`.
-    pub written: Option<String>,
     pub help: &'static str,
 }
 
@@ -324,8 +321,6 @@ pub struct GeneratorSettings {
     /// `generator.model` as given when it is not an existing file: a name `starling models`
     /// lists, or the model a generator server is asked for.
     pub model_name: Option<String>,
-    /// `generator.model` was not set: the packaged default (a server then picks its own).
-    pub model_is_default: bool,
     pub backend: Backend,
     /// The OpenAI-compatible server (backend openai).
     pub url: String,
@@ -476,7 +471,8 @@ fn parse_text(def: &KeyDef, raw: &str, base: &Path) -> Result<Value, String> {
         Kind::Model if raw.trim().is_empty() => Err(bad()),
         Kind::Model => {
             let path = expand(raw, base);
-            Ok(if path.exists() {
+            let looks_like_path = raw.starts_with('~') || Path::new(raw).is_absolute();
+            Ok(if looks_like_path || path.exists() {
                 Value::Path(path)
             } else {
                 Value::Text(raw.trim().to_string())
@@ -606,8 +602,7 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
 impl Config {
     /// Layers defaults, file, environment and flags. Errors name the key and where it came from.
     pub fn load(inputs: &ConfigInputs) -> Result<Config> {
-        // Each chosen value with where it came from and the text it was written as.
-        let mut chosen: BTreeMap<&'static str, (Value, Source, Option<String>)> = BTreeMap::new();
+        let mut chosen: BTreeMap<&'static str, (Value, Source)> = BTreeMap::new();
 
         let (file, required) = match &inputs.file {
             Some(path) => (expand(&path.to_string_lossy(), &inputs.cwd), true),
@@ -637,11 +632,7 @@ impl Config {
                     path: file.clone(),
                     message,
                 })?;
-                let written = match &raw {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                chosen.insert(def.key, (value, Source::File(file.clone()), Some(written)));
+                chosen.insert(def.key, (value, Source::File(file.clone())));
             }
             Some(file)
         } else {
@@ -656,7 +647,7 @@ impl Config {
                         source_name: format!("environment variable {name}"),
                         message,
                     })?;
-                chosen.insert(def.key, (value, Source::Env(name), Some(raw.clone())));
+                chosen.insert(def.key, (value, Source::Env(name)));
             }
         }
 
@@ -670,15 +661,12 @@ impl Config {
                     source_name: format!("flag {flag}"),
                     message,
                 })?;
-            chosen.insert(
-                def.key,
-                (value, Source::Flag(flag.clone()), Some(raw.clone())),
-            );
+            chosen.insert(def.key, (value, Source::Flag(flag.clone())));
         }
 
         // Defaults last: some depend on models_dir, which may itself have been set above.
         let models_dir = match chosen.get("models_dir") {
-            Some((Value::Path(path), _, _)) => path.clone(),
+            Some((Value::Path(path), _)) => path.clone(),
             _ => match default_value("models_dir", Path::new("")) {
                 Value::Path(path) => path,
                 _ => unreachable!(),
@@ -687,14 +675,13 @@ impl Config {
         let entries: Vec<Entry> = KEYS
             .iter()
             .map(|def| {
-                let (value, source, written) = chosen.remove(def.key).unwrap_or_else(|| {
-                    (default_value(def.key, &models_dir), Source::Default, None)
-                });
+                let (value, source) = chosen
+                    .remove(def.key)
+                    .unwrap_or_else(|| (default_value(def.key, &models_dir), Source::Default));
                 Entry {
                     key: def.key,
                     value,
                     source,
-                    written,
                     help: def.help,
                 }
             })
@@ -703,13 +690,13 @@ impl Config {
     }
 
     fn from_entries(file: Option<PathBuf>, entries: Vec<Entry>) -> Config {
-        let get = |key: &str| -> &Value {
-            &entries
+        let entry = |key: &str| -> &Entry {
+            entries
                 .iter()
                 .find(|e| e.key == key)
                 .expect("every key has an entry")
-                .value
         };
+        let get = |key: &str| -> &Value { &entry(key).value };
         let path = |key: &str| match get(key) {
             Value::Path(p) => p.clone(),
             other => unreachable!("{key} is a path, got {other:?}"),
@@ -726,13 +713,7 @@ impl Config {
             Value::Text(s) => s.clone(),
             other => unreachable!("{key} is text, got {other:?}"),
         };
-        let source = |key: &str| -> &Source {
-            &entries
-                .iter()
-                .find(|e| e.key == key)
-                .expect("every key has an entry")
-                .source
-        };
+        let source = |key: &str| -> &Source { &entry(key).source };
         let threads = match int("generator.threads") {
             0 => physical_cores(),
             n => n as usize,
@@ -759,7 +740,6 @@ impl Config {
                     Value::Text(name) => Some(name.clone()),
                     _ => None,
                 },
-                model_is_default: source("generator.model") == &Source::Default,
                 backend: match (
                     text("generator.backend").as_str(),
                     source("generator.backend"),
@@ -820,14 +800,6 @@ impl Config {
     /// The environment variable that sets `key`.
     pub fn env_name(key: &str) -> String {
         env_name(key)
-    }
-
-    /// `key`'s value as the user wrote it, before path expansion; `None` for a default.
-    pub fn written(&self, key: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|entry| entry.key == key)
-            .and_then(|entry| entry.written.as_deref())
     }
 
     /// Points `generator.model` at `path` (a local model found by name), keeping where the name
@@ -982,7 +954,7 @@ mod tests {
     }
 
     #[test]
-    fn written_keeps_the_text_before_path_expansion() {
+    fn a_model_name_is_kept_as_written() {
         let (dir, mut inputs) = inputs_with_file("[models]\nfolders = [\"gguf\"]\n");
         inputs.flags.push((
             "generator.model".into(),
@@ -997,8 +969,6 @@ mod tests {
             config.generator.model_name.as_deref(),
             Some("llama3.2:latest")
         );
-        assert_eq!(config.written("generator.model"), Some("llama3.2:latest"));
-        assert_eq!(config.written("generator.seed"), None);
         config.set_generator_model(PathBuf::from("/models/blob"));
         assert_eq!(config.generator.model, PathBuf::from("/models/blob"));
         let entry = config

@@ -15,7 +15,6 @@ pub mod status;
 pub mod tone;
 pub mod train;
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::Context;
@@ -36,24 +35,17 @@ static UNRESOLVED_MODEL: OnceLock<String> = OnceLock::new();
 /// With `generator.backend = "openai"`, `generator.model` is the server's model name, not a
 /// file: nothing to resolve.
 pub fn resolve_generator_model(config: &mut Config) -> anyhow::Result<()> {
-    if config.generator.backend == Backend::OpenAi || config.generator.model.is_file() {
-        return Ok(());
-    }
-    let Some(written) = config.written("generator.model") else {
+    // A name is what `generator.model` holds when it is not a path (config::Kind::Model).
+    let Some(name) = config.generator.model_name.clone() else {
         return Ok(());
     };
-    if written.starts_with('~') || Path::new(written).is_absolute() {
+    if config.generator.backend == Backend::OpenAi {
         return Ok(());
     }
-    let written = written.to_string();
-    match discovery::resolve(&written, &Roots::for_config(config)) {
-        Ok(path) => {
-            tracing::info!("model `{written}` is `{}`", path.display());
-            config.set_generator_model(path);
-            Ok(())
-        }
-        Err(err) => Err(err.into()),
-    }
+    let path = discovery::resolve(&name, &Roots::for_config(config))?;
+    tracing::info!("model `{name}` is `{}`", path.display());
+    config.set_generator_model(path);
+    Ok(())
 }
 
 /// Keeps `err` (from [`resolve_generator_model`]) for the commands that load the model.
