@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
@@ -48,6 +49,10 @@ struct RuleSpec {
     patterns: Vec<String>,
     #[serde(default)]
     unless: Vec<String>,
+    /// Patterns that, found in the next sentence of the same paragraph, clear the hit: an
+    /// apology followed by what was done about it is proportionate, not over-apologising.
+    #[serde(default)]
+    unless_next: Vec<String>,
     message: String,
     suggestion: String,
     #[serde(default)]
@@ -80,6 +85,7 @@ pub struct Rule {
     pub no_match: Vec<String>,
     regex: Regex,
     unless: Vec<Regex>,
+    unless_next: Vec<Regex>,
 }
 
 /// Compiled rules plus the profiles that adjust their severities.
@@ -156,6 +162,44 @@ fn phrase_pattern(phrase: &str) -> String {
         body,
         if ends_word { r"(?-u:\b)" } else { "" }
     )
+}
+
+/// A reporting cue outside the quotes ("she said", "the survey verbatims", "per the review"):
+/// the quoted words are someone else's, reported, not the writer's own tone. "I said" does not
+/// count: a person's own lines in a script are theirs.
+static REPORTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:said|says|say|wrote|writes|told|asked|called it|put it|mentioned|complained|quoted?|quotes|verbatims?|feedback|comments?|commented|according to|in (?:his|her|their) words|survey|interview|notes say|ticket says|review says)\b")
+        .expect("reported speech")
+});
+static SELF_REPORTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:I|we) (?:said|say|wrote|told|asked|mentioned|complained)\b")
+        .expect("own speech")
+});
+
+/// True when `start..end` of `sentence` lies inside quotation marks (“...”, "...") and the
+/// sentence attributes the quote to someone else.
+fn quoted_from_others(sentence: &str, start: usize, end: usize) -> bool {
+    let mut open: Option<(usize, char)> = None;
+    let mut inside = false;
+    let mut outside = String::with_capacity(sentence.len());
+    for (i, c) in sentence.char_indices() {
+        match (open, c) {
+            (None, '“') | (None, '"') => open = Some((i, c)),
+            (Some((at, '“')), '”') | (Some((at, '"')), '"') => {
+                if at < start && end <= i {
+                    inside = true;
+                }
+                open = None;
+            }
+            (None, c) => outside.push(c),
+            _ => {}
+        }
+    }
+    if open.is_some() {
+        // An unclosed quote: its text is not known to be someone else's.
+        return false;
+    }
+    inside && REPORTED.is_match(&outside) && !SELF_REPORTED.is_match(&outside)
 }
 
 impl RuleSet {
@@ -241,15 +285,18 @@ impl RuleSet {
                 let joined = format!("(?i)(?:{})", alternatives.join("|"));
                 let regex =
                     Regex::new(&joined).map_err(|err| rule_error(format!("bad pattern: {err}")))?;
-                let unless = spec
-                    .unless
-                    .iter()
-                    .map(|u| {
-                        let expanded = expand_pattern(u, &classes).map_err(rule_error)?;
-                        Regex::new(&format!("(?i){expanded}"))
-                            .map_err(|err| rule_error(format!("bad `unless` pattern: {err}")))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                let compile = |patterns: &[String], key: &str| {
+                    patterns
+                        .iter()
+                        .map(|u| {
+                            let expanded = expand_pattern(u, &classes).map_err(rule_error)?;
+                            Regex::new(&format!("(?i){expanded}"))
+                                .map_err(|err| rule_error(format!("bad `{key}` pattern: {err}")))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                };
+                let unless = compile(&spec.unless, "unless")?;
+                let unless_next = compile(&spec.unless_next, "unless_next")?;
                 rules.push(Rule {
                     id: spec.id,
                     category,
@@ -261,6 +308,7 @@ impl RuleSet {
                     no_match: spec.examples.no_match,
                     regex,
                     unless,
+                    unless_next,
                 });
             }
         }
@@ -309,14 +357,24 @@ impl RuleSet {
         let view = prose_view(source, options.kind);
         let lines = LineIndex::new(source);
         let mut findings: Vec<Finding> = Vec::new();
-        for sentence_range in &view.sentences {
+        for (n, sentence_range) in view.sentences.iter().enumerate() {
             let sentence = &view.text[sentence_range.clone()];
+            // The sentence after this one, when the same paragraph goes on with it.
+            let next = view.sentences.get(n + 1).and_then(|following| {
+                let gap = &view.text[sentence_range.end..following.start];
+                (gap.matches('\n').count() < 2).then(|| &view.text[following.clone()])
+            });
             for index in self.set.matches(sentence).iter() {
                 let rule = &self.rules[index];
-                if rule.unless.iter().any(|u| u.is_match(sentence)) {
+                if rule.unless.iter().any(|u| u.is_match(sentence))
+                    || next.is_some_and(|next| rule.unless_next.iter().any(|u| u.is_match(next)))
+                {
                     continue;
                 }
                 for found in rule.regex.find_iter(sentence) {
+                    if quoted_from_others(sentence, found.start(), found.end()) {
+                        continue;
+                    }
                     let start = sentence_range.start + found.start();
                     let end = sentence_range.start + found.end();
                     let (line, column) = lines.position(start);
