@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet};
 use serde::Deserialize;
 
-use super::segment::{prose_view, InputKind};
+use super::segment::{has_blank_line, prose_view, InputKind};
 use super::{Category, CheckOptions, Finding, FindingSource, LineIndex, Severity};
 use crate::error::{Error, Result};
 
@@ -361,8 +361,8 @@ impl RuleSet {
             let sentence = &view.text[sentence_range.clone()];
             // The sentence after this one, when the same paragraph goes on with it.
             let next = view.sentences.get(n + 1).and_then(|following| {
-                let gap = &view.text[sentence_range.end..following.start];
-                (gap.matches('\n').count() < 2).then(|| &view.text[following.clone()])
+                (!has_blank_line(&view.text[sentence_range.end..following.start]))
+                    .then(|| &view.text[following.clone()])
             });
             for index in self.set.matches(sentence).iter() {
                 let rule = &self.rules[index];

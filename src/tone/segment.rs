@@ -33,7 +33,8 @@ impl ProseView {
     }
 }
 
-fn has_blank_line(gap: &str) -> bool {
+/// True when `gap` (the text between two sentences) holds a blank line: a new paragraph.
+pub(crate) fn has_blank_line(gap: &str) -> bool {
     let mut newlines = 0;
     for c in gap.chars() {
         match c {
