@@ -9,6 +9,8 @@ pub mod learn;
 pub mod manifest;
 pub mod notes;
 pub mod prompts;
+#[cfg(test)]
+mod properties;
 pub mod services;
 pub mod structured;
 pub mod tasks;

@@ -310,7 +310,7 @@ pub fn skip_reason(bytes: &[u8], max_bytes: u64) -> Option<String> {
         return Some("binary (contains NUL bytes)".into());
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Some("empty".into());
+        return Some("empty (no text, only whitespace)".into());
     }
     if let Err(err) = std::str::from_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)) {
         return Some(format!(

@@ -171,6 +171,10 @@ pub struct Story {
     pub notes: Vec<String>,
     /// The judge's probability that the anchor note is evidence for the competency.
     pub score: f32,
+    /// How likely the story as a whole is evidence: the noisy-OR of its notes' probabilities,
+    /// `1 - Π(1 - p)`. Stories are ranked by it, so a story two or three notes bear out comes
+    /// before a lone note the judge rates a little higher.
+    pub support: f32,
     /// What ties the other notes to the anchor ("links to it", "INC-2291", "names: Ana, Li").
     pub ties: Vec<String>,
 }
@@ -192,7 +196,8 @@ static IDENTIFIER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,9}-\d{1,6}\b").expect("identifier"));
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[A-Z][a-z]{2,15}\b").expect("name"));
 static WIKILINK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\[\[([^\]|#]+)(?:#[^\]|]*)?(?:\|([^\]]*))?\]\]").expect("wikilink")
+    // Target (empty for a link into the same note), `#heading` or `#^block`, `|label`.
+    Regex::new(r"\[\[([^\]|#]*)(#[^\]|]*)?(?:\|([^\]]*))?\]\]").expect("wikilink")
 });
 
 /// Capitalised words that are not names.
@@ -388,6 +393,7 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
         let mut story = Story {
             notes: vec![notes[anchor].path.clone()],
             score: notes[anchor].probability,
+            support: notes[anchor].probability,
             ties: Vec::new(),
         };
         for other in 0..notes.len() {
@@ -402,6 +408,7 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
                 || (!why.is_empty() && notes[other].probability >= bar.max(0.5))
             {
                 used[other] = true;
+                story.support = 1.0 - (1.0 - story.support) * (1.0 - notes[other].probability);
                 story.notes.push(notes[other].path.clone());
                 story
                     .ties
@@ -410,6 +417,8 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
         }
         stories.push(story);
     }
+    // Stable: equal support keeps the anchors' order.
+    stories.sort_by(|a, b| b.support.total_cmp(&a.support));
     stories
 }
 
@@ -635,17 +644,24 @@ pub fn shape_line(line: &str) -> Option<String> {
     let body = body.trim_start_matches('>').trim();
     let body = CALLOUT.replace(body, "");
     let body = WIKILINK.replace_all(&body, |c: &regex::Captures| {
-        c.get(2)
-            .map(|label| label.as_str().trim().to_string())
-            .unwrap_or_else(|| {
-                let target = c[1].trim();
-                target
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(target)
-                    .trim_end_matches(".md")
-                    .to_string()
-            })
+        let target = c[1].trim();
+        if let Some(label) = c.get(3) {
+            label.as_str().trim().to_string()
+        } else if target.is_empty() {
+            // [[#Heading]] reads as the heading's words.
+            c.get(2)
+                .map_or("", |h| h.as_str())
+                .trim_start_matches(['#', '^'])
+                .trim()
+                .to_string()
+        } else {
+            target
+                .rsplit('/')
+                .next()
+                .unwrap_or(target)
+                .trim_end_matches(".md")
+                .to_string()
+        }
     });
     let body = MD_LINK.replace_all(&body, "$1");
     let body = BLOCK_ID.replace(&body, "");
@@ -1428,6 +1444,36 @@ mod tests {
             ["incidents/inc-42.md", "1on1/ana.md", "design/cache.md"],
             "{stories:?}"
         );
+    }
+
+    #[test]
+    fn a_story_several_notes_bear_out_comes_before_a_slightly_likelier_lone_note() {
+        let note = evidence::candidate;
+        let notes = vec![
+            note(
+                "weekly/2024-w10.md",
+                "Reviewed the hiring pipeline numbers.",
+                0.62,
+            ),
+            note(
+                "projects/ledger.md",
+                "LEDG-7: moved the ledger to the new queue.",
+                0.58,
+            ),
+            note(
+                "1on1/kai.md",
+                "Kai asked how LEDG-7 went; we wrote the runbook.",
+                0.45,
+            ),
+            note("retro/q2.md", "Unrelated retro about the offsite.", 0.05),
+        ];
+        let stories = build_stories(&notes, 0.4);
+        assert_eq!(stories.len(), 2, "{stories:?}");
+        assert_eq!(stories[0].notes, ["projects/ledger.md", "1on1/kai.md"]);
+        assert!((stories[0].support - (1.0 - 0.42 * 0.55)).abs() < 1e-6);
+        assert_eq!(stories[0].score, 0.58);
+        assert_eq!(stories[1].notes, ["weekly/2024-w10.md"]);
+        assert_eq!(stories[1].support, 0.62);
     }
 
     #[test]

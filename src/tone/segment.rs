@@ -125,9 +125,10 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
             let mut index = 0;
             while index < source.len() {
                 if keep[index] && !covered[index] {
-                    let line_start = source[..index].rfind('\n').map_or(0, |i| i + 1);
+                    // A line ends at \n, \r\n or a lone \r, as CommonMark reads it.
+                    let line_start = source[..index].rfind(['\n', '\r']).map_or(0, |i| i + 1);
                     let line_end = source[index..]
-                        .find('\n')
+                        .find(['\n', '\r'])
                         .map_or(source.len(), |i| index + i);
                     loose.push(line_start..line_end);
                     index = line_end;
@@ -137,6 +138,13 @@ pub fn prose_view(source: &str, kind: InputKind) -> ProseView {
             }
             blocks.extend(loose);
             blocks.sort_by_key(|b| b.start);
+            // Blocks never overlap, so neither do their sentences.
+            let mut end = 0;
+            blocks.retain_mut(|block| {
+                block.start = block.start.max(end);
+                end = end.max(block.end);
+                block.start < block.end
+            });
         }
     }
 

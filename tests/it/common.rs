@@ -19,6 +19,9 @@ pub fn starling(home: &Path) -> Command {
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"))
         .env_remove("STARLING_LOG")
+        // Tests run two at a time on CI's two cores; llama.cpp's threads spin at every barrier,
+        // so two model processes with two threads each slow each other down many times over.
+        .env("STARLING_GENERATOR_THREADS", "1")
         .stdin(Stdio::null());
     // Keep the real model cache: the tests exercise the real models.
     let cache = models_dir();

@@ -34,7 +34,7 @@ impl LlamaServer {
             .arg("-m")
             .arg(models_dir().join("SmolLM2-135M-Instruct.Q4_1.gguf"))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["-c", "4096", "-t", "2", "--parallel", "1", "--no-webui"])
+            .args(["-c", "4096", "-t", "1", "--parallel", "1", "--no-webui"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -6,6 +6,7 @@ mod config;
 mod generate;
 mod generator_server;
 mod hardening;
+mod hostile;
 mod index;
 mod map;
 mod offline;

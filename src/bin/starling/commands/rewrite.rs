@@ -266,7 +266,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             }
         };
         if text.trim().is_empty() {
-            results.push(FileResult::new(&name, "skipped").because("empty"));
+            results.push(
+                FileResult::new(&name, "skipped").because("empty (no text, only whitespace)"),
+            );
             continue;
         }
         let input_sha = sha256(&bytes);
