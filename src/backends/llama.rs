@@ -190,9 +190,14 @@ impl LlamaGenerator {
 
     /// Renders system + user turns with the model's own chat template, ready for the reply.
     pub fn render(&self, system: Option<&str>, prompt: &str) -> Result<String> {
+        // A NUL byte means nothing in a prompt (and cannot cross into C): it is left out.
         let message = |role: &str, content: &str| {
-            LlamaChatMessage::new(role.into(), content.into())
-                .map_err(|_| Error::Generation("the prompt contains a NUL byte; remove it".into()))
+            LlamaChatMessage::new(role.into(), content.replace('\0', "")).map_err(|_| {
+                Error::Input {
+                    path: "prompt".into(),
+                    message: "cannot be passed to the model".into(),
+                }
+            })
         };
         let mut messages = Vec::with_capacity(2);
         if let Some(system) = system.filter(|s| !s.is_empty()) {

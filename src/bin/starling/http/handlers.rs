@@ -396,6 +396,17 @@ pub async fn star(
     check_date("until", &request.until)?;
     let engines = state.engines.clone();
     let roots = engines.config.notes.paths.clone();
+    // A pinned path that names no file under the note roots is not found (404); a file that
+    // is there but cannot be pinned as asked is a bad request.
+    if let Some(spec) = request.include.iter().find(|spec| {
+        let (path, _) = star::split_pinned_spec(spec);
+        starling::notes::loading::file_under_roots(std::path::Path::new(path), &roots).is_none()
+    }) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("`include`: `{spec}`: no such file under the note roots; give a path relative to a note root that stays inside it"),
+        ));
+    }
     let include = request
         .include
         .iter()

@@ -20,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use serde_json::{json, Value};
 use starling::backends::fastembed::FastEmbedder;
 use starling::backends::Generator;
 use starling::config::Config;
@@ -165,7 +165,44 @@ where
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        body(Json::<T>::from_request(request, state).await).map(JsonBody)
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(
+                    rejection.status(),
+                    format!("request body: {}", rejection.body_text()),
+                )
+            })?;
+        // serde would read a JSON array as a struct's fields in order; the API takes objects.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request(
+                "request body: send a JSON object, e.g. {\"text\": \"...\"}",
+            ));
+        }
+        let mut value: Value = body(Json::<Value>::from_bytes(&bytes))?;
+        integral_numbers_as_integers(&mut value);
+        // The error names the field (`k: invalid type...`), as axum's own Json does.
+        serde_path_to_error::deserialize(value)
+            .map(JsonBody)
+            .map_err(|err| ApiError::bad_request(format!("request body: {err}")))
+    }
+}
+
+/// `200.0` is the integer 200 in JSON (and in JSON Schema); serde would refuse it where a
+/// count is expected, so whole numbers written with a fraction become integers.
+fn integral_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            if float.fract() == 0.0 && float >= 0.0 && float < u64::MAX as f64 {
+                *value = Value::from(float as u64);
+            } else if float.fract() == 0.0 && float < 0.0 && float >= i64::MIN as f64 {
+                *value = Value::from(float as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
     }
 }
 

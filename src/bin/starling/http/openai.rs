@@ -23,6 +23,8 @@ use super::{blocking, ApiError, AppState, JsonBody};
 #[derive(Debug, Deserialize)]
 pub struct Message {
     role: String,
+    /// Absent or null: no text (an assistant turn that only called tools, say).
+    #[serde(default)]
     content: Value,
 }
 
@@ -73,6 +75,9 @@ fn schema_of(format: Option<&Value>) -> Result<Option<Value>, ApiError> {
 fn text_of(content: &Value) -> Result<String, ApiError> {
     match content {
         Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) if !parts.iter().all(Value::is_object) => Err(ApiError::bad_request(
+            "`messages[].content`: each part must be an object such as {\"type\": \"text\", \"text\": \"...\"}",
+        )),
         Value::Array(parts) => Ok(parts
             .iter()
             .filter_map(|p| p["text"].as_str())
@@ -133,11 +138,15 @@ pub async fn chat_completions(
     let stop = match &request.stop {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
             .iter()
             .filter_map(|s| s.as_str().map(String::from))
             .collect(),
-        Some(_) => return Err(ApiError::bad_request("`stop` must be a string or an array")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`stop` must be a string or an array of strings",
+            ))
+        }
     };
     let temperature = request.temperature.unwrap_or(settings.temperature);
     if !(0.0..=2.0).contains(&temperature) {
