@@ -387,7 +387,8 @@ fn the_api_reads_and_indexes_only_under_the_note_roots_and_takes_plain_curl_bodi
             "/v1/star",
             Some(json!({"competency": "Improving CI reliability", "no_model": true, "include": [include]})),
         );
-        assert_eq!(status, 400, "{include}: {body}");
+        // Outside the roots or not there: the same 404, which says nothing of what exists.
+        assert_eq!(status, 404, "{include}: {body}");
         let text = body.to_string();
         assert!(
             !text.contains("root:") && !text.contains(&server.token),
@@ -751,4 +752,40 @@ fn tone_checks_beyond_the_workers_get_503_with_retry_after() {
         "{head}"
     );
     assert!(body.contains("--workers"), "{body}");
+}
+
+#[test]
+fn an_index_request_past_the_timeout_stops_embedding() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    let notes = 8_000;
+    for i in 0..notes {
+        std::fs::write(
+            vault.join(format!("n{i:05}.md")),
+            format!("# Note {i}\n\nPaired on step {i} of the ledger migration with the platform team.\n"),
+        )
+        .unwrap();
+    }
+    let config = home.path().join("config/starling");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!("[notes]\npaths = [{:?}]\n", vault.display().to_string()),
+    )
+    .unwrap();
+    let server = Server::start(home.path(), &["--timeout", "1"]);
+    let (status, body) = server.call("POST", "/v1/index", Some(json!({})));
+    assert_eq!(status, 504, "{body}");
+    // The run stops at its next batch of embeddings: the count settles below the whole vault.
+    // (Uncancelled, this debug build commits a batch of 512 chunks every ten seconds or so.)
+    std::thread::sleep(Duration::from_secs(5));
+    let (_, first) = server.call("GET", "/v1/status", None);
+    std::thread::sleep(Duration::from_secs(30));
+    let (_, second) = server.call("GET", "/v1/status", None);
+    assert_eq!(first["files_indexed"], second["files_indexed"], "{second}");
+    assert!(
+        second["files_indexed"].as_u64().unwrap() < notes,
+        "the run went on after its 504: {second}"
+    );
 }

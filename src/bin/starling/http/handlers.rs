@@ -54,7 +54,11 @@ pub async fn index(
     JsonBody(request): JsonBody<IndexBody>,
 ) -> Result<Json<Value>, ApiError> {
     let engines = state.engines.clone();
-    blocking(&state, None, move || {
+    // A timeout or a client that leaves stops the embedding at its next batch; what was
+    // committed before stays, so the next request goes on from there.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    blocking(&state, Some(cancel), move || {
         // The server indexes its configured roots, whole: a path sent here must lie under one
         // of them (after canonicalisation), and only says what to bring up to date; a run over
         // fewer roots would drop the others' notes from the index.
@@ -84,7 +88,7 @@ pub async fn index(
         let report = run_index(
             &roots,
             &engines.notes.state_path,
-            &engines.embedder,
+            &Interruptible::new(&engines.embedder, flag),
             &engines.notes.store,
             &IndexOptions {
                 max_file_bytes: engines.config.notes.max_file_bytes,
@@ -246,7 +250,9 @@ pub async fn tone(
 async fn model_call(
     state: AppState,
     stream: bool,
-    work: impl FnOnce(&dyn Generator) -> Result<Value, ApiError> + Send + 'static,
+    // The closure gets the request's cancel flag too, for the work it does beside the model
+    // (embedding): a timeout, a client that leaves or a shutdown stops both.
+    work: impl FnOnce(&dyn Generator, Arc<AtomicBool>) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<Response, ApiError> {
     let permit = state.model_slot()?;
     let cancel = Arc::new(AtomicBool::new(false));
@@ -256,12 +262,13 @@ async fn model_call(
         let flag = cancel.clone();
         let value = blocking(&state, Some(cancel), move || {
             let _permit = permit;
+            let for_work = flag.clone();
             let tap = Tap::new(engines.generator.as_ref(), flag.clone(), move |_| {
                 if shutting_down.load(Ordering::Relaxed) {
                     flag.store(true, Ordering::Relaxed);
                 }
             });
-            work(&tap)
+            work(&tap, for_work)
         })
         .await?;
         return Ok(Json(value).into_response());
@@ -286,7 +293,7 @@ async fn model_call(
                 flag.store(true, Ordering::Relaxed);
             }
         });
-        let last = match work(&tap) {
+        let last = match work(&tap, cancel.clone()) {
             Ok(value) => Event::default().event("done").data(value.to_string()),
             Err(err) => Event::default()
                 .event("error")
@@ -343,7 +350,7 @@ pub async fn generate(
         cancel: None,
     };
     let schema = request.json_schema.clone();
-    model_call(state, request.stream, move |generator| {
+    model_call(state, request.stream, move |generator, _cancel| {
         let started = std::time::Instant::now();
         match schema {
             Some(schema) => {
@@ -454,8 +461,8 @@ pub async fn star(
         let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
         return Ok(Json(value).into_response());
     }
-    model_call(state, request.stream, move |generator| {
-        run(Some(generator), Arc::new(AtomicBool::new(false)))
+    model_call(state, request.stream, move |generator, cancel| {
+        run(Some(generator), cancel)
     })
     .await
 }
@@ -522,8 +529,8 @@ pub async fn map(
         let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
         return Ok(Json(value).into_response());
     }
-    model_call(state, false, move |generator| {
-        run(Some(generator), Arc::new(AtomicBool::new(false)))
+    model_call(state, false, move |generator, cancel| {
+        run(Some(generator), cancel)
     })
     .await
 }
@@ -546,7 +553,7 @@ pub async fn rewrite(
     let style =
         starling::prompts::rewrite_style(&request.style, engines.config.styles_dir.as_deref())
             .map_err(|e| ApiError::bad_request(format!("`style`: {e}")))?;
-    model_call(state, request.stream, move |generator| {
+    model_call(state, request.stream, move |generator, _cancel| {
         let options = rewrite_task::RewriteOptions {
             instructions: request.instructions.clone(),
             sampling: Sampling::greedy(engines.config.generator.seed),
