@@ -9,7 +9,7 @@ use proptest::test_runner::Config;
 use crate::notes::chunk::{chunk_note, WordCounter};
 use crate::notes::markdown::{self, ParseOptions};
 use crate::notes::mojibake;
-use crate::tasks::{facts, rubric, star};
+use crate::tasks::{audit, facts, rubric, star, stories};
 use crate::tone::rules::RuleSet;
 use crate::tone::segment::{prose_view, InputKind};
 use crate::tone::{apply_allow, apply_directives, CheckOptions, LineIndex};
@@ -202,6 +202,23 @@ proptest! {
     }
 
     #[test]
+    fn audit_claims_lie_on_boundaries_and_differences_name_values(source in text(), other in text()) {
+        for span in audit::claim_spans(&source, InputKind::Markdown) {
+            prop_assert!(on_boundaries(&source, span.start, span.end));
+        }
+        let (_, differences) = audit::judge_lines(&source, &other, 0.9);
+        for difference in differences {
+            prop_assert!(!difference.claim.is_empty() && !difference.notes.is_empty());
+            prop_assert!(difference.line >= 1 && difference.line <= other.lines().count());
+        }
+        // A line never contradicts itself.
+        for line in source.lines() {
+            let (verdict, differences) = audit::judge_lines(line, line, 0.9);
+            prop_assert_ne!(verdict, audit::Verdict::Contradicted, "{:?}", differences);
+        }
+    }
+
+    #[test]
     fn rubrics_and_star_shaping_take_any_text(source in text()) {
         let _ = rubric::parse(std::path::Path::new("ladder.md"), &source);
         for line in source.lines() {
@@ -213,5 +230,9 @@ proptest! {
             }
         }
         let _ = star::question_core(&source);
+        let lines = source.lines().count();
+        for question in stories::parse_questions(&source) {
+            prop_assert!(question.line >= 1 && question.line <= lines);
+        }
     }
 }

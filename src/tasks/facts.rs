@@ -59,6 +59,11 @@ fn word_value(word: &str) -> f64 {
 /// Every figure in `text`, in order. Digits glued to letters (`Q3`, `p99`, `v2`) are
 /// identifiers: their value is kept, and they are compared as written (see `unsupported`).
 pub fn figures(text: &str) -> Vec<Figure> {
+    figures_at(text).into_iter().map(|(_, f)| f).collect()
+}
+
+/// `figures`, each with the byte range it was read from (digit figures first, then words).
+pub fn figures_at(text: &str) -> Vec<(std::ops::Range<usize>, Figure)> {
     let mut out = Vec::new();
     for caps in NUMBER.captures_iter(text) {
         let whole = caps.get(0).expect("match");
@@ -82,8 +87,7 @@ pub fn figures(text: &str) -> Vec<Figure> {
             Some("bn" | "b" | "billion") => 1e9,
             _ => 1.0,
         };
-        let raw = if glued {
-            // The identifier as written: the word around the digits.
+        let span = if glued {
             // Char-safe: the character before the word may be several bytes (`“Q3`, `—v2`).
             let start = text[..int.start()]
                 .char_indices()
@@ -93,29 +97,41 @@ pub fn figures(text: &str) -> Vec<Figure> {
             let end = text[int.end()..]
                 .find(|c: char| !c.is_alphanumeric())
                 .map_or(text.len(), |i| int.end() + i);
-            text[start..end].to_string()
+            start..end
         } else {
-            whole.as_str().trim().to_string()
+            let raw = whole.as_str();
+            let lead = raw.len() - raw.trim_start().len();
+            let trail = raw.len() - raw.trim_end().len();
+            whole.start() + lead..whole.end() - trail
         };
-        out.push(Figure {
-            raw,
-            value,
-            percent,
-            identifier: glued,
-        });
+        // The identifier as written (the word around the digits), or the figure trimmed.
+        let raw = text[span.clone()].to_string();
+        out.push((
+            span,
+            Figure {
+                raw,
+                value,
+                percent,
+                identifier: glued,
+            },
+        ));
     }
     for word in WORD_NUMBER.find_iter(text) {
-        out.push(Figure {
-            raw: word.as_str().to_string(),
-            value: word_value(word.as_str()),
-            percent: false,
-            identifier: false,
-        });
+        out.push((
+            word.range(),
+            Figure {
+                raw: word.as_str().to_string(),
+                value: word_value(word.as_str()),
+                percent: false,
+                identifier: false,
+            },
+        ));
     }
     out
 }
 
-fn same(a: &Figure, b: &Figure) -> bool {
+/// Whether two figures are the same value (identifiers: the same text).
+pub fn same(a: &Figure, b: &Figure) -> bool {
     if a.identifier {
         return a.raw.eq_ignore_ascii_case(&b.raw);
     }

@@ -1,6 +1,7 @@
 //! Starling's one integration-test binary (llama.cpp links once). Every test here runs the
 //! real engines against the models fetched by `scripts/setup.sh`.
 
+mod audit;
 mod common;
 mod config;
 mod generate;

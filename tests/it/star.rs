@@ -331,3 +331,70 @@ fn at_a_terminal_it_asks_and_lets_the_user_untick_evidence() {
     assert!(screen.contains("not enough evidence"), "{screen}");
     assert_eq!(output.status.code(), Some(1), "{screen}");
 }
+
+#[test]
+fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
+    let home = tempfile::tempdir().unwrap();
+    indexed_fixture_vault(home.path(), &[]);
+    let questions = home.path().join("interview.md");
+    std::fs::write(
+        &questions,
+        "# Interview prep\n\n| Question | Story |\n|---|---|\n\
+| Tell me about a production incident you owned | |\n\
+| Someone junior you helped grow | [[#Mentoring]] |\n\n\
+- Describe how you made the build faster and less flaky\n\
+- [ ] A time you negotiated a vendor contract and a budget\n\n### Mentoring\n\nSee my 1:1 notes.\n",
+    )
+    .unwrap();
+    let output = run(starling(home.path()).arg("stories").arg(&questions).args([
+        "--format",
+        "json",
+        "--no-model",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let questions = answer["questions"].as_array().unwrap();
+    assert_eq!(questions.len(), 4, "{answer}");
+    let first_path = |i: usize| {
+        questions[i]["stories"][0]["path"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        first_path(0),
+        "incidents/2025-02-certificate-outage.md",
+        "{answer}"
+    );
+    assert_eq!(questions[0]["line"], 5);
+    assert_eq!(questions[1]["pinned"][0]["link"], "#Mentoring", "{answer}");
+    assert_eq!(questions[1]["pinned"][0]["line"], 11, "{answer}");
+    assert_eq!(first_path(2), "work/2025-03-ci-flakes.md", "{answer}");
+    assert_eq!(questions[3]["none"], true, "{answer}");
+    for story in questions
+        .iter()
+        .flat_map(|q| q["stories"].as_array().unwrap())
+    {
+        assert!(story["line_start"].as_u64().unwrap() >= 1, "{story}");
+        assert!(!story["summary"].as_str().unwrap().is_empty(), "{story}");
+    }
+
+    // Markdown names the question without a story; a file with no questions is an error.
+    let output = run(starling(home.path())
+        .arg("stories")
+        .arg(home.path().join("interview.md")));
+    assert!(
+        stdout(&output).contains("## Questions without a story"),
+        "{}",
+        stdout(&output)
+    );
+    let empty = home.path().join("empty.md");
+    std::fs::write(&empty, "Just prose.\n").unwrap();
+    let output = run(starling(home.path()).arg("stories").arg(&empty));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no questions found"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -73,6 +73,10 @@ enum Command {
     Star(commands::star::Args),
     /// Map notes to a career-ladder rubric: each item's evidence, its strength, and the gaps.
     Map(commands::map::Args),
+    /// Interview prep: the best stories in the notes for each question, and the questions with none.
+    Stories(commands::stories::Args),
+    /// Check a draft's claims against the notes: supported, contradicted or unsupported.
+    Audit(commands::audit::Args),
     /// Rewrite drafts (files or whole folders) in a style; resumable, inputs never lost.
     Rewrite(commands::rewrite::Args),
     /// Serve the local HTTP API for editor plugins (loopback, bearer token).
@@ -179,6 +183,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Tone(args) => commands::tone::run(&config, args),
         Command::Star(args) => commands::star::run(&config, args),
         Command::Map(args) => commands::map::run(&config, args),
+        Command::Stories(args) => commands::stories::run(&config, args),
+        Command::Audit(args) => commands::audit::run(&config, args),
         Command::Rewrite(args) => commands::rewrite::run(&config, args),
         Command::Serve(args) => commands::serve::run(&config, args),
         Command::Token => commands::serve::print_token(&config),

@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses nothing itself beyond its clap `Args` and calls the library.
 
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod doctor;
@@ -12,6 +13,7 @@ pub mod search;
 pub mod serve;
 pub mod star;
 pub mod status;
+pub mod stories;
 pub mod tone;
 pub mod train;
 

@@ -1,0 +1,83 @@
+//! `starling stories QUESTIONS.md`: for each interview question in the file (a table's first
+//! column, list and task items), the best stories in the notes with `path:lines` and a summary;
+//! questions without a story and stories leaned on by many questions are flagged.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use starling::backends::SearchFilter;
+use starling::config::Config;
+use starling::files;
+use starling::services;
+use starling::tasks::stories;
+
+use crate::output;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Md,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The questions: a Markdown table (first column), bullet or numbered lists, task items.
+    questions: PathBuf,
+    /// Stories shown per question, best first.
+    #[arg(long, default_value_t = 3)]
+    k: usize,
+    #[arg(long, value_enum, default_value = "md")]
+    format: Format,
+    /// Rank without the model (the ranking never uses it; accepted as `star` and `map` do).
+    #[arg(long)]
+    no_model: bool,
+    /// Only notes under this folder or file (relative to the note root).
+    #[arg(long)]
+    path: Option<String>,
+    /// Only notes dated on or after YYYY-MM-DD.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only notes dated on or before YYYY-MM-DD.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.k > 0, "--k must be at least 1");
+    super::check_date("--since", &args.since)?;
+    super::check_date("--until", &args.until)?;
+    let text = files::read_text(&args.questions, 4 << 20)?;
+    let questions = stories::parse_questions(&text);
+    anyhow::ensure!(
+        !questions.is_empty(),
+        "`{}`: no questions found; put one per table row (first column), list item or task item",
+        args.questions.display()
+    );
+    let lock = match crate::client::store_access(config, "starling stories")? {
+        crate::client::StoreAccess::Local(lock) => lock,
+        crate::client::StoreAccess::Remote(_) => anyhow::bail!(
+            "a running `starling serve` holds the store and has no stories endpoint yet; stop the server and run `starling stories` again"
+        ),
+    };
+    let embedder = services::open_embedder(config)?;
+    let notes = services::open_store(config, lock, &embedder)?;
+    let filter = SearchFilter {
+        path_prefix: args.path.clone(),
+        tag: None,
+        since: args.since.clone(),
+        until: args.until.clone(),
+    };
+    let answers = stories::find(&embedder, &notes.store, &questions, args.k, &filter)?;
+    let report = match args.format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "file": args.questions.display().to_string(),
+                "questions": answers,
+            }))?
+        ),
+        Format::Md => stories::to_markdown(&answers),
+    };
+    output::print(&report)?;
+    Ok(ExitCode::SUCCESS)
+}

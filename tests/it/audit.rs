@@ -1,0 +1,152 @@
+//! `starling audit`: claims of a draft checked against the indexed fixture vault, in every
+//! format, with `--fail-on`, standard input, a missing file, and the shared PIP script.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const DRAFT: &str = "---\ntitle: H1 self-review\n---\n# H1 self-review\n\n\
+- Build time fell from 18 to 11 minutes after I split the integration suite into four parallel shards.\n\
+- Flaky failures dropped 45% by the end of March.\n\
+- I was the incident commander for the \u{201c}certificate outage\u{201d} and restored checkout after 42 minutes.\n\
+- I migrated the billing service to Kubernetes and cut cloud costs by $120k.\n\n\
+Next half I will mentor two new hires. Thanks to the platform team for their help.\n";
+
+#[test]
+fn audit_tells_supported_contradicted_and_unsupported_claims_apart() {
+    let home = tempfile::tempdir().unwrap();
+    indexed_fixture_vault(home.path(), &[]);
+    let draft = home.path().join("self-review.md");
+    std::fs::write(&draft, DRAFT).unwrap();
+
+    let output = run(starling(home.path()).arg("audit").arg(&draft).args([
+        "--format",
+        "json",
+        "--no-model",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let claims = report["claims"].as_array().unwrap();
+    let verdicts: Vec<&str> = claims
+        .iter()
+        .map(|c| c["verdict"].as_str().unwrap())
+        .collect();
+    // The plan and the thanks are not claims.
+    assert_eq!(
+        verdicts,
+        ["supported", "contradicted", "supported", "unsupported"],
+        "{report}"
+    );
+    // Offsets are bytes of the file (the third claim follows a multi-byte quote on its line).
+    for claim in claims {
+        let (start, end) = (
+            claim["start"].as_u64().unwrap() as usize,
+            claim["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(&DRAFT[start..end], claim["text"].as_str().unwrap());
+    }
+    assert_eq!(claims[1]["line"], 7);
+    assert_eq!(claims[1]["column"], 3);
+    let difference = &claims[1]["differences"][0];
+    assert_eq!(difference["claim"], "45%", "{report}");
+    assert_eq!(difference["notes"], "30%", "{report}");
+    assert_eq!(difference["path"], "work/2025-03-ci-flakes.md");
+    assert_eq!(difference["line"], 17);
+    assert_eq!(
+        claims[0]["evidence"][0]["path"], "work/2025-03-ci-flakes.md",
+        "{report}"
+    );
+    assert!(claims[3]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["quote"].as_str().is_some()));
+
+    // Human, line and SARIF; --fail-on for a hook.
+    let output = run(starling(home.path()).arg("audit").arg(&draft));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let human = stdout(&output);
+    assert!(
+        human.contains("contradicted: claim 45%, notes 30% at work/2025-03-ci-flakes.md:17"),
+        "{human}"
+    );
+    assert!(human.contains("4 claim(s): 2 supported, 1 contradicted, 1 unsupported"));
+    let output = run(starling(home.path()).arg("audit").arg(&draft).args([
+        "--format",
+        "line",
+        "--fail-on",
+        "contradicted",
+    ]));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 4);
+    let output = run(starling(home.path())
+        .arg("audit")
+        .arg(&draft)
+        .args(["--format", "sarif"]));
+    let sarif: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 4);
+    assert_eq!(sarif["runs"][0]["results"][1]["level"], "error");
+
+    // Standard input, and a missing file named with exit 2 while the other is still audited.
+    let mut child = starling(home.path())
+        .args(["audit", "-", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"I cut flaky failures by 30% in Q1.\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["file"], "-");
+    assert_eq!(report["claims"].as_array().unwrap().len(), 1, "{report}");
+    let missing = home.path().join("missing.md");
+    let output = run(starling(home.path())
+        .arg("audit")
+        .arg(&draft)
+        .arg(&missing)
+        .args(["--format", "json"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("missing.md"),
+        "{}",
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["claims"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn the_shared_pip_script_gets_through_with_its_figures_unsupported() {
+    let home = tempfile::tempdir().unwrap();
+    let examples = shared_examples();
+    let output = run(starling(home.path()).arg("index").arg(&examples));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The script itself is indexed: a draft is never its own evidence.
+    let output = run(starling(home.path())
+        .arg("audit")
+        .arg(examples.join("pip-outcome-meeting-script.md"))
+        .args(["--format", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let claims = report["claims"].as_array().unwrap();
+    let with_figures: Vec<&Value> = claims
+        .iter()
+        .filter(|c| {
+            c["text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .any(|ch| ch.is_ascii_digit())
+        })
+        .collect();
+    assert!(with_figures.len() >= 3, "{report}");
+    for claim in with_figures {
+        assert_eq!(claim["verdict"], "unsupported", "{claim}");
+    }
+}
