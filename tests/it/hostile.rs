@@ -1,10 +1,10 @@
 //! The bad-input suite (issue 12): one generated vault holding everything real vaults and hostile
 //! files throw at Starling (empty files, CRLF, BOM, NUL and invalid bytes, a name that is not
-//! UTF-8, very long lines, ten thousand lines, deep lists, a 5,000-row table, right-to-left and
+//! UTF-8, very long lines, two thousand lines, deep lists, a 5,000-row table, right-to-left and
 //! CJK text, emoji, broken front matter, mojibake, an injected instruction, symlink loops, a
-//! dangling link, a FIFO), run through `index`, `search`, `star`, `map`, `rewrite`, `tone` and the
-//! HTTP API. Every command gets through: no panic, each bad file skipped with its reason, the
-//! good notes still found. Real embedder, real store, real model for the rewrite.
+//! dangling link, a FIFO), run through `index`, `search`, `star`, `map`, `rewrite`, `tone`,
+//! `audit` and the HTTP API. Every command gets through: no panic, each bad file skipped with its
+//! reason, the good notes still found. Real embedder, real store, real model for the rewrite.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -240,6 +240,19 @@ fn a_hostile_vault_goes_through_every_command_and_the_api() {
     );
     let checked: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(checked.len(), regular.len() - 2, "{}", stdout(&output));
+    // The claim audit of every regular file against the hostile index: the same two are named.
+    let output = run(starling(home.path())
+        .args(["audit", "--format", "json"])
+        .args(&regular));
+    let errors = stderr(&output);
+    assert!(!errors.contains("panicked"), "audit panicked: {errors}");
+    assert_eq!(output.status.code(), Some(2), "{errors}");
+    assert!(
+        errors.contains("bad-bytes.md") && errors.contains("nul.md"),
+        "{errors}"
+    );
+    let audited: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(audited.len(), regular.len() - 2, "{}", stdout(&output));
     let output = run(starling(home.path()).arg("rewrite").arg(&vault).args([
         "--style",
         "concise",

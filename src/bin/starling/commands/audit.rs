@@ -8,10 +8,8 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use starling::backends::SearchFilter;
 use starling::config::Config;
 use starling::notes::chunk::Chunk;
-use starling::services;
 use starling::tasks::audit::{self, Claim, Verdict};
 use starling::tone::InputKind;
 
@@ -99,20 +97,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     let mut audits = Vec::new();
     if !inputs.is_empty() {
-        let lock = match crate::client::store_access(config, "starling audit")? {
-            crate::client::StoreAccess::Local(lock) => lock,
-            crate::client::StoreAccess::Remote(_) => anyhow::bail!(
-                "a running `starling serve` holds the store and has no audit endpoint yet; stop the server and run `starling audit` again"
-            ),
-        };
-        let embedder = services::open_embedder(config)?;
-        let notes = services::open_store(config, lock, &embedder)?;
-        let filter = SearchFilter {
-            path_prefix: args.path.clone(),
-            tag: None,
-            since: args.since.clone(),
-            until: args.until.clone(),
-        };
+        let (embedder, notes) = super::open_local_notes(config, "audit")?;
+        let filter = super::note_filter(&args.path, &args.since, &args.until);
         // Quotes come from the note files themselves, and only from inside the note roots.
         let roots: Vec<PathBuf> = config
             .notes

@@ -90,3 +90,37 @@ pub fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The embedder and the note store for a command that has no server endpoint yet and reads the
+/// store in this process; a running server that holds the store is named, with the fix.
+pub fn open_local_notes(
+    config: &starling::config::Config,
+    command: &str,
+) -> anyhow::Result<(
+    starling::backends::fastembed::FastEmbedder,
+    starling::services::NoteStore,
+)> {
+    let lock = match crate::client::store_access(config, &format!("starling {command}"))? {
+        crate::client::StoreAccess::Local(lock) => lock,
+        crate::client::StoreAccess::Remote(_) => anyhow::bail!(
+            "a running `starling serve` holds the store and has no {command} endpoint yet; stop the server and run `starling {command}` again"
+        ),
+    };
+    let embedder = starling::services::open_embedder(config)?;
+    let notes = starling::services::open_store(config, lock, &embedder)?;
+    Ok((embedder, notes))
+}
+
+/// The store filter of `--path`, `--since` and `--until`.
+pub fn note_filter(
+    path: &Option<String>,
+    since: &Option<String>,
+    until: &Option<String>,
+) -> starling::backends::SearchFilter {
+    starling::backends::SearchFilter {
+        path_prefix: path.clone(),
+        tag: None,
+        since: since.clone(),
+        until: until.clone(),
+    }
+}

@@ -5,10 +5,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use starling::backends::SearchFilter;
 use starling::config::Config;
 use starling::files;
-use starling::services;
 use starling::tasks::stories;
 
 use crate::output;
@@ -53,20 +51,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         "`{}`: no questions found; put one per table row (first column), list item or task item",
         args.questions.display()
     );
-    let lock = match crate::client::store_access(config, "starling stories")? {
-        crate::client::StoreAccess::Local(lock) => lock,
-        crate::client::StoreAccess::Remote(_) => anyhow::bail!(
-            "a running `starling serve` holds the store and has no stories endpoint yet; stop the server and run `starling stories` again"
-        ),
-    };
-    let embedder = services::open_embedder(config)?;
-    let notes = services::open_store(config, lock, &embedder)?;
-    let filter = SearchFilter {
-        path_prefix: args.path.clone(),
-        tag: None,
-        since: args.since.clone(),
-        until: args.until.clone(),
-    };
+    let (embedder, notes) = super::open_local_notes(config, "stories")?;
+    let filter = super::note_filter(&args.path, &args.since, &args.until);
     let answers = stories::find(&embedder, &notes.store, &questions, args.k, &filter)?;
     let report = match args.format {
         Format::Json => format!(
