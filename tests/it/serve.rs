@@ -191,6 +191,25 @@ fn every_feature_answers_over_http_and_generation_streams() {
     assert_eq!(status, 200);
     assert!(tone["findings"].as_array().unwrap().len() >= 2, "{tone}");
 
+    let (status, audit) = server.call(
+        "POST",
+        "/v1/audit",
+        Some(json!({"text": "- Flaky failures dropped 45% by the end of March.\n- Could we add more tests next year?\n", "no_model": true})),
+    );
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(audit["claims"].as_array().unwrap().len(), 1, "{audit}");
+    assert_eq!(audit["claims"][0]["verdict"], "contradicted", "{audit}");
+    assert_eq!(
+        audit["claims"][0]["differences"][0]["notes"], "30%",
+        "{audit}"
+    );
+    let (status, _) = server.call(
+        "POST",
+        "/v1/audit",
+        Some(json!({"text": "I shipped it.", "since": "yesterday"})),
+    );
+    assert_eq!(status, 400);
+
     let (status, draft) = server.call(
         "POST",
         "/v1/star",

@@ -99,20 +99,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if !inputs.is_empty() {
         let (embedder, notes) = super::open_local_notes(config, "audit")?;
         let filter = super::note_filter(&args.path, &args.since, &args.until);
-        // Quotes come from the note files themselves, and only from inside the note roots.
-        let roots: Vec<PathBuf> = config
-            .notes
-            .paths
-            .iter()
-            .filter_map(|p| p.canonicalize().ok())
-            .collect();
-        let read = |chunk: &Chunk| -> Option<String> {
-            let path = Path::new(&chunk.source).canonicalize().ok()?;
-            if !roots.iter().any(|root| path.starts_with(root)) {
-                return None;
-            }
-            starling::files::read_text(&path, MAX_NOTE_BYTES).ok()
-        };
+        let read = note_reader(config);
         for (name, source, kind) in inputs {
             let file = (name != "-")
                 .then(|| Path::new(&name).canonicalize().ok())
@@ -184,7 +171,18 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn counts(claims: &[Claim]) -> serde_json::Value {
+/// Reads a note file for its quotes: only inside the note roots, and only files of a sane size
+/// (otherwise the index's own text of the chunk is quoted).
+pub fn note_reader(config: &Config) -> impl Fn(&Chunk) -> Option<String> {
+    let roots = config.notes.paths.clone();
+    move |chunk: &Chunk| {
+        let path = starling::notes::loading::path_under_roots(Path::new(&chunk.source), &roots)?;
+        starling::files::read_text(&path, MAX_NOTE_BYTES).ok()
+    }
+}
+
+/// Claims per verdict.
+pub fn counts(claims: &[Claim]) -> serde_json::Value {
     let n = |v: Verdict| claims.iter().filter(|c| c.verdict == v).count();
     json!({
         "claims": claims.len(),

@@ -21,7 +21,7 @@ use starling::notes::loading::path_under_roots;
 use starling::notes::retrieve;
 use starling::prompts::Prompt;
 use starling::structured::generate_json;
-use starling::tasks::{map, rewrite as rewrite_task, rubric, star, tone as tone_task};
+use starling::tasks::{audit, map, rewrite as rewrite_task, rubric, star, tone as tone_task};
 use starling::tone::report::{render_json, FileReport};
 use starling::tone::{self, CheckOptions, InputKind};
 use tokio::sync::mpsc;
@@ -165,6 +165,57 @@ pub async fn search(
         Ok(Json(Value::Array(
             hits.iter().map(commands::search::hit_json).collect(),
         )))
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditBody {
+    text: String,
+    path: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// Accepted as the CLI's `--no-model` is: the audit never uses the model.
+    #[serde(default)]
+    #[allow(dead_code)]
+    no_model: bool,
+}
+
+/// The claims of a draft checked against the notes (as `starling audit - --format json`).
+pub async fn audit(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<AuditBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_date("since", &request.since)?;
+    check_date("until", &request.until)?;
+    let engines = state.engines.clone();
+    // Embedding every claim and its note lines is CPU for as long as it runs: a work slot, and
+    // a timeout or a client that leaves stops it at the next batch.
+    let work = state.work_slot()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    blocking(&state, Some(cancel), move || {
+        let _permit = work;
+        let embedder = Interruptible::new(&engines.embedder, flag);
+        let read = commands::audit::note_reader(&engines.config);
+        let claims = audit::audit(
+            &embedder,
+            &engines.notes.store,
+            &audit::Draft {
+                source: &request.text,
+                kind: InputKind::Markdown,
+                file: None,
+            },
+            &commands::note_filter(&request.path, &request.since, &request.until),
+            &audit::Settings::default(),
+            &read,
+        )?;
+        Ok(Json(json!({
+            "file": "-",
+            "claims": claims,
+            "summary": commands::audit::counts(&claims),
+        })))
     })
     .await
 }

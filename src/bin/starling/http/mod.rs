@@ -410,6 +410,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/index", post(handlers::index))
         .route("/v1/search", post(handlers::search))
         .route("/v1/tone", post(handlers::tone))
+        .route("/v1/audit", post(handlers::audit))
         .route("/v1/star", post(handlers::star))
         .route("/v1/map", post(handlers::map))
         .route("/v1/rewrite", post(handlers::rewrite))

@@ -105,6 +105,9 @@ pub async fn document(State(state): State<AppState>) -> Json<Value> {
                 "mode": {"enum": ["hybrid", "dense", "lexical"]}})), false),
             "/v1/tone": post("tone check of a buffer (as `starling tone --format json`)", object(&["text"], json!({
                 "text": {"type": "string"}, "profile": profile, "deep": flag})), false),
+            "/v1/audit": post("the achievement claims of a draft checked against the notes: supported, contradicted or unsupported (as `starling audit - --format json`)",
+                object(&["text"], json!({
+                "text": {"type": "string"}, "path": opt("string"), "since": date, "until": date, "no_model": flag})), false),
             "/v1/star": star,
             "/v1/map": post("evidence map of a rubric given as Markdown text (as `starling map --format json`; md and html come as {\"report\": TEXT})",
                 object(&["rubric"], json!({
