@@ -1015,7 +1015,7 @@ pub fn audit(
 /// One line per difference, in words: "claim 35%, notes 28% at weekly/2025-W28.md:14".
 pub fn describe(difference: &Difference) -> String {
     let what = match difference.kind {
-        "owner" => format!("the notes say {} led it", difference.notes),
+        "owner" => format!("the notes credit {} with it", difference.notes),
         "outcome" => format!(
             "claim {}, the notes say {}",
             difference.claim, difference.notes
@@ -1147,6 +1147,10 @@ mod tests {
         assert_eq!(
             (v, d[0].kind, d[0].notes.as_str()),
             (Verdict::Contradicted, "owner", "Greta")
+        );
+        assert_eq!(
+            describe(&d[0]),
+            "the notes credit Greta with it at log.md:7"
         );
         let (v, d) = verdict(
             "The promotion was approved at calibration on 4 November.",
