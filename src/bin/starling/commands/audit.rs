@@ -46,15 +46,8 @@ pub struct Args {
     /// Audit without the model (the audit never uses it; accepted as `star` and `map` do).
     #[arg(long)]
     no_model: bool,
-    /// Only notes under this folder or file (relative to the note root).
-    #[arg(long)]
-    path: Option<String>,
-    /// Only notes dated on or after YYYY-MM-DD.
-    #[arg(long)]
-    since: Option<String>,
-    /// Only notes dated on or before YYYY-MM-DD.
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    notes: super::NoteFilterArgs,
 }
 
 struct FileAudit {
@@ -85,8 +78,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if args.files.is_empty() {
         anyhow::bail!("no input: pass the drafts to audit, or `-` to read standard input");
     }
-    super::check_date("--since", &args.since)?;
-    super::check_date("--until", &args.until)?;
+    let filter = args.notes.filter()?;
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
     for path in &args.files {
@@ -98,7 +90,6 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let mut audits = Vec::new();
     if !inputs.is_empty() {
         let (embedder, notes) = super::open_local_notes(config, "audit")?;
-        let filter = super::note_filter(&args.path, &args.since, &args.until);
         let read = note_reader(config);
         for (name, source, kind) in inputs {
             let file = (name != "-")

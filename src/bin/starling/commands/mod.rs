@@ -111,6 +111,29 @@ pub fn open_local_notes(
     Ok((embedder, notes))
 }
 
+/// `--path`, `--since` and `--until` for commands that read evidence from the notes.
+#[derive(Debug, clap::Args)]
+pub struct NoteFilterArgs {
+    /// Only notes under this folder or file (relative to the note root).
+    #[arg(long)]
+    path: Option<String>,
+    /// Only notes dated on or after YYYY-MM-DD.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only notes dated on or before YYYY-MM-DD.
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl NoteFilterArgs {
+    /// The store filter, after checking the dates.
+    pub fn filter(&self) -> anyhow::Result<starling::backends::SearchFilter> {
+        check_date("--since", &self.since)?;
+        check_date("--until", &self.until)?;
+        Ok(note_filter(&self.path, &self.since, &self.until))
+    }
+}
+
 /// The store filter of `--path`, `--since` and `--until`.
 pub fn note_filter(
     path: &Option<String>,

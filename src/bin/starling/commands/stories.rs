@@ -29,21 +29,13 @@ pub struct Args {
     /// Rank without the model (the ranking never uses it; accepted as `star` and `map` do).
     #[arg(long)]
     no_model: bool,
-    /// Only notes under this folder or file (relative to the note root).
-    #[arg(long)]
-    path: Option<String>,
-    /// Only notes dated on or after YYYY-MM-DD.
-    #[arg(long)]
-    since: Option<String>,
-    /// Only notes dated on or before YYYY-MM-DD.
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    notes: super::NoteFilterArgs,
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.k > 0, "--k must be at least 1");
-    super::check_date("--since", &args.since)?;
-    super::check_date("--until", &args.until)?;
+    let filter = args.notes.filter()?;
     let text = files::read_text(&args.questions, 4 << 20)?;
     let questions = stories::parse_questions(&text);
     anyhow::ensure!(
@@ -52,7 +44,6 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         args.questions.display()
     );
     let (embedder, notes) = super::open_local_notes(config, "stories")?;
-    let filter = super::note_filter(&args.path, &args.since, &args.until);
     let answers = stories::find(&embedder, &notes.store, &questions, args.k, &filter)?;
     let report = match args.format {
         Format::Json => format!(
