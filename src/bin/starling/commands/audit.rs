@@ -89,7 +89,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     let mut audits = Vec::new();
     if !inputs.is_empty() {
-        let (embedder, notes) = super::open_local_notes(config, "audit")?;
+        let (embedder, notes) =
+            super::open_local_notes(config, "audit", ", or POST the draft to its /v1/audit")?;
         let read = note_reader(config);
         for (name, source, kind) in inputs {
             let file = (name != "-")

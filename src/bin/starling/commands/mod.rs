@@ -91,11 +91,13 @@ pub fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The embedder and the note store for a command that has no server endpoint yet and reads the
-/// store in this process; a running server that holds the store is named, with the fix.
+/// The embedder and the note store for a command that reads the store in this process (it does
+/// not go through a server yet); a running server that holds the store is named, with the fix
+/// (`instead`: what to ask that server for).
 pub fn open_local_notes(
     config: &starling::config::Config,
     command: &str,
+    instead: &str,
 ) -> anyhow::Result<(
     starling::backends::fastembed::FastEmbedder,
     starling::services::NoteStore,
@@ -103,7 +105,7 @@ pub fn open_local_notes(
     let lock = match crate::client::store_access(config, &format!("starling {command}"))? {
         crate::client::StoreAccess::Local(lock) => lock,
         crate::client::StoreAccess::Remote(_) => anyhow::bail!(
-            "a running `starling serve` holds the store and has no {command} endpoint yet; stop the server and run `starling {command}` again"
+            "a running `starling serve` holds the store and `starling {command}` does not go through it yet; stop the server and run `starling {command}` again{instead}"
         ),
     };
     let embedder = starling::services::open_embedder(config)?;

@@ -43,7 +43,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         "`{}`: no questions found; put one per table row (first column), list item or task item",
         args.questions.display()
     );
-    let (embedder, notes) = super::open_local_notes(config, "stories")?;
+    let (embedder, notes) = super::open_local_notes(config, "stories", "")?;
     let answers = stories::find(&embedder, &notes.store, &questions, args.k, &filter)?;
     let report = match args.format {
         Format::Json => format!(
