@@ -17,6 +17,7 @@ use crate::notes::chunk::{looks_like_instruction, Chunk};
 use crate::notes::{glossary, retrieve};
 use crate::tasks::facts::{self, Figure};
 use crate::tone::segment::{prose_view, InputKind};
+use crate::tone::LineIndex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -519,8 +520,8 @@ struct Line {
 
 /// The lines of `chunk` as they stand in its file (`read` gives the file's text), else as the
 /// chunk holds them.
-fn chunk_lines(chunk: &Chunk, read: &dyn Fn(&Chunk) -> Option<String>) -> Vec<(usize, String)> {
-    if let Some(text) = read(chunk) {
+fn chunk_lines(chunk: &Chunk, file: Option<&str>) -> Vec<(usize, String)> {
+    if let Some(text) = file {
         let lines: Vec<(usize, String)> = text
             .lines()
             .enumerate()
@@ -540,8 +541,8 @@ fn chunk_lines(chunk: &Chunk, read: &dyn Fn(&Chunk) -> Option<String>) -> Vec<(u
         .collect()
 }
 
-fn evidence_lines(chunk: &Chunk, read: &dyn Fn(&Chunk) -> Option<String>) -> Vec<Line> {
-    chunk_lines(chunk, read)
+fn evidence_lines(chunk: &Chunk, file: Option<&str>) -> Vec<Line> {
+    chunk_lines(chunk, file)
         .into_iter()
         .filter_map(|(number, raw)| {
             let trimmed = raw.trim();
@@ -878,14 +879,6 @@ fn day_months(text: &str) -> Vec<(u32, u32)> {
     out
 }
 
-/// Where a byte offset lies: 1-based line and column (in characters).
-fn position(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, source[line_start..offset].chars().count() + 1)
-}
-
 /// One draft to audit: its text, how to read it, and its own file when that may be indexed
 /// (a draft is never evidence for itself).
 pub struct Draft<'a> {
@@ -918,12 +911,7 @@ pub fn audit(
             .collect::<Vec<_>>(),
     )?;
     let mut files: HashMap<String, Option<String>> = HashMap::new();
-    let cached_read = |chunk: &Chunk, files: &mut HashMap<String, Option<String>>| {
-        files
-            .entry(chunk.source.clone())
-            .or_insert_with(|| read(chunk))
-            .clone()
-    };
+
     // Lines of every retrieved chunk, per claim.
     let mut per_claim: Vec<Vec<Line>> = Vec::with_capacity(spans.len());
     for (text, vector) in texts.iter().zip(&vectors) {
@@ -946,8 +934,11 @@ pub fn audit(
                 {
                     continue;
                 }
-                let file = cached_read(&hit.chunk, &mut files);
-                for line in evidence_lines(&hit.chunk, &|_| file.clone()) {
+                // Each note file is read once per draft.
+                let file = files
+                    .entry(hit.chunk.source.clone())
+                    .or_insert_with(|| read(&hit.chunk));
+                for line in evidence_lines(&hit.chunk, file.as_deref()) {
                     let key = (line.path.clone(), line.line);
                     if !seen.contains(&key) {
                         seen.push(key);
@@ -979,6 +970,7 @@ pub fn audit(
             .map(|i| &line_vectors[i])
     };
 
+    let positions = LineIndex::new(source);
     let mut claims = Vec::with_capacity(spans.len());
     for ((span, text), (vector, lines)) in
         spans.iter().zip(&texts).zip(vectors.iter().zip(&per_claim))
@@ -994,7 +986,7 @@ pub fn audit(
             .collect();
         let (verdict, score, evidence, differences, missing_figures, matched_figures) =
             judge(text, lines, &scores, settings);
-        let (line, column) = position(source, span.start);
+        let (line, column) = positions.position(span.start);
         claims.push(Claim {
             text: source[span.clone()].to_string(),
             line,

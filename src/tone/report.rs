@@ -59,15 +59,18 @@ pub fn render_json(reports: &[FileReport]) -> Value {
     )
 }
 
+/// `text` in an ANSI style (`1;31`: bold red) when `color` is on.
+pub fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
 /// Like rustc: header, location, the source line with a caret underline, and the suggestion.
 pub fn render_human(reports: &[FileReport], color: bool) -> String {
-    let paint = |code: &str, text: &str| {
-        if color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    };
+    let paint = |code: &str, text: &str| paint(color, code, text);
     let mut out = String::new();
     for report in reports {
         let lines = LineIndex::new(&report.source);

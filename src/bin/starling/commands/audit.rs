@@ -11,22 +11,15 @@ use serde_json::json;
 use starling::config::Config;
 use starling::notes::chunk::Chunk;
 use starling::tasks::audit::{self, Claim, Verdict};
-use starling::tone::InputKind;
+use starling::tone::{InputKind, LineIndex};
 
+use super::tone::Format;
 use crate::output;
 
 /// Drafts larger than this are refused with a message.
 const MAX_INPUT_BYTES: u64 = 4 * 1024 * 1024;
 /// Note files larger than this are quoted from the index alone.
 const MAX_NOTE_BYTES: u64 = 8 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-    Line,
-    Sarif,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
@@ -230,13 +223,7 @@ fn one_line(text: &str) -> String {
 }
 
 fn render_human(audits: &[FileAudit], color: bool) -> String {
-    let paint = |code: &str, text: &str| {
-        if color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    };
+    let paint = |code: &str, text: &str| starling::tone::report::paint(color, code, text);
     let mut out = String::new();
     for a in audits {
         for c in &a.claims {
@@ -278,13 +265,9 @@ fn render_sarif(audits: &[FileAudit]) -> serde_json::Value {
     let results: Vec<serde_json::Value> = audits
         .iter()
         .flat_map(|a| {
+            let lines = LineIndex::new(&a.source);
             a.claims.iter().map(move |c| {
-                let (end_line, end_column) = {
-                    let before = &a.source[..c.end];
-                    let line = before.matches('\n').count() + 1;
-                    let start = before.rfind('\n').map_or(0, |i| i + 1);
-                    (line, a.source[start..c.end].chars().count() + 1)
-                };
+                let (end_line, end_column) = lines.position(c.end);
                 json!({
                     "ruleId": c.verdict.name(),
                     "level": match c.verdict {
