@@ -19,7 +19,7 @@ use crate::tasks::facts::{self, Figure};
 use crate::tone::segment::{prose_view, InputKind};
 use crate::tone::LineIndex;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Supported,
@@ -713,7 +713,11 @@ fn judge(
     // claim states otherwise. A bare count differs only where the passage also holds another
     // of the claim's figures (the same sentence, "19 of the 23" against "21 of the 23").
     for &i in close.iter().take(2) {
-        let line_measures = measures(&lines[i].text);
+        // Close lines were measured with the nearby ones above.
+        let line_measures: &[Measure] = near_measures
+            .iter()
+            .find(|(j, _, _)| *j == i)
+            .map_or(&[], |(_, _, m)| m.as_slice());
         let aligned = claim_measures
             .iter()
             .any(|c| line_measures.iter().any(|k| agrees(c, k)));
