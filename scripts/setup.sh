@@ -20,6 +20,8 @@ command -v c++ >/dev/null 2>&1 || missing+=(g++)
 if [ "${STARLING_SETUP_TESTS:-0}" = 1 ]; then
     command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 ||
         [ -x /usr/lib/chromium/chromium-headless-shell ] || missing+=(chromium-headless-shell)
+    # ... drives `starling lsp` from Neovim's built-in LSP client ...
+    command -v nvim >/dev/null 2>&1 || missing+=(neovim)
     # ... and talks to the server with the `openai` package from a virtualenv of its own.
     python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 fi

@@ -118,6 +118,7 @@ pub fn parse_review(
                 text: quote.to_string(),
                 message: m.message.trim().to_string(),
                 suggestion: m.rewrite.trim().to_string(),
+                replacement: None,
                 rule: "model".into(),
                 source: FindingSource::Model,
             })

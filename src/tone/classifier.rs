@@ -174,6 +174,7 @@ pub fn check(
                 text: source[start..end].to_string(),
                 message: format!("{message} (classifier, {:.0}% sure)", probability * 100.0),
                 suggestion: suggestion.to_string(),
+                replacement: None,
                 rule: format!("classifier.{}", category.id()),
                 source: FindingSource::Classifier,
             });

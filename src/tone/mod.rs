@@ -2,6 +2,7 @@
 //! message, from rules that are data (`rules/tone.toml` plus user files). Pure: the caller
 //! reads files; this module only sees text.
 
+pub mod blocks;
 pub mod classifier;
 pub mod eval;
 pub mod report;
@@ -138,6 +139,10 @@ pub struct Finding {
     pub text: String,
     pub message: String,
     pub suggestion: String,
+    /// The rule's literal replacement for `text` (`""`: remove it), when it has one; see
+    /// `literal_fix` for the edit it makes in context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replacement: Option<String>,
     /// The rule's id, or `model` for deep-mode findings.
     pub rule: String,
     pub source: FindingSource,
@@ -426,9 +431,117 @@ pub fn apply_allow(source: &str, findings: Vec<Finding>, allow: &[String]) -> Ve
         .collect()
 }
 
+/// The edit a finding's literal replacement makes in `source`: the byte range to replace and
+/// the text to put there, or `None` when its rule has no literal replacement. A removal also
+/// takes the comma and spaces after the words (or, before closing punctuation, the spaces
+/// before them), and when the words opened a sentence the next word takes their capital:
+/// "Hopefully, the release ships." becomes "The release ships."
+pub fn literal_fix(source: &str, finding: &Finding) -> Option<(Range<usize>, String)> {
+    let replacement = finding.replacement.as_deref()?;
+    let (start, end) = (finding.start, finding.end);
+    let original = source.get(start..end)?;
+    let capital = original.chars().next().is_some_and(char::is_uppercase);
+    if !replacement.is_empty() {
+        let mut text = replacement.to_string();
+        if capital {
+            text = capitalised(&text);
+        }
+        return Some((start..end, text));
+    }
+    let rest = &source[end..];
+    let after_comma = rest.strip_prefix(',').unwrap_or(rest);
+    let spaces = after_comma.len() - after_comma.trim_start_matches([' ', '\t']).len();
+    if spaces == 0 {
+        // "… was late, maybe." → "… was late." : take the spaces (and a comma) before instead.
+        let before = source[..start].trim_end_matches([' ', '\t']);
+        let before = before.strip_suffix(',').unwrap_or(before);
+        return Some((before.len()..end, String::new()));
+    }
+    let end = end + (rest.len() - after_comma.len()) + spaces;
+    match source[end..].chars().next() {
+        Some(next) if capital && next.is_lowercase() => {
+            Some((start..end + next.len_utf8(), next.to_uppercase().collect()))
+        }
+        _ => Some((start..end, String::new())),
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 #[cfg(test)]
 mod directive_tests {
     use super::*;
+
+    #[test]
+    fn literal_fixes_remove_the_words_and_keep_the_sentence_well_formed() {
+        let check = |source: &str, words: &str, replacement: &str, expected: &str| {
+            let start = source.find(words).unwrap();
+            let finding = Finding {
+                category: Category::Hedging,
+                severity: Severity::Warning,
+                start,
+                end: start + words.len(),
+                line: 1,
+                column: start + 1,
+                text: words.into(),
+                message: String::new(),
+                suggestion: String::new(),
+                replacement: Some(replacement.into()),
+                rule: String::new(),
+                source: FindingSource::Rules,
+            };
+            let (range, text) = literal_fix(source, &finding).unwrap();
+            let mut fixed = source.to_string();
+            fixed.replace_range(range, &text);
+            assert_eq!(fixed, expected, "{source:?} without {words:?}");
+        };
+        check(
+            "Hopefully, the release ships.",
+            "Hopefully",
+            "",
+            "The release ships.",
+        );
+        check(
+            "It was kind of a hard quarter.",
+            "kind of",
+            "",
+            "It was a hard quarter.",
+        );
+        check("I was late, maybe.", "maybe", "", "I was late.");
+        check("Maybe “Q3” slips.", "Maybe", "", "“Q3” slips.");
+        check(
+            "Sorry for the delay.",
+            "Sorry for the delay",
+            "thanks for your patience",
+            "Thanks for your patience.",
+        );
+        let mut plain = Finding {
+            category: Category::Hedging,
+            severity: Severity::Warning,
+            start: 0,
+            end: 5,
+            line: 1,
+            column: 1,
+            text: "Maybe".into(),
+            message: String::new(),
+            suggestion: String::new(),
+            replacement: None,
+            rule: String::new(),
+            source: FindingSource::Rules,
+        };
+        assert_eq!(
+            literal_fix("Maybe.", &plain),
+            None,
+            "no replacement, no edit"
+        );
+        plain.replacement = Some(String::new());
+        assert_eq!(literal_fix("Maybe", &plain), Some((0..5, String::new())));
+    }
 
     #[test]
     fn accepted_phrases_drop_findings_on_or_around_them() {
@@ -443,6 +556,7 @@ mod directive_tests {
             text: source[start..end].to_string(),
             message: String::new(),
             suggestion: String::new(),
+            replacement: None,
             rule: String::new(),
             source: FindingSource::Rules,
         };
@@ -479,6 +593,7 @@ mod directive_tests {
             text: String::new(),
             message: String::new(),
             suggestion: String::new(),
+            replacement: None,
             rule: String::new(),
             source: FindingSource::Rules,
         };
@@ -519,6 +634,7 @@ mod scaling_tests {
             text: String::new(),
             message: String::new(),
             suggestion: String::new(),
+            replacement: None,
             rule: String::new(),
             source: FindingSource::Rules,
         }

@@ -290,6 +290,7 @@ mod tests {
             text: "I guess".into(),
             message: "hedge".into(),
             suggestion: "say it".into(),
+            replacement: None,
             rule: "hedge".into(),
             source: FindingSource::Rules,
         };

@@ -55,6 +55,10 @@ struct RuleSpec {
     unless_next: Vec<String>,
     message: String,
     suggestion: String,
+    /// A literal replacement for the matched words (`""` removes them), for rules whose
+    /// suggestion is an edit that needs no judgement; editors offer it as a quick fix.
+    #[serde(default)]
+    replace: Option<String>,
     #[serde(default)]
     examples: Examples,
 }
@@ -80,6 +84,8 @@ pub struct Rule {
     pub severity: Severity,
     pub message: String,
     pub suggestion: String,
+    /// The literal replacement for a match, when the rule has one (`""`: remove it).
+    pub replace: Option<String>,
     pub origin: PathBuf,
     pub must_match: Vec<String>,
     pub no_match: Vec<String>,
@@ -303,6 +309,7 @@ impl RuleSet {
                     severity,
                     message: spec.message.trim().to_string(),
                     suggestion: spec.suggestion.trim().to_string(),
+                    replace: spec.replace,
                     origin: path.clone(),
                     must_match: spec.examples.must_match,
                     no_match: spec.examples.no_match,
@@ -388,6 +395,7 @@ impl RuleSet {
                         text: source[start..end].to_string(),
                         message: rule.message.clone(),
                         suggestion: rule.suggestion.clone(),
+                        replacement: rule.replace.clone(),
                         rule: rule.id.clone(),
                         source: FindingSource::Rules,
                     });

@@ -9,6 +9,7 @@ mod generator_server;
 mod hardening;
 mod hostile;
 mod index;
+mod lsp;
 mod map;
 mod offline;
 mod rewrite;

@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod http;
+mod lsp;
 mod output;
 
 use std::path::PathBuf;
@@ -81,6 +82,8 @@ enum Command {
     Rewrite(commands::rewrite::Args),
     /// Serve the local HTTP API for editor plugins (loopback, bearer token).
     Serve(commands::serve::Args),
+    /// Language server for editors (stdio): tone diagnostics, quick fixes, evidence from the notes.
+    Lsp(lsp::Args),
     /// Print the HTTP API's bearer token (created on first use).
     Token,
     /// Check model files, ONNX Runtime and the data directory.
@@ -187,6 +190,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => commands::audit::run(&config, args),
         Command::Rewrite(args) => commands::rewrite::run(&config, args),
         Command::Serve(args) => commands::serve::run(&config, args),
+        Command::Lsp(args) => lsp::run(&config, args),
         Command::Token => commands::serve::print_token(&config),
         Command::Index(args) => commands::index::run(&config, args),
         Command::Search(args) => commands::search::run(&config, args),

@@ -1,0 +1,194 @@
+//! An open document as the language server holds it: its text, version and kind, and the
+//! translation between byte offsets and LSP positions (UTF-8 or UTF-16 code units, whichever
+//! the client and server agreed on). Pure: no I/O.
+
+use std::ops::Range;
+
+use lsp_types::{Position, TextDocumentContentChangeEvent};
+use starling::tone::{Finding, InputKind};
+
+/// What a position's `character` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Utf16,
+}
+
+#[derive(Debug)]
+pub struct Document {
+    pub text: String,
+    pub version: i32,
+    pub kind: InputKind,
+    /// The findings of `checked` (the version they were found in), when it was checked.
+    pub findings: Vec<Finding>,
+    pub checked: Option<i32>,
+    line_starts: Vec<usize>,
+}
+
+impl Document {
+    pub fn new(text: String, version: i32, kind: InputKind) -> Self {
+        let mut document = Document {
+            text,
+            version,
+            kind,
+            findings: Vec::new(),
+            checked: None,
+            line_starts: Vec::new(),
+        };
+        document.reindex();
+        document
+    }
+
+    fn reindex(&mut self) {
+        self.line_starts = std::iter::once(0)
+            .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+    }
+
+    /// The byte offset of a position. A line past the end is the end of the text; a character
+    /// past its line's end is the line's end (as the protocol says); a position inside a
+    /// character is that character's start.
+    pub fn offset(&self, position: Position, encoding: Encoding) -> usize {
+        let Some(&start) = self.line_starts.get(position.line as usize) else {
+            return self.text.len();
+        };
+        let end = self
+            .line_starts
+            .get(position.line as usize + 1)
+            .map_or(self.text.len(), |&next| next - 1);
+        let line = &self.text[start..end];
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let mut units = 0usize;
+        for (index, c) in line.char_indices() {
+            let width = match encoding {
+                Encoding::Utf8 => c.len_utf8(),
+                Encoding::Utf16 => c.len_utf16(),
+            };
+            if units + width > position.character as usize {
+                return start + index;
+            }
+            units += width;
+        }
+        start + line.len()
+    }
+
+    /// The position of a byte offset (an offset inside a character counts as its start).
+    pub fn position(&self, offset: usize, encoding: Encoding) -> Position {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
+        let before = &self.text[self.line_starts[line]..offset];
+        let character = match encoding {
+            Encoding::Utf8 => before.len(),
+            Encoding::Utf16 => before.encode_utf16().count(),
+        };
+        Position::new(line as u32, character as u32)
+    }
+
+    pub fn range(&self, range: Range<usize>, encoding: Encoding) -> lsp_types::Range {
+        lsp_types::Range::new(
+            self.position(range.start, encoding),
+            self.position(range.end, encoding),
+        )
+    }
+
+    pub fn byte_range(&self, range: lsp_types::Range, encoding: Encoding) -> Range<usize> {
+        let start = self.offset(range.start, encoding);
+        start..self.offset(range.end, encoding).max(start)
+    }
+
+    /// Applies one change of a `didChange` (a whole new text when it has no range).
+    pub fn apply(&mut self, change: TextDocumentContentChangeEvent, encoding: Encoding) {
+        match change.range {
+            Some(range) => {
+                let range = self.byte_range(range, encoding);
+                self.text.replace_range(range, &change.text);
+            }
+            None => self.text = change.text,
+        }
+        self.reindex();
+    }
+
+    /// The 0-based line that holds a byte offset, and the byte where that line starts.
+    pub fn line_of(&self, offset: usize) -> (usize, usize) {
+        let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
+        (line, self.line_starts[line])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(text: &str) -> Document {
+        Document::new(text.into(), 1, InputKind::Markdown)
+    }
+
+    #[test]
+    fn positions_count_utf16_or_utf8_units_and_round_trip() {
+        // "é" is 2 bytes and 1 UTF-16 unit; "😀" is 4 bytes and 2 units.
+        let doc = document("aé😀b\r\nsecond\n");
+        let b = "aé😀".len();
+        assert_eq!(doc.position(b, Encoding::Utf16), Position::new(0, 4));
+        assert_eq!(doc.position(b, Encoding::Utf8), Position::new(0, 7));
+        for encoding in [Encoding::Utf8, Encoding::Utf16] {
+            for (offset, _) in doc.text.char_indices() {
+                if doc.text[offset..].starts_with('\n') {
+                    continue; // the \r\n line end: both its bytes sit at the line's end
+                }
+                assert_eq!(doc.offset(doc.position(offset, encoding), encoding), offset);
+            }
+        }
+        // Inside the surrogate pair: the character's start. Past the line's end: the line's
+        // end (before \r\n). Past the last line: the end of the text.
+        assert_eq!(doc.offset(Position::new(0, 3), Encoding::Utf16), "aé".len());
+        assert_eq!(doc.offset(Position::new(0, 99), Encoding::Utf16), b + 1);
+        assert_eq!(
+            doc.offset(Position::new(9, 0), Encoding::Utf16),
+            doc.text.len()
+        );
+        assert_eq!(
+            doc.position(doc.text.len() + 5, Encoding::Utf16),
+            Position::new(2, 0)
+        );
+        assert_eq!(
+            doc.position(2, Encoding::Utf16),
+            Position::new(0, 1),
+            "inside é"
+        );
+    }
+
+    #[test]
+    fn incremental_changes_edit_the_text_at_the_right_place() {
+        let mut doc = document("I’ll try.\nMaybe 😀 later.\n");
+        let change = |line, start, end, text: &str| TextDocumentContentChangeEvent {
+            range: Some(lsp_types::Range::new(
+                Position::new(line, start),
+                Position::new(line, end),
+            )),
+            range_length: None,
+            text: text.into(),
+        };
+        // Replace "😀" (UTF-16 columns 6..8) with "soon".
+        doc.apply(change(1, 6, 8, "soon"), Encoding::Utf16);
+        assert_eq!(doc.text, "I’ll try.\nMaybe soon later.\n");
+        doc.apply(change(0, 0, 0, "Ok. "), Encoding::Utf16);
+        doc.apply(change(2, 0, 0, "new line"), Encoding::Utf16);
+        assert_eq!(doc.text, "Ok. I’ll try.\nMaybe soon later.\nnew line");
+        assert_eq!(
+            doc.line_of(doc.text.len()),
+            (2, doc.text.len() - "new line".len())
+        );
+        doc.apply(
+            TextDocumentContentChangeEvent {
+                range: None,
+                range_length: None,
+                text: "all new".into(),
+            },
+            Encoding::Utf16,
+        );
+        assert_eq!((doc.text.as_str(), doc.line_of(3)), ("all new", (0, 0)));
+    }
+}

@@ -1,0 +1,859 @@
+//! `starling lsp`: a language server over standard input and output, for any editor with an
+//! LSP client. Tone diagnostics on open and as the user types (debounced; only the blocks
+//! that changed are checked again), hover with the category's advice, quick fixes (a rule's
+//! literal replacement, an ignore directive, a model rewrite of the sentence) and evidence
+//! from the note index for the sentence under the cursor (`textDocument/references` and the
+//! `starling.evidence` command). It never writes a file: every edit goes to the editor as a
+//! `WorkspaceEdit`, and nothing but protocol messages is written to standard output.
+
+mod document;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossbeam_channel::RecvTimeoutError;
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
+use lsp_types::notification::{
+    DidChangeConfiguration, DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument,
+    Notification as _, PublishDiagnostics, ShowMessage,
+};
+use lsp_types::request::{
+    ApplyWorkspaceEdit, CodeActionRequest, ExecuteCommand, HoverRequest, References, Request as _,
+};
+use lsp_types::{
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
+    CodeActionProviderCapability, Diagnostic, DiagnosticSeverity, ExecuteCommandOptions, Hover,
+    HoverContents, HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind,
+    MessageType, NumberOrString, OneOf, Position, PositionEncodingKind, PublishDiagnosticsParams,
+    ServerCapabilities, ShowMessageParams, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextEdit, Uri, WorkspaceEdit,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use starling::backends::fastembed::FastEmbedder;
+use starling::backends::{Embedder, Generator, Sampling};
+use starling::config::Config;
+use starling::tone::blocks::BlockChecker;
+use starling::tone::{self, CheckOptions, Finding, InputKind, RuleSet, Severity};
+
+use document::{Document, Encoding};
+
+const REWRITE: &str = "starling.rewriteSentence";
+const EVIDENCE: &str = "starling.evidence";
+/// Documents larger than this are not checked (as `starling tone` refuses them): a tone check
+/// is for messages and scripts, and an editor must stay responsive.
+const MAX_CHECKED_BYTES: usize = 20 * 1024 * 1024;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Talk over standard input and output (the only transport; accepted because many
+    /// editors pass it).
+    #[arg(long)]
+    stdio: bool,
+}
+
+/// What the editor may set, in `initializationOptions` or in `workspace/didChangeConfiguration`
+/// (`settings`, or `settings.starling`). Unset keys keep their value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SettingsUpdate {
+    profile: Option<String>,
+    min_severity: Option<String>,
+    model: Option<bool>,
+    rules_only: Option<bool>,
+    debounce_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    /// A profile of the rule set (`tone.profile` unless set).
+    profile: String,
+    /// Findings below this are not shown.
+    min_severity: Severity,
+    /// Offer "rewrite this sentence with the model".
+    model: bool,
+    /// The rules alone, without the learned classifier (no embedding model for diagnostics).
+    rules_only: bool,
+    debounce: Duration,
+}
+
+pub fn run(config: &Config, _args: &Args) -> anyhow::Result<ExitCode> {
+    let (connection, io_threads) = Connection::stdio();
+    let served = serve(config, &connection);
+    drop(connection);
+    io_threads.join().context("the editor's connection broke")?;
+    served.map(|()| ExitCode::SUCCESS)
+}
+
+fn serve(config: &Config, connection: &Connection) -> anyhow::Result<()> {
+    let (id, params) = connection.initialize_start()?;
+    let params: InitializeParams =
+        serde_json::from_value(params).context("the editor's `initialize` request is malformed")?;
+    let utf8 = PositionEncodingKind::UTF8;
+    let encoding = match &params.capabilities.general {
+        Some(general)
+            if general
+                .position_encodings
+                .as_ref()
+                .is_some_and(|kinds| kinds.contains(&utf8)) =>
+        {
+            Encoding::Utf8
+        }
+        _ => Encoding::Utf16,
+    };
+    let rules = RuleSet::load(&config.tone.rules)?;
+    let mut server = Server {
+        config,
+        sender: connection.sender.clone(),
+        encoding,
+        settings: Settings {
+            profile: config.tone.profile.clone(),
+            min_severity: Severity::Info,
+            model: true,
+            rules_only: false,
+            debounce: Duration::from_millis(250),
+        },
+        rules,
+        checker: BlockChecker::default(),
+        embedder: None,
+        generator: None,
+        documents: HashMap::new(),
+        due: HashMap::new(),
+        next_id: 0,
+    };
+    if let Some(options) = params.initialization_options {
+        server.configure(options);
+    }
+    let capabilities = ServerCapabilities {
+        position_encoding: Some(match encoding {
+            Encoding::Utf8 => PositionEncodingKind::UTF8,
+            Encoding::Utf16 => PositionEncodingKind::UTF16,
+        }),
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(
+            TextDocumentSyncKind::INCREMENTAL,
+        )),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+        execute_command_provider: Some(ExecuteCommandOptions {
+            commands: vec![REWRITE.into(), EVIDENCE.into()],
+            ..Default::default()
+        }),
+        references_provider: Some(OneOf::Left(true)),
+        ..Default::default()
+    };
+    connection.initialize_finish(
+        id,
+        json!({
+            "capabilities": capabilities,
+            "serverInfo": {"name": "starling", "version": env!("CARGO_PKG_VERSION")},
+        }),
+    )?;
+    loop {
+        let message = match server.next_due() {
+            None => connection.receiver.recv().ok(),
+            Some(wait) => match connection.receiver.recv_timeout(wait) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => {
+                    server.publish_due();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        match message {
+            None => return Ok(()),
+            Some(Message::Request(request)) => {
+                if connection.handle_shutdown(&request)? {
+                    return Ok(());
+                }
+                let id = request.id.clone();
+                let response = match server.request(request) {
+                    Ok(result) => Response::new_ok(id, result),
+                    Err(Failure(code, message)) => Response::new_err(id, code as i32, message),
+                };
+                server.send(response.into());
+            }
+            Some(Message::Notification(notification)) => {
+                if notification.method == "exit" {
+                    return Ok(());
+                }
+                server.notification(notification);
+            }
+            // Answers to our `workspace/applyEdit`: the editor shows its own refusals.
+            Some(Message::Response(_)) => {}
+        }
+        server.publish_due();
+    }
+}
+
+/// A request that cannot be answered: the LSP error code and what to tell the user.
+struct Failure(ErrorCode, String);
+
+impl Failure {
+    fn invalid(message: impl Into<String>) -> Self {
+        Failure(ErrorCode::InvalidParams, message.into())
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        Failure(ErrorCode::RequestFailed, format!("{err:#}"))
+    }
+}
+
+struct Server<'a> {
+    config: &'a Config,
+    sender: crossbeam_channel::Sender<Message>,
+    encoding: Encoding,
+    settings: Settings,
+    rules: RuleSet,
+    checker: BlockChecker,
+    /// Loaded on first need; `Err` (said once) when it cannot be.
+    embedder: Option<Result<FastEmbedder, String>>,
+    generator: Option<Box<dyn Generator>>,
+    documents: HashMap<Uri, Document>,
+    /// Documents to check and publish, and when (debounced after the last change).
+    due: HashMap<Uri, Instant>,
+    next_id: i32,
+}
+
+impl Server<'_> {
+    fn send(&self, message: Message) {
+        // The editor has gone when this fails; the loop ends at the next receive.
+        let _ = self.sender.send(message);
+    }
+
+    fn show(&self, kind: MessageType, message: String) {
+        let params = ShowMessageParams { typ: kind, message };
+        self.send(Notification::new(ShowMessage::METHOD.into(), params).into());
+    }
+
+    fn configure(&mut self, value: Value) {
+        let value = match value {
+            Value::Object(mut map) if map.contains_key("starling") => {
+                map.remove("starling").unwrap_or_default()
+            }
+            other => other,
+        };
+        let update: SettingsUpdate = match serde_json::from_value(value) {
+            Ok(update) => update,
+            Err(err) => {
+                self.show(MessageType::ERROR, format!("starling: settings not understood ({err}); expected {{\"profile\", \"minSeverity\", \"model\", \"rulesOnly\", \"debounceMs\"}}"));
+                return;
+            }
+        };
+        if let Some(profile) = update.profile {
+            if profile == "default" || self.rules.profile_names().contains(&profile) {
+                self.settings.profile = profile;
+            } else {
+                self.show(
+                    MessageType::ERROR,
+                    format!(
+                        "starling: unknown profile `{profile}`; use one of {}",
+                        self.rules.profile_names().join(", ")
+                    ),
+                );
+            }
+        }
+        if let Some(level) = update.min_severity {
+            match Severity::from_id(&level) {
+                Some(severity) => self.settings.min_severity = severity,
+                None => self.show(
+                    MessageType::ERROR,
+                    format!("starling: minSeverity `{level}`: use info, warning or error"),
+                ),
+            }
+        }
+        if let Some(model) = update.model {
+            self.settings.model = model;
+        }
+        if let Some(rules_only) = update.rules_only {
+            self.settings.rules_only = rules_only;
+        }
+        if let Some(ms) = update.debounce_ms {
+            self.settings.debounce = Duration::from_millis(ms.min(10_000));
+        }
+        // Everything open is checked again under the new settings.
+        let now = Instant::now();
+        for (uri, document) in &mut self.documents {
+            document.checked = None;
+            self.due.insert(uri.clone(), now);
+        }
+    }
+
+    /// How long until the next document is due, if one is.
+    fn next_due(&self) -> Option<Duration> {
+        self.due
+            .values()
+            .min()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn notification(&mut self, notification: Notification) {
+        match notification.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                if let Ok(params) = notification
+                    .extract::<lsp_types::DidOpenTextDocumentParams>(DidOpenTextDocument::METHOD)
+                {
+                    let item = params.text_document;
+                    let kind = kind_of(&item.uri, &item.language_id);
+                    self.documents.insert(
+                        item.uri.clone(),
+                        Document::new(item.text, item.version, kind),
+                    );
+                    self.due.insert(item.uri, Instant::now());
+                }
+            }
+            DidChangeTextDocument::METHOD => {
+                if let Ok(params) = notification.extract::<lsp_types::DidChangeTextDocumentParams>(
+                    DidChangeTextDocument::METHOD,
+                ) {
+                    let uri = params.text_document.uri;
+                    if let Some(document) = self.documents.get_mut(&uri) {
+                        for change in params.content_changes {
+                            document.apply(change, self.encoding);
+                        }
+                        document.version = params.text_document.version;
+                        self.due
+                            .insert(uri, Instant::now() + self.settings.debounce);
+                    }
+                }
+            }
+            DidCloseTextDocument::METHOD => {
+                if let Ok(params) = notification
+                    .extract::<lsp_types::DidCloseTextDocumentParams>(DidCloseTextDocument::METHOD)
+                {
+                    let uri = params.text_document.uri;
+                    self.documents.remove(&uri);
+                    self.due.remove(&uri);
+                    self.publish(uri, Vec::new(), None);
+                }
+            }
+            DidChangeConfiguration::METHOD => {
+                if let Ok(params) = notification.extract::<lsp_types::DidChangeConfigurationParams>(
+                    DidChangeConfiguration::METHOD,
+                ) {
+                    self.configure(params.settings);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn publish(&self, uri: Uri, diagnostics: Vec<Diagnostic>, version: Option<i32>) {
+        let params = PublishDiagnosticsParams {
+            uri,
+            diagnostics,
+            version,
+        };
+        self.send(Notification::new(PublishDiagnostics::METHOD.into(), params).into());
+    }
+
+    /// Checks and publishes the documents whose time has come.
+    fn publish_due(&mut self) {
+        let now = Instant::now();
+        let ready: Vec<Uri> = self
+            .due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(uri, _)| uri.clone())
+            .collect();
+        for uri in ready {
+            self.due.remove(&uri);
+            self.check(&uri);
+        }
+    }
+
+    /// The embedder for the classifier and for evidence, loaded once.
+    fn embedder(&mut self) -> Result<&FastEmbedder, String> {
+        if self.embedder.is_none() {
+            let loaded = starling::services::open_embedder(self.config).map_err(|e| e.to_string());
+            if let Err(err) = &loaded {
+                self.show(
+                    MessageType::WARNING,
+                    format!("starling: {err}; tone is checked with the rules alone"),
+                );
+            }
+            self.embedder = Some(loaded);
+        }
+        match self.embedder.as_ref().expect("set above") {
+            Ok(embedder) => Ok(embedder),
+            Err(err) => Err(err.clone()),
+        }
+    }
+
+    /// Checks `uri` now (if it changed since its last check) and publishes its diagnostics.
+    fn check(&mut self, uri: &Uri) {
+        let Some(document) = self.documents.get(uri) else {
+            return;
+        };
+        if document.checked == Some(document.version) {
+            return;
+        }
+        if document.text.len() > MAX_CHECKED_BYTES {
+            let message = format!(
+                "starling: `{}` is over {} MB; its tone is not checked",
+                uri.as_str(),
+                MAX_CHECKED_BYTES >> 20
+            );
+            let version = document.version;
+            if let Some(document) = self.documents.get_mut(uri) {
+                document.findings.clear();
+                document.checked = Some(version);
+            }
+            self.show(MessageType::WARNING, message);
+            self.publish(uri.clone(), Vec::new(), Some(version));
+            return;
+        }
+        let options = CheckOptions {
+            kind: document.kind,
+            profile: self.settings.profile.clone(),
+            allow: self.config.tone.allow.clone(),
+        };
+        if !self.settings.rules_only {
+            let _ = self.embedder();
+        }
+        let embedder = match (&self.embedder, self.settings.rules_only) {
+            (Some(Ok(embedder)), false) => Some(embedder as &dyn Embedder),
+            _ => None,
+        };
+        let document = self.documents.get_mut(uri).expect("looked up above");
+        let found = self
+            .checker
+            .check(&self.rules, embedder, &document.text, &options);
+        let findings = match found {
+            Ok((findings, _)) => findings,
+            Err(err) => {
+                let message = format!("starling: the tone check failed: {err}");
+                self.show(MessageType::ERROR, message);
+                return;
+            }
+        };
+        let document = self.documents.get_mut(uri).expect("looked up above");
+        document.findings = findings
+            .into_iter()
+            .filter(|f| f.severity >= self.settings.min_severity)
+            .collect();
+        document.checked = Some(document.version);
+        let diagnostics = document
+            .findings
+            .iter()
+            .map(|f| diagnostic(document, f, self.encoding))
+            .collect();
+        let version = document.version;
+        self.publish(uri.clone(), diagnostics, Some(version));
+    }
+
+    /// The document, checked up to its latest version (a code action or hover right after an
+    /// edit must see the findings of the text the editor shows).
+    fn current(&mut self, uri: &Uri) -> Result<&Document, Failure> {
+        if self
+            .documents
+            .get(uri)
+            .is_some_and(|d| d.checked != Some(d.version))
+        {
+            self.due.remove(uri);
+            self.check(uri);
+        }
+        self.documents.get(uri).ok_or_else(|| {
+            Failure::invalid(format!(
+                "`{}` is not open; the editor sends didOpen first",
+                uri.as_str()
+            ))
+        })
+    }
+
+    fn request(&mut self, request: Request) -> Result<Value, Failure> {
+        fn parse(what: &'static str) -> impl Fn(serde_json::Error) -> Failure {
+            move |err| Failure::invalid(format!("malformed {what} request: {err}"))
+        }
+        let params = request.params;
+        match request.method.as_str() {
+            HoverRequest::METHOD => {
+                let params: lsp_types::HoverParams =
+                    serde_json::from_value(params).map_err(parse("hover"))?;
+                let at = params.text_document_position_params;
+                Ok(
+                    serde_json::to_value(self.hover(&at.text_document.uri, at.position)?)
+                        .unwrap_or_default(),
+                )
+            }
+            CodeActionRequest::METHOD => {
+                let params: CodeActionParams =
+                    serde_json::from_value(params).map_err(parse("code action"))?;
+                Ok(serde_json::to_value(self.code_actions(&params)?).unwrap_or_default())
+            }
+            References::METHOD => {
+                let params: lsp_types::ReferenceParams =
+                    serde_json::from_value(params).map_err(parse("references"))?;
+                let at = params.text_document_position;
+                Ok(
+                    serde_json::to_value(self.evidence(&at.text_document.uri, at.position)?)
+                        .unwrap_or_default(),
+                )
+            }
+            ExecuteCommand::METHOD => {
+                let params: lsp_types::ExecuteCommandParams =
+                    serde_json::from_value(params).map_err(parse("executeCommand"))?;
+                let argument = params.arguments.into_iter().next().unwrap_or_default();
+                match params.command.as_str() {
+                    REWRITE => {
+                        let target: RewriteTarget =
+                            serde_json::from_value(argument).map_err(parse(REWRITE))?;
+                        self.rewrite(target)?;
+                        Ok(Value::Null)
+                    }
+                    EVIDENCE => {
+                        let at: lsp_types::TextDocumentPositionParams =
+                            serde_json::from_value(argument).map_err(parse(EVIDENCE))?;
+                        Ok(
+                            serde_json::to_value(
+                                self.evidence(&at.text_document.uri, at.position)?,
+                            )
+                            .unwrap_or_default(),
+                        )
+                    }
+                    other => Err(Failure::invalid(format!(
+                        "unknown command `{other}`; starling has {REWRITE} and {EVIDENCE}"
+                    ))),
+                }
+            }
+            other => Err(Failure(
+                ErrorCode::MethodNotFound,
+                format!("starling does not handle `{other}`"),
+            )),
+        }
+    }
+
+    fn hover(&mut self, uri: &Uri, position: Position) -> Result<Option<Hover>, Failure> {
+        let encoding = self.encoding;
+        let document = self.current(uri)?;
+        let offset = document.offset(position, encoding);
+        let here: Vec<&Finding> = document
+            .findings
+            .iter()
+            .filter(|f| f.start <= offset && offset <= f.end)
+            .collect();
+        let (Some(first), Some(last)) = (here.first(), here.last()) else {
+            return Ok(None);
+        };
+        let value = here
+            .iter()
+            .map(|f| {
+                format!(
+                    "**{}** ({}, {})\n\n{}\n\n*Try:* {}",
+                    f.category.id().replace('_', " "),
+                    f.severity,
+                    f.rule,
+                    f.message,
+                    f.suggestion
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n---\n\n");
+        Ok(Some(Hover {
+            contents: HoverContents::Markup(MarkupContent {
+                kind: MarkupKind::Markdown,
+                value,
+            }),
+            range: Some(document.range(first.start..last.end.max(first.end), encoding)),
+        }))
+    }
+
+    fn code_actions(
+        &mut self,
+        params: &CodeActionParams,
+    ) -> Result<Vec<CodeActionOrCommand>, Failure> {
+        let encoding = self.encoding;
+        let model = self.settings.model;
+        let uri = params.text_document.uri.clone();
+        let document = self.current(&uri)?;
+        let wanted = document.byte_range(params.range, encoding);
+        let edit = |range: Range<usize>, text: String| WorkspaceEdit {
+            changes: Some(HashMap::from([(
+                uri.clone(),
+                vec![TextEdit::new(document.range(range, encoding), text)],
+            )])),
+            ..Default::default()
+        };
+        let view = tone::segment::prose_view(&document.text, document.kind);
+        let mut actions = Vec::new();
+        let mut sentences: Vec<Range<usize>> = Vec::new();
+        for finding in document
+            .findings
+            .iter()
+            .filter(|f| f.start <= wanted.end && wanted.start <= f.end)
+        {
+            let diagnostics = Some(vec![diagnostic(document, finding, encoding)]);
+            if let Some((range, text)) = tone::literal_fix(&document.text, finding) {
+                let title = match finding.replacement.as_deref() {
+                    Some("") | None => format!("Remove “{}”", finding.text),
+                    Some(replacement) => {
+                        format!("Replace “{}” with “{replacement}”", finding.text)
+                    }
+                };
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title,
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: diagnostics.clone(),
+                    edit: Some(edit(range, text)),
+                    is_preferred: Some(true),
+                    ..Default::default()
+                }));
+            }
+            let (_, line_start) = document.line_of(finding.start);
+            let indent: String = document.text[line_start..]
+                .chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .collect();
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: format!(
+                    "Ignore {} on this line",
+                    finding.category.id().replace('_', " ")
+                ),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics,
+                edit: Some(edit(
+                    line_start..line_start,
+                    format!(
+                        "{indent}<!-- starling-disable-next-line {} -->\n",
+                        finding.category.id()
+                    ),
+                )),
+                ..Default::default()
+            }));
+            if let Some(sentence) = view
+                .sentences
+                .iter()
+                .find(|s| s.start <= finding.start && finding.start < s.end.max(s.start + 1))
+            {
+                if model && !sentences.contains(sentence) {
+                    sentences.push(sentence.clone());
+                }
+            }
+        }
+        for sentence in sentences {
+            let target = RewriteTarget {
+                uri: uri.clone(),
+                version: document.version,
+                start: sentence.start,
+                end: sentence.end,
+            };
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: "Rewrite this sentence with the model".into(),
+                kind: Some(CodeActionKind::REFACTOR_REWRITE),
+                command: Some(lsp_types::Command {
+                    title: "Rewrite this sentence with the model".into(),
+                    command: REWRITE.into(),
+                    arguments: Some(vec![serde_json::to_value(&target).unwrap_or_default()]),
+                }),
+                ..Default::default()
+            }));
+        }
+        Ok(actions)
+    }
+
+    /// Rewrites one sentence with the model (the `--fix` loop, for that sentence alone) and
+    /// asks the editor to apply it.
+    fn rewrite(&mut self, target: RewriteTarget) -> Result<(), Failure> {
+        let encoding = self.encoding;
+        let document = self.current(&target.uri)?;
+        if document.version != target.version {
+            return Err(Failure(
+                ErrorCode::ContentModified,
+                "the document changed since this action was offered; ask for it again".into(),
+            ));
+        }
+        if target.end > document.text.len()
+            || !document.text.is_char_boundary(target.start)
+            || !document.text.is_char_boundary(target.end)
+            || target.start > target.end
+        {
+            return Err(Failure::invalid("the sentence lies outside the document"));
+        }
+        let findings: Vec<Finding> = document
+            .findings
+            .iter()
+            .filter(|f| f.start >= target.start && f.start < target.end)
+            .cloned()
+            .collect();
+        if findings.is_empty() {
+            return Err(Failure::invalid(
+                "nothing to rewrite: the sentence has no findings",
+            ));
+        }
+        if self.generator.is_none() {
+            self.generator = Some(crate::commands::load_generator(self.config)?);
+        }
+        let prompt =
+            starling::prompts::Prompt::load("tone-fix", self.config.prompts_dir.as_deref())
+                .map_err(anyhow::Error::from)?;
+        let sampling = Sampling::greedy(self.config.generator.seed);
+        let document = &self.documents[&target.uri];
+        let (_, fixes) = starling::tasks::tone::fix(
+            self.generator.as_deref().expect("loaded above"),
+            &prompt,
+            &document.text,
+            document.kind,
+            &findings,
+            &sampling,
+        )
+        .map_err(anyhow::Error::from)?;
+        let Some(fix) = fixes.into_iter().next() else {
+            return Err(Failure::invalid("nothing to rewrite in that sentence"));
+        };
+        if !fix.accepted {
+            self.show(
+                MessageType::WARNING,
+                format!(
+                    "starling: kept the sentence: {}",
+                    fix.note.unwrap_or_else(|| "the rewrite was refused".into())
+                ),
+            );
+            return Ok(());
+        }
+        let edit = WorkspaceEdit {
+            changes: Some(HashMap::from([(
+                target.uri.clone(),
+                vec![TextEdit::new(
+                    document.range(fix.start..fix.end, encoding),
+                    fix.after,
+                )],
+            )])),
+            ..Default::default()
+        };
+        self.next_id += 1;
+        let params = lsp_types::ApplyWorkspaceEditParams {
+            label: Some("Starling: rewrite sentence".into()),
+            edit,
+        };
+        self.send(
+            Request::new(
+                RequestId::from(format!("starling-{}", self.next_id)),
+                ApplyWorkspaceEdit::METHOD.into(),
+                params,
+            )
+            .into(),
+        );
+        Ok(())
+    }
+
+    /// Note passages that back the sentence under the cursor, from the index `starling index`
+    /// built (a copy of it when another process holds it).
+    fn evidence(&mut self, uri: &Uri, position: Position) -> Result<Vec<Location>, Failure> {
+        let encoding = self.encoding;
+        let document = self.current(uri)?;
+        let offset = document.offset(position, encoding);
+        let view = tone::segment::prose_view(&document.text, document.kind);
+        let query = match view
+            .sentences
+            .iter()
+            .find(|s| s.start <= offset && offset <= s.end)
+        {
+            Some(sentence) => document.text[sentence.clone()].trim().to_string(),
+            None => {
+                let (_, start) = document.line_of(offset);
+                let end = document.text[start..]
+                    .find('\n')
+                    .map_or(document.text.len(), |i| start + i);
+                document.text[start..end].trim().to_string()
+            }
+        };
+        if query.split_whitespace().count() < 2 {
+            return Ok(Vec::new());
+        }
+        let query: String = query.chars().take(1000).collect();
+        if !starling::services::index_dir(self.config)
+            .join("files.json")
+            .exists()
+        {
+            self.show(
+                MessageType::INFO,
+                "starling: no notes are indexed yet; run `starling index NOTES_DIR` first".into(),
+            );
+            return Ok(Vec::new());
+        }
+        let config = self.config;
+        let embedder = self
+            .embedder()
+            .map_err(|err| Failure(ErrorCode::RequestFailed, err))?;
+        let request = starling::notes::retrieve::Request {
+            text: query,
+            k: 5,
+            ..Default::default()
+        };
+        let hits = match starling::services::lock_store(config, "starling lsp") {
+            Ok(lock) => {
+                let notes = starling::services::open_store(config, lock, embedder)
+                    .map_err(anyhow::Error::from)?;
+                starling::notes::retrieve::search(embedder, &notes.store, &request)
+            }
+            Err(starling::error::Error::StoreLocked { .. }) => {
+                let snapshot = starling::services::open_snapshot(config, embedder)
+                    .map_err(anyhow::Error::from)?;
+                starling::notes::retrieve::search(embedder, &snapshot.store, &request)
+            }
+            Err(err) => return Err(anyhow::Error::from(err).into()),
+        }
+        .map_err(anyhow::Error::from)?;
+        Ok(hits
+            .into_iter()
+            .filter_map(|hit| {
+                let uri: Uri = url::Url::from_file_path(&hit.chunk.source)
+                    .ok()?
+                    .as_str()
+                    .parse()
+                    .ok()?;
+                let line = |n: usize| n.saturating_sub(1) as u32;
+                Some(Location::new(
+                    uri,
+                    lsp_types::Range::new(
+                        Position::new(line(hit.chunk.line_start), 0),
+                        Position::new(line(hit.chunk.line_end) + 1, 0),
+                    ),
+                ))
+            })
+            .collect())
+    }
+}
+
+/// What the rewrite command works on: a sentence of one version of a document.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct RewriteTarget {
+    uri: Uri,
+    version: i32,
+    start: usize,
+    end: usize,
+}
+
+/// Plain text for `.txt` files and the `plaintext` language, Markdown for everything else.
+fn kind_of(uri: &Uri, language: &str) -> InputKind {
+    if language == "plaintext"
+        || language == "text"
+        || uri.as_str().to_ascii_lowercase().ends_with(".txt")
+    {
+        InputKind::PlainText
+    } else {
+        InputKind::Markdown
+    }
+}
+
+fn diagnostic(document: &Document, finding: &Finding, encoding: Encoding) -> Diagnostic {
+    Diagnostic {
+        range: document.range(finding.start..finding.end, encoding),
+        severity: Some(match finding.severity {
+            Severity::Error => DiagnosticSeverity::ERROR,
+            Severity::Warning => DiagnosticSeverity::WARNING,
+            Severity::Info => DiagnosticSeverity::INFORMATION,
+        }),
+        code: Some(NumberOrString::String(finding.category.id().into())),
+        source: Some("starling".into()),
+        message: finding.message.clone(),
+        data: Some(json!({"rule": finding.rule, "suggestion": finding.suggestion})),
+        ..Default::default()
+    }
+}
