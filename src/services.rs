@@ -160,3 +160,17 @@ pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<Snapsho
     let store = EdgeStore::open(&target, embedder.dimension())?;
     Ok(Snapshot { store, dir: guard })
 }
+
+/// Note files larger than this are quoted from the index alone.
+const MAX_NOTE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Reads a note file for quotes: only inside the note roots, and only files of a sane size
+/// (otherwise the index's own text of the chunk is quoted).
+pub fn note_reader(config: &Config) -> impl Fn(&crate::notes::chunk::Chunk) -> Option<String> {
+    let roots = config.notes.paths.clone();
+    move |chunk| {
+        let path =
+            crate::notes::loading::path_under_roots(std::path::Path::new(&chunk.source), &roots)?;
+        crate::files::read_text(&path, MAX_NOTE_BYTES).ok()
+    }
+}

@@ -1008,6 +1008,17 @@ pub fn audit(
     Ok(claims)
 }
 
+/// Claims per verdict, as `audit --format json` and `/v1/audit` summarise a draft.
+pub fn counts(claims: &[Claim]) -> serde_json::Value {
+    let n = |v: Verdict| claims.iter().filter(|c| c.verdict == v).count();
+    serde_json::json!({
+        "claims": claims.len(),
+        "supported": n(Verdict::Supported),
+        "contradicted": n(Verdict::Contradicted),
+        "unsupported": n(Verdict::Unsupported),
+    })
+}
+
 /// One line per difference, in words: "claim 35%, notes 28% at weekly/2025-W28.md:14".
 pub fn describe(difference: &Difference) -> String {
     let what = match difference.kind {

@@ -220,7 +220,7 @@ fn the_language_server_answers_hover_actions_settings_evidence_and_rewrites() {
     let init = client.request(
         "initialize",
         json!({"capabilities": {"general": {"positionEncodings": ["utf-8", "utf-16"]}},
-               "initializationOptions": {"starling": {"debounceMs": 20}}}),
+               "initializationOptions": {"starling": {"debounceMs": 20, "audit": false}}}),
     );
     assert_eq!(init["result"]["capabilities"]["positionEncoding"], "utf-8");
     client.notify("initialized", json!({}));
@@ -407,6 +407,85 @@ fn the_language_server_answers_hover_actions_settings_evidence_and_rewrites() {
     }
     let done = client.wait(|m| m["id"] == 99);
     assert_eq!(done["result"], Value::Null, "{done}");
+
+    // The claim audit (on open and save, with an index): a figure the notes state otherwise is
+    // a warning that points at the note's line.
+    client.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"audit": true}}),
+    );
+    let review = "file:///tmp/review.md";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": review, "languageId": "markdown", "version": 1,
+               "text": "# Review\n\n- Flaky failures dropped 45% by the end of March.\n"}}),
+    );
+    let for_review = |m: &Value| {
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == review
+    };
+    let audited = client.wait(|m| {
+        for_review(m)
+            && m["params"]["diagnostics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["code"] == "contradicted")
+    });
+    let contradicted = audited["params"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "contradicted")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        contradicted["range"]["start"],
+        json!({"line": 2, "character": 2})
+    );
+    assert!(
+        contradicted["message"]
+            .as_str()
+            .unwrap()
+            .contains("claim 45%, notes 30%"),
+        "{contradicted}"
+    );
+    let related = &contradicted["relatedInformation"][0]["location"];
+    assert!(related["uri"]
+        .as_str()
+        .unwrap()
+        .ends_with("work/2025-03-ci-flakes.md"));
+    assert_eq!(related["range"]["start"]["line"], 16);
+    // Editing the claim takes its verdict away until the next save audits it again.
+    client.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": review, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 2, "character": 25}, "end": {"line": 2, "character": 28}},
+                                    "text": "30%"}]}),
+    );
+    let edited = client.wait(for_review);
+    assert!(
+        edited["params"]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["code"] != "contradicted"),
+        "{edited}"
+    );
+    client.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": review}}),
+    );
+    // The tone first, then the audit of the saved text.
+    client.wait(for_review);
+    let saved = client.wait(for_review);
+    assert!(
+        saved["params"]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["code"] != "contradicted"),
+        "{saved}"
+    );
 
     let unknown = client.request("textDocument/formatting", json!({}));
     assert_eq!(unknown["error"]["code"], -32601);

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use starling::config::Config;
-use starling::notes::chunk::Chunk;
 use starling::tasks::audit::{self, Claim, Verdict};
 use starling::tone::{InputKind, LineIndex};
 
@@ -18,8 +17,6 @@ use crate::output;
 
 /// Drafts larger than this are refused with a message.
 const MAX_INPUT_BYTES: u64 = 4 * 1024 * 1024;
-/// Note files larger than this are quoted from the index alone.
-const MAX_NOTE_BYTES: u64 = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
@@ -84,7 +81,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if !inputs.is_empty() {
         let (embedder, notes) =
             super::open_local_notes(config, "audit", ", or POST the draft to its /v1/audit")?;
-        let read = note_reader(config);
+        let read = starling::services::note_reader(config);
         for (name, source, kind) in inputs {
             let file = (name != "-")
                 .then(|| Path::new(&name).canonicalize().ok())
@@ -115,7 +112,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         Format::Json => {
             let files: Vec<serde_json::Value> = audits
                 .iter()
-                .map(|a| json!({"file": a.name, "claims": a.claims, "summary": counts(&a.claims)}))
+                .map(|a| json!({"file": a.name, "claims": a.claims, "summary": audit::counts(&a.claims)}))
                 .collect();
             let value = if files.len() == 1 {
                 files.into_iter().next().expect("one")
@@ -153,27 +150,6 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
-}
-
-/// Reads a note file for its quotes: only inside the note roots, and only files of a sane size
-/// (otherwise the index's own text of the chunk is quoted).
-pub fn note_reader(config: &Config) -> impl Fn(&Chunk) -> Option<String> {
-    let roots = config.notes.paths.clone();
-    move |chunk: &Chunk| {
-        let path = starling::notes::loading::path_under_roots(Path::new(&chunk.source), &roots)?;
-        starling::files::read_text(&path, MAX_NOTE_BYTES).ok()
-    }
-}
-
-/// Claims per verdict.
-pub fn counts(claims: &[Claim]) -> serde_json::Value {
-    let n = |v: Verdict| claims.iter().filter(|c| c.verdict == v).count();
-    json!({
-        "claims": claims.len(),
-        "supported": n(Verdict::Supported),
-        "contradicted": n(Verdict::Contradicted),
-        "unsupported": n(Verdict::Unsupported),
     })
 }
 

@@ -198,7 +198,7 @@ pub async fn audit(
     blocking(&state, Some(cancel), move || {
         let _permit = work;
         let embedder = Interruptible::new(&engines.embedder, flag);
-        let read = commands::audit::note_reader(&engines.config);
+        let read = starling::services::note_reader(&engines.config);
         let claims = audit::audit(
             &embedder,
             &engines.notes.store,
@@ -214,7 +214,7 @@ pub async fn audit(
         Ok(Json(json!({
             "file": "-",
             "claims": claims,
-            "summary": commands::audit::counts(&claims),
+            "summary": starling::tasks::audit::counts(&claims),
         })))
     })
     .await

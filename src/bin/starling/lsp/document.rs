@@ -5,6 +5,7 @@
 use std::ops::Range;
 
 use lsp_types::{Position, TextDocumentContentChangeEvent};
+use starling::tasks::audit::Claim;
 use starling::tone::{Finding, InputKind};
 
 /// What a position's `character` counts.
@@ -22,6 +23,11 @@ pub struct Document {
     /// The findings of `checked` (the version they were found in), when it was checked.
     pub findings: Vec<Finding>,
     pub checked: Option<i32>,
+    /// The claim audit of the last open or save, moved along with later edits.
+    pub claims: Vec<Claim>,
+    /// Audit at the next check (set on open and save: an audit searches the notes per claim,
+    /// too slow for every keystroke).
+    pub audit_due: bool,
     line_starts: Vec<usize>,
 }
 
@@ -33,6 +39,8 @@ impl Document {
             kind,
             findings: Vec::new(),
             checked: None,
+            claims: Vec::new(),
+            audit_due: true,
             line_starts: Vec::new(),
         };
         document.reindex();
@@ -109,6 +117,26 @@ impl Document {
             None => self.text = change.text,
         }
         self.reindex();
+    }
+
+    /// Moves each audited claim to where its text now stands (the occurrence nearest its old
+    /// place); a claim whose text is gone is dropped until the next audit.
+    pub fn keep_claims(&mut self) {
+        let text = &self.text;
+        self.claims.retain_mut(|claim| {
+            let nearest = text
+                .match_indices(claim.text.as_str())
+                .map(|(at, _)| at)
+                .min_by_key(|at| at.abs_diff(claim.start));
+            match nearest {
+                Some(at) => {
+                    claim.end = at + claim.text.len();
+                    claim.start = at;
+                    true
+                }
+                None => false,
+            }
+        });
     }
 
     /// The 0-based line that holds a byte offset, and the byte where that line starts.
@@ -190,5 +218,42 @@ mod tests {
             Encoding::Utf16,
         );
         assert_eq!((doc.text.as_str(), doc.line_of(3)), ("all new", (0, 0)));
+    }
+
+    #[test]
+    fn audited_claims_follow_their_text_through_edits_and_go_with_it() {
+        let claim = |text: &str, start: usize| Claim {
+            text: text.into(),
+            line: 1,
+            column: 1,
+            start,
+            end: start + text.len(),
+            verdict: starling::tasks::audit::Verdict::Unsupported,
+            score: 0.0,
+            evidence: Vec::new(),
+            differences: Vec::new(),
+            missing_figures: Vec::new(),
+            matched_figures: Vec::new(),
+        };
+        let mut doc = document("I cut p99 by 30%. I led the review. I cut p99 by 30%.");
+        doc.claims = vec![
+            claim("I led the review.", 18),
+            claim("I cut p99 by 30%.", 36),
+        ];
+        doc.text = format!(
+            "Intro. {}",
+            doc.text.replace("I led the review.", "I ran it.")
+        );
+        doc.keep_claims();
+        assert_eq!(doc.claims.len(), 1, "the edited claim is gone");
+        assert_eq!(
+            doc.claims[0].start,
+            7 + 36,
+            "the nearest occurrence, not the first"
+        );
+        assert_eq!(
+            &doc.text[doc.claims[0].start..doc.claims[0].end],
+            "I cut p99 by 30%."
+        );
     }
 }

@@ -18,25 +18,27 @@ use crossbeam_channel::RecvTimeoutError;
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
     DidChangeConfiguration, DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument,
-    Notification as _, PublishDiagnostics, ShowMessage,
+    DidSaveTextDocument, Notification as _, PublishDiagnostics, ShowMessage,
 };
 use lsp_types::request::{
     ApplyWorkspaceEdit, CodeActionRequest, ExecuteCommand, HoverRequest, References, Request as _,
 };
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
-    CodeActionProviderCapability, Diagnostic, DiagnosticSeverity, ExecuteCommandOptions, Hover,
-    HoverContents, HoverProviderCapability, InitializeParams, Location, MarkupContent, MarkupKind,
-    MessageType, NumberOrString, OneOf, Position, PositionEncodingKind, PublishDiagnosticsParams,
-    ServerCapabilities, ShowMessageParams, TextDocumentSyncCapability, TextDocumentSyncKind,
-    TextEdit, Uri, WorkspaceEdit,
+    CodeActionProviderCapability, Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity,
+    ExecuteCommandOptions, Hover, HoverContents, HoverProviderCapability, InitializeParams,
+    Location, MarkupContent, MarkupKind, MessageType, NumberOrString, OneOf, Position,
+    PositionEncodingKind, PublishDiagnosticsParams, SaveOptions, ServerCapabilities,
+    ShowMessageParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
+    TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use starling::backends::fastembed::FastEmbedder;
-use starling::backends::{Embedder, Generator, Sampling};
+use starling::backends::{Embedder, Generator, Sampling, VectorStore};
 use starling::config::Config;
+use starling::tasks::audit::{self, Claim, Verdict};
 use starling::tone::blocks::BlockChecker;
 use starling::tone::{self, CheckOptions, Finding, InputKind, RuleSet, Severity};
 
@@ -65,6 +67,7 @@ struct SettingsUpdate {
     min_severity: Option<String>,
     model: Option<bool>,
     rules_only: Option<bool>,
+    audit: Option<bool>,
     debounce_ms: Option<u64>,
 }
 
@@ -78,6 +81,8 @@ struct Settings {
     model: bool,
     /// The rules alone, without the learned classifier (no embedding model for diagnostics).
     rules_only: bool,
+    /// Audit the claims of a document against the notes on open and save, when an index exists.
+    audit: bool,
     debounce: Duration,
 }
 
@@ -115,6 +120,7 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<()> {
             min_severity: Severity::Info,
             model: true,
             rules_only: false,
+            audit: true,
             debounce: Duration::from_millis(250),
         },
         rules,
@@ -133,8 +139,15 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<()> {
             Encoding::Utf8 => PositionEncodingKind::UTF8,
             Encoding::Utf16 => PositionEncodingKind::UTF16,
         }),
-        text_document_sync: Some(TextDocumentSyncCapability::Kind(
-            TextDocumentSyncKind::INCREMENTAL,
+        text_document_sync: Some(TextDocumentSyncCapability::Options(
+            TextDocumentSyncOptions {
+                open_close: Some(true),
+                change: Some(TextDocumentSyncKind::INCREMENTAL),
+                save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                    include_text: Some(false),
+                })),
+                ..Default::default()
+            },
         )),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
@@ -274,6 +287,9 @@ impl Server<'_> {
         if let Some(rules_only) = update.rules_only {
             self.settings.rules_only = rules_only;
         }
+        if let Some(audit) = update.audit {
+            self.settings.audit = audit;
+        }
         if let Some(ms) = update.debounce_ms {
             self.settings.debounce = Duration::from_millis(ms.min(10_000));
         }
@@ -281,6 +297,7 @@ impl Server<'_> {
         let now = Instant::now();
         for (uri, document) in &mut self.documents {
             document.checked = None;
+            document.audit_due = true;
             self.due.insert(uri.clone(), now);
         }
     }
@@ -318,6 +335,7 @@ impl Server<'_> {
                             document.apply(change, self.encoding);
                         }
                         document.version = params.text_document.version;
+                        document.keep_claims();
                         self.due
                             .insert(uri, Instant::now() + self.settings.debounce);
                     }
@@ -331,6 +349,18 @@ impl Server<'_> {
                     self.documents.remove(&uri);
                     self.due.remove(&uri);
                     self.publish(uri, Vec::new(), None);
+                }
+            }
+            DidSaveTextDocument::METHOD => {
+                if let Ok(params) = notification
+                    .extract::<lsp_types::DidSaveTextDocumentParams>(DidSaveTextDocument::METHOD)
+                {
+                    let uri = params.text_document.uri;
+                    if let Some(document) = self.documents.get_mut(&uri) {
+                        document.audit_due = true;
+                        document.checked = None;
+                        self.due.insert(uri, Instant::now());
+                    }
                 }
             }
             DidChangeConfiguration::METHOD => {
@@ -439,13 +469,40 @@ impl Server<'_> {
             .filter(|f| f.severity >= self.settings.min_severity)
             .collect();
         document.checked = Some(document.version);
+        self.publish_document(uri);
+        // The tone is shown first; an audit (a search per claim) follows when one is due.
+        if let Some(claims) = self.audit_if_due(uri) {
+            let document = self.documents.get_mut(uri).expect("looked up above");
+            let had_claims = !document.claims.is_empty();
+            document.claims = claims;
+            if had_claims || !document.claims.is_empty() {
+                self.publish_document(uri);
+            }
+        }
+    }
+
+    /// Publishes the tone findings and audited claims `uri` has now.
+    fn publish_document(&self, uri: &Uri) {
+        let Some(document) = self.documents.get(uri) else {
+            return;
+        };
+        let roots = if document.claims.is_empty() {
+            Vec::new()
+        } else {
+            self.note_roots()
+        };
         let diagnostics = document
             .findings
             .iter()
             .map(|f| diagnostic(document, f, self.encoding))
+            .chain(
+                document
+                    .claims
+                    .iter()
+                    .filter_map(|c| claim_diagnostic(document, c, &roots, self.encoding)),
+            )
             .collect();
-        let version = document.version;
-        self.publish(uri.clone(), diagnostics, Some(version));
+        self.publish(uri.clone(), diagnostics, Some(document.version));
     }
 
     /// The document, checked up to its latest version (a code action or hover right after an
@@ -465,6 +522,92 @@ impl Server<'_> {
                 uri.as_str()
             ))
         })
+    }
+
+    /// Whether `starling index` has built an index to search.
+    fn indexed(&self) -> bool {
+        starling::services::index_dir(self.config)
+            .join("files.json")
+            .exists()
+    }
+
+    /// The folders the index was built from (where audit's note paths are relative to).
+    fn note_roots(&self) -> Vec<std::path::PathBuf> {
+        let state = starling::services::index_dir(self.config).join("files.json");
+        match starling::notes::index::IndexState::load(&state) {
+            Ok(state) if !state.roots.is_empty() => state.roots,
+            _ => self.config.notes.paths.clone(),
+        }
+    }
+
+    /// Runs `work` on the note index: under the store's lock for that long, or on a private
+    /// copy when another process (an index run, a server) holds it.
+    fn with_notes<T>(
+        &mut self,
+        work: impl FnOnce(&FastEmbedder, &dyn VectorStore) -> starling::error::Result<T>,
+    ) -> Result<T, Failure> {
+        let config = self.config;
+        let embedder = self
+            .embedder()
+            .map_err(|err| Failure(ErrorCode::RequestFailed, err))?;
+        let done = match starling::services::lock_store(config, "starling lsp") {
+            Ok(lock) => {
+                let notes = starling::services::open_store(config, lock, embedder)
+                    .map_err(anyhow::Error::from)?;
+                work(embedder, &notes.store)
+            }
+            Err(starling::error::Error::StoreLocked { .. }) => {
+                let snapshot = starling::services::open_snapshot(config, embedder)
+                    .map_err(anyhow::Error::from)?;
+                work(embedder, &snapshot.store)
+            }
+            Err(err) => return Err(anyhow::Error::from(err).into()),
+        };
+        Ok(done.map_err(anyhow::Error::from)?)
+    }
+
+    /// The claims of `uri` audited against the notes, when an audit is due and possible.
+    fn audit_if_due(&mut self, uri: &Uri) -> Option<Vec<Claim>> {
+        let document = self.documents.get_mut(uri)?;
+        if !std::mem::take(&mut document.audit_due) {
+            return None;
+        }
+        if !self.settings.audit || !self.indexed() {
+            return Some(Vec::new());
+        }
+        let document = &self.documents[uri];
+        let (source, kind) = (document.text.clone(), document.kind);
+        // The draft's own file is never evidence for itself.
+        let file = url::Url::parse(uri.as_str())
+            .ok()
+            .and_then(|url| url.to_file_path().ok())
+            .and_then(|path| path.canonicalize().ok())
+            .map(|path| path.to_string_lossy().into_owned());
+        let read = starling::services::note_reader(self.config);
+        let audited = self.with_notes(|embedder, store| {
+            audit::audit(
+                embedder,
+                store,
+                &audit::Draft {
+                    source: &source,
+                    kind,
+                    file,
+                },
+                &Default::default(),
+                &audit::Settings::default(),
+                &read,
+            )
+        });
+        match audited {
+            Ok(claims) => Some(claims),
+            Err(Failure(_, message)) => {
+                self.show(
+                    MessageType::WARNING,
+                    format!("starling: the claim audit failed: {message}"),
+                );
+                Some(Vec::new())
+            }
+        }
     }
 
     fn request(&mut self, request: Request) -> Result<Value, Failure> {
@@ -767,39 +910,21 @@ impl Server<'_> {
             return Ok(Vec::new());
         }
         let query: String = query.chars().take(1000).collect();
-        if !starling::services::index_dir(self.config)
-            .join("files.json")
-            .exists()
-        {
+        if !self.indexed() {
             self.show(
                 MessageType::INFO,
                 "starling: no notes are indexed yet; run `starling index NOTES_DIR` first".into(),
             );
             return Ok(Vec::new());
         }
-        let config = self.config;
-        let embedder = self
-            .embedder()
-            .map_err(|err| Failure(ErrorCode::RequestFailed, err))?;
         let request = starling::notes::retrieve::Request {
             text: query,
             k: 5,
             ..Default::default()
         };
-        let hits = match starling::services::lock_store(config, "starling lsp") {
-            Ok(lock) => {
-                let notes = starling::services::open_store(config, lock, embedder)
-                    .map_err(anyhow::Error::from)?;
-                starling::notes::retrieve::search(embedder, &notes.store, &request)
-            }
-            Err(starling::error::Error::StoreLocked { .. }) => {
-                let snapshot = starling::services::open_snapshot(config, embedder)
-                    .map_err(anyhow::Error::from)?;
-                starling::notes::retrieve::search(embedder, &snapshot.store, &request)
-            }
-            Err(err) => return Err(anyhow::Error::from(err).into()),
-        }
-        .map_err(anyhow::Error::from)?;
+        let hits = self.with_notes(|embedder, store| {
+            starling::notes::retrieve::search(embedder, store, &request)
+        })?;
         Ok(hits
             .into_iter()
             .filter_map(|hit| {
@@ -856,4 +981,76 @@ fn diagnostic(document: &Document, finding: &Finding, encoding: Encoding) -> Dia
         data: Some(json!({"rule": finding.rule, "suggestion": finding.suggestion})),
         ..Default::default()
     }
+}
+
+/// A contradicted claim is a warning naming the differing values, with the note lines as
+/// related locations; an unsupported one is information; a supported one says nothing.
+fn claim_diagnostic(
+    document: &Document,
+    claim: &Claim,
+    roots: &[std::path::PathBuf],
+    encoding: Encoding,
+) -> Option<Diagnostic> {
+    let (severity, message, places): (_, _, Vec<(String, usize, String)>) = match claim.verdict {
+        Verdict::Supported => return None,
+        Verdict::Contradicted => (
+            DiagnosticSeverity::WARNING,
+            format!(
+                "The notes say otherwise: {}",
+                claim
+                    .differences
+                    .iter()
+                    .map(audit::describe)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            claim
+                .differences
+                .iter()
+                .map(|d| (d.path.clone(), d.line, format!("the notes: {}", d.notes)))
+                .collect(),
+        ),
+        Verdict::Unsupported => (
+            DiagnosticSeverity::INFORMATION,
+            match claim.evidence.first() {
+                Some(closest) if !claim.missing_figures.is_empty() => format!(
+                    "No note backs this claim: the closest notes ({}:{}) hold no {}",
+                    closest.path,
+                    closest.line_start,
+                    claim.missing_figures.join(", ")
+                ),
+                _ => "No note backs this claim.".into(),
+            },
+            claim
+                .evidence
+                .iter()
+                .take(1)
+                .map(|q| (q.path.clone(), q.line_start, "the closest notes".into()))
+                .collect(),
+        ),
+    };
+    let related: Vec<DiagnosticRelatedInformation> = places
+        .into_iter()
+        .filter_map(|(path, line, message)| {
+            let file = roots.iter().map(|r| r.join(&path)).find(|p| p.is_file())?;
+            let uri: Uri = url::Url::from_file_path(file).ok()?.as_str().parse().ok()?;
+            let line = line.saturating_sub(1) as u32;
+            Some(DiagnosticRelatedInformation {
+                location: Location::new(
+                    uri,
+                    lsp_types::Range::new(Position::new(line, 0), Position::new(line + 1, 0)),
+                ),
+                message,
+            })
+        })
+        .collect();
+    Some(Diagnostic {
+        range: document.range(claim.start..claim.end, encoding),
+        severity: Some(severity),
+        code: Some(NumberOrString::String(claim.verdict.name().into())),
+        source: Some("starling audit".into()),
+        message,
+        related_information: (!related.is_empty()).then_some(related),
+        ..Default::default()
+    })
 }
