@@ -38,13 +38,63 @@ impl Default for Training {
     }
 }
 
+/// One input row of a linear scorer: dense (every input) or sparse (the non-zero inputs only,
+/// for hashed word features over thousands of buckets).
+pub trait Row {
+    /// `w[0] + Σ x_i · w[i + 1]`.
+    fn score(&self, w: &[f32]) -> f32;
+    /// `gradient[i + 1] += scale · x_i` for every input.
+    fn accumulate(&self, gradient: &mut [f32], scale: f32);
+}
+
+impl Row for [f32] {
+    fn score(&self, w: &[f32]) -> f32 {
+        w[0] + self.iter().zip(&w[1..]).map(|(a, b)| a * b).sum::<f32>()
+    }
+
+    fn accumulate(&self, gradient: &mut [f32], scale: f32) {
+        for (g, xi) in gradient[1..].iter_mut().zip(self) {
+            *g += scale * xi;
+        }
+    }
+}
+
+impl Row for Vec<f32> {
+    fn score(&self, w: &[f32]) -> f32 {
+        self.as_slice().score(w)
+    }
+
+    fn accumulate(&self, gradient: &mut [f32], scale: f32) {
+        self.as_slice().accumulate(gradient, scale)
+    }
+}
+
+/// The non-zero inputs of a row: (input index, value), indices below the model's `dim`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sparse(pub Vec<(u32, f32)>);
+
+impl Row for Sparse {
+    fn score(&self, w: &[f32]) -> f32 {
+        w[0] + self
+            .0
+            .iter()
+            .map(|&(i, x)| x * w[i as usize + 1])
+            .sum::<f32>()
+    }
+
+    fn accumulate(&self, gradient: &mut [f32], scale: f32) {
+        for &(i, x) in &self.0 {
+            gradient[i as usize + 1] += scale * x;
+        }
+    }
+}
+
 fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z.clamp(-30.0, 30.0)).exp())
 }
 
 /// Fits one logistic scorer: `xs` rows of `dim` inputs, `ys` the 0/1 targets.
-pub fn fit_binary(xs: &[Vec<f32>], ys: &[bool], training: &Training) -> Vec<f32> {
-    let dim = xs.first().map_or(0, Vec::len);
+pub fn fit_binary<R: Row>(xs: &[R], dim: usize, ys: &[bool], training: &Training) -> Vec<f32> {
     let n = xs.len().max(1) as f32;
     let positives = ys.iter().filter(|y| **y).count().max(1) as f32;
     let negatives = ys.iter().filter(|y| !**y).count().max(1) as f32;
@@ -66,14 +116,11 @@ pub fn fit_binary(xs: &[Vec<f32>], ys: &[bool], training: &Training) -> Vec<f32>
             .collect();
         gradient.iter_mut().for_each(|g| *g = 0.0);
         for (x, &y) in xs.iter().zip(ys) {
-            let z = ahead[0] + x.iter().zip(&ahead[1..]).map(|(a, b)| a * b).sum::<f32>();
-            let p = sigmoid(z);
+            let p = sigmoid(x.score(&ahead));
             let (target, weight) = if y { (1.0, w_pos) } else { (0.0, w_neg) };
             let error = (p - target) * weight;
             gradient[0] += error;
-            for (g, xi) in gradient[1..].iter_mut().zip(x) {
-                *g += error * xi;
-            }
+            x.accumulate(&mut gradient, error);
         }
         for (i, g) in gradient.iter_mut().enumerate() {
             *g /= n;
@@ -98,27 +145,41 @@ impl LinearModel {
         targets: &[Vec<String>],
         training: &Training,
     ) -> LinearModel {
+        Self::fit_rows(
+            labels,
+            xs,
+            xs.first().map_or(0, Vec::len),
+            targets,
+            training,
+        )
+    }
+
+    /// `fit` over rows of any kind (sparse ones need `dim` said).
+    pub fn fit_rows<R: Row>(
+        labels: &[String],
+        xs: &[R],
+        dim: usize,
+        targets: &[Vec<String>],
+        training: &Training,
+    ) -> LinearModel {
         let weights = labels
             .iter()
             .map(|label| {
                 let ys: Vec<bool> = targets.iter().map(|t| t.contains(label)).collect();
-                fit_binary(xs, &ys, training)
+                fit_binary(xs, dim, &ys, training)
             })
             .collect();
         LinearModel {
             labels: labels.to_vec(),
-            dim: xs.first().map_or(0, Vec::len),
+            dim,
             weights,
             thresholds: vec![0.5; labels.len()],
         }
     }
 
     /// The probability of each label for one input row.
-    pub fn probabilities(&self, x: &[f32]) -> Vec<f32> {
-        self.weights
-            .iter()
-            .map(|w| sigmoid(w[0] + x.iter().zip(&w[1..]).map(|(a, b)| a * b).sum::<f32>()))
-            .collect()
+    pub fn probabilities<R: Row + ?Sized>(&self, x: &R) -> Vec<f32> {
+        self.weights.iter().map(|w| sigmoid(x.score(w))).collect()
     }
 
     /// The labels at or above their thresholds, with their probabilities.

@@ -15,7 +15,7 @@ use super::segment::prose_view;
 use super::{Category, CheckOptions, Finding, FindingSource, LineIndex, RuleSet, Severity};
 use crate::backends::Embedder;
 use crate::error::{Error, Result};
-use crate::learn::LinearModel;
+use crate::learn::{LinearModel, Sparse};
 
 /// The saved classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,15 +38,83 @@ pub fn builtin() -> Option<&'static ToneModel> {
     BUILTIN.as_ref()
 }
 
-/// Input row: the embedding, then one indicator per category that a rule flagged the sentence.
-pub fn features(embedding: &[f32], rule_hits: &[Category]) -> Vec<f32> {
-    let mut x = embedding.to_vec();
-    x.extend(
-        Category::ALL
-            .iter()
-            .map(|c| rule_hits.contains(c) as u8 as f32),
-    );
-    x
+/// Buckets of the hashed word features.
+pub const LEXICAL_BUCKETS: usize = 4096;
+
+/// The inputs of a row besides the embedding: one per category (a rule flagged the sentence)
+/// and the word buckets.
+pub fn extra_inputs() -> usize {
+    Category::ALL.len() + LEXICAL_BUCKETS
+}
+
+/// Input row: the embedding, one indicator per category that a rule flagged the sentence, then
+/// the sentence's words and word pairs hashed into `LEXICAL_BUCKETS` (present or not, the block
+/// scaled to unit length). Words carry what the embedding blurs ("not my", "as I said",
+/// "was decided"): on the training data's folds they lift recall at the same neutral rate.
+pub fn features(embedding: &[f32], rule_hits: &[Category], text: &str) -> Sparse {
+    let mut x: Vec<(u32, f32)> = embedding
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i as u32, *v))
+        .collect();
+    let base = embedding.len();
+    for (i, c) in Category::ALL.iter().enumerate() {
+        if rule_hits.contains(c) {
+            x.push(((base + i) as u32, 1.0));
+        }
+    }
+    let base = (base + Category::ALL.len()) as u32;
+    let buckets = word_buckets(text);
+    let value = 1.0 / (buckets.len().max(1) as f32).sqrt();
+    x.extend(buckets.into_iter().map(|b| (base + b, value)));
+    Sparse(x)
+}
+
+/// The distinct buckets of a text's lowercased tokens (runs of letters and digits, or one
+/// punctuation mark) and of each pair of neighbouring tokens. FNV-1a: stable across builds.
+fn word_buckets(text: &str) -> Vec<u32> {
+    let lower = text.to_lowercase();
+    let mut tokens: Vec<&str> = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in lower.char_indices() {
+        let word = c.is_alphanumeric() || c == '_';
+        match (word, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                tokens.push(&lower[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+        if !word && !c.is_whitespace() {
+            tokens.push(&lower[i..i + c.len_utf8()]);
+        }
+    }
+    if let Some(s) = start {
+        tokens.push(&lower[s..]);
+    }
+    let hash = |parts: &[&str]| -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (k, part) in parts.iter().enumerate() {
+            if k > 0 {
+                h ^= u64::from(b' ');
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            for byte in part.bytes() {
+                h ^= u64::from(byte);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        (h % LEXICAL_BUCKETS as u64) as u32
+    };
+    let mut buckets: Vec<u32> = tokens
+        .iter()
+        .map(|t| hash(&[t]))
+        .chain(tokens.windows(2).map(hash))
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    buckets
 }
 
 fn message(category: Category) -> (&'static str, &'static str) {
@@ -104,7 +172,7 @@ pub fn check(
             path: "tone.rules".into(),
             message,
         })?;
-    if classifier.model.dim != embedder.dimension() + Category::ALL.len() {
+    if classifier.model.dim != embedder.dimension() + extra_inputs() {
         return Err(Error::Embedder {
             path: "rules/tone-classifier.json".into(),
             message: format!(
@@ -138,7 +206,10 @@ pub fn check(
     let overlapping = super::overlapping_findings(&sentences, &rule_findings);
     for ((range, vector), found) in sentences.iter().zip(&vectors).zip(&overlapping) {
         let hits: Vec<Category> = found.iter().map(|&i| rule_findings[i].category).collect();
-        let probabilities = classifier.model.probabilities(&features(vector, &hits));
+        let probabilities =
+            classifier
+                .model
+                .probabilities(&features(vector, &hits, &view.text[range.clone()]));
         for &i in found {
             let finding = &rule_findings[i];
             covered[i] = true;
@@ -321,7 +392,7 @@ pub fn train(
             .collect();
         hits.sort();
         hits.dedup();
-        xs.push(features(vector, &hits));
+        xs.push(features(vector, &hits, &example.text));
         hits_all.push(hits);
     }
     let targets: Vec<Vec<String>> = examples.iter().map(|e| e.labels.clone()).collect();
@@ -334,17 +405,19 @@ pub fn train(
                 .collect()
         })
         .collect();
+    let dim = embedder.dimension() + extra_inputs();
     // Out-of-fold probabilities.
     let folds = 5;
     let mut oof = vec![Vec::new(); examples.len()];
     for fold in 0..folds {
         let train_rows: Vec<usize> = (0..xs.len()).filter(|i| i % folds != fold).collect();
-        let model = LinearModel::fit(
+        let model = LinearModel::fit_rows(
             &labels,
             &train_rows
                 .iter()
                 .map(|&i| xs[i].clone())
                 .collect::<Vec<_>>(),
+            dim,
             &train_rows
                 .iter()
                 .map(|&i| targets[i].clone())
@@ -395,7 +468,7 @@ pub fn train(
         }
         veto.push(cut);
     }
-    let model = LinearModel::fit(&labels, &xs, &targets, training);
+    let model = LinearModel::fit_rows(&labels, &xs, dim, &targets, training);
     let mut tone = ToneModel {
         embedder: embedder.model_name().to_string(),
         model: LinearModel {

@@ -2,7 +2,7 @@
 //! message, from rules that are data (`rules/tone.toml` plus user files). Pure: the caller
 //! reads files; this module only sees text.
 
-pub mod blocks;
+pub mod cache;
 pub mod classifier;
 pub mod eval;
 pub mod report;
@@ -330,7 +330,9 @@ pub fn apply_directives(source: &str, findings: Vec<Finding>) -> Vec<Finding> {
     // (first line, last line, categories; empty = all)
     let mut off: Vec<(usize, usize, Vec<Category>)> = Vec::new();
     let lines: Vec<&str> = source.lines().collect();
-    let mut open: Option<(usize, Vec<Category>)> = None;
+    // Every `starling-disable` still open: a second one adds to the first, and one
+    // `starling-enable` closes them all.
+    let mut open: Vec<(usize, Vec<Category>)> = Vec::new();
     let parse = |rest: &str| -> Vec<Category> {
         rest.trim()
             .trim_end_matches("-->")
@@ -354,16 +356,18 @@ pub fn apply_directives(source: &str, findings: Vec<Finding>) -> Vec<Finding> {
                 .map_or(number + 1, |(i, _)| i + 1);
             off.push((next, next, parse(rest)));
         } else if let Some(rest) = body.strip_prefix("starling-disable") {
-            open = Some((number, parse(rest)));
+            open.push((number, parse(rest)));
         } else if body.starts_with("starling-enable") {
-            if let Some((start, categories)) = open.take() {
-                off.push((start, number, categories));
-            }
+            off.extend(
+                open.drain(..)
+                    .map(|(start, categories)| (start, number, categories)),
+            );
         }
     }
-    if let Some((start, categories)) = open {
-        off.push((start, usize::MAX, categories));
-    }
+    off.extend(
+        open.into_iter()
+            .map(|(start, categories)| (start, usize::MAX, categories)),
+    );
     findings
         .into_iter()
         .filter(|f| {
@@ -440,7 +444,12 @@ pub fn literal_fix(source: &str, finding: &Finding) -> Option<(Range<usize>, Str
     let replacement = finding.replacement.as_deref()?;
     let (start, end) = (finding.start, finding.end);
     let original = source.get(start..end)?;
-    let capital = original.chars().next().is_some_and(char::is_uppercase);
+    if original != finding.text {
+        return None; // a finding of another version of the text
+    }
+    // Words that open a sentence hand their capital on; "I" in mid-sentence does not.
+    let capital =
+        original.chars().next().is_some_and(char::is_uppercase) && opens_sentence(source, start);
     if !replacement.is_empty() {
         let mut text = replacement.to_string();
         if capital {
@@ -464,6 +473,28 @@ pub fn literal_fix(source: &str, finding: &Finding) -> Option<(Range<usize>, Str
         }
         _ => Some((start..end, String::new())),
     }
+}
+
+/// Whether `start` is where a sentence begins: at the start of the text or of a line (after
+/// any list, quote or heading marker), or after a sentence's end and spaces.
+fn opens_sentence(source: &str, start: usize) -> bool {
+    let before = &source[..start];
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    if line
+        .trim_start_matches(|c: char| c.is_whitespace() || "-*+>#".contains(c))
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start_matches(['.', ')'])
+        .trim()
+        .trim_matches(['"', '“', '‘', '\'', '(', '['])
+        .is_empty()
+    {
+        return true;
+    }
+    let trimmed = before.trim_end();
+    trimmed.len() < before.len()
+        && trimmed
+            .trim_end_matches(['"', '”', '’', '\'', ')'])
+            .ends_with(['.', '!', '?'])
 }
 
 fn capitalised(text: &str) -> String {
@@ -514,6 +545,19 @@ mod directive_tests {
         );
         check("I was late, maybe.", "maybe", "", "I was late.");
         check("Maybe “Q3” slips.", "Maybe", "", "“Q3” slips.");
+        check(
+            "Honestly, I guess we ship.",
+            "I guess",
+            "",
+            "Honestly, we ship.",
+        );
+        check(
+            "It works. I guess we ship.",
+            "I guess",
+            "",
+            "It works. We ship.",
+        );
+        check("- I suppose it works.", "I suppose", "", "- It works.");
         check(
             "Sorry for the delay.",
             "Sorry for the delay",
@@ -616,6 +660,19 @@ mod directive_tests {
                 (8, Category::OverApologizing)
             ]
         );
+        // A second `disable` adds to the first; one `enable` closes both.
+        let nested = "<!-- starling-disable hedging -->\nMaybe.\n<!-- starling-disable over_apologizing -->\nMaybe, sorry.\n<!-- starling-enable -->\nMaybe.";
+        let kept = apply_directives(
+            nested,
+            vec![
+                finding(2, Category::Hedging),
+                finding(4, Category::Hedging),
+                finding(4, Category::OverApologizing),
+                finding(6, Category::Hedging),
+            ],
+        );
+        let lines: Vec<(usize, Category)> = kept.iter().map(|f| (f.line, f.category)).collect();
+        assert_eq!(lines, [(6, Category::Hedging)]);
     }
 }
 

@@ -1,7 +1,6 @@
 //! `starling index [PATH...] [--watch]`: indexes the note roots (remembering new ones in the
 //! config file) into the embedded store, with a progress line on a terminal.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -89,32 +88,27 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let options = IndexOptions {
         max_file_bytes: config.notes.max_file_bytes,
     };
-    let show_progress = std::io::stderr().is_terminal();
     let mut last_error: Option<String> = None;
     loop {
-        let mut last_percent = usize::MAX;
+        // Drawn on a terminal only (indicatif hides itself otherwise), and only for a pass
+        // long enough to need one.
+        let bar = indicatif::ProgressBar::hidden();
         let mut progress = |done: usize, total: usize, current: &str| {
-            if !show_progress || total < 20 {
+            if total < 20 {
                 return;
             }
-            let percent = done * 100 / total.max(1);
-            if percent != last_percent {
-                last_percent = percent;
-                let name: String = current
-                    .chars()
-                    .rev()
-                    .take(50)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                let mut stderr = std::io::stderr();
-                let _ = write!(
-                    stderr,
-                    "\r\x1b[2Kindexing {done}/{total} ({percent}%) {name}"
+            if bar.is_hidden() && bar.length().is_none() {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "indexing {pos}/{len} ({percent}%) {wide_msg}",
+                    )
+                    .expect("a valid template"),
                 );
-                let _ = stderr.flush();
             }
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(current.to_string());
         };
         let result = index(
             &roots,
@@ -124,9 +118,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             &options,
             &mut progress,
         );
-        if show_progress {
-            eprint!("\r\x1b[2K");
-        }
+        bar.finish_and_clear();
         let report = match result {
             Ok(report) => {
                 last_error = None;

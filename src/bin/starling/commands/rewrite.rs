@@ -5,7 +5,7 @@
 //! One bad file never stops the batch; exit 2 if any file failed.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -222,9 +222,16 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let terminal = std::io::stderr().is_terminal();
     let started = Instant::now();
+    let total = found.len();
+    // One step per file; the message says which block of which file and the speed. Drawn on a
+    // terminal only (elsewhere each file gets a log line instead).
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("[{pos}/{len}] {wide_msg}")
+            .expect("a valid template"),
+    );
     let mut tokens = 0usize;
     let mut results: Vec<FileResult> = Vec::new();
-    let total = found.len();
     for (index, file) in found.iter().enumerate() {
         let name = file.relative.clone();
         let is_draft = Path::new(&name)
@@ -301,21 +308,18 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             generator = Some(super::load_generator(config)?);
         }
         let engine = generator.as_deref().expect("loaded");
+        bar.set_position(index as u64);
         let mut progress = |done: usize, blocks: usize| {
             let elapsed = started.elapsed().as_secs_f64();
-            if terminal {
-                let rate = tokens as f64 / elapsed.max(0.001);
-                let eta = if index > 0 {
-                    elapsed / index as f64 * (total - index) as f64
-                } else {
-                    0.0
-                };
-                eprint!(
-                    "\r\x1b[2K[{}/{total}] {name}  block {done}/{blocks}  {rate:.0} tok/s  ETA {eta:.0}s",
-                    index + 1
-                );
-                let _ = std::io::stderr().flush();
-            }
+            let rate = tokens as f64 / elapsed.max(0.001);
+            let eta = if index > 0 {
+                elapsed / index as f64 * (total - index) as f64
+            } else {
+                0.0
+            };
+            bar.set_message(format!(
+                "{name}  block {done}/{blocks}  {rate:.0} tok/s  ETA {eta:.0}s"
+            ));
         };
         if !terminal {
             eprintln!("rewrite: [{}/{total}] {name}", index + 1);
@@ -366,9 +370,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         result.tone_after = tone_count(&rewritten.text, &output_path);
         results.push(result);
     }
-    if terminal {
-        eprint!("\r\x1b[2K");
-    }
+    bar.finish_and_clear();
     let failed = results.iter().filter(|r| r.status == "failed").count();
     print_summary(&results, args, started.elapsed().as_secs_f64(), tokens)?;
     Ok(if failed > 0 {

@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use lsp_types::{Position, TextDocumentContentChangeEvent};
 use starling::tasks::audit::Claim;
-use starling::tone::{Finding, InputKind};
+use starling::tone::{Category, Finding, InputKind};
 
 /// What a position's `character` counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +139,93 @@ impl Document {
         });
     }
 
+    /// The text of a 0-based line, without its line end.
+    fn line(&self, line: usize) -> &str {
+        let start = self.line_starts[line];
+        let end = self
+            .line_starts
+            .get(line + 1)
+            .map_or(self.text.len(), |&next| next - 1);
+        self.text[start..end].trim_end_matches('\r')
+    }
+
+    /// The edits that switch `category` off where `offset` lies, and whether they cover the
+    /// whole paragraph. A finding on a paragraph's first line gets a `disable-next-line`
+    /// directive above it (or joins the one already there); one further down gets the
+    /// paragraph wrapped in `disable`/`enable`, because a comment line inside a paragraph,
+    /// list or table would split it. The document's own line ends are used.
+    pub fn ignore_edits(
+        &self,
+        offset: usize,
+        category: Category,
+    ) -> (Vec<(Range<usize>, String)>, bool) {
+        let eol = if self.text.contains("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        let id = category.id();
+        let directive = |line: &str| line.trim().starts_with("<!--") && line.contains("starling-");
+        let (target, _) = self.line_of(offset);
+        // The paragraph: the run of non-blank lines around `target`, its directives left out.
+        let mut first = target;
+        while first > 0
+            && !self.line(first - 1).trim().is_empty()
+            && !directive(self.line(first - 1))
+        {
+            first -= 1;
+        }
+        let mut last = target;
+        while last + 1 < self.line_starts.len() && !self.line(last + 1).trim().is_empty() {
+            last += 1;
+        }
+        let indent: String = self
+            .line(first)
+            .chars()
+            .take_while(|c| *c == ' ' || *c == '\t')
+            .collect();
+        if first == target {
+            if first > 0 {
+                let above = self.line(first - 1);
+                let trimmed = above.trim();
+                if let Some(rest) = trimmed
+                    .strip_prefix("<!--")
+                    .map(str::trim_start)
+                    .and_then(|r| r.strip_prefix("starling-disable-next-line"))
+                {
+                    let start = self.line_starts[first - 1];
+                    let categories = rest.trim_end_matches("-->").trim();
+                    if categories.is_empty() || categories.split([' ', ',']).any(|c| c == id) {
+                        return (Vec::new(), false); // already off there
+                    }
+                    let line =
+                        format!("{indent}<!-- starling-disable-next-line {categories} {id} -->");
+                    return (vec![(start..start + above.len(), line)], false);
+                }
+            }
+            let start = self.line_starts[first];
+            return (
+                vec![(
+                    start..start,
+                    format!("{indent}<!-- starling-disable-next-line {id} -->{eol}"),
+                )],
+                false,
+            );
+        }
+        let start = self.line_starts[first];
+        let end = self.line_starts[last] + self.line(last).len();
+        (
+            vec![
+                (
+                    start..start,
+                    format!("{indent}<!-- starling-disable {id} -->{eol}"),
+                ),
+                (end..end, format!("{eol}{indent}<!-- starling-enable -->")),
+            ],
+            true,
+        )
+    }
+
     /// The 0-based line that holds a byte offset, and the byte where that line starts.
     pub fn line_of(&self, offset: usize) -> (usize, usize) {
         let line = self.line_starts.partition_point(|&start| start <= offset) - 1;
@@ -248,12 +335,62 @@ mod tests {
         assert_eq!(doc.claims.len(), 1, "the edited claim is gone");
         assert_eq!(
             doc.claims[0].start,
-            7 + 36,
-            "the nearest occurrence, not the first"
+            doc.text.rfind("I cut p99 by 30%.").unwrap(),
+            "the occurrence nearest its old place, not the first"
         );
         assert_eq!(
             &doc.text[doc.claims[0].start..doc.claims[0].end],
             "I cut p99 by 30%."
+        );
+    }
+
+    #[test]
+    fn ignore_directives_go_where_they_keep_the_paragraph_whole() {
+        let apply = |text: &str, needle: &str, category: Category| {
+            let doc = document(text);
+            let (edits, whole) = doc.ignore_edits(text.find(needle).unwrap(), category);
+            let mut out = text.to_string();
+            for (range, insert) in edits.into_iter().rev() {
+                out.replace_range(range, &insert);
+            }
+            (out, whole)
+        };
+        assert_eq!(
+            apply(
+                "Intro.\n\nMaybe we ship.\nNext.\n",
+                "Maybe",
+                Category::Hedging
+            ),
+            (
+                "Intro.\n\n<!-- starling-disable-next-line hedging -->\nMaybe we ship.\nNext.\n"
+                    .into(),
+                false
+            )
+        );
+        assert_eq!(
+            apply("- one\r\n  - maybe two\r\n\r\nEnd.", "maybe", Category::Hedging),
+            ("<!-- starling-disable hedging -->\r\n- one\r\n  - maybe two\r\n<!-- starling-enable -->\r\n\r\nEnd.".into(), true)
+        );
+        assert_eq!(
+            apply(
+                "<!-- starling-disable-next-line hedging -->\nSorry, maybe.",
+                "Sorry",
+                Category::OverApologizing
+            ),
+            (
+                "<!-- starling-disable-next-line hedging over_apologizing -->\nSorry, maybe."
+                    .into(),
+                false
+            )
+        );
+        let (same, _) = apply(
+            "<!-- starling-disable-next-line -->\nSorry.",
+            "Sorry",
+            Category::OverApologizing,
+        );
+        assert_eq!(
+            same, "<!-- starling-disable-next-line -->\nSorry.",
+            "already off for every category"
         );
     }
 }

@@ -39,7 +39,7 @@ use starling::backends::fastembed::FastEmbedder;
 use starling::backends::{Embedder, Generator, Sampling, VectorStore};
 use starling::config::Config;
 use starling::tasks::audit::{self, Claim, Verdict};
-use starling::tone::blocks::BlockChecker;
+use starling::tone::cache::SentenceCache;
 use starling::tone::{self, CheckOptions, Finding, InputKind, RuleSet, Severity};
 
 use document::{Document, Encoding};
@@ -90,11 +90,19 @@ pub fn run(config: &Config, _args: &Args) -> anyhow::Result<ExitCode> {
     let (connection, io_threads) = Connection::stdio();
     let served = serve(config, &connection);
     drop(connection);
-    io_threads.join().context("the editor's connection broke")?;
-    served.map(|()| ExitCode::SUCCESS)
+    let joined = io_threads.join();
+    let shut_down = served?;
+    joined.context("the editor's connection broke")?;
+    // The protocol: exit code 0 after a `shutdown` request, 1 when `exit` came without one.
+    Ok(if shut_down {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-fn serve(config: &Config, connection: &Connection) -> anyhow::Result<()> {
+/// Serves until the editor leaves: true when it asked for `shutdown` first.
+fn serve(config: &Config, connection: &Connection) -> anyhow::Result<bool> {
     let (id, params) = connection.initialize_start()?;
     let params: InitializeParams =
         serde_json::from_value(params).context("the editor's `initialize` request is malformed")?;
@@ -124,7 +132,6 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<()> {
             debounce: Duration::from_millis(250),
         },
         rules,
-        checker: BlockChecker::default(),
         embedder: None,
         generator: None,
         documents: HashMap::new(),
@@ -178,10 +185,10 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<()> {
             },
         };
         match message {
-            None => return Ok(()),
+            None => return Ok(false),
             Some(Message::Request(request)) => {
                 if connection.handle_shutdown(&request)? {
-                    return Ok(());
+                    return Ok(true);
                 }
                 let id = request.id.clone();
                 let response = match server.request(request) {
@@ -192,7 +199,7 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<()> {
             }
             Some(Message::Notification(notification)) => {
                 if notification.method == "exit" {
-                    return Ok(());
+                    return Ok(false);
                 }
                 server.notification(notification);
             }
@@ -224,9 +231,9 @@ struct Server<'a> {
     encoding: Encoding,
     settings: Settings,
     rules: RuleSet,
-    checker: BlockChecker,
-    /// Loaded on first need; `Err` (said once) when it cannot be.
-    embedder: Option<Result<FastEmbedder, String>>,
+    /// Loaded on first need; `Err` (said once) when it cannot be. It keeps every sentence's
+    /// vector, so a re-check after an edit embeds only the sentences the edit touched.
+    embedder: Option<Result<SentenceCache<FastEmbedder>, String>>,
     generator: Option<Box<dyn Generator>>,
     documents: HashMap<Uri, Document>,
     /// Documents to check and publish, and when (debounced after the last change).
@@ -246,6 +253,10 @@ impl Server<'_> {
     }
 
     fn configure(&mut self, value: Value) {
+        // Some clients send `null` (or nothing of ours) to say "look the settings up": no change.
+        if !value.is_object() {
+            return;
+        }
         let value = match value {
             Value::Object(mut map) if map.contains_key("starling") => {
                 map.remove("starling").unwrap_or_default()
@@ -399,9 +410,11 @@ impl Server<'_> {
     }
 
     /// The embedder for the classifier and for evidence, loaded once.
-    fn embedder(&mut self) -> Result<&FastEmbedder, String> {
+    fn embedder(&mut self) -> Result<&SentenceCache<FastEmbedder>, String> {
         if self.embedder.is_none() {
-            let loaded = starling::services::open_embedder(self.config).map_err(|e| e.to_string());
+            let loaded = starling::services::open_embedder(self.config)
+                .map(SentenceCache::new)
+                .map_err(|e| e.to_string());
             if let Err(err) = &loaded {
                 self.show(
                     MessageType::WARNING,
@@ -452,14 +465,18 @@ impl Server<'_> {
             _ => None,
         };
         let document = self.documents.get_mut(uri).expect("looked up above");
-        let found = self
-            .checker
-            .check(&self.rules, embedder, &document.text, &options);
+        // The whole text, every time: the rules are fast and the embedder remembers sentences.
+        let found =
+            tone::classifier::check_default(&self.rules, embedder, &document.text, &options);
         let findings = match found {
-            Ok((findings, _)) => findings,
+            Ok(findings) => findings,
             Err(err) => {
+                // No stale findings: their offsets would point into the old text.
+                document.findings.clear();
+                document.checked = Some(document.version);
                 let message = format!("starling: the tone check failed: {err}");
                 self.show(MessageType::ERROR, message);
+                self.publish_document(uri);
                 return;
             }
         };
@@ -544,7 +561,7 @@ impl Server<'_> {
     /// copy when another process (an index run, a server) holds it.
     fn with_notes<T>(
         &mut self,
-        work: impl FnOnce(&FastEmbedder, &dyn VectorStore) -> starling::error::Result<T>,
+        work: impl FnOnce(&dyn Embedder, &dyn VectorStore) -> starling::error::Result<T>,
     ) -> Result<T, Failure> {
         let config = self.config;
         let embedder = self
@@ -716,10 +733,13 @@ impl Server<'_> {
         let uri = params.text_document.uri.clone();
         let document = self.current(&uri)?;
         let wanted = document.byte_range(params.range, encoding);
-        let edit = |range: Range<usize>, text: String| WorkspaceEdit {
+        let edits = |edits: Vec<(Range<usize>, String)>| WorkspaceEdit {
             changes: Some(HashMap::from([(
                 uri.clone(),
-                vec![TextEdit::new(document.range(range, encoding), text)],
+                edits
+                    .into_iter()
+                    .map(|(range, text)| TextEdit::new(document.range(range, encoding), text))
+                    .collect(),
             )])),
             ..Default::default()
         };
@@ -743,32 +763,26 @@ impl Server<'_> {
                     title,
                     kind: Some(CodeActionKind::QUICKFIX),
                     diagnostics: diagnostics.clone(),
-                    edit: Some(edit(range, text)),
+                    edit: Some(edits(vec![(range, text)])),
                     is_preferred: Some(true),
                     ..Default::default()
                 }));
             }
-            let (_, line_start) = document.line_of(finding.start);
-            let indent: String = document.text[line_start..]
-                .chars()
-                .take_while(|c| *c == ' ' || *c == '\t')
-                .collect();
-            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
-                title: format!(
-                    "Ignore {} on this line",
-                    finding.category.id().replace('_', " ")
-                ),
-                kind: Some(CodeActionKind::QUICKFIX),
-                diagnostics,
-                edit: Some(edit(
-                    line_start..line_start,
-                    format!(
-                        "{indent}<!-- starling-disable-next-line {} -->\n",
-                        finding.category.id()
-                    ),
-                )),
-                ..Default::default()
-            }));
+            let (ignore, whole) = document.ignore_edits(finding.start, finding.category);
+            if !ignore.is_empty() {
+                let place = if whole {
+                    "in this paragraph"
+                } else {
+                    "on this line"
+                };
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: format!("Ignore {} {place}", finding.category.id().replace('_', " ")),
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics,
+                    edit: Some(edits(ignore)),
+                    ..Default::default()
+                }));
+            }
             if let Some(sentence) = view
                 .sentences
                 .iter()
@@ -859,14 +873,20 @@ impl Server<'_> {
             );
             return Ok(());
         }
+        // Versioned: an editor whose text moved on since refuses it rather than misplace it.
         let edit = WorkspaceEdit {
-            changes: Some(HashMap::from([(
-                target.uri.clone(),
-                vec![TextEdit::new(
-                    document.range(fix.start..fix.end, encoding),
-                    fix.after,
-                )],
-            )])),
+            document_changes: Some(lsp_types::DocumentChanges::Edits(vec![
+                lsp_types::TextDocumentEdit {
+                    text_document: lsp_types::OptionalVersionedTextDocumentIdentifier {
+                        uri: target.uri.clone(),
+                        version: Some(target.version),
+                    },
+                    edits: vec![OneOf::Left(TextEdit::new(
+                        document.range(fix.start..fix.end, encoding),
+                        fix.after,
+                    ))],
+                },
+            ])),
             ..Default::default()
         };
         self.next_id += 1;
