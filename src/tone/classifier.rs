@@ -38,6 +38,16 @@ pub fn builtin() -> Option<&'static ToneModel> {
     BUILTIN.as_ref()
 }
 
+/// How the tone classifier is fitted. A lighter L2 penalty than the default suits the 4,096
+/// word buckets: on the training data's folds, 1e-4 / 3e-4 / 1e-3 gave F1 0.871 / 0.874 / 0.859
+/// and macro-F1 0.812 / 0.810 / 0.793, with 5.1% / 5.6% / 5.6% of neutral sentences flagged.
+pub const TRAINING: crate::learn::Training = crate::learn::Training {
+    iterations: 400,
+    learning_rate: 2.0,
+    l2: 1e-4,
+    balance: true,
+};
+
 /// Buckets of the hashed word features.
 pub const LEXICAL_BUCKETS: usize = 4096;
 

@@ -204,6 +204,19 @@ impl Client {
         }
     }
 
+    /// The code actions offered at one position.
+    fn code_actions(&mut self, uri: &str, line: u32, character: u32) -> Vec<Value> {
+        let at = json!({"line": line, "character": character});
+        self.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": {"start": at, "end": at},
+                   "context": {"diagnostics": []}}),
+        )["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     fn diagnostics(&mut self) -> Vec<Value> {
         self.wait(|m| m["method"] == "textDocument/publishDiagnostics")["params"]["diagnostics"]
             .as_array()
@@ -270,15 +283,7 @@ fn the_language_server_answers_hover_actions_settings_evidence_and_rewrites() {
     );
     assert_eq!(nothing["result"], Value::Null);
 
-    let actions = client.request(
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": uri},
-               "range": {"start": {"line": 0, "character": 1}, "end": {"line": 0, "character": 1}},
-               "context": {"diagnostics": []}}),
-    )["result"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let actions = client.code_actions(uri, 0, 1);
     let titles: Vec<&str> = actions
         .iter()
         .map(|a| a["title"].as_str().unwrap())
@@ -366,15 +371,7 @@ fn the_language_server_answers_hover_actions_settings_evidence_and_rewrites() {
 
     // The model rewrite: the real model either rewrites the sentence (the editor is asked to
     // apply it) or the rewrite is refused with the reason; both end the command.
-    let actions = client.request(
-        "textDocument/codeAction",
-        json!({"textDocument": {"uri": uri},
-               "range": {"start": {"line": 1, "character": 40}, "end": {"line": 1, "character": 40}},
-               "context": {"diagnostics": []}}),
-    )["result"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let actions = client.code_actions(uri, 1, 40);
     let rewrite = actions
         .iter()
         .find(|a| a["title"] == "Rewrite this sentence with the model")

@@ -96,7 +96,7 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
             let data = args.data.clone().unwrap_or_else(|| "data/tone".into());
             let examples: Vec<classifier::Example> = read_jsonl(&data)?;
             let rules = RuleSet::load(&[])?;
-            let model = classifier::train(&rules, &embedder, &examples, &Training::default())?;
+            let model = classifier::train(&rules, &embedder, &examples, &classifier::TRAINING)?;
             eprintln!("{}", serde_json::to_string_pretty(&model.validation)?);
             let out = args
                 .out
