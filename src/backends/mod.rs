@@ -150,6 +150,19 @@ pub struct SearchFilter {
     pub until: Option<String>,
 }
 
+impl SearchFilter {
+    /// The filter of a request's `path`, `since` and `until` (the CLI's `--path`, `--since`,
+    /// `--until`; the API's fields of the same names). Dates are checked by the caller.
+    pub fn notes(path: &Option<String>, since: &Option<String>, until: &Option<String>) -> Self {
+        SearchFilter {
+            path_prefix: path.clone(),
+            tag: None,
+            since: since.clone(),
+            until: until.clone(),
+        }
+    }
+}
+
 /// Which rankings a search fuses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -132,20 +132,10 @@ impl NoteFilterArgs {
     pub fn filter(&self) -> anyhow::Result<starling::backends::SearchFilter> {
         check_date("--since", &self.since)?;
         check_date("--until", &self.until)?;
-        Ok(note_filter(&self.path, &self.since, &self.until))
-    }
-}
-
-/// The store filter of `--path`, `--since` and `--until`.
-pub fn note_filter(
-    path: &Option<String>,
-    since: &Option<String>,
-    until: &Option<String>,
-) -> starling::backends::SearchFilter {
-    starling::backends::SearchFilter {
-        path_prefix: path.clone(),
-        tag: None,
-        since: since.clone(),
-        until: until.clone(),
+        Ok(starling::backends::SearchFilter::notes(
+            &self.path,
+            &self.since,
+            &self.until,
+        ))
     }
 }

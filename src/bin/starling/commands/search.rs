@@ -38,16 +38,6 @@ pub struct Args {
     mode: String,
 }
 
-/// One hit as `search --json` prints it (and `POST /v1/search` answers).
-pub fn hit_json(h: &starling::backends::Hit) -> serde_json::Value {
-    serde_json::json!({
-        "path": h.chunk.path, "line_start": h.chunk.line_start, "line_end": h.chunk.line_end,
-        "heading": h.chunk.heading, "score": h.score, "text": h.chunk.text,
-        "title": h.chunk.title, "tags": h.chunk.tags, "date": h.chunk.date,
-        "source": h.chunk.source,
-    })
-}
-
 /// The holder line, when the store is locked by an index run (not a server: commands go
 /// through a server).
 fn indexer(err: &anyhow::Error) -> Option<String> {
@@ -97,7 +87,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             let embedder = services::open_embedder(config)?;
             let notes = services::open_store(config, lock, &embedder)?;
             let hits = retrieve::search(&embedder, &notes.store, &request)?;
-            hits.iter().map(hit_json).collect()
+            hits.iter()
+                .map(starling::notes::retrieve::hit_json)
+                .collect()
         }
         Err(err) => match indexer(&err) {
             // A long index run holds the store: search a copy of what it has stored so far.
@@ -109,7 +101,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 let embedder = services::open_embedder(config)?;
                 let snapshot = services::open_snapshot(config, &embedder)?;
                 let hits = retrieve::search(&embedder, &snapshot.store, &request)?;
-                hits.iter().map(hit_json).collect()
+                hits.iter()
+                    .map(starling::notes::retrieve::hit_json)
+                    .collect()
             }
             None => return Err(err),
         },

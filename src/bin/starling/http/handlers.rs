@@ -163,7 +163,9 @@ pub async fn search(
             },
         )?;
         Ok(Json(Value::Array(
-            hits.iter().map(commands::search::hit_json).collect(),
+            hits.iter()
+                .map(starling::notes::retrieve::hit_json)
+                .collect(),
         )))
     })
     .await
@@ -207,7 +209,7 @@ pub async fn audit(
                 kind: InputKind::Markdown,
                 file: None,
             },
-            &commands::note_filter(&request.path, &request.since, &request.until),
+            &starling::backends::SearchFilter::notes(&request.path, &request.since, &request.until),
             &audit::Settings::default(),
             &read,
         )?;
