@@ -135,6 +135,7 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<bool> {
         embedder: None,
         generator: None,
         documents: HashMap::new(),
+        roots: Vec::new(),
         due: HashMap::new(),
         next_id: 0,
     };
@@ -236,6 +237,9 @@ struct Server<'a> {
     embedder: Option<Result<SentenceCache<FastEmbedder>, String>>,
     generator: Option<Box<dyn Generator>>,
     documents: HashMap<Uri, Document>,
+    /// The folders the index was built from, read at each audit (audit's note paths are
+    /// relative to them), not at each publish.
+    roots: Vec<std::path::PathBuf>,
     /// Documents to check and publish, and when (debounced after the last change).
     due: HashMap<Uri, Instant>,
     next_id: i32,
@@ -503,11 +507,6 @@ impl Server<'_> {
         let Some(document) = self.documents.get(uri) else {
             return;
         };
-        let roots = if document.claims.is_empty() {
-            Vec::new()
-        } else {
-            self.note_roots()
-        };
         let diagnostics = document
             .findings
             .iter()
@@ -516,7 +515,7 @@ impl Server<'_> {
                 document
                     .claims
                     .iter()
-                    .filter_map(|c| claim_diagnostic(document, c, &roots, self.encoding)),
+                    .filter_map(|c| claim_diagnostic(document, c, &self.roots, self.encoding)),
             )
             .collect();
         self.publish(uri.clone(), diagnostics, Some(document.version));
@@ -600,6 +599,7 @@ impl Server<'_> {
             .and_then(|url| url.to_file_path().ok())
             .and_then(|path| path.canonicalize().ok())
             .map(|path| path.to_string_lossy().into_owned());
+        self.roots = self.note_roots();
         let read = starling::services::note_reader(self.config);
         let audited = self.with_notes(|embedder, store| {
             audit::audit(
