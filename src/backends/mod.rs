@@ -4,6 +4,7 @@
 pub mod discovery;
 pub mod fake;
 pub mod fastembed;
+pub mod fusion;
 pub mod gguf;
 pub mod llama;
 pub mod openai;
@@ -167,7 +168,7 @@ impl SearchFilter {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
-    /// Dense and BM25 fused by reciprocal rank.
+    /// Dense and BM25 fused by reciprocal rank (`fusion::fuse`).
     #[default]
     Hybrid,
     /// The embedding model's similarity only.

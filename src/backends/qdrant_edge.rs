@@ -1,6 +1,6 @@
 //! `EdgeStore`: the embedded Qdrant (qdrant-edge 0.7) in the data dir. Each chunk is a point
-//! with a dense vector and a BM25 sparse vector (qdrant's own BM25); queries prefetch both and
-//! fuse them by reciprocal rank. qdrant-edge keeps a write-ahead log, so a killed process
+//! with a dense vector and a BM25 sparse vector (qdrant's own BM25); a hybrid query runs each
+//! list and fuses them by reciprocal rank (`backends::fusion`). qdrant-edge keeps a write-ahead log, so a killed process
 //! leaves a store that loads and replays. One process per store directory (see `notes::lock`).
 
 use std::collections::HashMap;
@@ -11,10 +11,9 @@ use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::external::serde_json::{self as qjson, json};
 use qdrant_edge::{
     Condition, CountRequest, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParams, FieldCondition, Filter, Fusion, Match, Modifier, NamedQuery,
-    PointInsertOperations, PointOperations, PointStruct, Prefetch, QueryEnum, QueryRequest, Range,
-    ScoringQuery, UpdateOperation, ValueVariants, VectorInternal, VectorStructInternal, Vectors,
-    WithPayloadInterface, WithVector,
+    EdgeVectorParams, FieldCondition, Filter, Match, Modifier, NamedQuery, PointInsertOperations,
+    PointOperations, PointStruct, QueryEnum, QueryRequest, Range, ScoringQuery, UpdateOperation,
+    ValueVariants, VectorInternal, VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
 use super::{Hit, SearchMode, SearchQuery, StoredChunk, VectorStore};
@@ -180,6 +179,43 @@ impl EdgeStore {
         PointStruct::new(item.id, Vectors::new_named(vectors), payload)
     }
 
+    /// The `limit` chunks nearest to `vector` in the named vector space, under the query's filter.
+    fn nearest(
+        &self,
+        query: &SearchQuery,
+        vector: VectorInternal,
+        using: &str,
+        limit: usize,
+    ) -> Result<Vec<Hit>> {
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches: Vec::new(),
+                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                    query: vector,
+                    using: Some(using.into()),
+                }))),
+                filter: self.filter(query),
+                score_threshold: None,
+                limit,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(true),
+            })
+            .map_err(|e| store_error(&self.path, e))?;
+        Ok(points
+            .into_iter()
+            .filter_map(|p| {
+                Some(Hit {
+                    id: numeric_id(&p.id)?,
+                    score: p.score,
+                    chunk: payload_chunk(&p.payload.as_ref()?.0)?,
+                })
+            })
+            .collect())
+    }
+
     fn filter(&self, query: &SearchQuery) -> Option<Filter> {
         let mut must = Vec::new();
         if let Some(prefix) = &query.filter.path_prefix {
@@ -324,76 +360,30 @@ impl VectorStore for EdgeStore {
     }
 
     fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
-        let filter = self.filter(query);
-        let candidates = (query.k * 4).max(20);
-        let prefetch = |vector: VectorInternal, using: &str| Prefetch {
-            prefetches: vec![],
-            query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                query: vector,
-                using: Some(using.into()),
-            }))),
-            limit: candidates,
-            params: None,
-            filter: filter.clone(),
-            score_threshold: None,
-        };
         let sparse = self.bm25.embed_query(&query.text);
-        let dense = || prefetch(VectorInternal::from(query.dense.clone()), DENSE);
-        let lexical = |using: &str| {
-            (!sparse.indices.is_empty())
-                .then(|| prefetch(VectorInternal::from(sparse.clone()), using))
+        let dense = || VectorInternal::from(query.dense.clone());
+        let lexical = |using: &'static str| {
+            (!sparse.indices.is_empty()).then(|| (VectorInternal::from(sparse.clone()), using))
         };
-        let prefetches: Vec<Prefetch> = match query.mode {
-            SearchMode::Hybrid => std::iter::once(dense())
-                .chain(lexical(SPARSE))
-                .chain(lexical(SPARSE_HEADING))
-                .collect(),
-            SearchMode::Dense => vec![dense()],
-            SearchMode::Lexical => lexical(SPARSE).into_iter().collect(),
-        };
-        if prefetches.is_empty() {
-            return Ok(Vec::new());
+        match query.mode {
+            SearchMode::Dense => self.nearest(query, dense(), DENSE, query.k),
+            SearchMode::Lexical => match lexical(SPARSE) {
+                Some((vector, using)) => self.nearest(query, vector, using, query.k),
+                None => Ok(Vec::new()),
+            },
+            SearchMode::Hybrid => {
+                // Each list on its own, fused here (`fusion::fuse`) so the order is reproducible.
+                let candidates = (query.k * 4).max(20);
+                let mut lists = vec![self.nearest(query, dense(), DENSE, candidates)?];
+                for (vector, using) in [lexical(SPARSE), lexical(SPARSE_HEADING)]
+                    .into_iter()
+                    .flatten()
+                {
+                    lists.push(self.nearest(query, vector, using, candidates)?);
+                }
+                Ok(super::fusion::fuse(&query.text, lists, query.k))
+            }
         }
-        // One list is ranked as is; two are fused. A lone list is queried directly, so the
-        // filter goes on the query itself (in hybrid mode too: a query of stopwords only has
-        // no lexical list, and its filters must still hold).
-        let single = prefetches.len() == 1;
-        let (prefetches, scoring) = if single {
-            let only = prefetches.into_iter().next().expect("one prefetch");
-            (Vec::new(), only.query)
-        } else {
-            (
-                prefetches,
-                Some(ScoringQuery::Fusion(Fusion::Rrf {
-                    k: 60,
-                    weights: None,
-                })),
-            )
-        };
-        let points = self
-            .shard
-            .query(QueryRequest {
-                prefetches,
-                query: scoring,
-                filter: if single { filter } else { None },
-                score_threshold: None,
-                limit: query.k,
-                offset: 0,
-                params: None,
-                with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(true),
-            })
-            .map_err(|e| store_error(&self.path, e))?;
-        Ok(points
-            .into_iter()
-            .filter_map(|p| {
-                Some(Hit {
-                    id: numeric_id(&p.id)?,
-                    score: p.score,
-                    chunk: payload_chunk(&p.payload.as_ref()?.0)?,
-                })
-            })
-            .collect())
     }
 
     fn count(&self) -> Result<usize> {

@@ -142,6 +142,19 @@ pub fn conformance(store: &dyn VectorStore) {
     assert_eq!(query(store, stopwords, 4, tagged), ["work/outage.md"]);
     assert_eq!(query(store, stopwords, 4, april_on), ["1on1/priya.md"]);
 
+    // A passage holding the whole query verbatim comes first, however far its vector is
+    // (seed 4 is nearest to design/rfc.md; "the migration at the review" is in priya.md only).
+    assert_eq!(
+        query(store, "The  migration at the REVIEW", 4, SearchFilter::default())[0],
+        "1on1/priya.md"
+    );
+    // The same question gets the same answer every time: ties in the fused ranking break by
+    // path (qdrant's own fusion left them in no fixed order).
+    let first = query(store, "migration", 2, SearchFilter::default());
+    for _ in 0..5 {
+        assert_eq!(query(store, "migration", 2, SearchFilter::default()), first);
+    }
+
     // Get returns the chunk and its vector; upsert replaces by id; delete removes by source.
     let got = store.get(&[2, 77]).unwrap();
     assert_eq!(got.len(), 1);
