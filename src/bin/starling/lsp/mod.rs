@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::{select, Receiver, Sender};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
     DidChangeConfiguration, DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument,
@@ -39,6 +39,7 @@ use starling::backends::fastembed::FastEmbedder;
 use starling::backends::{Embedder, Generator, Sampling, VectorStore};
 use starling::config::Config;
 use starling::tasks::audit::{self, Claim, Verdict};
+use starling::tasks::tone::SentenceFix;
 use starling::tone::cache::SentenceCache;
 use starling::tone::{self, CheckOptions, Finding, InputKind, RuleSet, Severity};
 
@@ -119,6 +120,15 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<bool> {
         _ => Encoding::Utf16,
     };
     let rules = RuleSet::load(&config.tone.rules)?;
+    let (jobs, job_queue) = crossbeam_channel::unbounded();
+    let (done, finished) = crossbeam_channel::unbounded();
+    {
+        let config = config.clone();
+        std::thread::Builder::new()
+            .name("starling-rewrite".into())
+            .spawn(move || rewriter(&config, job_queue, done))
+            .context("starting the rewrite thread")?;
+    }
     let mut server = Server {
         config,
         sender: connection.sender.clone(),
@@ -133,7 +143,7 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<bool> {
         },
         rules,
         embedder: None,
-        generator: None,
+        rewrites: jobs,
         documents: HashMap::new(),
         roots: Vec::new(),
         due: HashMap::new(),
@@ -174,16 +184,21 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<bool> {
         }),
     )?;
     loop {
-        let message = match server.next_due() {
-            None => connection.receiver.recv().ok(),
-            Some(wait) => match connection.receiver.recv_timeout(wait) {
-                Ok(message) => Some(message),
-                Err(RecvTimeoutError::Timeout) => {
-                    server.publish_due();
-                    continue;
+        // Wake for the editor, for a finished rewrite, or when a debounced check is due.
+        let wait = server.next_due().unwrap_or(Duration::from_secs(3600));
+        let message = select! {
+            recv(connection.receiver) -> message => message.ok(),
+            recv(finished) -> outcome => {
+                if let Ok(outcome) = outcome {
+                    server.rewritten(outcome);
                 }
-                Err(RecvTimeoutError::Disconnected) => None,
-            },
+                server.publish_due();
+                continue;
+            }
+            default(wait) => {
+                server.publish_due();
+                continue;
+            }
         };
         match message {
             None => return Ok(false),
@@ -193,10 +208,16 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<bool> {
                 }
                 let id = request.id.clone();
                 let response = match server.request(request) {
-                    Ok(result) => Response::new_ok(id, result),
-                    Err(Failure(code, message)) => Response::new_err(id, code as i32, message),
+                    // Answered when the rewrite thread is done with it.
+                    Ok(None) => None,
+                    Ok(Some(result)) => Some(Response::new_ok(id, result)),
+                    Err(Failure(code, message)) => {
+                        Some(Response::new_err(id, code as i32, message))
+                    }
                 };
-                server.send(response.into());
+                if let Some(response) = response {
+                    server.send(response.into());
+                }
             }
             Some(Message::Notification(notification)) => {
                 if notification.method == "exit" {
@@ -235,7 +256,9 @@ struct Server<'a> {
     /// Loaded on first need; `Err` (said once) when it cannot be. It keeps every sentence's
     /// vector, so a re-check after an edit embeds only the sentences the edit touched.
     embedder: Option<Result<SentenceCache<FastEmbedder>, String>>,
-    generator: Option<Box<dyn Generator>>,
+    /// The model rewrites run on their own thread (`rewriter`), so diagnostics keep coming
+    /// while a sentence is generated.
+    rewrites: Sender<RewriteJob>,
     documents: HashMap<Uri, Document>,
     /// The folders the index was built from, read at each audit (audit's note paths are
     /// relative to them), not at each publish.
@@ -627,34 +650,38 @@ impl Server<'_> {
         }
     }
 
-    fn request(&mut self, request: Request) -> Result<Value, Failure> {
+    /// The answer, or `None` when it comes later (a model rewrite).
+    fn request(&mut self, request: Request) -> Result<Option<Value>, Failure> {
         fn parse(what: &'static str) -> impl Fn(serde_json::Error) -> Failure {
             move |err| Failure::invalid(format!("malformed {what} request: {err}"))
         }
         let params = request.params;
+        let id = request.id;
         match request.method.as_str() {
             HoverRequest::METHOD => {
                 let params: lsp_types::HoverParams =
                     serde_json::from_value(params).map_err(parse("hover"))?;
                 let at = params.text_document_position_params;
-                Ok(
+                Ok(Some(
                     serde_json::to_value(self.hover(&at.text_document.uri, at.position)?)
                         .unwrap_or_default(),
-                )
+                ))
             }
             CodeActionRequest::METHOD => {
                 let params: CodeActionParams =
                     serde_json::from_value(params).map_err(parse("code action"))?;
-                Ok(serde_json::to_value(self.code_actions(&params)?).unwrap_or_default())
+                Ok(Some(
+                    serde_json::to_value(self.code_actions(&params)?).unwrap_or_default(),
+                ))
             }
             References::METHOD => {
                 let params: lsp_types::ReferenceParams =
                     serde_json::from_value(params).map_err(parse("references"))?;
                 let at = params.text_document_position;
-                Ok(
+                Ok(Some(
                     serde_json::to_value(self.evidence(&at.text_document.uri, at.position)?)
                         .unwrap_or_default(),
-                )
+                ))
             }
             ExecuteCommand::METHOD => {
                 let params: lsp_types::ExecuteCommandParams =
@@ -664,18 +691,18 @@ impl Server<'_> {
                     REWRITE => {
                         let target: RewriteTarget =
                             serde_json::from_value(argument).map_err(parse(REWRITE))?;
-                        self.rewrite(target)?;
-                        Ok(Value::Null)
+                        self.rewrite(id, target)?;
+                        Ok(None)
                     }
                     EVIDENCE => {
                         let at: lsp_types::TextDocumentPositionParams =
                             serde_json::from_value(argument).map_err(parse(EVIDENCE))?;
-                        Ok(
+                        Ok(Some(
                             serde_json::to_value(
                                 self.evidence(&at.text_document.uri, at.position)?,
                             )
                             .unwrap_or_default(),
-                        )
+                        ))
                     }
                     other => Err(Failure::invalid(format!(
                         "unknown command `{other}`; starling has {REWRITE} and {EVIDENCE}"
@@ -816,8 +843,8 @@ impl Server<'_> {
 
     /// Rewrites one sentence with the model (the `--fix` loop, for that sentence alone) and
     /// asks the editor to apply it.
-    fn rewrite(&mut self, target: RewriteTarget) -> Result<(), Failure> {
-        let encoding = self.encoding;
+    /// Checks a rewrite request and hands it to the rewrite thread; `rewritten` answers it.
+    fn rewrite(&mut self, id: RequestId, target: RewriteTarget) -> Result<(), Failure> {
         let document = self.current(&target.uri)?;
         if document.version != target.version {
             return Err(Failure(
@@ -843,66 +870,82 @@ impl Server<'_> {
                 "nothing to rewrite: the sentence has no findings",
             ));
         }
-        if self.generator.is_none() {
-            self.generator = Some(crate::commands::load_generator(self.config)?);
-        }
-        let prompt =
-            starling::prompts::Prompt::load("tone-fix", self.config.prompts_dir.as_deref())
-                .map_err(anyhow::Error::from)?;
-        let sampling = Sampling::greedy(self.config.generator.seed);
-        let document = &self.documents[&target.uri];
-        let (_, fixes) = starling::tasks::tone::fix(
-            self.generator.as_deref().expect("loaded above"),
-            &prompt,
-            &document.text,
-            document.kind,
-            &findings,
-            &sampling,
-        )
-        .map_err(anyhow::Error::from)?;
-        let Some(fix) = fixes.into_iter().next() else {
-            return Err(Failure::invalid("nothing to rewrite in that sentence"));
+        let job = RewriteJob {
+            id,
+            text: document.text.clone(),
+            kind: document.kind,
+            findings,
+            target,
         };
-        if !fix.accepted {
-            self.show(
-                MessageType::WARNING,
-                format!(
-                    "starling: kept the sentence: {}",
-                    fix.note.unwrap_or_else(|| "the rewrite was refused".into())
-                ),
-            );
-            return Ok(());
-        }
-        // Versioned: an editor whose text moved on since refuses it rather than misplace it.
-        let edit = WorkspaceEdit {
-            document_changes: Some(lsp_types::DocumentChanges::Edits(vec![
-                lsp_types::TextDocumentEdit {
-                    text_document: lsp_types::OptionalVersionedTextDocumentIdentifier {
-                        uri: target.uri.clone(),
-                        version: Some(target.version),
-                    },
-                    edits: vec![OneOf::Left(TextEdit::new(
-                        document.range(fix.start..fix.end, encoding),
-                        fix.after,
-                    ))],
-                },
-            ])),
-            ..Default::default()
-        };
-        self.next_id += 1;
-        let params = lsp_types::ApplyWorkspaceEditParams {
-            label: Some("Starling: rewrite sentence".into()),
-            edit,
-        };
-        self.send(
-            Request::new(
-                RequestId::from(format!("starling-{}", self.next_id)),
-                ApplyWorkspaceEdit::METHOD.into(),
-                params,
+        self.rewrites.send(job).map_err(|_| {
+            Failure(
+                ErrorCode::InternalError,
+                "the rewrite thread has stopped".into(),
             )
-            .into(),
-        );
-        Ok(())
+        })
+    }
+
+    /// A rewrite came back: ask the editor to apply it (versioned, so an editor whose text
+    /// moved on refuses it rather than misplace it) and answer the command.
+    fn rewritten(&mut self, outcome: RewriteOutcome) {
+        let RewriteOutcome { id, target, result } = outcome;
+        let answer = match result {
+            Err(Failure(code, message)) => Response::new_err(id, code as i32, message),
+            Ok(None) => Response::new_err(
+                id,
+                ErrorCode::InvalidParams as i32,
+                "nothing to rewrite in that sentence".into(),
+            ),
+            Ok(Some(fix)) if !fix.accepted => {
+                self.show(
+                    MessageType::WARNING,
+                    format!(
+                        "starling: kept the sentence: {}",
+                        fix.note.unwrap_or_else(|| "the rewrite was refused".into())
+                    ),
+                );
+                Response::new_ok(id, Value::Null)
+            }
+            Ok(Some(fix)) => match self.documents.get(&target.uri) {
+                Some(document) if document.version == target.version => {
+                    let edit = WorkspaceEdit {
+                        document_changes: Some(lsp_types::DocumentChanges::Edits(vec![
+                            lsp_types::TextDocumentEdit {
+                                text_document: lsp_types::OptionalVersionedTextDocumentIdentifier {
+                                    uri: target.uri.clone(),
+                                    version: Some(target.version),
+                                },
+                                edits: vec![OneOf::Left(TextEdit::new(
+                                    document.range(fix.start..fix.end, self.encoding),
+                                    fix.after,
+                                ))],
+                            },
+                        ])),
+                        ..Default::default()
+                    };
+                    self.next_id += 1;
+                    let params = lsp_types::ApplyWorkspaceEditParams {
+                        label: Some("Starling: rewrite sentence".into()),
+                        edit,
+                    };
+                    self.send(
+                        Request::new(
+                            RequestId::from(format!("starling-{}", self.next_id)),
+                            ApplyWorkspaceEdit::METHOD.into(),
+                            params,
+                        )
+                        .into(),
+                    );
+                    Response::new_ok(id, Value::Null)
+                }
+                _ => Response::new_err(
+                    id,
+                    ErrorCode::ContentModified as i32,
+                    "the document changed while the sentence was rewritten; ask again".into(),
+                ),
+            },
+        };
+        self.send(answer.into());
     }
 
     /// Note passages that back the sentence under the cursor, from the index `starling index`
@@ -973,6 +1016,54 @@ struct RewriteTarget {
     version: i32,
     start: usize,
     end: usize,
+}
+
+/// One sentence to rewrite with the model: the text as it was when the command came.
+struct RewriteJob {
+    id: RequestId,
+    target: RewriteTarget,
+    text: String,
+    kind: InputKind,
+    findings: Vec<Finding>,
+}
+
+struct RewriteOutcome {
+    id: RequestId,
+    target: RewriteTarget,
+    /// The sentence's fix, `None` when the sentence had nothing the model could fix.
+    result: Result<Option<SentenceFix>, Failure>,
+}
+
+/// The rewrite thread: loads the model on its first job and keeps it.
+fn rewriter(config: &Config, jobs: Receiver<RewriteJob>, done: Sender<RewriteOutcome>) {
+    let mut generator: Option<Box<dyn Generator>> = None;
+    for job in jobs {
+        let result = (|| -> Result<Option<SentenceFix>, Failure> {
+            if generator.is_none() {
+                generator = Some(crate::commands::load_generator(config)?);
+            }
+            let prompt = starling::prompts::Prompt::load("tone-fix", config.prompts_dir.as_deref())
+                .map_err(anyhow::Error::from)?;
+            let (_, fixes) = starling::tasks::tone::fix(
+                generator.as_deref().expect("loaded above"),
+                &prompt,
+                &job.text,
+                job.kind,
+                &job.findings,
+                &Sampling::greedy(config.generator.seed),
+            )
+            .map_err(anyhow::Error::from)?;
+            Ok(fixes.into_iter().next())
+        })();
+        let outcome = RewriteOutcome {
+            id: job.id,
+            target: job.target,
+            result,
+        };
+        if done.send(outcome).is_err() {
+            return; // the server has stopped
+        }
+    }
 }
 
 /// Plain text for `.txt` files and the `plaintext` language, Markdown for everything else.
