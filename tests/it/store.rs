@@ -145,7 +145,12 @@ pub fn conformance(store: &dyn VectorStore) {
     // A passage holding the whole query verbatim comes first, however far its vector is
     // (seed 4 is nearest to design/rfc.md; "the migration at the review" is in priya.md only).
     assert_eq!(
-        query(store, "The  migration at the REVIEW", 4, SearchFilter::default())[0],
+        query(
+            store,
+            "The  migration at the REVIEW",
+            4,
+            SearchFilter::default()
+        )[0],
         "1on1/priya.md"
     );
     // The same question gets the same answer every time: ties in the fused ranking break by
