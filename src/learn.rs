@@ -216,6 +216,7 @@ impl LinearModel {
 }
 
 /// Precision and recall of a threshold on scored examples.
+#[cfg(test)]
 fn precision_recall(scored: &[(f32, bool)], threshold: f32) -> (f32, f32) {
     let predicted: Vec<bool> = scored
         .iter()
@@ -244,13 +245,41 @@ fn precision_recall(scored: &[(f32, bool)], threshold: f32) -> (f32, f32) {
 /// The threshold that maximises F-beta on held-out scores (beta < 1 favours precision), never
 /// below `floor`.
 pub fn best_threshold(scored: &[(f32, bool)], beta: f32, floor: f32) -> f32 {
+    best_threshold_weighted(scored, beta, floor, 1.0)
+}
+
+/// `best_threshold` with every negative counted `negative_weight` times: where the category is
+/// rarer in the text the model will see than among the held-out scores, a false alarm costs
+/// that many times more (the odds ratio of the two base rates), so the threshold rises.
+pub fn best_threshold_weighted(
+    scored: &[(f32, bool)],
+    beta: f32,
+    floor: f32,
+    negative_weight: f32,
+) -> f32 {
+    let positives = scored.iter().filter(|(_, y)| *y).count() as f32;
     let mut best = (f32::MIN, 0.5f32);
     for step in 0..=95 {
         let t = 0.02 + step as f32 * 0.01;
         if t < floor {
             continue;
         }
-        let (p, r) = precision_recall(scored, t);
+        let (mut tp, mut fp) = (0.0f32, 0.0f32);
+        for (p, y) in scored {
+            if *p >= t {
+                if *y {
+                    tp += 1.0;
+                } else {
+                    fp += negative_weight;
+                }
+            }
+        }
+        let p = if tp + fp == 0.0 { 1.0 } else { tp / (tp + fp) };
+        let r = if positives == 0.0 {
+            0.0
+        } else {
+            tp / positives
+        };
         let b2 = beta * beta;
         let f = if p + r == 0.0 {
             0.0

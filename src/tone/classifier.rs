@@ -369,14 +369,40 @@ fn decide(model: &ToneModel, probabilities: &[f32], hits: &[Category]) -> Vec<Ca
         .collect()
 }
 
+/// How often each category (in `Category::ALL` order) labels a unit of whole labelled
+/// documents (`truth.json` in the shared scorer's format: `sentences` with `labels`, and
+/// `neutral_sentences`), for `train`'s thresholds.
+pub fn document_prevalence(truth: &serde_json::Value) -> Option<Vec<f32>> {
+    let mut counts = vec![0usize; Category::ALL.len()];
+    let mut units = 0usize;
+    for document in truth.as_array()? {
+        for sentence in document["sentences"].as_array()? {
+            units += 1;
+            for label in sentence["labels"].as_array()? {
+                if let Some(c) = label.as_str().and_then(Category::from_id) {
+                    counts[Category::ALL.iter().position(|x| *x == c)?] += 1;
+                }
+            }
+        }
+        units += document["neutral_sentences"].as_array()?.len();
+    }
+    (units > 0).then(|| counts.iter().map(|&c| c as f32 / units as f32).collect())
+}
+
 /// Trains the classifier on `examples`: rule hits and embeddings, 5 folds for out-of-fold
-/// probabilities, per-category thresholds chosen for precision (F0.5) and vetoes for rule hits
+/// probabilities, per-category thresholds chosen for precision (F0.6) and vetoes for rule hits
 /// the classifier finds unlikely, then the final fit on everything.
+///
+/// `prevalence` (from `document_prevalence`): how often each category occurs in whole
+/// documents. The training sentences hold problems far more often than a script does, so a
+/// threshold chosen on them alone flags too much of a whole document; each category's
+/// negatives then count by the odds ratio of the two base rates (at least 1, at most 20).
 pub fn train(
     rules: &RuleSet,
     embedder: &dyn Embedder,
     examples: &[Example],
     training: &crate::learn::Training,
+    prevalence: Option<&[f32]>,
 ) -> Result<ToneModel> {
     let labels: Vec<String> = Category::ALL.iter().map(|c| c.id().to_string()).collect();
     let options = CheckOptions {
@@ -439,6 +465,7 @@ pub fn train(
         }
     }
     let mut thresholds = Vec::new();
+    let mut weights = Vec::new();
     let mut veto = Vec::new();
     for (index, category) in Category::ALL.iter().enumerate() {
         // Thresholds for sentences no rule flagged: precision first.
@@ -446,7 +473,16 @@ pub fn train(
             .filter(|&i| !hits_all[i].contains(category))
             .map(|i| (oof[i][index], truth[i].contains(category)))
             .collect();
-        thresholds.push(crate::learn::best_threshold(&scored, 0.6, 0.3));
+        let weight = prevalence.map_or(1.0, |documents| {
+            let odds = |p: f32| p.clamp(1e-4, 0.9999) / (1.0 - p.clamp(1e-4, 0.9999));
+            let here =
+                scored.iter().filter(|(_, y)| *y).count() as f32 / scored.len().max(1) as f32;
+            (odds(here) / odds(documents[index])).clamp(1.0, 20.0)
+        });
+        weights.push((weight * 100.0).round() / 100.0);
+        thresholds.push(crate::learn::best_threshold_weighted(
+            &scored, 0.6, 0.3, weight,
+        ));
         // A rule hit is vetoed below the cut-off that gives the category its best F1 over all
         // sentences, the classifier's own findings held fixed.
         let threshold = *thresholds.last().expect("just pushed");
@@ -497,6 +533,8 @@ pub fn train(
         "folds": folds,
         "rules_only": score(&rules_only, &truth),
         "combined_out_of_fold": score(&combined, &truth),
+        "document_prevalence": prevalence,
+        "negative_weights": weights,
     });
     tone.model = tone.model.rounded();
     tone.veto = tone.veto.iter().map(|v| (v * 1e3).round() / 1e3).collect();

@@ -96,7 +96,30 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
             let data = args.data.clone().unwrap_or_else(|| "data/tone".into());
             let examples: Vec<classifier::Example> = read_jsonl(&data)?;
             let rules = RuleSet::load(&[])?;
-            let model = classifier::train(&rules, &embedder, &examples, &classifier::TRAINING)?;
+            // Whole labelled documents beside the sentences set how often each problem occurs
+            // in a real script (`classifier::train`'s thresholds).
+            let documents = std::path::Path::new(&data).join("scripts/truth.json");
+            let prevalence = match std::fs::read_to_string(&documents) {
+                Ok(text) => Some(
+                    serde_json::from_str(&text)
+                        .ok()
+                        .and_then(|v| classifier::document_prevalence(&v))
+                        .with_context(|| {
+                            format!(
+                                "`{}` is not a list of labelled documents",
+                                documents.display()
+                            )
+                        })?,
+                ),
+                Err(_) => None,
+            };
+            let model = classifier::train(
+                &rules,
+                &embedder,
+                &examples,
+                &classifier::TRAINING,
+                prevalence.as_deref(),
+            )?;
             eprintln!("{}", serde_json::to_string_pretty(&model.validation)?);
             let out = args
                 .out
