@@ -36,12 +36,16 @@ pub fn fuse(query: &str, lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
     let phrase = squashed(query);
     let phrase = (phrase.split(' ').count() >= PHRASE_WORDS).then_some(phrase);
     let mut fused: Vec<Hit> = Vec::new();
+    let mut slot: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
     for list in lists {
         for (position, hit) in list.into_iter().enumerate() {
             let score = 1.0 / (RRF_K + position as f32);
-            match fused.iter_mut().find(|h| h.id == hit.id) {
-                Some(entry) => entry.score += score,
-                None => fused.push(Hit { score, ..hit }),
+            match slot.get(&hit.id) {
+                Some(&i) => fused[i].score += score,
+                None => {
+                    slot.insert(hit.id, fused.len());
+                    fused.push(Hit { score, ..hit });
+                }
             }
         }
     }
