@@ -696,8 +696,8 @@ fn slow_clients_are_cut_off_and_health_still_answers() {
         assert!(closed_by_server(stream, Duration::from_secs(60)));
     }
 
-    // When every connection is busy talking, a new one is told to come back.
-    let mut talking: Vec<TcpStream> = (0..16)
+    // Connections kept alive after their answer are idle: at the cap, the oldest gives way.
+    let idle: Vec<TcpStream> = (0..16)
         .map(|_| {
             let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
             stream
@@ -709,13 +709,45 @@ fn slow_clients_are_cut_off_and_health_still_answers() {
             stream
         })
         .collect();
-    let (status, head, _) = server.request("GET", "/v1/health", None, &[("Host", &host)]);
-    assert_eq!(status, 503, "{head}");
+    let (status, _, body) = server.request("GET", "/v1/health", None, &[("Host", &host)]);
+    assert_eq!(status, 200, "{body}");
+    drop(idle);
+
+    // When every connection is in the middle of a request, a new one is told to come back.
+    let auth = format!("Bearer {}", server.token);
+    let busy: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            stream
+                .write_all(
+                    format!(
+                        "POST /v1/tone HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"text\": \""
+                    )
+                    .as_bytes(),
+                )
+                .unwrap();
+            stream
+        })
+        .collect();
+    // Once the server has read their heads (a newcomer before that could take the place of
+    // one still sending it), a newcomer is refused.
+    std::thread::sleep(Duration::from_millis(500));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let head = loop {
+        let (status, head, _) = server.request("GET", "/v1/health", None, &[("Host", &host)]);
+        if status == 503 {
+            break head;
+        }
+        assert_eq!(status, 200, "{head}");
+        assert!(std::time::Instant::now() < deadline, "never refused at the cap");
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         head.to_ascii_lowercase().contains("retry-after: 1"),
         "{head}"
     );
-    talking.clear();
+    // Their clients give up; the server can then stop (each connection's request has ended).
+    drop(busy);
     assert!(server.stop().success());
 }
 

@@ -1,7 +1,8 @@
 //! Accepting connections for the API, with the limits axum's `serve` does not set: a deadline
 //! for each request's headers (a client that trickles them is cut off), and a cap on open
-//! connections. At the cap the oldest connection that has not yet sent a whole request is
-//! closed to make room (slow or silent clients give way to ones that talk); when every
+//! connections. At the cap the oldest connection with no request in progress is closed to make
+//! room (slow, silent or idle kept-alive clients give way to ones that talk; a request is in
+//! progress until its response body, a stream included, has been sent or dropped); when every
 //! connection is busy with a request, the newcomer gets 503 with Retry-After. Graceful
 //! shutdown: stop accepting, let each connection finish its request, then return.
 //! Must not: touch engines or parse requests itself (hyper does; the router answers).
@@ -9,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,10 +32,26 @@ pub struct Limits {
 
 /// One open connection, as the accept loop sees it.
 struct Open {
-    /// Set once a whole request head has arrived.
-    talked: Arc<AtomicBool>,
+    /// Requests in progress: from the whole request head until the response body is done.
+    busy: Arc<AtomicUsize>,
     /// Closes the connection when notified.
     close: Arc<Notify>,
+}
+
+/// One request in progress on a connection; counted down when dropped.
+struct InProgress(Arc<AtomicUsize>);
+
+impl InProgress {
+    fn start(busy: &Arc<AtomicUsize>) -> Self {
+        busy.fetch_add(1, Ordering::Relaxed);
+        InProgress(busy.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What a connection over the cap gets when every open one is busy with a request.
@@ -78,7 +95,7 @@ pub async fn serve(
             if open.len() >= limits.max_connections.max(1) {
                 let quiet = open
                     .iter()
-                    .find(|(_, c)| !c.talked.load(Ordering::Relaxed))
+                    .find(|(_, c)| c.busy.load(Ordering::Relaxed) == 0)
                     .map(|(id, _)| *id);
                 match quiet.and_then(|id| open.remove(&id)) {
                     Some(oldest) => oldest.close.notify_one(),
@@ -104,19 +121,30 @@ pub async fn serve(
         }
         let id = next_id;
         next_id += 1;
-        let talked = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(AtomicUsize::new(0));
         let close = Arc::new(Notify::new());
         open.lock().unwrap_or_else(|p| p.into_inner()).insert(
             id,
             Open {
-                talked: talked.clone(),
+                busy: busy.clone(),
                 close: close.clone(),
             },
         );
         let inner = TowerToHyperService::new(app.clone());
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            talked.store(true, Ordering::Relaxed);
-            inner.call(request)
+            let guard = InProgress::start(&busy);
+            let response = inner.call(request);
+            async move {
+                // The guard goes with the body, so a streamed answer counts until it ends.
+                let response = response.await?;
+                Ok::<_, std::convert::Infallible>(response.map(move |body| {
+                    use http_body_util::BodyExt;
+                    axum::body::Body::new(body.map_frame(move |frame| {
+                        let _in_progress = &guard;
+                        frame
+                    }))
+                }))
+            }
         });
         let mut stopped = stopped.clone();
         let registry = open.clone();
