@@ -12,12 +12,29 @@ use crate::config::{Backend, Config};
 use crate::error::{Error, Result};
 use crate::notes::lock::StoreLock;
 
-/// The note store and the lock that makes this process its only writer.
+/// The note store: this process's own, under the lock that makes it the only writer, or a
+/// private copy to read while another process holds it (`open_snapshot`).
 #[derive(Debug)]
 pub struct NoteStore {
+    // Dropped before `_hold`: the store flushes into its folder on drop.
     pub store: EdgeStore,
     pub state_path: PathBuf,
-    _lock: StoreLock,
+    _hold: Hold,
+}
+
+/// What a `NoteStore` keeps until it is dropped (never read: held for its `Drop`).
+#[derive(Debug)]
+#[allow(dead_code)]
+enum Hold {
+    Lock(StoreLock),
+    Copy(SnapshotDir),
+}
+
+impl NoteStore {
+    /// Whether this is a copy of a store another process holds.
+    pub fn is_copy(&self) -> bool {
+        matches!(self._hold, Hold::Copy(_))
+    }
 }
 
 /// `DATA_DIR/index`: the qdrant-edge shard, `files.json` and the lock.
@@ -87,31 +104,32 @@ pub fn lock_store(config: &Config, holder: &str) -> Result<StoreLock> {
     StoreLock::acquire(&index_dir(config).join("store.lock"), holder)
 }
 
+/// Like `lock_store`, but waits while another process holds the lock (a command that reads
+/// the store holds it for seconds); `waiting` is told who holds it before the wait.
+pub fn lock_store_waiting(
+    config: &Config,
+    holder: &str,
+    waiting: impl FnOnce(&str),
+) -> Result<StoreLock> {
+    crate::files::create_private_dir(&config.data_dir)?;
+    StoreLock::acquire_waiting(&index_dir(config).join("store.lock"), holder, waiting)
+}
+
 /// Opens the store under a lock taken with `lock_store`.
 pub fn open_store(config: &Config, lock: StoreLock, embedder: &dyn Embedder) -> Result<NoteStore> {
     let dir = index_dir(config);
-    let store = EdgeStore::open(&dir.join("qdrant"), embedder.dimension())?;
+    let store = {
+        // Opening may replay the store's log into its files: not while another process copies
+        // them.
+        let gate = crate::notes::lock::WriteGate::open(&dir)?;
+        let _held = gate.write()?;
+        EdgeStore::open(&dir.join("qdrant"), embedder.dimension())?
+    };
     Ok(NoteStore {
         store,
         state_path: dir.join("files.json"),
-        _lock: lock,
+        _hold: Hold::Lock(lock),
     })
-}
-
-/// A private copy of the note store, for reading while another process (a long `starling
-/// index`) holds it: taken under the write gate, so it holds everything stored so far. The
-/// copy is removed when this is dropped.
-#[derive(Debug)]
-pub struct Snapshot {
-    // Dropped before `dir`: the store flushes into the copy on drop.
-    pub store: EdgeStore,
-    dir: SnapshotDir,
-}
-
-impl Snapshot {
-    pub fn path(&self) -> &std::path::Path {
-        &self.dir.0
-    }
 }
 
 #[derive(Debug)]
@@ -137,9 +155,11 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
     Ok(())
 }
 
-/// Copies the store (inside the data dir, which is private) and opens the copy. No store lock
-/// is taken: this is for when another process holds it.
-pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<Snapshot> {
+/// A private copy of the note store, for reading while another process (a long `starling
+/// index`, another command) holds it: taken under the write gate, so it holds everything stored
+/// so far. The copy (inside the data dir, which is private) is removed when the `NoteStore` is
+/// dropped. No store lock is taken.
+pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<NoteStore> {
     let dir = index_dir(config);
     let target = dir.join(format!("snapshot-{}", std::process::id()));
     let guard = SnapshotDir(target.clone());
@@ -158,7 +178,11 @@ pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<Snapsho
         })?;
     }
     let store = EdgeStore::open(&target, embedder.dimension())?;
-    Ok(Snapshot { store, dir: guard })
+    Ok(NoteStore {
+        store,
+        state_path: dir.join("files.json"),
+        _hold: Hold::Copy(guard),
+    })
 }
 
 /// Note files larger than this are quoted from the index alone.

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// Told who holds the lock before a wait for it.
+type Waiting<'a> = Box<dyn FnOnce(&str) + 'a>;
+
 /// Held for as long as it lives.
 #[derive(Debug)]
 pub struct StoreLock {
@@ -17,6 +20,24 @@ pub struct StoreLock {
 impl StoreLock {
     /// Takes the lock at `path` for `holder` (e.g. "starling index"), or says who has it.
     pub fn acquire(path: &Path, holder: &str) -> Result<StoreLock> {
+        Self::take(path, holder, None)
+    }
+
+    /// Takes the lock at `path` for `holder`, waiting while another process holds it;
+    /// `waiting` is told who that is before the wait.
+    pub fn acquire_waiting(
+        path: &Path,
+        holder: &str,
+        waiting: impl FnOnce(&str),
+    ) -> Result<StoreLock> {
+        Self::take(path, holder, Some(Box::new(waiting)))
+    }
+
+    fn take(
+        path: &Path,
+        holder: &str,
+        waiting: Option<Waiting<'_>>,
+    ) -> Result<StoreLock> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;
@@ -28,7 +49,12 @@ impl StoreLock {
             .truncate(false)
             .open(path)
             .map_err(|e| Error::io(format!("cannot open the lock file `{}`", path.display()), e))?;
-        match file.try_lock() {
+        let mut taken = file.try_lock();
+        if let (Err(std::fs::TryLockError::WouldBlock), Some(waiting)) = (&taken, waiting) {
+            waiting(&holder_line(&mut file));
+            taken = file.lock().map_err(std::fs::TryLockError::Error);
+        }
+        match taken {
             Ok(()) => {
                 let line = format!("pid {} ({holder})\n", std::process::id());
                 let written = file
@@ -41,19 +67,10 @@ impl StoreLock {
                     path: path.to_path_buf(),
                 })
             }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder_line = String::new();
-                let _ = file.read_to_string(&mut holder_line);
-                let holder = holder_line.trim();
-                Err(Error::StoreLocked {
-                    path: path.parent().unwrap_or(path).to_path_buf(),
-                    holder: if holder.is_empty() {
-                        "another starling process".into()
-                    } else {
-                        holder.to_string()
-                    },
-                })
-            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::StoreLocked {
+                path: path.parent().unwrap_or(path).to_path_buf(),
+                holder: holder_line(&mut file),
+            }),
             Err(std::fs::TryLockError::Error(err)) => {
                 Err(Error::io(format!("cannot lock `{}`", path.display()), err))
             }
@@ -62,6 +79,17 @@ impl StoreLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Who holds the lock, as its holder wrote it.
+fn holder_line(file: &mut File) -> String {
+    let mut line = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.read_to_string(&mut line);
+    match line.trim() {
+        "" => "another starling process".into(),
+        holder => holder.to_string(),
     }
 }
 
@@ -143,5 +171,28 @@ mod tests {
         );
         drop(first);
         StoreLock::acquire(&path, "starling index").unwrap();
+    }
+
+    #[test]
+    fn a_waiting_holder_gets_the_lock_once_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.lock");
+        let first = StoreLock::acquire(&path, "starling search").unwrap();
+        let (told, heard) = std::sync::mpsc::channel();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                StoreLock::acquire_waiting(&path, "starling index", |holder| {
+                    told.send(holder.to_string()).unwrap()
+                })
+                .map(|_| ())
+            })
+        };
+        let holder = heard.recv().unwrap();
+        assert!(holder.contains("starling search"), "{holder}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!waiter.is_finished(), "took a lock that was held");
+        drop(first);
+        waiter.join().unwrap().unwrap();
     }
 }

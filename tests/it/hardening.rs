@@ -561,7 +561,11 @@ fn search_answers_while_an_index_run_holds_the_store() {
             .unwrap();
     let output = run(starling(home.path()).args(["search", "walrus lease", "--json"]));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stderr(&output).contains("index run"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("(starling index) holds the note store"),
+        "{}",
+        stderr(&output)
+    );
     let hits: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(hits[0]["path"], "walrus.md", "{hits:#?}");
     // The copy it searched is gone; the store itself was not touched.
@@ -571,7 +575,7 @@ fn search_answers_while_an_index_run_holds_the_store() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-"))
         .collect();
     assert!(leftovers.is_empty());
-    // Commands that write still wait for the lock, with the holder named.
+    // A second writer is refused, with the holder named.
     let output = run(starling(home.path()).args(["index"]).arg(&vault));
     assert_eq!(output.status.code(), Some(2));
     assert!(

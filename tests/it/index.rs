@@ -263,7 +263,7 @@ fn a_held_store_names_its_holder_and_kill_9_leaves_a_store_that_completes() {
     );
     assert!(searched.status.success(), "{}", stderr(&searched));
     assert!(
-        stderr(&searched).contains("index run holds the store"),
+        stderr(&searched).contains("(starling index) holds the note store"),
         "{}",
         stderr(&searched)
     );
@@ -277,6 +277,71 @@ fn a_held_store_names_its_holder_and_kill_9_leaves_a_store_that_completes() {
     assert_eq!(after["files_indexed"], reference["files_indexed"]);
     assert_eq!(after["chunks"], reference["chunks"]);
     assert!(!search(home.path(), "billing migration", &[]).is_empty());
+}
+
+#[test]
+fn commands_that_read_share_the_store_and_an_index_run_waits_for_them() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(
+        vault.join("billing.md"),
+        "# Billing\n\nMoved the billing jobs to the new queue two days early.\n",
+    )
+    .unwrap();
+    index(home.path(), &[&vault]);
+    // A command that reads (as `starling search` does) holds the store.
+    let lock_path = home.path().join("data/starling/index/store.lock");
+    let reader = starling::notes::lock::StoreLock::acquire(&lock_path, "starling search").unwrap();
+
+    // A second reader reads a copy.
+    let searched = run(starling(home.path()).args(["search", "billing queue", "--json"]));
+    assert!(searched.status.success(), "{}", stderr(&searched));
+    assert!(
+        stderr(&searched).contains("(starling search) holds the note store"),
+        "{}",
+        stderr(&searched)
+    );
+    let hits: Vec<Value> = serde_json::from_str(&stdout(&searched)).unwrap();
+    assert_eq!(hits[0]["path"], "billing.md");
+
+    // An index run waits for the reader, says so, and runs once it is done.
+    std::fs::write(
+        vault.join("hiring.md"),
+        "# Hiring\n\nInterviewed four backend candidates this week.\n",
+    )
+    .unwrap();
+    let mut child = starling(home.path())
+        .args(["index", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut told = String::new();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    while !told.contains("waiting for") {
+        told.push_str(
+            &lines
+                .next()
+                .expect("the index run ended without waiting")
+                .unwrap(),
+        );
+    }
+    assert!(told.contains("starling search"), "{told}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "indexed while a reader held the store"
+    );
+    drop(reader);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let report: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert_eq!(report["files_indexed"], 1, "{report}");
+    assert_eq!(
+        search(home.path(), "backend candidates", &[])[0]["path"],
+        "hiring.md"
+    );
 }
 
 #[test]

@@ -739,7 +739,10 @@ fn slow_clients_are_cut_off_and_health_still_answers() {
             break head;
         }
         assert_eq!(status, 200, "{head}");
-        assert!(std::time::Instant::now() < deadline, "never refused at the cap");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refused at the cap"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(

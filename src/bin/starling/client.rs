@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 use starling::config::Config;
+use starling::notes::lock::StoreLock;
 
 use crate::commands::serve;
 use crate::http::Discovery;
@@ -117,9 +118,9 @@ impl Remote {
     }
 }
 
-/// Where a store command should go: `Some(remote)` when `--server` is given or a running
-/// server holds the store (per `err` from taking the lock).
-pub fn through_server(config: &Config, err: &starling::error::Error) -> Option<Remote> {
+/// Where a store command should go: `Some(remote)` when a running server holds the store (per
+/// `err` from taking the lock).
+fn through_server(config: &Config, err: &starling::error::Error) -> Option<Remote> {
     match err {
         starling::error::Error::StoreLocked { holder, .. } if holder.contains("starling serve") => {
             Remote::discovered(config).ok()
@@ -128,13 +129,20 @@ pub fn through_server(config: &Config, err: &starling::error::Error) -> Option<R
     }
 }
 
-/// The note store for a command: this process's own (locked), or a server to go through.
+/// The note store for a command: this process's own (locked), a server to go through, or (for
+/// a command that only reads) a copy, when another process holds it.
 pub enum StoreAccess {
-    Local(starling::notes::lock::StoreLock),
+    Local(StoreLock),
     Remote(Remote),
+    /// `holder` (an index run, another command) has the store: read a copy of it.
+    Copy {
+        holder: String,
+    },
 }
 
-/// Takes the store's lock for `holder`, or finds the server that holds it (or `--server`).
+/// For a command that reads the store (search, star, map, ...): takes the store's lock for
+/// `holder`, or finds the server that holds it (or `--server`), or else reads a copy of what
+/// the process holding it has stored so far.
 pub fn store_access(config: &Config, holder: &str) -> anyhow::Result<StoreAccess> {
     if let Some(remote) = Remote::forced(config)? {
         return Ok(StoreAccess::Remote(remote));
@@ -143,7 +151,73 @@ pub fn store_access(config: &Config, holder: &str) -> anyhow::Result<StoreAccess
         Ok(lock) => Ok(StoreAccess::Local(lock)),
         Err(err) => match through_server(config, &err) {
             Some(remote) => Ok(StoreAccess::Remote(remote)),
+            None => match err {
+                starling::error::Error::StoreLocked { holder, .. }
+                    if !holder.contains("starling serve") =>
+                {
+                    Ok(StoreAccess::Copy { holder })
+                }
+                err => Err(err.into()),
+            },
+        },
+    }
+}
+
+/// Whether the process named by a lock's holder line changes the store (and may hold it for
+/// hours): an index run or a server. Every other command holds it for as long as it reads.
+fn writes(holder: &str) -> bool {
+    holder.contains("starling index") || holder.contains("starling serve")
+}
+
+/// The store's lock for `holder`, a process that changes the store (an index run, a server):
+/// waits while a command that only reads holds it; an error naming the holder when another
+/// writer has it.
+pub fn lock_to_write(config: &Config, holder: &str) -> starling::error::Result<StoreLock> {
+    match starling::services::lock_store(config, holder) {
+        Err(starling::error::Error::StoreLocked { holder: other, .. }) if !writes(&other) => {
+            starling::services::lock_store_waiting(config, holder, |now| {
+                eprintln!("note: waiting for {now} to finish reading the note store");
+            })
+        }
+        taken => taken,
+    }
+}
+
+/// For a command that changes the store (index): takes the store's lock for `holder`
+/// (`lock_to_write`), or finds the server that holds it (or `--server`). Never a copy.
+pub fn store_access_to_write(config: &Config, holder: &str) -> anyhow::Result<StoreAccess> {
+    if let Some(remote) = Remote::forced(config)? {
+        return Ok(StoreAccess::Remote(remote));
+    }
+    match lock_to_write(config, holder) {
+        Ok(lock) => Ok(StoreAccess::Local(lock)),
+        Err(err) => match through_server(config, &err) {
+            Some(remote) => Ok(StoreAccess::Remote(remote)),
             None => Err(err.into()),
         },
+    }
+}
+
+/// Opens the note store of `access` (not `Remote`): its own, or a copy of what the process
+/// holding it has stored so far (said on stderr).
+pub fn open_notes(
+    config: &Config,
+    access: StoreAccess,
+    embedder: &dyn starling::backends::Embedder,
+) -> anyhow::Result<starling::services::NoteStore> {
+    match access {
+        StoreAccess::Local(lock) => Ok(starling::services::open_store(config, lock, embedder)?),
+        StoreAccess::Copy { holder } => {
+            let what = if holder.contains("starling index") {
+                "the notes it has stored so far"
+            } else {
+                "it"
+            };
+            eprintln!("note: {holder} holds the note store; reading a copy of {what}");
+            Ok(starling::services::open_snapshot(config, embedder)?)
+        }
+        StoreAccess::Remote(_) => {
+            anyhow::bail!("internal: a command going through a server opened the store")
+        }
     }
 }

@@ -65,8 +65,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         "starling index"
     };
-    let lock = match client::store_access(config, holder)? {
+    let lock = match client::store_access_to_write(config, holder)? {
         StoreAccess::Local(lock) => lock,
+        StoreAccess::Copy { .. } => {
+            anyhow::bail!("internal: an index run was offered a copy of the store")
+        }
         StoreAccess::Remote(server) => {
             anyhow::ensure!(
                 !args.watch,

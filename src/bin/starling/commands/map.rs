@@ -53,8 +53,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let text = files::read_text(&args.rubric, 4 << 20)?;
     let rubric = rubric::parse(&args.rubric, &text)?;
 
-    let lock = match crate::client::store_access(config, "starling map")? {
-        crate::client::StoreAccess::Local(lock) => lock,
+    let access = match crate::client::store_access(config, "starling map")? {
         crate::client::StoreAccess::Remote(server) => {
             let format = match args.format {
                 Format::Md => "md",
@@ -74,9 +73,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             };
             return emit(&report, args.out.as_deref());
         }
+        access => access,
     };
     let embedder = services::open_embedder(config)?;
-    let notes = services::open_store(config, lock, &embedder)?;
+    let notes = crate::client::open_notes(config, access, &embedder)?;
     let cache_path = services::index_dir(config).join("map-judgments.json");
     let mut cache: JudgmentCache = match std::fs::read(&cache_path) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),

@@ -102,14 +102,14 @@ pub fn open_local_notes(
     starling::backends::fastembed::FastEmbedder,
     starling::services::NoteStore,
 )> {
-    let lock = match crate::client::store_access(config, &format!("starling {command}"))? {
-        crate::client::StoreAccess::Local(lock) => lock,
+    let access = match crate::client::store_access(config, &format!("starling {command}"))? {
         crate::client::StoreAccess::Remote(_) => anyhow::bail!(
             "a running `starling serve` holds the store and `starling {command}` does not go through it yet; stop the server and run `starling {command}` again{instead}"
         ),
+        access => access,
     };
     let embedder = starling::services::open_embedder(config)?;
-    let notes = starling::services::open_store(config, lock, &embedder)?;
+    let notes = crate::client::open_notes(config, access, &embedder)?;
     Ok((embedder, notes))
 }
 

@@ -38,19 +38,6 @@ pub struct Args {
     mode: String,
 }
 
-/// The holder line, when the store is locked by an index run (not a server: commands go
-/// through a server).
-fn indexer(err: &anyhow::Error) -> Option<String> {
-    match err.downcast_ref::<starling::error::Error>() {
-        Some(starling::error::Error::StoreLocked { holder, .. })
-            if holder.contains("starling index") =>
-        {
-            Some(holder.clone())
-        }
-        _ => None,
-    }
-}
-
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!args.query.trim().is_empty(), "the query is empty");
     anyhow::ensure!(args.k > 0, "-k must be at least 1");
@@ -72,8 +59,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         },
     };
     let mut indexing = false;
-    let rows: Vec<serde_json::Value> = match client::store_access(config, "starling search") {
-        Ok(StoreAccess::Remote(server)) => {
+    let rows: Vec<serde_json::Value> = match client::store_access(config, "starling search")? {
+        StoreAccess::Remote(server) => {
             let answer = server.call(
                 "/v1/search",
                 Some(&serde_json::json!({
@@ -83,30 +70,17 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             )?;
             serde_json::from_value(answer).context("the server's search answer")?
         }
-        Ok(StoreAccess::Local(lock)) => {
+        access => {
+            // Another process (a long index run) may hold the store: then a copy of what it
+            // has stored so far is searched.
+            indexing = matches!(&access, StoreAccess::Copy { holder } if holder.contains("starling index"));
             let embedder = services::open_embedder(config)?;
-            let notes = services::open_store(config, lock, &embedder)?;
+            let notes = client::open_notes(config, access, &embedder)?;
             let hits = retrieve::search(&embedder, &notes.store, &request)?;
             hits.iter()
                 .map(starling::notes::retrieve::hit_json)
                 .collect()
         }
-        Err(err) => match indexer(&err) {
-            // A long index run holds the store: search a copy of what it has stored so far.
-            Some(holder) => {
-                eprintln!(
-                    "note: an index run holds the store ({holder}); searching the notes it has stored so far"
-                );
-                indexing = true;
-                let embedder = services::open_embedder(config)?;
-                let snapshot = services::open_snapshot(config, &embedder)?;
-                let hits = retrieve::search(&embedder, &snapshot.store, &request)?;
-                hits.iter()
-                    .map(starling::notes::retrieve::hit_json)
-                    .collect()
-            }
-            None => return Err(err),
-        },
     };
     if args.json {
         output::print(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;

@@ -157,7 +157,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         "--header-timeout must be at least 1 second"
     );
     let token = token(config)?;
-    let lock = services::lock_store(config, "starling serve")?;
+    let lock = crate::client::lock_to_write(config, "starling serve")?;
     let embedder = services::open_embedder(config)?;
     let notes = services::open_store(config, lock, &embedder)?;
     let generator = super::load_generator(config)?;

@@ -290,8 +290,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         .map(|spec| read_pinned(spec, &config.notes.paths))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let lock = match crate::client::store_access(config, "starling star")? {
-        crate::client::StoreAccess::Local(lock) => lock,
+    let access = match crate::client::store_access(config, "starling star")? {
         crate::client::StoreAccess::Remote(server) => {
             anyhow::ensure!(
                 rubric.is_none(),
@@ -307,9 +306,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             )?;
             return print_answer(&answer, args.format);
         }
+        access => access,
     };
     let embedder = services::open_embedder(config)?;
-    let notes = services::open_store(config, lock, &embedder)?;
+    let notes = crate::client::open_notes(config, access, &embedder)?;
     let base = StarRequest {
         competency: String::new(),
         context: args.context.clone(),
