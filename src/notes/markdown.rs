@@ -53,14 +53,82 @@ enum Value {
     List(Vec<String>),
 }
 
+/// A flow scalar's text: quotes removed and, as YAML reads them, `''` in single quotes and
+/// backslash escapes in double quotes (`\"`, `\n`, `\u00e9`, `\U0001F332`...) resolved. An
+/// escape YAML does not know is kept as written.
 fn unquote(raw: &str) -> String {
     let raw = raw.trim();
-    for quote in ['"', '\''] {
-        if let Some(inner) = raw.strip_prefix(quote).and_then(|r| r.strip_suffix(quote)) {
-            return inner.to_string();
+    if raw.len() >= 2 {
+        if let Some(inner) = raw.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+            return inner.replace("''", "'");
+        }
+        if let Some(inner) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            return unescape_double_quoted(inner);
         }
     }
     raw.to_string()
+}
+
+fn unescape_double_quoted(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut rest = inner;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let Some(code) = after.chars().next() else {
+            out.push('\\');
+            rest = after;
+            break;
+        };
+        let simple = match code {
+            '0' => Some('\0'),
+            'a' => Some('\u{7}'),
+            'b' => Some('\u{8}'),
+            't' | '\t' => Some('\t'),
+            'n' => Some('\n'),
+            'v' => Some('\u{b}'),
+            'f' => Some('\u{c}'),
+            'r' => Some('\r'),
+            'e' => Some('\u{1b}'),
+            ' ' => Some(' '),
+            '"' => Some('"'),
+            '/' => Some('/'),
+            '\\' => Some('\\'),
+            'N' => Some('\u{85}'),
+            '_' => Some('\u{a0}'),
+            'L' => Some('\u{2028}'),
+            'P' => Some('\u{2029}'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            rest = &after[code.len_utf8()..];
+            continue;
+        }
+        let digits = match code {
+            'x' => 2,
+            'u' => 4,
+            'U' => 8,
+            _ => 0,
+        };
+        let hex = after.get(1..1 + digits).filter(|h| h.len() == digits);
+        match hex
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32)
+        {
+            Some(c) if digits > 0 => {
+                out.push(c);
+                rest = &after[1 + digits..];
+            }
+            _ => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// One front matter field and the lines it spans (0-based, within the front matter).
@@ -940,6 +1008,19 @@ mod tests {
             ParseOptions { dendron: true },
         );
         assert_eq!(unlabelled.blocks[0].text, "See community.events.");
+    }
+
+    #[test]
+    fn quoted_scalars_are_read_as_yaml_reads_them() {
+        assert_eq!(unquote(r#""Tree \U0001F332""#), "Tree \u{1F332}");
+        assert_eq!(unquote("'Ada''s notes'"), "Ada's notes");
+        assert_eq!(unquote(r#""say \"hi\" \u00e9\x41\\ end""#), "say \"hi\" \u{e9}A\\ end");
+        // Unknown or cut-short escapes stay as written; one quote is not a quoted scalar.
+        assert_eq!(unquote(r#""a \q \u12 \""#), r"a \q \u12 \");
+        assert_eq!(unquote(r#""\UFFFFFFFF""#), r"\UFFFFFFFF");
+        assert_eq!(unquote("\""), "\"");
+        let note = parse("---\ntitle: \"Caf\\u00e9 \\U0001F332\"\n---\nBody.\n", "x");
+        assert_eq!(note.title, "Caf\u{e9} \u{1F332}");
     }
 
     #[test]

@@ -280,6 +280,23 @@ fn every_feature_answers_over_http_and_generation_streams() {
     ] {
         assert!(!openapi["paths"][path].is_null(), "{path}");
     }
+    // A valid schema: no enum lists a value twice (JSON Schema requires them unique).
+    fn enums_unique(value: &Value) {
+        match value {
+            Value::Object(fields) => {
+                if let Some(Value::Array(values)) = fields.get("enum") {
+                    let mut seen = values.iter().map(Value::to_string).collect::<Vec<_>>();
+                    seen.sort();
+                    seen.dedup();
+                    assert_eq!(seen.len(), values.len(), "{values:?}");
+                }
+                fields.values().for_each(enums_unique);
+            }
+            Value::Array(items) => items.iter().for_each(enums_unique),
+            _ => {}
+        }
+    }
+    enums_unique(&openapi);
 
     // The CLI goes through the server that holds the store.
     let output =

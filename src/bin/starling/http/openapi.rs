@@ -72,8 +72,8 @@ pub async fn document(State(state): State<AppState>) -> Json<Value> {
     let usize_max = usize::MAX as u64;
     let flag = json!({"type": "boolean"});
     let u32_max = u64::from(u32::MAX);
-    let mut profiles = state.engines.rules.profile_names();
-    profiles.insert(0, "default".to_string());
+    // "default" is always among them.
+    let profiles = state.engines.rules.profile_names();
     let profile = json!({"enum": profiles.into_iter().map(Value::from).chain([Value::Null]).collect::<Vec<_>>()});
     let styles = starling::prompts::rewrite_style_names(config.styles_dir.as_deref());
     let mut star = post(
