@@ -208,4 +208,11 @@ pub trait VectorStore: Send + Sync {
     fn count(&self) -> Result<usize>;
     /// Makes every change so far durable.
     fn flush(&self) -> Result<()>;
+    /// Builds what makes search fast at the store's present size, after a batch of changes
+    /// (the embedded store: its HNSW index, from `qdrant_edge::HNSW_FROM` chunks); true when
+    /// it did any work. Every index pass that changed the store ends with it, so no user
+    /// ever runs a separate step.
+    fn settle(&self) -> Result<bool> {
+        Ok(false)
+    }
 }

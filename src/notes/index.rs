@@ -106,6 +106,10 @@ pub struct IndexReport {
     pub chunks_embedded: usize,
     pub chunks_total: usize,
     pub seconds: f64,
+    /// Seconds spent building the search index (`VectorStore::settle`) at the end of the
+    /// pass; 0 when the store did not need it.
+    #[serde(default)]
+    pub search_index_s: f64,
 }
 
 /// Progress, for a bar: (files done, files total, current file).
@@ -169,6 +173,11 @@ impl VectorStore for Gated<'_> {
     fn flush(&self) -> Result<()> {
         let _held = self.gate.write()?;
         self.store.flush()
+    }
+
+    fn settle(&self) -> Result<bool> {
+        let _held = self.gate.write()?;
+        self.store.settle()
     }
 }
 
@@ -399,6 +408,14 @@ pub fn index(
     }
     store.flush()?;
     state.save(state_path)?;
+    if report.chunks_embedded > 0 || report.files_deleted > 0 || report.files_renamed > 0 {
+        // After the commit: a crash while it runs loses nothing.
+        let settling = Instant::now();
+        progress(total, total, "building the search index");
+        if store.settle()? {
+            report.search_index_s = settling.elapsed().as_secs_f64();
+        }
+    }
     progress(total, total, "");
     report.chunks_total = state.chunk_count();
     report.seconds = started.elapsed().as_secs_f64();

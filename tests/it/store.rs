@@ -208,3 +208,58 @@ fn edge_store_conforms_and_survives_reopening() {
         .to_string();
     assert!(message.contains("dimension"), "{message}");
 }
+
+#[test]
+fn a_large_store_builds_its_search_index_once_and_finds_the_same() {
+    use starling::notes::synthetic::SplitMix;
+    const DIM: usize = 384;
+    let mut rng = SplitMix::new(7);
+    let mut random_vector = || -> Vec<f32> {
+        let v: Vec<f32> = (0..DIM).map(|_| rng.signed_unit()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = EdgeStore::open(&dir.path().join("qdrant"), DIM).unwrap();
+    // Small: nothing to build.
+    let mut first = item(0, "a.md", "walrus feeder", "t", "2024-01-01");
+    first.dense = random_vector();
+    store.upsert(&[first]).unwrap();
+    assert!(!store.settle().unwrap());
+
+    let chunks = starling::backends::qdrant_edge::HNSW_FROM as u64;
+    let mut probe = Vec::new();
+    for start in (1..chunks).step_by(1000) {
+        let batch: Vec<StoredChunk> = (start..(start + 1000).min(chunks))
+            .map(|id| {
+                let mut chunk = item(id, &format!("n{id}.md"), "notes", "t", "2024-01-01");
+                chunk.dense = random_vector();
+                if id == 4321 {
+                    probe = chunk.dense.clone();
+                }
+                chunk
+            })
+            .collect();
+        store.upsert(&batch).unwrap();
+    }
+    store.flush().unwrap();
+    let top = |store: &EdgeStore| {
+        store
+            .search(&SearchQuery {
+                text: "zebra".into(),
+                dense: probe.clone(),
+                k: 3,
+                filter: SearchFilter::default(),
+                mode: starling::backends::SearchMode::Dense,
+            })
+            .unwrap()[0]
+            .chunk
+            .path
+            .clone()
+    };
+    assert_eq!(top(&store), "n4321.md");
+    assert!(store.settle().unwrap(), "the HNSW index is built");
+    assert_eq!(top(&store), "n4321.md");
+    // Built once: a later pass with nothing new does no work.
+    assert!(!store.settle().unwrap());
+}

@@ -26,8 +26,13 @@ pub struct Args {
 }
 
 fn describe(report: &IndexReport) -> String {
+    let search_index = if report.search_index_s > 0.0 {
+        format!(", the search index built in {:.1} s", report.search_index_s)
+    } else {
+        String::new()
+    };
     format!(
-        "{} files: {} indexed, {} unchanged, {} renamed, {} deleted, {} skipped; {} chunks embedded, {} in the index ({:.2} s)\n",
+        "{} files: {} indexed, {} unchanged, {} renamed, {} deleted, {} skipped; {} chunks embedded, {} in the index ({:.2} s{search_index})\n",
         report.files_seen,
         report.files_indexed,
         report.files_unchanged,

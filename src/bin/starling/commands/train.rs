@@ -100,18 +100,21 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
             // in a real script (`classifier::train`'s thresholds).
             let documents = std::path::Path::new(&data).join("scripts/truth.json");
             let prevalence = match std::fs::read_to_string(&documents) {
-                Ok(text) => Some(
-                    serde_json::from_str(&text)
-                        .ok()
-                        .and_then(|v| classifier::document_prevalence(&v))
-                        .with_context(|| {
-                            format!(
-                                "`{}` is not a list of labelled documents",
-                                documents.display()
-                            )
-                        })?,
-                ),
-                Err(_) => None,
+                Ok(text) => {
+                    let value: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("`{}` is not JSON", documents.display()))?;
+                    Some(classifier::document_prevalence(&value).with_context(|| {
+                        format!(
+                            "`{}` is not a list of labelled documents (each with `sentences`, \
+                             their `labels`, and `neutral_sentences`)",
+                            documents.display()
+                        )
+                    })?)
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+                Err(err) => {
+                    return Err(err).with_context(|| format!("reading `{}`", documents.display()))
+                }
             };
             let model = classifier::train(
                 &rules,
