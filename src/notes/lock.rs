@@ -33,11 +33,7 @@ impl StoreLock {
         Self::take(path, holder, Some(Box::new(waiting)))
     }
 
-    fn take(
-        path: &Path,
-        holder: &str,
-        waiting: Option<Waiting<'_>>,
-    ) -> Result<StoreLock> {
+    fn take(path: &Path, holder: &str, waiting: Option<Waiting<'_>>) -> Result<StoreLock> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;

@@ -1014,7 +1014,10 @@ mod tests {
     fn quoted_scalars_are_read_as_yaml_reads_them() {
         assert_eq!(unquote(r#""Tree \U0001F332""#), "Tree \u{1F332}");
         assert_eq!(unquote("'Ada''s notes'"), "Ada's notes");
-        assert_eq!(unquote(r#""say \"hi\" \u00e9\x41\\ end""#), "say \"hi\" \u{e9}A\\ end");
+        assert_eq!(
+            unquote(r#""say \"hi\" \u00e9\x41\\ end""#),
+            "say \"hi\" \u{e9}A\\ end"
+        );
         // Unknown or cut-short escapes stay as written; one quote is not a quoted scalar.
         assert_eq!(unquote(r#""a \q \u12 \""#), r"a \q \u12 \");
         assert_eq!(unquote(r#""\UFFFFFFFF""#), r"\UFFFFFFFF");

@@ -386,7 +386,8 @@ fn search_latency(
         let built = store.settle()?;
         let optimize_s = started.elapsed().as_secs_f64();
         let (p50, p99) = measure(&mut rng)?;
-        result["optimized"] = json!({"hnsw_built": built, "optimize_s": optimize_s, "p50_ms": p50, "p99_ms": p99});
+        result["optimized"] =
+            json!({"hnsw_built": built, "optimize_s": optimize_s, "p50_ms": p50, "p99_ms": p99});
     }
     result["peak_rss_mb"] = json!(peak_rss_mb());
     drop(store);
