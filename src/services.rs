@@ -141,15 +141,31 @@ impl Drop for SnapshotDir {
     }
 }
 
+/// Copies the store's folder. Another process may still be closing its store (a command that
+/// read it rewrites its segments' metadata on the way out, without the write gate): such
+/// rewrites go through a temporary `.atomicwrite*` folder and a rename, so the temporary
+/// folders are left out and an entry that vanishes between listing and copying is skipped;
+/// every file the store needs is there, old or new, at every moment.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".atomicwrite")
+        {
+            continue;
+        }
         let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
+        let copied = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => copy_tree(&entry.path(), &target),
+            Ok(_) => std::fs::copy(entry.path(), &target).map(|_| ()),
+            Err(err) => Err(err),
+        };
+        match copied {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
         }
     }
     Ok(())
@@ -166,8 +182,20 @@ pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<NoteSto
     {
         let gate = crate::notes::lock::WriteGate::open(&dir)?;
         let _held = gate.read()?;
-        let _ = std::fs::remove_dir_all(&target);
-        copy_tree(&dir.join("qdrant"), &target).map_err(|e| {
+        // A process closing its store can race a copy in ways `copy_tree` does not foresee:
+        // try again before giving up.
+        let mut copied = Err(std::io::Error::other("not tried"));
+        for attempt in 0..3 {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = std::fs::remove_dir_all(&target);
+            copied = copy_tree(&dir.join("qdrant"), &target);
+            if copied.is_ok() {
+                break;
+            }
+        }
+        copied.map_err(|e| {
             crate::error::Error::io(
                 format!(
                     "cannot copy the note store into `{}` (is the disk full?)",
@@ -196,5 +224,26 @@ pub fn note_reader(config: &Config) -> impl Fn(&crate::notes::chunk::Chunk) -> O
         let path =
             crate::notes::loading::path_under_roots(std::path::Path::new(&chunk.source), &roots)?;
         crate::files::read_text(&path, MAX_NOTE_BYTES).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_leaves_out_the_temporary_files_of_a_store_being_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let segment = store.join("segments/abc");
+        std::fs::create_dir_all(segment.join(".atomicwriteXYZ")).unwrap();
+        std::fs::write(segment.join("segment.json"), "{}").unwrap();
+        std::fs::write(segment.join(".atomicwriteXYZ/tmpfile.tmp"), "{").unwrap();
+        std::fs::write(store.join("edge_config.json"), "{}").unwrap();
+        let copy = dir.path().join("copy");
+        copy_tree(&store, &copy).unwrap();
+        assert!(copy.join("segments/abc/segment.json").is_file());
+        assert!(copy.join("edge_config.json").is_file());
+        assert!(!copy.join("segments/abc/.atomicwriteXYZ").exists());
     }
 }

@@ -420,6 +420,34 @@ pub fn queries(query: &Query) -> (Vec<String>, Option<String>) {
     (texts, evidence)
 }
 
+/// Whether `passage` can be compared with `query` by the embedder at all: the default embedder
+/// (all-MiniLM-L6-v2) learned English, so its similarity between a Latin-script item and a
+/// passage in another script (Arabic, Hebrew, Greek, Cyrillic, CJK...) measures nothing and such
+/// a passage is never evidence for it (a multilingual vault's formula notes scored above the
+/// relevance bar for a salary question). Letters inside inline code do not count: a formula
+/// reads as Latin whatever the note's language. A query in another script is not filtered.
+pub fn comparable_script(query: &str, passage: &str) -> bool {
+    latin_share(query) < 0.5 || latin_share(passage) >= 0.5
+}
+
+/// The share of `text`'s letters (outside inline code) that are Latin script; 1 with no letters.
+fn latin_share(text: &str) -> f32 {
+    let (mut latin, mut letters) = (0usize, 0usize);
+    for piece in text.split('`').step_by(2) {
+        for c in piece.chars().filter(|c| c.is_alphabetic()) {
+            letters += 1;
+            if matches!(c as u32, 0x41..=0x5A | 0x61..=0x7A | 0xC0..=0x24F | 0x1E00..=0x1EFF) {
+                latin += 1;
+            }
+        }
+    }
+    if letters == 0 {
+        1.0
+    } else {
+        latin as f32 / letters as f32
+    }
+}
+
 /// Candidate notes for `query`, best first, each with its probability of being evidence.
 pub fn candidates(
     embedder: &dyn Embedder,
@@ -499,7 +527,7 @@ pub fn candidates_and_quarantined(
             .filter(|line| !looks_like_instruction(line))
             .collect::<Vec<_>>()
             .join("\n");
-        if text.split_whitespace().count() < 3 {
+        if text.split_whitespace().count() < 3 || !comparable_script(&query.text, &text) {
             continue;
         }
         let dense = if text == s.chunk.text {
@@ -732,6 +760,39 @@ pub(crate) fn candidate(path: &str, text: &str, probability: f32) -> NoteCandida
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passages_in_another_script_are_not_compared_with_an_english_item() {
+        let item = "Negotiating a salary raise with my manager";
+        assert!(comparable_script(
+            item,
+            "Agreed the raise with Dana after the review."
+        ));
+        assert!(comparable_script(
+            item,
+            "Réunion avec Zoë: hausse de salaire acceptée."
+        ));
+        // Arabic prose around a formula: the formula's letters do not make it English.
+        assert!(!comparable_script(
+            item,
+            "- `salary * 1.1` — زيادة الراتب بعد المراجعة السنوية"
+        ));
+        assert!(!comparable_script(
+            item,
+            "Συνάντηση με τον διευθυντή για την αύξηση"
+        ));
+        // A few foreign names in English prose, and figures alone, stay comparable.
+        assert!(comparable_script(
+            item,
+            "Met 田中 and Ильяс about the raise budget for Q3."
+        ));
+        assert!(comparable_script(item, "12 / 40 / 7%"));
+        // An item in another script is compared with everything.
+        assert!(comparable_script(
+            "زيادة الراتب",
+            "Agreed the raise with Dana."
+        ));
+    }
 
     #[test]
     fn lexicon_and_judge_load_and_agree_with_the_code() {

@@ -236,6 +236,48 @@ fn a_rubric_gets_one_entry_per_section_and_a_summary() {
 }
 
 #[test]
+fn a_multilingual_vault_without_the_story_gets_not_enough_evidence() {
+    // Formula notes in Arabic and Hebrew name `salary` and `raise` in code; the English
+    // embedder cannot compare their prose with an English competency, so they are not evidence.
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    for (path, text) in [
+        (
+            "ar/formulas.md",
+            "# الصيغ\n\n**العمليات الحسابية** على الأرقام في الملاحظات:\n\n- `salary * 1.1` — زيادة الراتب بنسبة عشرة بالمئة\n- `salary + bonus` — جمع الراتب والمكافأة\n- `raise / months` — قسمة الزيادة على عدد الأشهر\n- `manager.budget - raise` — طرح الزيادة من ميزانية المدير\n",
+        ),
+        (
+            "he/formulas.md",
+            "# נוסחאות\n\n- `price * quantity` — הכפלה של שני מאפיינים של הפתק\n- `salary > 1000` — השוואה בין מספרים\n- `if(raise, \"yes\", \"no\")` — תנאי עם תוצאה\n",
+        ),
+        (
+            "en/garden.md",
+            "# Garden\n\nPlanted tomatoes and basil along the south fence. Watered them twice a week in July.\n",
+        ),
+    ] {
+        let file = vault.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    let output = run(starling(home.path()).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = star(
+        home.path(),
+        &[
+            "--competency",
+            "Negotiating a salary raise with my manager",
+            "--no-model",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("not enough evidence"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn bad_star_input_is_named() {
     let home = tempfile::tempdir().unwrap();
     let output = star(home.path(), &[]);
