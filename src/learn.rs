@@ -215,31 +215,27 @@ impl LinearModel {
     }
 }
 
-/// Precision and recall of a threshold on scored examples.
-#[cfg(test)]
-fn precision_recall(scored: &[(f32, bool)], threshold: f32) -> (f32, f32) {
-    let predicted: Vec<bool> = scored
-        .iter()
-        .map(|(_, y)| *y)
-        .zip(scored.iter().map(|(p, _)| *p >= threshold))
-        .filter(|(_, hit)| *hit)
-        .map(|(y, _)| y)
-        .collect();
-    let tp = predicted.iter().filter(|y| **y).count() as f32;
-    let positives = scored.iter().filter(|(_, y)| *y).count() as f32;
-    let precision = if predicted.is_empty() {
-        1.0
+/// Precision and recall of a threshold on scored examples, every negative counted
+/// `negative_weight` times.
+fn precision_recall(scored: &[(f32, bool)], threshold: f32, negative_weight: f32) -> (f32, f32) {
+    let (mut tp, mut fp, mut positives) = (0.0f32, 0.0f32, 0.0f32);
+    for (p, y) in scored {
+        positives += f32::from(u8::from(*y));
+        if *p >= threshold {
+            if *y {
+                tp += 1.0;
+            } else {
+                fp += negative_weight;
+            }
+        }
+    }
+    let precision = if tp + fp == 0.0 { 1.0 } else { tp / (tp + fp) };
+    let recall = if positives == 0.0 {
+        0.0
     } else {
-        tp / predicted.len() as f32
+        tp / positives
     };
-    (
-        precision,
-        if positives == 0.0 {
-            0.0
-        } else {
-            tp / positives
-        },
-    )
+    (precision, recall)
 }
 
 /// The threshold that maximises F-beta on held-out scores (beta < 1 favours precision), never
@@ -257,29 +253,13 @@ pub fn best_threshold_weighted(
     floor: f32,
     negative_weight: f32,
 ) -> f32 {
-    let positives = scored.iter().filter(|(_, y)| *y).count() as f32;
     let mut best = (f32::MIN, 0.5f32);
     for step in 0..=95 {
         let t = 0.02 + step as f32 * 0.01;
         if t < floor {
             continue;
         }
-        let (mut tp, mut fp) = (0.0f32, 0.0f32);
-        for (p, y) in scored {
-            if *p >= t {
-                if *y {
-                    tp += 1.0;
-                } else {
-                    fp += negative_weight;
-                }
-            }
-        }
-        let p = if tp + fp == 0.0 { 1.0 } else { tp / (tp + fp) };
-        let r = if positives == 0.0 {
-            0.0
-        } else {
-            tp / positives
-        };
+        let (p, r) = precision_recall(scored, t, negative_weight);
         let b2 = beta * beta;
         let f = if p + r == 0.0 {
             0.0
@@ -346,7 +326,7 @@ mod tests {
             (0.3, false),
         ];
         let strict = best_threshold(&scored, 0.5, 0.0);
-        let (p, _) = precision_recall(&scored, strict);
+        let (p, _) = precision_recall(&scored, strict, 1.0);
         assert_eq!(p, 1.0, "threshold {strict}");
         assert!(best_threshold(&scored, 0.5, 0.95) >= 0.95);
     }

@@ -7,9 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Told who holds the lock before a wait for it.
-type Waiting<'a> = Box<dyn FnOnce(&str) + 'a>;
-
 /// Held for as long as it lives.
 #[derive(Debug)]
 pub struct StoreLock {
@@ -20,7 +17,7 @@ pub struct StoreLock {
 impl StoreLock {
     /// Takes the lock at `path` for `holder` (e.g. "starling index"), or says who has it.
     pub fn acquire(path: &Path, holder: &str) -> Result<StoreLock> {
-        Self::take(path, holder, None)
+        Self::take(path, holder, None::<fn(&str)>)
     }
 
     /// Takes the lock at `path` for `holder`, waiting while another process holds it;
@@ -30,10 +27,11 @@ impl StoreLock {
         holder: &str,
         waiting: impl FnOnce(&str),
     ) -> Result<StoreLock> {
-        Self::take(path, holder, Some(Box::new(waiting)))
+        Self::take(path, holder, Some(waiting))
     }
 
-    fn take(path: &Path, holder: &str, waiting: Option<Waiting<'_>>) -> Result<StoreLock> {
+    /// `waiting`: `None` to fail at once when the lock is held, or what to tell before waiting.
+    fn take(path: &Path, holder: &str, waiting: Option<impl FnOnce(&str)>) -> Result<StoreLock> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("cannot create `{}`", dir.display()), e))?;

@@ -144,22 +144,38 @@ pub enum StoreAccess {
 /// `holder`, or finds the server that holds it (or `--server`), or else reads a copy of what
 /// the process holding it has stored so far.
 pub fn store_access(config: &Config, holder: &str) -> anyhow::Result<StoreAccess> {
+    access(config, holder, false)
+}
+
+/// For a command that changes the store (index): takes the store's lock for `holder`
+/// (`lock_to_write`), or finds the server that holds it (or `--server`). Never a copy.
+pub fn store_access_to_write(config: &Config, holder: &str) -> anyhow::Result<StoreAccess> {
+    access(config, holder, true)
+}
+
+fn access(config: &Config, holder: &str, write: bool) -> anyhow::Result<StoreAccess> {
     if let Some(remote) = Remote::forced(config)? {
         return Ok(StoreAccess::Remote(remote));
     }
-    match starling::services::lock_store(config, holder) {
-        Ok(lock) => Ok(StoreAccess::Local(lock)),
-        Err(err) => match through_server(config, &err) {
-            Some(remote) => Ok(StoreAccess::Remote(remote)),
-            None => match err {
-                starling::error::Error::StoreLocked { holder, .. }
-                    if !holder.contains("starling serve") =>
-                {
-                    Ok(StoreAccess::Copy { holder })
-                }
-                err => Err(err.into()),
-            },
-        },
+    let taken = if write {
+        lock_to_write(config, holder)
+    } else {
+        starling::services::lock_store(config, holder)
+    };
+    let err = match taken {
+        Ok(lock) => return Ok(StoreAccess::Local(lock)),
+        Err(err) => err,
+    };
+    if let Some(remote) = through_server(config, &err) {
+        return Ok(StoreAccess::Remote(remote));
+    }
+    match err {
+        starling::error::Error::StoreLocked { holder, .. }
+            if !write && !holder.contains("starling serve") =>
+        {
+            Ok(StoreAccess::Copy { holder })
+        }
+        err => Err(err.into()),
     }
 }
 
@@ -180,21 +196,6 @@ pub fn lock_to_write(config: &Config, holder: &str) -> starling::error::Result<S
             })
         }
         taken => taken,
-    }
-}
-
-/// For a command that changes the store (index): takes the store's lock for `holder`
-/// (`lock_to_write`), or finds the server that holds it (or `--server`). Never a copy.
-pub fn store_access_to_write(config: &Config, holder: &str) -> anyhow::Result<StoreAccess> {
-    if let Some(remote) = Remote::forced(config)? {
-        return Ok(StoreAccess::Remote(remote));
-    }
-    match lock_to_write(config, holder) {
-        Ok(lock) => Ok(StoreAccess::Local(lock)),
-        Err(err) => match through_server(config, &err) {
-            Some(remote) => Ok(StoreAccess::Remote(remote)),
-            None => Err(err.into()),
-        },
     }
 }
 
