@@ -2,7 +2,7 @@
 # Benchmarks (figures, never pass/fail): generation against llama.cpp's own llama-bench on the
 # same model and thread count, the prompt cache, tone-check speed and quality. Results are
 # printed and saved under target/bench/; README's Performance section records them.
-# Usage: scripts/bench.sh [generate] [tone] [index] [search] [star] [map] [rewrite] [server] (no argument: every section).
+# Usage: scripts/bench.sh [generate] [tone] [index] [search] [store] [star] [map] [rewrite] [server] (no argument: every section).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sections=" $* "
@@ -104,6 +104,31 @@ if want search; then
 echo "== store: hybrid search latency (k=8, dense + BM25 + heading BM25 prefetch, RRF)"
 $bin bench search --chunks 10000 --optimize | tee "$out/search-10k.json"
 $bin bench search --chunks 100000 --optimize | tee "$out/search-100k.json"
+fi
+
+if want store; then
+echo "== store: the embedded store and a Qdrant server (../shared/bin/qdrant, loopback, gRPC) side by side"
+qdrant_bin="${QDRANT_BIN:-../shared/bin/qdrant}"
+if [ ! -x "$qdrant_bin" ]; then
+    echo "no Qdrant server binary at $qdrant_bin (set QDRANT_BIN); skipping the store section"
+else
+    qdrant_bin=$(realpath "$qdrant_bin")
+    qdir=$(mktemp -d)
+    read -r qhttp qgrpc < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')
+    (cd "$qdir" && QDRANT__SERVICE__HOST=127.0.0.1 QDRANT__SERVICE__HTTP_PORT=$qhttp \
+        QDRANT__SERVICE__GRPC_PORT=$qgrpc QDRANT__STORAGE__STORAGE_PATH="$qdir/storage" \
+        QDRANT__STORAGE__SNAPSHOTS_PATH="$qdir/snapshots" QDRANT__TELEMETRY_DISABLED=true \
+        exec "$qdrant_bin" >"$qdir/log" 2>&1) &
+    qpid=$!
+    for _ in $(seq 300); do curl -sf "http://127.0.0.1:$qhttp/readyz" >/dev/null && break; sleep 0.2; done
+    $bin bench store --chunks 10000 --url "http://127.0.0.1:$qgrpc" | tee "$out/store-10k.json"
+    $bin bench store --chunks 100000 --url "http://127.0.0.1:$qgrpc" | tee "$out/store-100k.json"
+    kill "$qpid"; wait "$qpid" 2>/dev/null || true
+    rm -rf "$qdir"
+fi
 fi
 
 if want star; then

@@ -24,6 +24,8 @@ if [ "${STARLING_SETUP_TESTS:-0}" = 1 ]; then
     command -v nvim >/dev/null 2>&1 || missing+=(neovim)
     # ... and talks to the server with the `openai` package from a virtualenv of its own.
     python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+    # ... and starts a Qdrant cluster with scripts/qdrant-cluster.sh (curl for its readiness checks).
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
 fi
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"

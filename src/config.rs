@@ -45,6 +45,7 @@ const PROFILES: &[&str] = &[
 ];
 const LEVELS: &[&str] = &["info", "warning", "error"];
 const BACKENDS: &[&str] = &["llama", "openai"];
+const STORES: &[&str] = &["edge", "qdrant"];
 
 /// Every key the configuration accepts. `config show` lists them in this order.
 const KEYS: &[KeyDef] = &[
@@ -188,6 +189,36 @@ const KEYS: &[KeyDef] = &[
             max: 1 << 34,
         },
         help: "larger note files are skipped",
+    },
+    KeyDef {
+        key: "store.backend",
+        kind: Kind::Choice(STORES),
+        help: "edge: the embedded store in the data dir; qdrant: a collection on the Qdrant server or cluster at store.url",
+    },
+    KeyDef {
+        key: "store.url",
+        kind: Kind::Text,
+        help: "the Qdrant server's gRPC address, e.g. http://127.0.0.1:6334 (https:// for TLS); setting it selects backend qdrant unless store.backend is set",
+    },
+    KeyDef {
+        key: "store.collection",
+        kind: Kind::Text,
+        help: "the Qdrant collection; empty: one per set of note roots (starling-HASH), so two vaults never mix",
+    },
+    KeyDef {
+        key: "store.api_key_env",
+        kind: Kind::Text,
+        help: "environment variable holding the Qdrant server's API key, if it needs one (never the key itself)",
+    },
+    KeyDef {
+        key: "store.shards",
+        kind: Kind::Int { min: 1, max: 1024 },
+        help: "shards of a collection Starling creates on a Qdrant cluster",
+    },
+    KeyDef {
+        key: "store.replication_factor",
+        kind: Kind::Int { min: 1, max: 64 },
+        help: "copies of each shard of a collection Starling creates on a Qdrant cluster",
     },
     KeyDef {
         key: "tone.rules",
@@ -367,6 +398,26 @@ pub struct ToneSettings {
 }
 
 /// Where local models are looked for besides the known stores (Ollama, Hugging Face, ...).
+/// Where the note store lives (`store.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// qdrant-edge in `DATA_DIR/index/qdrant`.
+    Edge,
+    /// A collection on a Qdrant server or cluster.
+    Qdrant,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    pub url: String,
+    /// Empty: derived from the note roots (`services::collection_name`).
+    pub collection: String,
+    pub api_key_env: Option<String>,
+    pub shards: u32,
+    pub replication_factor: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct ModelsSettings {
     /// `models.folders`.
@@ -388,6 +439,7 @@ pub struct Config {
     pub embedder: EmbedderSettings,
     pub models: ModelsSettings,
     pub notes: NotesSettings,
+    pub store: StoreSettings,
     pub tone: ToneSettings,
 }
 
@@ -591,6 +643,12 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
         "embedder.onnxruntime" => Value::Path(models_dir.join(DEFAULT_ONNXRUNTIME)),
         "notes.paths" => Value::Paths(Vec::new()),
         "notes.max_file_bytes" => Value::Int(4 * 1024 * 1024),
+        "store.backend" => Value::Text("edge".into()),
+        "store.url" => Value::Text(String::new()),
+        "store.collection" => Value::Text(String::new()),
+        "store.api_key_env" => Value::Text(String::new()),
+        "store.shards" => Value::Int(1),
+        "store.replication_factor" => Value::Int(1),
         "tone.rules" => Value::Paths(Vec::new()),
         "tone.profile" => Value::Text("default".into()),
         "tone.fail_on" => Value::Text("error".into()),
@@ -780,6 +838,18 @@ impl Config {
                     _ => Vec::new(),
                 },
                 max_file_bytes: int("notes.max_file_bytes") as u64,
+            },
+            store: StoreSettings {
+                backend: match (text("store.backend").as_str(), source("store.backend")) {
+                    ("qdrant", _) => StoreBackend::Qdrant,
+                    (_, Source::Default) if !text("store.url").is_empty() => StoreBackend::Qdrant,
+                    _ => StoreBackend::Edge,
+                },
+                url: text("store.url"),
+                collection: text("store.collection"),
+                api_key_env: Some(text("store.api_key_env")).filter(|s| !s.is_empty()),
+                shards: int("store.shards") as u32,
+                replication_factor: int("store.replication_factor") as u32,
             },
             tone: ToneSettings {
                 rules: match get("tone.rules") {

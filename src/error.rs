@@ -76,6 +76,16 @@ pub enum Error {
     #[error("note store `{path}`: {message}")]
     Store { path: PathBuf, message: String },
 
+    #[error("store migration: {0}")]
+    Migration(String),
+
+    #[error("note store on the Qdrant server `{url}` (collection `{collection}`): {message}")]
+    StoreServer {
+        url: String,
+        collection: String,
+        message: String,
+    },
+
     #[error(
         "the note store `{path}` is in use by {holder}; stop it, or let commands go through it"
     )]

@@ -7,19 +7,30 @@ use crate::backends::fastembed::{EmbedderOptions, FastEmbedder};
 use crate::backends::llama::{LlamaGenerator, LlamaOptions};
 use crate::backends::openai::{OpenAiGenerator, OpenAiOptions};
 use crate::backends::qdrant_edge::EdgeStore;
-use crate::backends::{Embedder, Generator};
-use crate::config::{Backend, Config};
+use crate::backends::qdrant_server::{QdrantServerStore, ServerOptions};
+use crate::backends::{Embedder, Generator, VectorStore};
+use crate::config::{Backend, Config, StoreBackend};
 use crate::error::{Error, Result};
 use crate::notes::lock::StoreLock;
 
 /// The note store: this process's own, under the lock that makes it the only writer, or a
-/// private copy to read while another process holds it (`open_snapshot`).
-#[derive(Debug)]
+/// private copy to read while another process holds it (`open_snapshot`), or a collection on a
+/// Qdrant server (`store.backend = "qdrant"`).
 pub struct NoteStore {
-    // Dropped before `_hold`: the store flushes into its folder on drop.
-    pub store: EdgeStore,
+    // Dropped before `_hold`: the embedded store flushes into its folder on drop.
+    pub store: Box<dyn VectorStore>,
+    /// The index's record of the files it holds (`files.json`), one per store.
     pub state_path: PathBuf,
     _hold: Hold,
+}
+
+impl std::fmt::Debug for NoteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoteStore")
+            .field("state_path", &self.state_path)
+            .field("hold", &self._hold)
+            .finish()
+    }
 }
 
 /// What a `NoteStore` keeps until it is dropped (never read: held for its `Drop`).
@@ -28,6 +39,8 @@ pub struct NoteStore {
 enum Hold {
     Lock(StoreLock),
     Copy(SnapshotDir),
+    /// A server store shared with other readers: nothing to hold.
+    Nothing,
 }
 
 impl NoteStore {
@@ -40,6 +53,97 @@ impl NoteStore {
 /// `DATA_DIR/index`: the qdrant-edge shard, `files.json` and the lock.
 pub fn index_dir(config: &Config) -> PathBuf {
     config.data_dir.join("index")
+}
+
+/// The Qdrant collection of this configuration: `store.collection`, or one per set of note
+/// roots (`starling-` and 16 hex digits of their SHA-256), so two vaults never share one.
+pub fn collection_name(config: &Config) -> String {
+    if !config.store.collection.is_empty() {
+        return config.store.collection.clone();
+    }
+    use sha2::{Digest, Sha256};
+    let mut roots: Vec<String> = config
+        .notes
+        .paths
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    roots.sort();
+    let digest = Sha256::digest(roots.join("\n").as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("starling-{hex}")
+}
+
+/// `files.json`, the index's record of what the configured store holds: beside the embedded
+/// store, or, for a server store, in a folder of its own per server and collection (switching
+/// stores never makes the index believe the other one's notes are there).
+pub fn state_path(config: &Config) -> PathBuf {
+    match config.store.backend {
+        StoreBackend::Edge => index_dir(config).join("files.json"),
+        StoreBackend::Qdrant => {
+            let server: String = config
+                .store
+                .url
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            index_dir(config)
+                .join("servers")
+                .join(server)
+                .join(collection_name(config))
+                .join("files.json")
+        }
+    }
+}
+
+/// How to reach the configured Qdrant server, the API key read from the environment variable
+/// `store.api_key_env` names.
+pub fn server_options(config: &Config, dimension: usize) -> Result<ServerOptions> {
+    let settings = &config.store;
+    let fail = |message: String| Error::StoreServer {
+        url: settings.url.clone(),
+        collection: collection_name(config),
+        message,
+    };
+    if settings.url.is_empty() {
+        return Err(fail(
+            "store.backend is qdrant but store.url is empty; pass --store-url \
+             http://HOST:6334 (the server's gRPC port) or set store.url"
+                .into(),
+        ));
+    }
+    let api_key = match &settings.api_key_env {
+        Some(name) => Some(std::env::var(name).map_err(|_| {
+            fail(format!(
+                "store.api_key_env names `{name}`, which is not set; export it or unset \
+                 store.api_key_env"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(ServerOptions {
+        url: settings.url.clone(),
+        collection: collection_name(config),
+        api_key,
+        dimension,
+        shards: settings.shards,
+        replication_factor: settings.replication_factor,
+        timeout: std::time::Duration::from_secs(120),
+    })
+}
+
+/// The configured server store, reached and its collection made ready before this returns.
+fn open_server_store(config: &Config, embedder: &dyn Embedder) -> Result<NoteStore> {
+    let state_path = state_path(config);
+    if let Some(folder) = state_path.parent() {
+        crate::files::create_private_dir(folder)?;
+    }
+    let store = QdrantServerStore::open(&server_options(config, embedder.dimension())?)?;
+    Ok(NoteStore {
+        store: Box::new(store),
+        state_path,
+        _hold: Hold::Nothing,
+    })
 }
 
 pub fn open_embedder(config: &Config) -> Result<FastEmbedder> {
@@ -117,6 +221,21 @@ pub fn lock_store_waiting(
 
 /// Opens the store under a lock taken with `lock_store`.
 pub fn open_store(config: &Config, lock: StoreLock, embedder: &dyn Embedder) -> Result<NoteStore> {
+    open_configured(config, embedder, Hold::Lock(lock))
+}
+
+/// Opens the configured store while the caller holds the data dir's lock through another
+/// `NoteStore` (`store migrate` copies between two stores under one lock).
+pub fn open_store_under_held_lock(config: &Config, embedder: &dyn Embedder) -> Result<NoteStore> {
+    open_configured(config, embedder, Hold::Nothing)
+}
+
+fn open_configured(config: &Config, embedder: &dyn Embedder, hold: Hold) -> Result<NoteStore> {
+    if config.store.backend == StoreBackend::Qdrant {
+        let mut notes = open_server_store(config, embedder)?;
+        notes._hold = hold;
+        return Ok(notes);
+    }
     let dir = index_dir(config);
     let store = {
         // Opening may replay the store's log into its files: not while another process copies
@@ -126,9 +245,9 @@ pub fn open_store(config: &Config, lock: StoreLock, embedder: &dyn Embedder) -> 
         EdgeStore::open(&dir.join("qdrant"), embedder.dimension())?
     };
     Ok(NoteStore {
-        store,
+        store: Box::new(store),
         state_path: dir.join("files.json"),
-        _hold: Hold::Lock(lock),
+        _hold: hold,
     })
 }
 
@@ -175,7 +294,12 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
 /// index`, another command) holds it: taken under the write gate, so it holds everything stored
 /// so far. The copy (inside the data dir, which is private) is removed when the `NoteStore` is
 /// dropped. No store lock is taken.
+///
+/// A server store needs no copy: it is opened as it is, shared with the other processes.
 pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<NoteStore> {
+    if config.store.backend == StoreBackend::Qdrant {
+        return open_server_store(config, embedder);
+    }
     let dir = index_dir(config);
     let target = dir.join(format!("snapshot-{}", std::process::id()));
     let guard = SnapshotDir(target.clone());
@@ -207,7 +331,7 @@ pub fn open_snapshot(config: &Config, embedder: &dyn Embedder) -> Result<NoteSto
     }
     let store = EdgeStore::open(&target, embedder.dimension())?;
     Ok(NoteStore {
-        store,
+        store: Box::new(store),
         state_path: dir.join("files.json"),
         _hold: Hold::Copy(guard),
     })

@@ -10,6 +10,10 @@
 //! ranks before every passage that does not: someone who types a phrase they remember wants
 //! the note that says it, not a passage that is close in meaning or in another language.
 //!
+//! Within one list, hits of equal score share the rank of the first of them: a store returns
+//! tied hits in an order of its own (the embedded store and a Qdrant server order a heading
+//! list's many equal BM25 scores differently), and the fused ranking must not depend on it.
+//!
 //! Tried and not adopted (measured 2026-12-03): fusing by score instead of rank (cosine and
 //! BM25 each divided by its list's best, BM25 weighted 0.3) lifted search hit@1 on the
 //! project's own five sets from 0.57 to 0.64 but lowered hit@3 (0.81 → 0.79), and on the
@@ -30,6 +34,12 @@ fn squashed(text: &str) -> String {
         .to_lowercase()
 }
 
+/// Equal within float noise (the two stores compute the same BM25 and cosine scores in a
+/// different order of operations).
+fn same_score(a: f32, b: f32) -> bool {
+    (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-6)
+}
+
 /// The best `k` chunks of `lists` (each best first, from the same filtered store), fused;
 /// `query` is the text searched for. A hit's score becomes its fused score.
 pub fn fuse(query: &str, lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
@@ -38,8 +48,14 @@ pub fn fuse(query: &str, lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
     let mut fused: Vec<Hit> = Vec::new();
     let mut slot: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
     for list in lists {
+        let mut rank = 0usize;
+        let mut previous: Option<f32> = None;
         for (position, hit) in list.into_iter().enumerate() {
-            let score = 1.0 / (RRF_K + position as f32);
+            if previous.is_none_or(|p| !same_score(p, hit.score)) {
+                rank = position;
+            }
+            previous = Some(hit.score);
+            let score = 1.0 / (RRF_K + rank as f32);
             match slot.get(&hit.id) {
                 Some(&i) => fused[i].score += score,
                 None => {
@@ -113,6 +129,29 @@ mod tests {
     }
 
     #[test]
+    fn hits_of_equal_score_in_a_list_share_a_rank_whatever_their_order() {
+        let heading = |order: [u64; 3]| {
+            order
+                .iter()
+                .map(|&id| {
+                    hit(
+                        id,
+                        &format!("{id}.md"),
+                        "x",
+                        if id == 9 { 1.0 } else { 3.5 },
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let dense = vec![hit(2, "2.md", "x", 0.9), hit(1, "1.md", "x", 0.8)];
+        let one = fuse("q", vec![dense.clone(), heading([1, 2, 9])], 3);
+        let other = fuse("q", vec![dense, heading([2, 1, 9])], 3);
+        assert_eq!(one, other);
+        // 1 and 2 tie at the heading list's first rank; 9 is third (competition ranking).
+        assert!((one.iter().find(|h| h.id == 9).unwrap().score - 1.0 / 62.0).abs() < 1e-6);
+    }
+
+    #[test]
     fn a_verbatim_phrase_wins_and_ties_break_by_path() {
         let dense = vec![
             hit(1, "z.md", "un texte en français", 0.9),
@@ -121,8 +160,8 @@ mod tests {
         ];
         let out = fuse("quiet connection drop", vec![dense], 3);
         let paths: Vec<&str> = out.iter().map(|h| h.chunk.path.as_str()).collect();
-        // x.md holds the phrase; then the ranks of the one list.
-        assert_eq!(paths, ["x.md", "z.md", "y.md"]);
+        // x.md holds the phrase; then z.md and y.md, tied in the list, by path.
+        assert_eq!(paths, ["x.md", "y.md", "z.md"]);
         // Two words are not a phrase: the ranks decide.
         let dense = vec![
             hit(1, "a.md", "x", 0.9),

@@ -1,6 +1,7 @@
 //! Backend roles as traits, and their implementations named after the engine behind them.
 //! Nothing here knows about tasks, the CLI or HTTP.
 
+pub mod conformance;
 pub mod discovery;
 pub mod fake;
 pub mod fastembed;
@@ -9,6 +10,7 @@ pub mod gguf;
 pub mod llama;
 pub mod openai;
 pub mod qdrant_edge;
+pub mod qdrant_server;
 pub mod stream;
 pub mod tap;
 
@@ -203,6 +205,10 @@ pub trait VectorStore: Send + Sync {
     fn delete_source(&self, source: &str) -> Result<()>;
     /// The stored chunks with these ids (missing ids are skipped), vectors included.
     fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>>;
+    /// One page of every stored chunk, vectors included, in id order: up to `limit` chunks
+    /// from id `from` on (the start when `None`), and the id the next page starts from (`None`
+    /// after the last page). `store migrate` reads a store this way.
+    fn scroll(&self, from: Option<u64>, limit: usize) -> Result<(Vec<StoredChunk>, Option<u64>)>;
     /// The best `k` chunks for `query.mode` (hybrid: dense and BM25 fused by reciprocal rank).
     fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>>;
     fn count(&self) -> Result<usize>;
@@ -214,5 +220,33 @@ pub trait VectorStore: Send + Sync {
     /// ever runs a separate step.
     fn settle(&self) -> Result<bool> {
         Ok(false)
+    }
+}
+
+/// A boxed store is a store (`services::NoteStore` holds the configured one boxed).
+impl<T: VectorStore + ?Sized> VectorStore for Box<T> {
+    fn upsert(&self, items: &[StoredChunk]) -> Result<()> {
+        (**self).upsert(items)
+    }
+    fn delete_source(&self, source: &str) -> Result<()> {
+        (**self).delete_source(source)
+    }
+    fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>> {
+        (**self).get(ids)
+    }
+    fn scroll(&self, from: Option<u64>, limit: usize) -> Result<(Vec<StoredChunk>, Option<u64>)> {
+        (**self).scroll(from, limit)
+    }
+    fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
+        (**self).search(query)
+    }
+    fn count(&self) -> Result<usize> {
+        (**self).count()
+    }
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+    fn settle(&self) -> Result<bool> {
+        (**self).settle()
     }
 }

@@ -21,11 +21,11 @@ use crate::error::{Error, Result};
 use crate::notes::chunk::Chunk;
 use crate::notes::markdown::days_since_epoch;
 
-const DENSE: &str = "dense";
-const SPARSE: &str = "bm25";
+pub(crate) const DENSE: &str = "dense";
+pub(crate) const SPARSE: &str = "bm25";
 /// BM25 over the section's own heading and its aliases: a note's headings name what its
 /// sections are about ("1-1s", "Hiring loop") better than any sentence under them.
-const SPARSE_HEADING: &str = "bm25_heading";
+pub(crate) const SPARSE_HEADING: &str = "bm25_heading";
 
 pub struct EdgeStore {
     shard: EdgeShard,
@@ -64,7 +64,7 @@ fn prefixes(path: &str) -> Vec<String> {
 
 /// The section's own heading (not its parents: a note title that says "improvements" would lift
 /// every section of the note) with its aliases, shorthand spelled out.
-fn heading_text(chunk: &Chunk) -> String {
+pub(crate) fn heading_text(chunk: &Chunk) -> String {
     let own = chunk.heading.rsplit(" > ").next().unwrap_or_default();
     let mut text = if own == chunk.title {
         String::new()
@@ -76,6 +76,16 @@ fn heading_text(chunk: &Chunk) -> String {
         text.push_str(alias);
     }
     crate::notes::glossary::expand(&text)
+}
+
+/// The BM25 term weights of both stores: qdrant's own tokenizer and stemmer for English; the
+/// store applies the IDF (`Modifier::Idf`).
+pub(crate) fn bm25() -> std::result::Result<EdgeBm25, String> {
+    EdgeBm25::new(EdgeBm25Config {
+        language: Some("english".into()),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn key(name: &str) -> qdrant_edge::JsonPath {
@@ -129,11 +139,7 @@ impl EdgeStore {
                 "was built by an older starling without heading search; remove it and run `starling index` again",
             ));
         }
-        let bm25 = EdgeBm25::new(EdgeBm25Config {
-            language: Some("english".into()),
-            ..Default::default()
-        })
-        .map_err(|e| store_error(dir, e))?;
+        let bm25 = bm25().map_err(|e| store_error(dir, e))?;
         Ok(EdgeStore {
             shard,
             bm25,
@@ -150,23 +156,7 @@ impl EdgeStore {
 
     fn point(&self, item: &StoredChunk) -> PointStruct {
         let chunk = &item.chunk;
-        let payload = json!({
-            "path": chunk.path,
-            "source": chunk.source,
-            "path_prefixes": prefixes(&chunk.path),
-            "line_start": chunk.line_start,
-            "line_end": chunk.line_end,
-            "heading": chunk.heading,
-            "title": chunk.title,
-            "tags": chunk.tags,
-            "date": chunk.date,
-            "date_days": chunk.date.as_deref().and_then(days_since_epoch),
-            "text": chunk.text,
-            "hash": chunk.hash,
-            "aliases": chunk.aliases,
-            "opens_section": chunk.opens_section,
-            "steers_model": chunk.steers_model,
-        });
+        let payload = chunk_payload(chunk);
         let sparse = self.bm25.embed_document(&chunk.embedding_text());
         let mut vectors: Vec<(&str, qdrant_edge::Vector)> =
             vec![(DENSE, item.dense.clone().into()), (SPARSE, sparse.into())];
@@ -245,7 +235,31 @@ impl EdgeStore {
     }
 }
 
-fn payload_chunk(payload: &qjson::Map<String, qjson::Value>) -> Option<Chunk> {
+/// A chunk as a point's payload (both stores): its fields, every folder prefix of its path (the
+/// path filter is an exact match on one of them) and its date as days since 1970 (the date
+/// filter is a range on it).
+pub(crate) fn chunk_payload(chunk: &Chunk) -> qjson::Value {
+    json!({
+        "path": chunk.path,
+        "source": chunk.source,
+        "path_prefixes": prefixes(&chunk.path),
+        "line_start": chunk.line_start,
+        "line_end": chunk.line_end,
+        "heading": chunk.heading,
+        "title": chunk.title,
+        "tags": chunk.tags,
+        "date": chunk.date,
+        "date_days": chunk.date.as_deref().and_then(days_since_epoch),
+        "text": chunk.text,
+        "hash": chunk.hash,
+        "aliases": chunk.aliases,
+        "opens_section": chunk.opens_section,
+        "steers_model": chunk.steers_model,
+    })
+}
+
+/// The chunk a payload made by `chunk_payload` holds.
+pub(crate) fn payload_chunk(payload: &qjson::Map<String, qjson::Value>) -> Option<Chunk> {
     let text = |k: &str| {
         payload
             .get(k)
@@ -294,6 +308,23 @@ fn payload_chunk(payload: &qjson::Map<String, qjson::Value>) -> Option<Chunk> {
             .get("steers_model")
             .and_then(qjson::Value::as_bool)
             .unwrap_or(false),
+    })
+}
+
+/// A stored record (payload and vectors retrieved) as a chunk with its dense vector.
+fn stored_chunk(record: qdrant_edge::Record) -> Option<StoredChunk> {
+    let chunk = payload_chunk(&record.payload.as_ref()?.0)?;
+    let dense = match record.vector? {
+        VectorStructInternal::Named(mut named) => match named.remove(DENSE)? {
+            VectorInternal::Dense(dense) => dense,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(StoredChunk {
+        id: numeric_id(&record.id)?,
+        chunk,
+        dense,
     })
 }
 
@@ -351,24 +382,25 @@ impl VectorStore for EdgeStore {
                 Some(WithVector::Bool(true)),
             )
             .map_err(|e| store_error(&self.path, e))?;
-        Ok(records
-            .into_iter()
-            .filter_map(|record| {
-                let chunk = payload_chunk(&record.payload.as_ref()?.0)?;
-                let dense = match record.vector? {
-                    VectorStructInternal::Named(mut named) => match named.remove(DENSE)? {
-                        VectorInternal::Dense(dense) => dense,
-                        _ => return None,
-                    },
-                    _ => return None,
-                };
-                Some(StoredChunk {
-                    id: numeric_id(&record.id)?,
-                    chunk,
-                    dense,
-                })
+        Ok(records.into_iter().filter_map(stored_chunk).collect())
+    }
+
+    fn scroll(&self, from: Option<u64>, limit: usize) -> Result<(Vec<StoredChunk>, Option<u64>)> {
+        let (records, next) = self
+            .shard
+            .scroll(qdrant_edge::ScrollRequest {
+                offset: from.map(qdrant_edge::PointId::NumId),
+                limit: Some(limit.max(1)),
+                filter: None,
+                with_payload: Some(WithPayloadInterface::Bool(true)),
+                with_vector: WithVector::Bool(true),
+                order_by: None,
             })
-            .collect())
+            .map_err(|e| store_error(&self.path, e))?;
+        Ok((
+            records.into_iter().filter_map(stored_chunk).collect(),
+            next.as_ref().and_then(numeric_id),
+        ))
     }
 
     fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>> {

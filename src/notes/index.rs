@@ -162,6 +162,10 @@ impl VectorStore for Gated<'_> {
         self.store.get(ids)
     }
 
+    fn scroll(&self, from: Option<u64>, limit: usize) -> Result<(Vec<StoredChunk>, Option<u64>)> {
+        self.store.scroll(from, limit)
+    }
+
     fn search(&self, query: &crate::backends::SearchQuery) -> Result<Vec<crate::backends::Hit>> {
         self.store.search(query)
     }

@@ -7,6 +7,7 @@ pub mod index;
 pub mod loading;
 pub mod lock;
 pub mod markdown;
+pub mod migrate;
 pub mod mojibake;
 pub mod retrieve;
 pub mod synthetic;

@@ -12,6 +12,7 @@ mod index;
 mod lsp;
 mod map;
 mod offline;
+mod qdrant;
 mod rewrite;
 mod serve;
 mod star;

@@ -182,7 +182,9 @@ fn access(config: &Config, holder: &str, write: bool) -> anyhow::Result<StoreAcc
 /// Whether the process named by a lock's holder line changes the store (and may hold it for
 /// hours): an index run or a server. Every other command holds it for as long as it reads.
 fn writes(holder: &str) -> bool {
-    holder.contains("starling index") || holder.contains("starling serve")
+    holder.contains("starling index")
+        || holder.contains("starling serve")
+        || holder.contains("starling store")
 }
 
 /// The store's lock for `holder`, a process that changes the store (an index run, a server):

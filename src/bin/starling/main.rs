@@ -47,6 +47,13 @@ pub struct Cli {
     /// Set any configuration key, e.g. --set generator.context_size=8192.
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Where the note store lives: edge (embedded, in the data dir) or qdrant (a Qdrant server
+    /// or cluster at --store-url).
+    #[arg(long, global = true, value_name = "edge|qdrant")]
+    store: Option<String>,
+    /// The Qdrant server's gRPC address, e.g. http://127.0.0.1:6334; selects --store qdrant.
+    #[arg(long, global = true, value_name = "URL")]
+    store_url: Option<String>,
     /// Send store commands (index, search, star, map) through this running server, e.g.
     /// http://127.0.0.1:8765 (they go through a server that holds the store anyway).
     #[arg(long, global = true, value_name = "URL")]
@@ -93,6 +100,9 @@ enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(commands::config::Command),
+    /// The note store: copy the index between the embedded store and a Qdrant server.
+    #[command(subcommand)]
+    Store(commands::store::Command),
     /// Refit the learned layers (tone classifier, STAR part classifier) from data/ in the repo.
     #[command(subcommand)]
     Train(commands::train::Command),
@@ -125,6 +135,15 @@ impl Cli {
         if let Some(url) = &self.generator_url {
             flag("generator.url", url.clone(), "--generator-url");
             flag("generator.backend", "openai".into(), "--generator-url");
+        }
+        if let Some(url) = &self.store_url {
+            flag("store.url", url.clone(), "--store-url");
+            if self.store.is_none() {
+                flag("store.backend", "qdrant".into(), "--store-url");
+            }
+        }
+        if let Some(store) = &self.store {
+            flag("store.backend", store.clone(), "--store");
         }
         if let Some(threads) = &self.threads {
             flag("generator.threads", threads.clone(), "--threads");
@@ -198,6 +217,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => commands::doctor::run(&config),
         Command::Models(args) => commands::models::run(&config, args),
         Command::Config(command) => commands::config::run(&config, command),
+        Command::Store(command) => commands::store::run(&config, command),
         Command::Bench(command) => commands::bench::run(&config, command),
         Command::Train(command) => commands::train::run(&config, command),
         Command::Completions { .. } => unreachable!("handled above"),

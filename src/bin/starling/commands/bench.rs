@@ -48,6 +48,17 @@ pub enum Command {
         #[arg(long)]
         optimize: bool,
     },
+    /// Upsert throughput and search latency of the embedded store and of a Qdrant server, side
+    /// by side on the same N synthetic chunks.
+    Store {
+        #[arg(long)]
+        chunks: usize,
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// The Qdrant server's gRPC address.
+        #[arg(long)]
+        url: String,
+    },
     /// Precision, recall and F1 per category on a labelled set.
     ToneQuality {
         labelled: PathBuf,
@@ -289,46 +300,46 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn search_latency(
-    chunks: usize,
-    queries: usize,
-    optimize: bool,
-) -> anyhow::Result<serde_json::Value> {
-    use starling::backends::qdrant_edge::EdgeStore;
-    use starling::backends::{SearchFilter, SearchQuery, StoredChunk, VectorStore};
-    use starling::notes::chunk::Chunk;
-    use starling::notes::synthetic::SplitMix;
+const BENCH_DIMENSION: usize = 384;
+const BENCH_WORDS: [&str; 15] = [
+    "billing",
+    "latency",
+    "migration",
+    "review",
+    "mentoring",
+    "incident",
+    "roadmap",
+    "cache",
+    "schema",
+    "alerting",
+    "throughput",
+    "planning",
+    "design",
+    "feedback",
+    "promotion",
+];
 
-    const DIMENSION: usize = 384;
-    let dir = tempfile_dir()?;
-    let store = EdgeStore::open(&dir.join("qdrant"), DIMENSION)?;
-    let mut rng = SplitMix::new(7);
-    let words = [
-        "billing",
-        "latency",
-        "migration",
-        "review",
-        "mentoring",
-        "incident",
-        "roadmap",
-        "cache",
-        "schema",
-        "alerting",
-        "throughput",
-        "planning",
-        "design",
-        "feedback",
-        "promotion",
-    ];
-    let random_vector = |rng: &mut SplitMix| {
-        let v: Vec<f32> = (0..DIMENSION).map(|_| rng.signed_unit()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
-    };
+fn random_vector(rng: &mut starling::notes::synthetic::SplitMix) -> Vec<f32> {
+    let v: Vec<f32> = (0..BENCH_DIMENSION).map(|_| rng.signed_unit()).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+/// Stores `chunks` synthetic chunks (random vectors, generated text) in batches of 1,000; the
+/// seconds it took, the last flush included.
+fn fill(
+    store: &dyn starling::backends::VectorStore,
+    chunks: usize,
+    rng: &mut starling::notes::synthetic::SplitMix,
+) -> anyhow::Result<f64> {
+    use starling::backends::StoredChunk;
+    use starling::notes::chunk::Chunk;
     let started = Instant::now();
     let mut batch = Vec::with_capacity(1000);
     for id in 0..chunks {
-        let text: Vec<&str> = (0..40).map(|_| words[rng.below(words.len())]).collect();
+        let text: Vec<&str> = (0..40)
+            .map(|_| BENCH_WORDS[rng.below(BENCH_WORDS.len())])
+            .collect();
         batch.push(StoredChunk {
             id: id as u64,
             chunk: Chunk {
@@ -346,7 +357,7 @@ fn search_latency(
                 opens_section: true,
                 steers_model: false,
             },
-            dense: random_vector(&mut rng),
+            dense: random_vector(rng),
         });
         if batch.len() == 1000 {
             store.upsert(&batch)?;
@@ -355,37 +366,59 @@ fn search_latency(
     }
     store.upsert(&batch)?;
     store.flush()?;
-    let upsert_s = started.elapsed().as_secs_f64();
-    let measure = |rng: &mut SplitMix| -> anyhow::Result<(f64, f64)> {
-        let mut latencies = Vec::with_capacity(queries);
-        for _ in 0..queries {
-            let text = format!(
-                "{} {}",
-                words[rng.below(words.len())],
-                words[rng.below(words.len())]
-            );
-            let query = SearchQuery {
-                text,
-                dense: random_vector(rng),
-                k: 8,
-                filter: SearchFilter::default(),
-                mode: Default::default(),
-            };
-            let started = Instant::now();
-            let hits = store.search(&query)?;
-            latencies.push(started.elapsed().as_secs_f64() * 1e3);
-            anyhow::ensure!(!hits.is_empty(), "search returned nothing");
-        }
-        latencies.sort_by(f64::total_cmp);
-        Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.99)))
-    };
-    let (p50, p99) = measure(&mut rng)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// p50 and p99 in ms of `queries` hybrid searches (k = 8) of two random words and a random
+/// vector.
+fn measure(
+    store: &dyn starling::backends::VectorStore,
+    queries: usize,
+    rng: &mut starling::notes::synthetic::SplitMix,
+) -> anyhow::Result<(f64, f64)> {
+    use starling::backends::{SearchFilter, SearchQuery};
+    let mut latencies = Vec::with_capacity(queries);
+    for _ in 0..queries {
+        let text = format!(
+            "{} {}",
+            BENCH_WORDS[rng.below(BENCH_WORDS.len())],
+            BENCH_WORDS[rng.below(BENCH_WORDS.len())]
+        );
+        let query = SearchQuery {
+            text,
+            dense: random_vector(rng),
+            k: 8,
+            filter: SearchFilter::default(),
+            mode: Default::default(),
+        };
+        let started = Instant::now();
+        let hits = store.search(&query)?;
+        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(!hits.is_empty(), "search returned nothing");
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((percentile(&latencies, 0.5), percentile(&latencies, 0.99)))
+}
+
+fn search_latency(
+    chunks: usize,
+    queries: usize,
+    optimize: bool,
+) -> anyhow::Result<serde_json::Value> {
+    use starling::backends::qdrant_edge::EdgeStore;
+    use starling::notes::synthetic::SplitMix;
+
+    let dir = tempfile_dir()?;
+    let store = EdgeStore::open(&dir.join("qdrant"), BENCH_DIMENSION)?;
+    let mut rng = SplitMix::new(7);
+    let upsert_s = fill(&store, chunks, &mut rng)?;
+    let (p50, p99) = measure(&store, queries, &mut rng)?;
     let mut result = json!({"chunks": chunks, "upsert_and_flush_s": upsert_s, "plain": {"p50_ms": p50, "p99_ms": p99}});
     if optimize {
         let started = Instant::now();
         let built = store.optimize()?;
         let optimize_s = started.elapsed().as_secs_f64();
-        let (p50, p99) = measure(&mut rng)?;
+        let (p50, p99) = measure(&store, queries, &mut rng)?;
         result["optimized"] =
             json!({"hnsw_built": built, "optimize_s": optimize_s, "p50_ms": p50, "p99_ms": p99});
     }
@@ -393,6 +426,50 @@ fn search_latency(
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(result)
+}
+
+/// The embedded store and a Qdrant server side by side: the same synthetic chunks upserted into
+/// each, then `settle` (what an index pass ends with: the HNSW build, or the server's own
+/// indexing), then the same queries.
+fn store_comparison(chunks: usize, queries: usize, url: &str) -> anyhow::Result<serde_json::Value> {
+    use starling::backends::qdrant_edge::EdgeStore;
+    use starling::backends::qdrant_server::{QdrantServerStore, ServerOptions};
+    use starling::backends::VectorStore;
+    use starling::notes::synthetic::SplitMix;
+
+    let one = |store: &dyn VectorStore| -> anyhow::Result<serde_json::Value> {
+        let mut rng = SplitMix::new(7);
+        let upsert_s = fill(store, chunks, &mut rng)?;
+        let started = Instant::now();
+        store.settle()?;
+        let settle_s = started.elapsed().as_secs_f64();
+        let (p50, p99) = measure(store, queries, &mut rng)?;
+        Ok(json!({
+            "upsert_s": upsert_s,
+            "upsert_chunks_per_s": chunks as f64 / upsert_s.max(1e-9),
+            "settle_s": settle_s,
+            "p50_ms": p50,
+            "p99_ms": p99,
+        }))
+    };
+    let dir = tempfile_dir()?;
+    let edge = {
+        let store = EdgeStore::open(&dir.join("qdrant"), BENCH_DIMENSION)?;
+        one(&store)?
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let collection = format!("starling-bench-{}-{chunks}", std::process::id());
+    let server = QdrantServerStore::open(&ServerOptions {
+        url: url.to_string(),
+        collection,
+        api_key: None,
+        dimension: BENCH_DIMENSION,
+        shards: 1,
+        replication_factor: 1,
+        timeout: std::time::Duration::from_secs(600),
+    })?;
+    let qdrant = one(&server)?;
+    Ok(json!({"chunks": chunks, "queries": queries, "edge": edge, "qdrant": qdrant}))
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -433,6 +510,14 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
                 serde_json::to_string(&starling::tasks::facts::unsupported(sentence, &evidence))?
             )
         }
+        Command::Store {
+            chunks,
+            queries,
+            url,
+        } => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&store_comparison(*chunks, *queries, url)?)?
+        ),
         Command::Search {
             chunks,
             queries,

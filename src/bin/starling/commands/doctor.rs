@@ -127,6 +127,33 @@ fn check_server(config: &Config) -> Check {
     }
 }
 
+/// Backend qdrant: the server answers over gRPC (nothing is created).
+fn check_store_server(config: &Config) -> Check {
+    let reached = starling::services::server_options(config, 0).and_then(|options| {
+        starling::backends::qdrant_server::QdrantServerStore::server_version(&options)
+    });
+    match reached {
+        Ok(version) => Check {
+            name: "note store".into(),
+            ok: true,
+            detail: format!(
+                "Qdrant {version} at {} (reachable), collection `{}`",
+                config.store.url,
+                starling::services::collection_name(config)
+            ),
+            fix: None,
+        },
+        Err(err) => Check {
+            name: "note store".into(),
+            ok: false,
+            detail: err.to_string(),
+            fix: Some(
+                "start the Qdrant server, or fix store.url / --store-url (its gRPC port); `--store edge` uses the embedded store".into(),
+            ),
+        },
+    }
+}
+
 fn check_data_dir(config: &Config) -> Check {
     let dir = &config.data_dir;
     let result = std::fs::create_dir_all(dir).and_then(|_| tempfile_in(dir));
@@ -201,6 +228,9 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         onnx_entry.filter(|_| onnx_default),
     ));
     checks.push(check_data_dir(config));
+    if config.store.backend == starling::config::StoreBackend::Qdrant {
+        checks.push(check_store_server(config));
+    }
     checks.push(Check {
         name: "threads".into(),
         ok: true,

@@ -13,6 +13,7 @@ pub mod search;
 pub mod serve;
 pub mod star;
 pub mod status;
+pub mod store;
 pub mod stories;
 pub mod tone;
 pub mod train;

@@ -106,7 +106,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         }
         if rows.is_empty() {
             // Say why from what the index holds: empty, or nothing passed the filters.
-            let passages = IndexState::load(&services::index_dir(config).join("files.json"))
+            let passages = IndexState::load(&services::state_path(config))
                 .map_or(0, |state| state.chunk_count());
             let filtered = args.path.is_some()
                 || args.tag.is_some()

@@ -36,7 +36,7 @@ fn dir_size(path: &Path) -> u64 {
 /// What `status --json` prints (and `GET /v1/status` answers).
 pub fn report(config: &Config) -> anyhow::Result<serde_json::Value> {
     let dir = services::index_dir(config);
-    let state = IndexState::load(&dir.join("files.json"))?;
+    let state = IndexState::load(&services::state_path(config))?;
     let roots = if state.roots.is_empty() {
         config.notes.paths.clone()
     } else {
@@ -55,7 +55,7 @@ pub fn report(config: &Config) -> anyhow::Result<serde_json::Value> {
             format!("{} ({} {unit})", p.display(), r.repaired)
         })
         .collect();
-    let value = json!({
+    let mut value = json!({
         "note_roots": roots,
         "files_indexed": state.files.len(),
         "chunks": state.chunk_count(),
@@ -64,14 +64,21 @@ pub fn report(config: &Config) -> anyhow::Result<serde_json::Value> {
         "store_bytes": dir_size(&dir),
         "store_path": dir,
         "embedding_model": if state.embedder.is_empty() { config.embedder.dir.display().to_string() } else { state.embedder.clone() },
+        "store_backend": match config.store.backend {
+            starling::config::StoreBackend::Edge => "edge",
+            starling::config::StoreBackend::Qdrant => "qdrant",
+        },
     });
+    if config.store.backend == starling::config::StoreBackend::Qdrant {
+        value["store_url"] = json!(config.store.url);
+        value["store_collection"] = json!(services::collection_name(config));
+    }
     Ok(value)
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let value = report(config)?;
-    let dir = services::index_dir(config);
-    let state = IndexState::load(&dir.join("files.json"))?;
+    let state = IndexState::load(&services::state_path(config))?;
     let roots: Vec<std::path::PathBuf> =
         serde_json::from_value(value["note_roots"].clone()).unwrap_or_default();
     let repaired: Vec<String> =
@@ -94,11 +101,20 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         state.files.len(),
         state.chunk_count()
     ));
-    text.push_str(&format!(
-        "store:           {} ({:.1} MB)\n",
-        dir.display(),
-        dir_size(&dir) as f64 / 1e6
-    ));
+    if config.store.backend == starling::config::StoreBackend::Qdrant {
+        text.push_str(&format!(
+            "store:           Qdrant server {}, collection {}\n",
+            config.store.url,
+            services::collection_name(config)
+        ));
+    } else {
+        let dir = services::index_dir(config);
+        text.push_str(&format!(
+            "store:           {} ({:.1} MB)\n",
+            dir.display(),
+            dir_size(&dir) as f64 / 1e6
+        ));
+    }
     text.push_str(&format!(
         "embedding model: {}\n",
         value["embedding_model"].as_str().unwrap_or("")

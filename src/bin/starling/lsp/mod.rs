@@ -565,14 +565,12 @@ impl Server<'_> {
 
     /// Whether `starling index` has built an index to search.
     fn indexed(&self) -> bool {
-        starling::services::index_dir(self.config)
-            .join("files.json")
-            .exists()
+        starling::services::state_path(self.config).exists()
     }
 
     /// The folders the index was built from (where audit's note paths are relative to).
     fn note_roots(&self) -> Vec<std::path::PathBuf> {
-        let state = starling::services::index_dir(self.config).join("files.json");
+        let state = starling::services::state_path(self.config);
         match starling::notes::index::IndexState::load(&state) {
             Ok(state) if !state.roots.is_empty() => state.roots,
             _ => self.config.notes.paths.clone(),
