@@ -122,6 +122,19 @@ fn json_payload(
         .collect()
 }
 
+/// A retrieved point (payload and vectors) as a chunk with its dense vector.
+fn stored(
+    id: Option<PointId>,
+    payload: HashMap<String, qdrant_client::qdrant::Value>,
+    vectors: Option<VectorsOutput>,
+) -> Option<StoredChunk> {
+    Some(StoredChunk {
+        id: numeric_id(id.as_ref())?,
+        chunk: payload_chunk(&json_payload(payload))?,
+        dense: dense_of(vectors)?,
+    })
+}
+
 fn dense_of(vectors: Option<VectorsOutput>) -> Option<Vec<f32>> {
     match vectors?.get_vector_by_name(DENSE)? {
         vector_output::Vector::Dense(dense) => Some(dense.data),
@@ -447,13 +460,7 @@ impl VectorStore for QdrantServerStore {
         Ok(answer
             .result
             .into_iter()
-            .filter_map(|point| {
-                Some(StoredChunk {
-                    id: numeric_id(point.id.as_ref())?,
-                    chunk: payload_chunk(&json_payload(point.payload))?,
-                    dense: dense_of(point.vectors)?,
-                })
-            })
+            .filter_map(|point| stored(point.id, point.payload, point.vectors))
             .collect())
     }
 
@@ -471,13 +478,7 @@ impl VectorStore for QdrantServerStore {
         let chunks = answer
             .result
             .into_iter()
-            .filter_map(|point| {
-                Some(StoredChunk {
-                    id: numeric_id(point.id.as_ref())?,
-                    chunk: payload_chunk(&json_payload(point.payload))?,
-                    dense: dense_of(point.vectors)?,
-                })
-            })
+            .filter_map(|point| stored(point.id, point.payload, point.vectors))
             .collect();
         Ok((chunks, next))
     }
