@@ -1,6 +1,7 @@
 //! Starling: a local-first writing assistant for career documents. The library holds the
 //! engines (behind traits), configuration and the tasks; it never imports clap or axum.
 
+pub mod app;
 pub mod backends;
 pub mod config;
 pub mod error;

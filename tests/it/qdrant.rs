@@ -315,6 +315,126 @@ fn the_cli_on_a_qdrant_server_finds_what_the_embedded_store_finds_and_migrates_b
     );
 }
 
+/// `index --json` over `roots` into the store that `store` selects.
+fn index(home: &Path, store: &[&str], roots: &[&Path]) -> Value {
+    let output = run(starling(home)
+        .args(store)
+        .arg("index")
+        .arg("--json")
+        .args(roots));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
+/// The check on the demo notes: `index --store qdrant --store-url URL demo/notes`, then
+/// search, answers as the embedded store does; an edited and a deleted note re-index the same
+/// way in both; `store migrate` round-trips the index with equal counts.
+#[test]
+fn the_demo_notes_on_a_server_answer_edit_delete_and_round_trip_as_on_the_embedded_store() {
+    let server = Qdrant::start();
+    let url = server.url();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let notes = home.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/notes");
+    for entry in std::fs::read_dir(&demo).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), notes.join(entry.file_name())).unwrap();
+    }
+    let remote = ["--store", "qdrant", "--store-url", url.as_str()];
+    let questions = [
+        "certificate outage follow-up",
+        "invoice generation latency",
+        "pairing with new engineers",
+        "data platform proposal",
+        "feedback from my manager",
+    ];
+    let same_everywhere = |what: &str| {
+        let chunks = status(home, &[])["chunks"].clone();
+        assert!(chunks.as_u64().unwrap() > 3, "{what}: {chunks}");
+        assert_eq!(status(home, &remote)["chunks"], chunks, "{what}");
+        for question in questions {
+            let local = search(home, &[], question);
+            assert!(!local.is_empty(), "{what}: {question}");
+            assert_eq!(search(home, &remote, question), local, "{what}: {question}");
+        }
+    };
+
+    let local = index(home, &[], &[&notes]);
+    let served = index(home, &remote, &[&notes]);
+    assert_eq!(served["chunks_total"], local["chunks_total"]);
+    assert_eq!(served["chunks_embedded"], local["chunks_embedded"]);
+    same_everywhere("indexed");
+
+    // One note edited (a section added), one deleted: both stores drop and add the same chunks.
+    let worklog = notes.join("2025-03-worklog.md");
+    let mut text = std::fs::read_to_string(&worklog).unwrap();
+    text.push_str(
+        "\n## Hiring\n- Ran the take-home exercise review for the quokka platform role.\n",
+    );
+    std::fs::write(&worklog, text).unwrap();
+    let deleted = std::fs::read_dir(&notes)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("rfc"))
+        .unwrap();
+    std::fs::remove_file(&deleted).unwrap();
+    let local = index(home, &[], &[&notes]);
+    let served = index(home, &remote, &[&notes]);
+    for report in [&local, &served] {
+        assert_eq!(report["files_deleted"], 1, "{report}");
+        assert_eq!(report["files_indexed"], 1, "{report}");
+    }
+    assert_eq!(served["chunks_total"], local["chunks_total"]);
+    same_everywhere("after an edit and a deletion");
+    let hits = search(home, &remote, "quokka platform take-home");
+    assert!(hits[0].0.ends_with("2025-03-worklog.md"), "{hits:?}");
+    let deleted_name = deleted.file_name().unwrap().to_string_lossy().into_owned();
+    for question in questions {
+        assert!(
+            search(home, &remote, question)
+                .iter()
+                .all(|(path, _)| !path.ends_with(&deleted_name)),
+            "{question}"
+        );
+    }
+
+    // Round trip: the embedded index to a collection of its own on the server and back.
+    let chunks = status(home, &[])["chunks"].clone();
+    let output = run(starling(home).args([
+        "store",
+        "migrate",
+        "--to",
+        "qdrant",
+        "--url",
+        &url,
+        "--collection",
+        "demo",
+        "--json",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let there: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(there["target_chunks"], chunks, "{there}");
+    let output = run(starling(home).args([
+        "--store-url",
+        &url,
+        "--set",
+        "store.collection=demo",
+        "store",
+        "migrate",
+        "--to",
+        "edge",
+        "--replace",
+        "--json",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let back: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(back["source_chunks"], chunks, "{back}");
+    assert_eq!(back["target_chunks"], chunks, "{back}");
+    same_everywhere("after the round trip");
+}
+
 /// `scripts/qdrant-cluster.sh`, run from the repository.
 fn cluster(args: &[&str]) -> String {
     let output = Command::new("bash")

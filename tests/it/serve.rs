@@ -327,6 +327,33 @@ fn every_feature_answers_over_http_and_generation_streams() {
         stdout(&output)
     );
 
+    // A rubric-wide STAR through the server (`/v1/star/rubric`), as the CLI draws it alone.
+    let output = run(starling(home.path())
+        .args(["star", "--rubric"])
+        .arg(fixture("map/rubric.md"))
+        .args(["--no-model", "--format", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let drafts: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let summary = drafts["summary"].as_array().unwrap();
+    assert!(summary.len() >= 2, "{drafts}");
+    assert_eq!(drafts["entries"].as_array().unwrap().len(), summary.len());
+    assert!(
+        summary.iter().any(|row| row["level"] != "growth area"),
+        "{drafts}"
+    );
+    assert!(drafts.get("markdown").is_none(), "{drafts}");
+    let output = run(starling(home.path())
+        .args(["star", "--rubric"])
+        .arg(fixture("map/rubric.md"))
+        .args(["--no-model", "--format", "table"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("| Dimension | Situation |")
+            && stdout(&output).contains("## Strengths and growth areas"),
+        "{}",
+        stdout(&output)
+    );
+
     // The README's editor client: diagnostics, one per line.
     let draft = home.path().join("draft.md");
     std::fs::write(

@@ -8,16 +8,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::json;
+use starling::app::star::{draft_rubric, read_pinned, RubricDrafts};
 use starling::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
 use starling::config::Config;
-use starling::notes::loading::file_under_roots;
-use starling::notes::mojibake;
 use starling::prompts::Prompt;
 use starling::services;
 use starling::tasks::rubric;
-use starling::tasks::star::{
-    self, split_pinned_spec, Draft, Evidence, Outcome, Pinned, StarRequest,
-};
+use starling::tasks::star::{self, Draft, Evidence, Outcome, StarRequest};
 
 use crate::output;
 
@@ -74,71 +71,6 @@ pub struct Args {
     /// With --rubric: one entry per item instead of per section.
     #[arg(long, requires = "rubric")]
     per_item: bool,
-}
-
-/// Reads `PATH[:START[-END]]` for --include: the path as given, else under a note root.
-fn read_pinned(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
-    let (path, lines) = split_pinned_spec(spec);
-    let file = std::iter::once(PathBuf::from(path))
-        .chain(roots.iter().map(|root| root.join(path)))
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!("--include `{spec}`: no such file here or under the note roots")
-        })?;
-    read_pinned_at(spec, &file, path, lines)
-}
-
-/// Like `read_pinned`, but only a file under a note root, never above it: what the HTTP API
-/// may read. The path is canonicalised and checked against the canonicalised roots, and the
-/// checked path is the one opened.
-pub fn read_pinned_under(spec: &str, roots: &[PathBuf]) -> anyhow::Result<Pinned> {
-    let (path, lines) = split_pinned_spec(spec);
-    let file = file_under_roots(std::path::Path::new(path), roots).with_context(|| {
-        format!("`{spec}`: no such file under the note roots; give a path relative to a note root that stays inside it")
-    })?;
-    read_pinned_at(spec, &file, path, lines)
-}
-
-fn read_pinned_at(
-    spec: &str,
-    file: &std::path::Path,
-    path: &str,
-    lines: Option<&str>,
-) -> anyhow::Result<Pinned> {
-    let bytes = std::fs::read(file).with_context(|| format!("reading `{}`", file.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        anyhow::anyhow!(
-            "--include `{}`: not UTF-8 text; convert it to UTF-8 first",
-            file.display()
-        )
-    })?;
-    let (text, _) = mojibake::repair(&text);
-    let total = text.lines().count().max(1);
-    let (start, end) = match lines {
-        None => (1, total),
-        Some(range) => {
-            let (a, b) = range.split_once('-').unwrap_or((range, range));
-            let parse = |s: &str| s.parse::<usize>().ok().filter(|&n| n >= 1);
-            match (parse(a), parse(b)) {
-                (Some(a), Some(b)) if a <= b && b <= total => (a, b),
-                _ => anyhow::bail!(
-                    "--include `{spec}`: lines must be START-END within 1-{total}, e.g. {path}:3-12"
-                ),
-            }
-        }
-    };
-    let body = text
-        .lines()
-        .skip(start - 1)
-        .take(end - start + 1)
-        .collect::<Vec<_>>()
-        .join("\n");
-    Ok(Pinned {
-        path: path.to_string(),
-        line_start: start,
-        line_end: end,
-        text: body,
-    })
 }
 
 fn ask(question: &str) -> anyhow::Result<String> {
@@ -258,7 +190,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     super::check_date("--until", &args.until)?;
     let interactive =
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !args.yes;
-    let rubric = match &args.rubric {
+    let (rubric, rubric_text) = match &args.rubric {
         Some(path) => {
             let bytes = std::fs::read(path)
                 .with_context(|| format!("reading the rubric `{}`", path.display()))?;
@@ -268,9 +200,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                     path.display()
                 )
             })?;
-            Some(rubric::parse(path, &text)?)
+            (Some(rubric::parse(path, &text)?), Some(text))
         }
-        None => None,
+        None => (None, None),
     };
     let competency = match (&args.competency, &rubric) {
         (Some(c), _) if !c.trim().is_empty() => Some(c.trim().to_string()),
@@ -287,23 +219,28 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let pinned = args
         .include
         .iter()
-        .map(|spec| read_pinned(spec, &config.notes.paths))
+        .map(|spec| read_pinned(spec, &config.notes.paths).context("--include"))
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let access = match crate::client::store_access(config, "starling star")? {
         crate::client::StoreAccess::Remote(server) => {
-            anyhow::ensure!(
-                rubric.is_none(),
-                "a running `starling serve` holds the store: --rubric is not available through it; stop the server or draft one competency at a time"
-            );
-            let answer = server.call(
-                "/v1/star",
-                Some(&json!({
-                    "competency": competency, "context": args.context, "since": args.since,
-                    "until": args.until, "path": args.path, "include": args.include,
-                    "exclude": args.exclude, "k": args.k, "no_model": args.no_model,
-                })),
-            )?;
+            let body = json!({
+                "competency": competency, "context": args.context, "since": args.since,
+                "until": args.until, "path": args.path, "include": args.include,
+                "exclude": args.exclude, "k": args.k, "no_model": args.no_model,
+            });
+            if let (Some(text), Some(path)) = (&rubric_text, &args.rubric) {
+                let body = json!({
+                    "rubric": text, "per_item": args.per_item,
+                    "rubric_name": path.file_name().map(|n| n.to_string_lossy()),
+                    "context": args.context, "since": args.since, "until": args.until,
+                    "path": args.path, "include": args.include, "exclude": args.exclude,
+                    "k": args.k, "no_model": args.no_model,
+                });
+                let answer = server.call("/v1/star/rubric", Some(&body))?;
+                return print_rubric_answer(&answer, args.format);
+            }
+            let answer = server.call("/v1/star", Some(&body))?;
             return print_answer(&answer, args.format);
         }
         access => access,
@@ -338,7 +275,15 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     };
 
     if let Some(rubric) = rubric {
-        return run_rubric(&engines, &rubric, &base, args);
+        let drafts = draft_rubric(
+            engines.embedder,
+            engines.store,
+            engines.generator,
+            &rubric,
+            &base,
+            args.per_item,
+        )?;
+        return print_rubric(&drafts, args.format);
     }
     let request = StarRequest {
         competency: competency.expect("a competency without --rubric"),
@@ -477,116 +422,47 @@ fn print_draft(draft: &Draft, format: Format) -> anyhow::Result<()> {
 }
 
 /// One entry per rubric section (or item), then the strengths and growth areas summary.
-fn run_rubric(
-    engines: &Engines,
-    rubric: &rubric::Rubric,
-    base: &StarRequest,
-    args: &Args,
-) -> anyhow::Result<ExitCode> {
-    let mut targets: Vec<(String, String)> = Vec::new(); // (label, competency text for retrieval)
-    for section in &rubric.sections {
-        if args.per_item {
-            for item in &section.items {
-                targets.push((
-                    item.text.clone(),
-                    format!("{}: {}", section.title, item.text),
-                ));
-            }
-        } else {
-            let items: Vec<&str> = section.items.iter().map(|i| i.text.as_str()).collect();
-            targets.push((
-                section.title.clone(),
-                format!("{}: {}", section.title, items.join("; ")),
-            ));
-        }
+fn print_rubric(drafts: &RubricDrafts, format: Format) -> anyhow::Result<ExitCode> {
+    match format {
+        Format::Json => output::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&drafts.to_json())?
+        ))?,
+        Format::Md => output::print(&drafts.to_text(false))?,
+        Format::Table => output::print(&drafts.to_text(true))?,
     }
-    let mut entries: Vec<(String, Option<Draft>, f32)> = Vec::new();
-    for (label, query) in &targets {
-        let request = StarRequest {
-            competency: query.clone(),
-            ..base.clone()
-        };
-        let gathered = star::gather(engines.embedder, engines.store, &request)?;
-        let best = gathered
-            .evidence
-            .iter()
-            .chain(&gathered.closest)
-            .filter(|e| !e.pinned)
-            .map(|e| e.relevance)
-            .fold(0.0, f32::max);
-        match star::draft_from(engines.embedder, gathered, engines.generator, &request)? {
-            Outcome::Draft(mut draft) => {
-                draft.competency = label.clone();
-                entries.push((label.clone(), Some(draft), best));
-            }
-            Outcome::NotEnoughEvidence { .. } => entries.push((label.clone(), None, best)),
-        }
+    for warning in drafts.warnings() {
+        eprintln!("warning: {warning}");
     }
-    let summary: Vec<serde_json::Value> = entries
-        .iter()
-        .map(|(label, draft, best)| {
-            let level = match draft {
-                Some(_) if *best >= star::STRONG => "strength",
-                Some(_) => "some evidence",
-                None => "growth area",
-            };
-            json!({"section": label, "level": level, "best_relevance": best,
-                   "strongest_evidence": draft.as_ref().and_then(|d| d.cited().first().map(|e| e.location()))})
-        })
-        .collect();
-    match args.format {
+    Ok(if drafts.any_draft() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints a rubric's entries that came back from the server (which renders every format).
+fn print_rubric_answer(answer: &serde_json::Value, format: Format) -> anyhow::Result<ExitCode> {
+    match format {
         Format::Json => {
-            let value = json!({
-                "rubric": rubric.title,
-                "entries": entries.iter().map(|(label, draft, _)| match draft {
-                    Some(d) => d.to_json(),
-                    None => json!({"competency": label, "error": "not enough evidence"}),
-                }).collect::<Vec<_>>(),
-                "summary": summary,
-            });
-            output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+            let mut value = answer.clone();
+            if let Some(object) = value.as_object_mut() {
+                object.remove("markdown");
+                object.remove("table");
+            }
+            output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?
         }
-        Format::Md | Format::Table => {
-            let mut text = String::new();
-            if args.format == Format::Table {
-                text.push_str(star::TABLE_HEADER);
-                text.push('\n');
-            }
-            for (label, draft, _) in &entries {
-                match (draft, args.format) {
-                    (Some(d), Format::Table) => text.push_str(&format!("{}\n", d.to_table_row())),
-                    (Some(d), _) => text.push_str(&format!(
-                        "{}\n",
-                        d.to_markdown()
-                            .replacen("# ", "## ", 1)
-                            .replace("\n## ", "\n### ")
-                    )),
-                    (None, Format::Table) => text.push_str(&format!(
-                        "| {label} | _not enough evidence_ | | | | Gather evidence first. |\n"
-                    )),
-                    (None, _) => text.push_str(&format!(
-                        "## {label}\n\n_Not enough evidence in the notes._\n\n"
-                    )),
-                }
-            }
-            text.push_str("\n## Strengths and growth areas\n\n| Section | Evidence | Strongest evidence |\n| --- | --- | --- |\n");
-            for row in &summary {
-                text.push_str(&format!(
-                    "| {} | {} | {} |\n",
-                    row["section"].as_str().unwrap_or_default(),
-                    row["level"].as_str().unwrap_or_default(),
-                    row["strongest_evidence"].as_str().unwrap_or("—"),
-                ));
-            }
-            output::print(&text)?;
+        Format::Md => output::print(answer["markdown"].as_str().unwrap_or_default())?,
+        Format::Table => output::print(answer["table"].as_str().unwrap_or_default())?,
+    }
+    let mut any = false;
+    for entry in answer["entries"].as_array().into_iter().flatten() {
+        any |= entry["error"].is_null();
+        let label = entry["competency"].as_str().unwrap_or_default();
+        for warning in entry["warnings"].as_array().into_iter().flatten() {
+            eprintln!("warning: {label}: {}", warning.as_str().unwrap_or_default());
         }
     }
-    for (label, draft, _) in &entries {
-        for warning in draft.iter().flat_map(|d| &d.warnings) {
-            eprintln!("warning: {label}: {warning}");
-        }
-    }
-    let any = entries.iter().any(|(_, d, _)| d.is_some());
     Ok(if any {
         ExitCode::SUCCESS
     } else {

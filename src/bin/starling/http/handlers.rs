@@ -28,16 +28,17 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::{blocking, ApiError, AppState, JsonBody};
-use crate::commands;
 
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn status(
+    State(state): State<AppState>,
+) -> Result<Json<starling::app::status::StatusReport>, ApiError> {
     let engines = state.engines.clone();
     blocking(&state, None, move || {
-        Ok(Json(commands::status::report(&engines.config)?))
+        Ok(Json(starling::app::status::status(&engines.config)?))
     })
     .await
 }
@@ -445,6 +446,54 @@ pub struct StarBody {
     stream: bool,
 }
 
+/// The filters and pins a STAR request shares with the rubric-wide one; `competency` is the
+/// caller's. A pinned path that names no file under the note roots is not found (404); a file
+/// that is there but cannot be pinned as asked is a bad request.
+#[allow(clippy::too_many_arguments)]
+fn star_request(
+    roots: &[PathBuf],
+    competency: String,
+    context: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    path: Option<String>,
+    include: &[String],
+    exclude: Vec<String>,
+    k: Option<usize>,
+    story: Option<usize>,
+) -> Result<star::StarRequest, ApiError> {
+    check_date("since", &since)?;
+    check_date("until", &until)?;
+    if let Some(spec) = include.iter().find(|spec| {
+        let (path, _) = star::split_pinned_spec(spec);
+        starling::notes::loading::file_under_roots(Path::new(path), roots).is_none()
+    }) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("`include`: `{spec}`: no such file under the note roots; give a path relative to a note root that stays inside it"),
+        ));
+    }
+    let include = include
+        .iter()
+        .map(|spec| starling::app::star::read_pinned_under(spec, roots))
+        .collect::<starling::Result<Vec<_>>>()
+        .map_err(|e| ApiError::bad_request(format!("`include`: {e:#}")))?;
+    Ok(star::StarRequest {
+        competency,
+        context,
+        filter: SearchFilter {
+            path_prefix: path,
+            tag: None,
+            since,
+            until,
+        },
+        include,
+        exclude,
+        k: k.unwrap_or(6).clamp(1, 50),
+        story: story.unwrap_or(1).max(1) - 1,
+    })
+}
+
 pub async fn star(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<StarBody>,
@@ -452,41 +501,19 @@ pub async fn star(
     if request.competency.trim().is_empty() {
         return Err(ApiError::bad_request("`competency` is empty"));
     }
-    check_date("since", &request.since)?;
-    check_date("until", &request.until)?;
     let engines = state.engines.clone();
-    let roots = engines.config.notes.paths.clone();
-    // A pinned path that names no file under the note roots is not found (404); a file that
-    // is there but cannot be pinned as asked is a bad request.
-    if let Some(spec) = request.include.iter().find(|spec| {
-        let (path, _) = star::split_pinned_spec(spec);
-        starling::notes::loading::file_under_roots(std::path::Path::new(path), &roots).is_none()
-    }) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("`include`: `{spec}`: no such file under the note roots; give a path relative to a note root that stays inside it"),
-        ));
-    }
-    let include = request
-        .include
-        .iter()
-        .map(|spec| commands::star::read_pinned_under(spec, &roots))
-        .collect::<anyhow::Result<Vec<_>>>()
-        .map_err(|e| ApiError::bad_request(format!("`include`: {e:#}")))?;
-    let star_request = star::StarRequest {
-        competency: request.competency.trim().to_string(),
-        context: request.context.clone(),
-        filter: SearchFilter {
-            path_prefix: request.path.clone(),
-            tag: None,
-            since: request.since.clone(),
-            until: request.until.clone(),
-        },
-        include,
-        exclude: request.exclude.clone(),
-        k: request.k.unwrap_or(6).clamp(1, 50),
-        story: request.story.unwrap_or(1).max(1) - 1,
-    };
+    let star_request = star_request(
+        &engines.config.notes.paths,
+        request.competency.trim().to_string(),
+        request.context,
+        request.since,
+        request.until,
+        request.path,
+        &request.include,
+        request.exclude,
+        request.k,
+        request.story,
+    )?;
     let run = move |generator: Option<&dyn Generator>,
                     cancel: Arc<AtomicBool>|
           -> Result<Value, ApiError> {
@@ -509,6 +536,88 @@ pub async fn star(
     };
     if request.no_model {
         // A timeout or a client that leaves stops the embedding at its next batch.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
+        return Ok(Json(value).into_response());
+    }
+    model_call(state, request.stream, move |generator, cancel| {
+        run(Some(generator), cancel)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StarRubricBody {
+    /// The career-ladder rubric: Markdown, or TOML / YAML when `rubric_name` ends so.
+    rubric: String,
+    /// The rubric's file name: its format by extension, and its title when it has none.
+    rubric_name: Option<String>,
+    /// One entry per item instead of per section.
+    #[serde(default)]
+    per_item: bool,
+    context: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    k: Option<usize>,
+    #[serde(default)]
+    no_model: bool,
+    #[serde(default)]
+    stream: bool,
+}
+
+/// One STAR entry per rubric section (as `starling star --rubric FILE --format json`), with
+/// the whole document rendered as `markdown` and as `table`.
+pub async fn star_rubric(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<StarRubricBody>,
+) -> Result<Response, ApiError> {
+    let name = request
+        .rubric_name
+        .as_deref()
+        .and_then(|name| Path::new(name).file_name())
+        .map_or_else(|| PathBuf::from("rubric.md"), PathBuf::from);
+    let parsed = rubric::parse(&name, &request.rubric)
+        .map_err(|e| ApiError::bad_request(format!("`rubric`: {e}")))?;
+    let engines = state.engines.clone();
+    let base = star_request(
+        &engines.config.notes.paths,
+        String::new(),
+        request.context,
+        request.since,
+        request.until,
+        request.path,
+        &request.include,
+        request.exclude,
+        request.k,
+        None,
+    )?;
+    let per_item = request.per_item;
+    let run = move |generator: Option<&dyn Generator>,
+                    cancel: Arc<AtomicBool>|
+          -> Result<Value, ApiError> {
+        let prompt = Prompt::load("star", engines.config.prompts_dir.as_deref())?;
+        let sampling = Sampling::greedy(engines.config.generator.seed);
+        let drafts = starling::app::star::draft_rubric(
+            &Interruptible::new(&engines.embedder, cancel),
+            &engines.notes.store,
+            generator.map(|g| (g, &prompt, &sampling)),
+            &parsed,
+            &base,
+            per_item,
+        )?;
+        let mut value = drafts.to_json();
+        value["markdown"] = json!(drafts.to_text(false));
+        value["table"] = json!(drafts.to_text(true));
+        Ok(value)
+    };
+    if request.no_model {
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
         let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;

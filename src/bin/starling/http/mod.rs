@@ -412,6 +412,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/tone", post(handlers::tone))
         .route("/v1/audit", post(handlers::audit))
         .route("/v1/star", post(handlers::star))
+        .route("/v1/star/rubric", post(handlers::star_rubric))
         .route("/v1/map", post(handlers::map))
         .route("/v1/rewrite", post(handlers::rewrite))
         .route("/v1/generate", post(handlers::generate))

@@ -89,6 +89,19 @@ pub async fn document(State(state): State<AppState>) -> Json<Value> {
     );
     star["post"]["responses"]["404"] =
         json!({"description": "an `include` path names no file under the note roots"});
+    let mut star_rubric = post(
+        "one cited STAR entry per rubric section, then strengths and growth areas (as `starling star --rubric FILE --format json`, plus the document as `markdown` and `table`)",
+        object(
+            &["rubric"],
+            json!({
+        "rubric": text, "rubric_name": opt("string"), "per_item": flag,
+        "context": opt("string"), "since": date, "until": date,
+        "path": opt("string"), "include": strings, "exclude": strings, "k": count(usize_max),
+        "no_model": flag, "stream": flag}),
+        ),
+        true,
+    );
+    star_rubric["post"]["responses"]["404"] = star["post"]["responses"]["404"].clone();
     Json(json!({
         "openapi": "3.1.0",
         "info": {"title": "Starling local API", "version": env!("CARGO_PKG_VERSION"),
@@ -109,6 +122,7 @@ pub async fn document(State(state): State<AppState>) -> Json<Value> {
                 object(&["text"], json!({
                 "text": {"type": "string"}, "path": opt("string"), "since": date, "until": date, "no_model": flag})), false),
             "/v1/star": star,
+            "/v1/star/rubric": star_rubric,
             "/v1/map": post("evidence map of a rubric given as Markdown text (as `starling map --format json`; md and html come as {\"report\": TEXT})",
                 object(&["rubric"], json!({
                 "rubric": text, "no_model": flag, "k": count(usize_max), "since": date, "until": date,
