@@ -49,7 +49,7 @@ pub enum Error {
     #[error("generator server `{url}`: {message}")]
     GeneratorServer { url: String, message: String },
 
-    #[error("invalid JSON schema: {0}; check the schema file")]
+    #[error("invalid JSON Schema: {0}; check the schema file")]
     Schema(String),
 
     #[error(

@@ -6,201 +6,40 @@ use serde_json::Value;
 use crate::backends::{GenerateRequest, Generation, Generator};
 use crate::error::{Error, Result};
 
-/// Validates `value` against the subset of JSON Schema that llama.cpp's converter supports:
-/// type, properties, required, additionalProperties, items, prefixItems, min/maxItems,
-/// enum, const, min/maxLength, pattern, minimum/maximum, anyOf/oneOf/allOf and local `$ref`s.
+/// Compiles `schema` (any JSON Schema draft, 2020-12 when it names none; `$ref`s only inside
+/// the schema: nothing is fetched).
+fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|err| err.to_string())
+}
+
+/// Validates `value` against `schema` with the `jsonschema` crate: every keyword of the
+/// schema's draft (`oneOf` means exactly one, `$ref`s may recurse). The error names where in
+/// the value it failed (a JSON pointer; `/` is the whole value) and why.
 pub fn validate(schema: &Value, value: &Value) -> Result<(), String> {
-    validate_at(schema, schema, value, "$")
-}
-
-fn resolve<'a>(root: &'a Value, schema: &'a Value) -> Result<&'a Value, String> {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(reference) => {
-            let pointer = reference
-                .strip_prefix('#')
-                .ok_or_else(|| format!("unsupported $ref `{reference}`"))?;
-            root.pointer(pointer)
-                .ok_or_else(|| format!("$ref `{reference}` points nowhere"))
+    let validator = compile(schema).map_err(|err| format!("not a usable JSON Schema: {err}"))?;
+    let first = validator.iter_errors(value).next();
+    match first {
+        None => Ok(()),
+        Some(err) => {
+            // The value's own text stays out of the message (it is the model's answer, often
+            // quoting the notes); where and why are enough to retry.
+            let at = err.instance_path().to_string();
+            Err(format!(
+                "{}: {}",
+                if at.is_empty() { "/" } else { at.as_str() },
+                err.masked()
+            ))
         }
-        None => Ok(schema),
-    }
-}
-
-fn type_matches(name: &str, value: &Value) -> bool {
-    match name {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        "number" => value.is_number(),
-        "integer" => {
-            value.as_i64().is_some()
-                || value.as_u64().is_some()
-                || value.as_f64().is_some_and(|x| x.fract() == 0.0)
-        }
-        _ => false,
     }
 }
 
-fn validate_at(root: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-    let schema = resolve(root, schema)?;
-    let Some(rules) = schema.as_object() else {
-        return match schema {
-            Value::Bool(false) => Err(format!("{at}: no value is allowed here")),
-            _ => Ok(()),
-        };
-    };
-    if let Some(expected) = rules.get("type") {
-        let names: Vec<&str> = match expected {
-            Value::String(name) => vec![name.as_str()],
-            Value::Array(names) => names.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        if !names.is_empty() && !names.iter().any(|name| type_matches(name, value)) {
-            return Err(format!(
-                "{at}: expected {}, got {}",
-                names.join(" or "),
-                short(value)
-            ));
-        }
-    }
-    if let Some(options) = rules.get("enum").and_then(Value::as_array) {
-        if !options.contains(value) {
-            return Err(format!(
-                "{at}: {} is not one of the allowed values",
-                short(value)
-            ));
-        }
-    }
-    if let Some(constant) = rules.get("const") {
-        if constant != value {
-            return Err(format!("{at}: expected {constant}"));
-        }
-    }
-    for (keyword, any) in [("anyOf", true), ("oneOf", true)] {
-        if let Some(options) = rules.get(keyword).and_then(Value::as_array) {
-            let matching = options
-                .iter()
-                .filter(|option| validate_at(root, option, value, at).is_ok())
-                .count();
-            if any && matching == 0 {
-                return Err(format!("{at}: matches none of {keyword}"));
-            }
-        }
-    }
-    if let Some(all) = rules.get("allOf").and_then(Value::as_array) {
-        for option in all {
-            validate_at(root, option, value, at)?;
-        }
-    }
-    match value {
-        Value::Object(map) => {
-            let properties = rules.get("properties").and_then(Value::as_object);
-            if let Some(required) = rules.get("required").and_then(Value::as_array) {
-                for name in required.iter().filter_map(Value::as_str) {
-                    if !map.contains_key(name) {
-                        return Err(format!("{at}: missing required field `{name}`"));
-                    }
-                }
-            }
-            for (name, item) in map {
-                let path = format!("{at}.{name}");
-                match properties.and_then(|p| p.get(name)) {
-                    Some(property) => validate_at(root, property, item, &path)?,
-                    None => match rules.get("additionalProperties") {
-                        Some(Value::Bool(false)) => {
-                            return Err(format!("{at}: unexpected field `{name}`"))
-                        }
-                        Some(extra @ Value::Object(_)) => validate_at(root, extra, item, &path)?,
-                        _ => {}
-                    },
-                }
-            }
-        }
-        Value::Array(items) => {
-            let count = items.len() as u64;
-            if let Some(min) = rules.get("minItems").and_then(Value::as_u64) {
-                if count < min {
-                    return Err(format!("{at}: {count} items, at least {min} required"));
-                }
-            }
-            if let Some(max) = rules.get("maxItems").and_then(Value::as_u64) {
-                if count > max {
-                    return Err(format!("{at}: {count} items, at most {max} allowed"));
-                }
-            }
-            let prefix = rules.get("prefixItems").and_then(Value::as_array);
-            for (index, item) in items.iter().enumerate() {
-                let path = format!("{at}[{index}]");
-                match prefix.and_then(|p| p.get(index)) {
-                    Some(item_schema) => validate_at(root, item_schema, item, &path)?,
-                    None => {
-                        if let Some(item_schema) = rules.get("items") {
-                            validate_at(root, item_schema, item, &path)?;
-                        }
-                    }
-                }
-            }
-        }
-        Value::String(text) => {
-            let length = text.chars().count() as u64;
-            if let Some(min) = rules.get("minLength").and_then(Value::as_u64) {
-                if length < min {
-                    return Err(format!("{at}: shorter than {min} characters"));
-                }
-            }
-            if let Some(max) = rules.get("maxLength").and_then(Value::as_u64) {
-                if length > max {
-                    return Err(format!("{at}: longer than {max} characters"));
-                }
-            }
-            if let Some(pattern) = rules.get("pattern").and_then(Value::as_str) {
-                let regex = regex::Regex::new(pattern)
-                    .map_err(|err| format!("{at}: bad pattern: {err}"))?;
-                if !regex.is_match(text) {
-                    return Err(format!("{at}: does not match pattern `{pattern}`"));
-                }
-            }
-        }
-        Value::Number(number) => {
-            let x = number.as_f64().unwrap_or(f64::NAN);
-            let bound = |key: &str| rules.get(key).and_then(Value::as_f64);
-            if bound("minimum").is_some_and(|min| x < min)
-                || bound("exclusiveMinimum").is_some_and(|min| x <= min)
-            {
-                return Err(format!("{at}: {x} is below the minimum"));
-            }
-            if bound("maximum").is_some_and(|max| x > max)
-                || bound("exclusiveMaximum").is_some_and(|max| x >= max)
-            {
-                return Err(format!("{at}: {x} is above the maximum"));
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn short(value: &Value) -> String {
-    let text = value.to_string();
-    if text.len() > 40 {
-        let cut = (0..=40)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        format!("{}…", &text[..cut])
-    } else {
-        text
-    }
-}
-
-/// Checks a schema is an object llama.cpp can use, before any generation.
+/// Checks a schema before any generation: an object, and a valid JSON Schema whose `$ref`s
+/// all resolve.
 pub fn check_schema(schema: &Value) -> Result<()> {
     if !schema.is_object() {
         return Err(Error::Schema("a JSON Schema must be an object".into()));
     }
-    Ok(())
+    compile(schema).map(|_| ()).map_err(Error::Schema)
 }
 
 /// Parses `raw` as JSON (ignoring text around one top-level value) and validates it.
@@ -296,24 +135,71 @@ mod tests {
             json!({"name": "a", "tags": ["x"], "owner": {"age": 3}}),
             None,
         );
-        check(json!({"name": "a"}), Some("missing required field `tags`"));
+        check(
+            json!({"name": "a"}),
+            Some("/: \"tags\" is a required property"),
+        );
         check(
             json!({"name": "a", "tags": [1]}),
-            Some("$.tags[0]: expected string"),
+            Some("/tags/0: value is not of type \"string\""),
         );
         check(
             json!({"name": "a", "tags": [], "extra": 1}),
-            Some("unexpected field `extra`"),
+            Some("'extra' was unexpected"),
         );
         check(
             json!({"name": "a", "tags": [], "owner": {"age": -1}}),
-            Some("below the minimum"),
+            Some("/owner/age: value is less than the minimum of 0"),
         );
         check(json!({"name": "", "tags": []}), Some("shorter than 1"));
         check(
             json!({"name": "a", "tags": ["a", "b", "c", "d"]}),
-            Some("at most 3"),
+            Some("/tags: value has more than 3 items"),
         );
+    }
+
+    #[test]
+    fn one_of_means_exactly_one() {
+        let schema = json!({"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 0}]});
+        assert!(validate(&schema, &json!(-1)).is_ok());
+        assert!(validate(&schema, &json!(0.5)).is_ok());
+        // 2 is an integer and a non-negative number: valid under both, so not under oneOf.
+        let message = validate(&schema, &json!(2)).unwrap_err();
+        assert!(message.contains("more than one"), "{message}");
+        assert!(validate(&json!({"anyOf": schema["oneOf"]}), &json!(2)).is_ok());
+    }
+
+    #[test]
+    fn recursive_schemas_validate_and_a_self_reference_never_loops() {
+        let tree = json!({
+            "type": "object",
+            "properties": {"name": {"type": "string"},
+                           "children": {"type": "array", "items": {"$ref": "#"}}},
+            "required": ["name"]
+        });
+        let deep = json!({"name": "a", "children": [{"name": "b", "children": [{"name": "c"}]}]});
+        assert!(validate(&tree, &deep).is_ok());
+        let broken = json!({"name": "a", "children": [{"children": []}]});
+        let message = validate(&tree, &broken).unwrap_err();
+        assert!(message.starts_with("/children/0:"), "{message}");
+        // A schema that is only a reference to itself constrains nothing, and returns.
+        for schema in [
+            json!({"$ref": "#"}),
+            json!({"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}),
+        ] {
+            let _ = validate(&schema, &json!({"x": 1}));
+            let _ = check_schema(&schema);
+        }
+        // A reference that points nowhere, or outside the schema, is refused before generating.
+        for schema in [
+            json!({"$ref": "#/$defs/missing"}),
+            json!({"$ref": "https://example.com/s.json"}),
+        ] {
+            assert!(
+                matches!(check_schema(&schema), Err(Error::Schema(_))),
+                "{schema}"
+            );
+        }
     }
 
     #[test]

@@ -213,6 +213,21 @@ fn cli_errors_name_the_file_and_the_fix() {
         .arg(&bad_schema));
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("bad.json"), "{}", stderr(&output));
+    // JSON, but not a JSON Schema (a reference to nothing): refused before any generation.
+    std::fs::write(
+        &bad_schema,
+        r##"{"type": "object", "properties": {"a": {"$ref": "#/$defs/none"}}}"##,
+    )
+    .unwrap();
+    let output = run(starling(home.path())
+        .args(["generate", "hi", "--json-schema"])
+        .arg(&bad_schema));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("bad.json") && stderr(&output).contains("JSON Schema"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]

@@ -80,12 +80,15 @@ const MAX_PROMPT_BYTES: u64 = 4 * 1024 * 1024;
 fn read_schema(path: &PathBuf) -> anyhow::Result<serde_json::Value> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read schema file `{}`", path.display()))?;
-    serde_json::from_str(&text).with_context(|| {
+    let schema = serde_json::from_str(&text).with_context(|| {
         format!(
             "schema file `{}` is not valid JSON; fix it and rerun",
             path.display()
         )
-    })
+    })?;
+    starling::structured::check_schema(&schema)
+        .with_context(|| format!("schema file `{}`", path.display()))?;
+    Ok(schema)
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {

@@ -404,6 +404,10 @@ pub async fn generate(
         cancel: None,
     };
     let schema = request.json_schema.clone();
+    if let Some(schema) = &schema {
+        starling::structured::check_schema(schema)
+            .map_err(|err| ApiError::bad_request(format!("`json_schema`: {err}")))?;
+    }
     model_call(state, request.stream, move |generator, _cancel| {
         let started = std::time::Instant::now();
         match schema {
