@@ -196,6 +196,24 @@ fn status(home: &Path, store: &[&str]) -> Value {
     serde_json::from_str(&stdout(&output)).unwrap()
 }
 
+/// `store migrate --to qdrant --url URL --collection COLLECTION --json` from the embedded
+/// store: its report.
+fn migrate_to_server(home: &Path, url: &str, collection: &str) -> Value {
+    let output = run(starling(home).args([
+        "store",
+        "migrate",
+        "--to",
+        "qdrant",
+        "--url",
+        url,
+        "--collection",
+        collection,
+        "--json",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
 const QUESTIONS: &[&str] = &[
     "certificate outage",
     "who did I mentor",
@@ -250,19 +268,7 @@ fn the_cli_on_a_qdrant_server_finds_what_the_embedded_store_finds_and_migrates_b
 
     // Migration into a collection of its own, and back into an emptied embedded store.
     let expected: Vec<_> = QUESTIONS.iter().map(|q| search(home, &[], q)).collect();
-    let output = run(starling(home).args([
-        "store",
-        "migrate",
-        "--to",
-        "qdrant",
-        "--url",
-        &url,
-        "--collection",
-        "moved",
-        "--json",
-    ]));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report = migrate_to_server(home, &url, "moved");
     assert_eq!(report["target_chunks"], local["chunks"], "{report}");
     assert_eq!(report["source_chunks"], local["chunks"], "{report}");
     assert!(
@@ -402,19 +408,7 @@ fn the_demo_notes_on_a_server_answer_edit_delete_and_round_trip_as_on_the_embedd
 
     // Round trip: the embedded index to a collection of its own on the server and back.
     let chunks = status(home, &[])["chunks"].clone();
-    let output = run(starling(home).args([
-        "store",
-        "migrate",
-        "--to",
-        "qdrant",
-        "--url",
-        &url,
-        "--collection",
-        "demo",
-        "--json",
-    ]));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let there: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let there = migrate_to_server(home, &url, "demo");
     assert_eq!(there["target_chunks"], chunks, "{there}");
     let output = run(starling(home).args([
         "--store-url",

@@ -299,6 +299,29 @@ pub async fn tone(
     .await
 }
 
+/// A task that uses the model unless `no_model`: without it, on the blocking pool (a timeout
+/// or a client that leaves stops the embedding at its next batch); with it, through the model
+/// queue (`model_call`).
+async fn with_or_without_model(
+    state: AppState,
+    no_model: bool,
+    stream: bool,
+    run: impl FnOnce(Option<&dyn Generator>, Arc<AtomicBool>) -> Result<Value, ApiError>
+        + Send
+        + 'static,
+) -> Result<Response, ApiError> {
+    if no_model {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
+        return Ok(Json(value).into_response());
+    }
+    model_call(state, stream, move |generator, cancel| {
+        run(Some(generator), cancel)
+    })
+    .await
+}
+
 /// Runs `work` with a tapped generator; with `stream`, answers with SSE `token` events and a
 /// final `done` (or `error`) event, else with the JSON `work` returns.
 async fn model_call(
@@ -538,17 +561,7 @@ pub async fn star(
             }),
         })
     };
-    if request.no_model {
-        // A timeout or a client that leaves stops the embedding at its next batch.
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
-        let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
-        return Ok(Json(value).into_response());
-    }
-    model_call(state, request.stream, move |generator, cancel| {
-        run(Some(generator), cancel)
-    })
-    .await
+    with_or_without_model(state, request.no_model, request.stream, run).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -621,16 +634,7 @@ pub async fn star_rubric(
         value["table"] = json!(drafts.to_text(true));
         Ok(value)
     };
-    if request.no_model {
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
-        let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
-        return Ok(Json(value).into_response());
-    }
-    model_call(state, request.stream, move |generator, cancel| {
-        run(Some(generator), cancel)
-    })
-    .await
+    with_or_without_model(state, request.no_model, request.stream, run).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -688,17 +692,7 @@ pub async fn map(
             _ => result.to_json(),
         })
     };
-    if request.no_model {
-        // A timeout or a client that leaves stops the embedding at its next batch.
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
-        let value = blocking(&state, Some(cancel), move || run(None, flag)).await?;
-        return Ok(Json(value).into_response());
-    }
-    model_call(state, false, move |generator, cancel| {
-        run(Some(generator), cancel)
-    })
-    .await
+    with_or_without_model(state, request.no_model, false, run).await
 }
 
 #[derive(Debug, Deserialize)]
