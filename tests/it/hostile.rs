@@ -328,6 +328,16 @@ fn a_hostile_vault_goes_through_every_command_and_the_api() {
         Some(json!({"rubric": RUBRIC, "no_model": true})),
     );
     assert_eq!(status, 200, "{body}");
+    let (status, body) = server.call(
+        "POST",
+        "/v1/star/rubric",
+        Some(json!({"rubric": RUBRIC, "rubric_name": "../../ladder.toml.md", "no_model": true})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body["markdown"]
+        .as_str()
+        .unwrap()
+        .contains("## Strengths and growth areas"));
     let (status, _) = server.call("GET", "/v1/health", None);
     assert_eq!(status, 200);
 }

@@ -272,6 +272,7 @@ fn every_feature_answers_over_http_and_generation_streams() {
         "/v1/search",
         "/v1/tone",
         "/v1/star",
+        "/v1/star/rubric",
         "/v1/map",
         "/v1/rewrite",
         "/v1/generate",
@@ -457,6 +458,14 @@ fn the_api_reads_and_indexes_only_under_the_note_roots_and_takes_plain_curl_bodi
             !text.contains("root:") && !text.contains(&server.token),
             "{include}: {text}"
         );
+        // The rubric-wide STAR pins the same way.
+        let (status, body) = server.call(
+            "POST",
+            "/v1/star/rubric",
+            Some(json!({"rubric": "# Ladder\n\n## Delivery\n- Improves CI reliability\n", "no_model": true, "include": [include]})),
+        );
+        assert_eq!(status, 404, "{include}: {body}");
+        assert!(!body.to_string().contains("root:"), "{include}: {body}");
     }
     let (status, draft) = server.call(
         "POST",
