@@ -100,23 +100,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     loop {
         // Drawn on a terminal only (indicatif hides itself otherwise), and only for a pass
         // long enough to need one.
-        let bar = indicatif::ProgressBar::hidden();
+        let bar = crate::output::Progress::new("indexing {pos}/{len} ({percent}%) {wide_msg}");
         let mut progress = |done: usize, total: usize, current: &str| {
             if total < 20 {
                 return;
             }
-            if bar.is_hidden() && bar.length().is_none() {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "indexing {pos}/{len} ({percent}%) {wide_msg}",
-                    )
-                    .expect("a valid template"),
-                );
-            }
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-            bar.set_message(current.to_string());
+            bar.update(done, total);
+            bar.set_message(current);
         };
         let result = index(
             &roots,

@@ -129,20 +129,8 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
         );
         clear(destination.store.as_ref())?;
     }
-    let bar = indicatif::ProgressBar::hidden();
-    let mut progress = |done: usize, total: usize| {
-        if bar.is_hidden() && bar.length().is_none() {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "migrating {pos}/{len} chunks ({percent}%)",
-                )
-                .expect("a valid template"),
-            );
-        }
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    };
+    let bar = crate::output::Progress::new("migrating {pos}/{len} chunks ({percent}%)");
+    let mut progress = |done: usize, total: usize| bar.update(done, total);
     let report: MigrateReport = migrate(
         source.store.as_ref(),
         destination.store.as_ref(),
