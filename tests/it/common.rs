@@ -63,15 +63,22 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// `../shared/examples`, which CI and every developer checkout have beside the repository.
-pub fn shared_examples() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples");
+/// `../shared/PATH`, which CI and every developer checkout have beside the repository.
+pub fn shared(path: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(path);
     assert!(
-        dir.is_dir(),
+        path.exists(),
         "{} is missing: check out ../shared beside the repository",
-        dir.display()
+        path.display()
     );
-    dir
+    path
+}
+
+/// `../shared/examples`.
+pub fn shared_examples() -> PathBuf {
+    shared("examples")
 }
 
 pub fn fixture(path: &str) -> PathBuf {

@@ -14,16 +14,10 @@ use starling::backends::conformance::{conformance, item, DIMENSION};
 use starling::backends::qdrant_server::{QdrantServerStore, ServerOptions};
 use starling::backends::VectorStore;
 
-use crate::common::{fixture_vault, run, shared_examples, starling, stderr, stdout};
+use crate::common::{fixture_vault, run, shared, shared_examples, starling, stderr, stdout};
 
 fn qdrant_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bin/qdrant");
-    assert!(
-        bin.is_file(),
-        "{} is missing: check out ../shared beside the repository",
-        bin.display()
-    );
-    bin
+    shared("bin/qdrant")
 }
 
 /// A plain HTTP GET on loopback: the status and the body.
