@@ -91,6 +91,15 @@ pub enum Error {
     )]
     StoreLocked { path: PathBuf, holder: String },
 
+    /// A request to `starling::app` that cannot run as asked: `field` is the request's field
+    /// (the HTTP API's name; the command line says its flag before building the request).
+    #[error("`{field}`: {message}")]
+    Request {
+        field: &'static str,
+        message: String,
+        kind: RequestError,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -98,7 +107,36 @@ pub enum Error {
     },
 }
 
+/// Why a request was refused (the HTTP API's 400, 422, 404 and 403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// A value out of range or of the wrong form.
+    Invalid,
+    /// Well-formed, but nothing to work on (a rubric without items, no questions).
+    Unusable,
+    NotFound,
+    OutsideRoots,
+}
+
 impl Error {
+    /// A request field with a value that cannot be used.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Request {
+            field,
+            message: message.into(),
+            kind: RequestError::Invalid,
+        }
+    }
+
+    /// A request field whose text holds nothing to work on.
+    pub fn unusable(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Request {
+            field,
+            message: message.into(),
+            kind: RequestError::Unusable,
+        }
+    }
+
     /// Wraps an I/O error with what was being done and to which file.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {

@@ -1,6 +1,50 @@
-//! The application layer: one typed request or response per use case, shared by the front
-//! ends (the command line, the HTTP API, the language server). A front end maps its input to
-//! these types and renders what comes back; the product logic stays in the library.
+//! The application layer: one typed request and one typed response per use case, shared by the
+//! front ends (the command line, the HTTP API, the language server). A front end maps its input
+//! to a request, runs it on the engines it opened its own way (`Context`) and renders what comes
+//! back; the product logic stays in the library. The requests are the HTTP API's bodies (their
+//! JSON Schemas, derived here, make its OpenAPI document) and what the command line sends to a
+//! running server.
 
+pub mod audit;
+pub mod generate;
+pub mod index;
+pub mod map;
+pub mod rewrite;
+pub mod search;
 pub mod star;
 pub mod status;
+pub mod stories;
+pub mod tone;
+
+use crate::backends::{Embedder, VectorStore};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// What a use case runs on. The command line opens the embedder and the store per run (or a
+/// copy of a store another process holds); the server opens them once.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub embedder: &'a dyn Embedder,
+    pub store: &'a dyn VectorStore,
+}
+
+/// `YYYY-MM-DD` or nothing.
+pub fn check_date(field: &'static str, value: &Option<String>) -> Result<()> {
+    match value {
+        Some(date)
+            if date.len() != 10 || crate::notes::markdown::days_since_epoch(date).is_none() =>
+        {
+            Err(Error::invalid(field, "use YYYY-MM-DD, e.g. 2025-01-31"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Text the request is about: at least one character that is not white space.
+pub fn check_text(field: &'static str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(field, "empty; send some text"));
+    }
+    Ok(())
+}

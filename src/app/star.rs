@@ -4,15 +4,283 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::backends::{Embedder, Generator, Sampling, VectorStore};
-use crate::error::{Error, Result};
+use super::{check_date, check_text, Context};
+use crate::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
+use crate::error::{Error, RequestError, Result};
 use crate::notes::loading::file_under_roots;
 use crate::notes::mojibake;
 use crate::prompts::Prompt;
 use crate::tasks::rubric::Rubric;
 use crate::tasks::star::{self, split_pinned_spec, Draft, Outcome, Pinned, StarRequest};
+
+/// A STAR entry to draft for one competency.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StarDraftRequest {
+    /// The competency to write about, e.g. "Ownership of production incidents".
+    #[schema(pattern = r"\S")]
+    pub competency: String,
+    /// What the entry is for, to sharpen the search (e.g. "promotion to senior").
+    pub context: Option<String>,
+    #[schema(format = Date)]
+    pub since: Option<String>,
+    #[schema(format = Date)]
+    pub until: Option<String>,
+    /// Only notes under this folder or file (relative to the note root).
+    pub path: Option<String>,
+    /// Pinned passages: `PATH` or `PATH:START-END`, under a note root.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Never use notes under these paths as evidence.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Evidence items at most (default 6, at most 50).
+    #[schema(minimum = 0, maximum = 1000)]
+    pub k: Option<usize>,
+    /// Which candidate story to draft (1 = the best).
+    #[schema(minimum = 0, maximum = 1000)]
+    pub story: Option<usize>,
+    /// List this many of the best candidate stories (`{"stories": [...]}`) instead of drafting.
+    #[schema(minimum = 0, maximum = 1000)]
+    pub stories: Option<usize>,
+    /// The extractive draft (sentences from the notes, cited), without the model.
+    #[serde(default)]
+    pub no_model: bool,
+    /// Answer with server-sent events (`token`, then `done`); the HTTP API only.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// One STAR entry per section (or item) of a career-ladder rubric.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StarRubricRequest {
+    /// The career-ladder rubric: Markdown, or TOML / YAML when `rubric_name` ends so.
+    #[schema(pattern = r"\S")]
+    pub rubric: String,
+    /// The rubric's file name: its format by extension, and its title when it has none.
+    pub rubric_name: Option<String>,
+    /// One entry per item instead of per section.
+    #[serde(default)]
+    pub per_item: bool,
+    pub context: Option<String>,
+    #[schema(format = Date)]
+    pub since: Option<String>,
+    #[schema(format = Date)]
+    pub until: Option<String>,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[schema(minimum = 0, maximum = 1000)]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub no_model: bool,
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// Reads a pinned passage spec (`PATH[:START[-END]]`).
+pub type PinReader<'a> = &'a dyn Fn(&str) -> Result<Pinned>;
+
+/// What the HTTP API may pin: a file under a note root (else not found, 404); a file that is
+/// there but cannot be pinned as asked is a bad request.
+pub fn pin_under(spec: &str, roots: &[PathBuf]) -> Result<Pinned> {
+    let (path, _) = split_pinned_spec(spec);
+    if file_under_roots(Path::new(path), roots).is_none() {
+        return Err(Error::Request {
+            field: "include",
+            message: format!("`{spec}`: no such file under the note roots; give a path relative to a note root that stays inside it"),
+            kind: RequestError::NotFound,
+        });
+    }
+    read_pinned_under(spec, roots).map_err(|e| Error::invalid("include", e.to_string()))
+}
+
+/// The filters, pins and exclusions both requests share, as the task's request.
+#[allow(clippy::too_many_arguments)]
+fn task_request(
+    competency: String,
+    context: &Option<String>,
+    since: &Option<String>,
+    until: &Option<String>,
+    path: &Option<String>,
+    include: &[String],
+    exclude: &[String],
+    k: Option<usize>,
+    story: Option<usize>,
+    pin: PinReader,
+) -> Result<StarRequest> {
+    check_date("since", since)?;
+    check_date("until", until)?;
+    Ok(StarRequest {
+        competency,
+        context: context.clone(),
+        filter: SearchFilter {
+            path_prefix: path.clone(),
+            tag: None,
+            since: since.clone(),
+            until: until.clone(),
+        },
+        include: include
+            .iter()
+            .map(|spec| pin(spec))
+            .collect::<Result<_>>()?,
+        exclude: exclude.to_vec(),
+        k: k.unwrap_or(6).clamp(1, 50),
+        story: story.unwrap_or(1).max(1) - 1,
+    })
+}
+
+impl StarDraftRequest {
+    /// The task's request, with the pinned passages read by `pin`.
+    pub fn task(&self, pin: PinReader) -> Result<StarRequest> {
+        check_text("competency", &self.competency)?;
+        task_request(
+            self.competency.trim().to_string(),
+            &self.context,
+            &self.since,
+            &self.until,
+            &self.path,
+            &self.include,
+            &self.exclude,
+            self.k,
+            self.story,
+            pin,
+        )
+    }
+}
+
+impl StarRubricRequest {
+    /// The filters, pins and exclusions every entry shares (its competency is the entry's).
+    pub fn task(&self, pin: PinReader) -> Result<StarRequest> {
+        task_request(
+            String::new(),
+            &self.context,
+            &self.since,
+            &self.until,
+            &self.path,
+            &self.include,
+            &self.exclude,
+            self.k,
+            None,
+            pin,
+        )
+    }
+
+    /// The rubric, parsed (its name decides the format).
+    pub fn rubric(&self) -> Result<Rubric> {
+        check_text("rubric", &self.rubric)?;
+        let name = self
+            .rubric_name
+            .as_deref()
+            .and_then(|name| Path::new(name).file_name())
+            .map_or_else(|| PathBuf::from("rubric.md"), PathBuf::from);
+        crate::tasks::rubric::parse(&name, &self.rubric)
+            .map_err(|e| Error::unusable("rubric", e.to_string()))
+    }
+}
+
+/// The model, its STAR prompt and greedy sampling, when a generator is given.
+fn with_prompt<'a>(
+    ctx: &Context,
+    generator: Option<&'a dyn Generator>,
+) -> Result<Option<(&'a dyn Generator, Prompt, Sampling)>> {
+    generator
+        .map(|g| {
+            Ok((
+                g,
+                Prompt::load("star", ctx.config.prompts_dir.as_deref())?,
+                Sampling::greedy(ctx.config.generator.seed),
+            ))
+        })
+        .transpose()
+}
+
+/// Drafts the entry (with the model when one is given).
+pub fn run(
+    ctx: &Context,
+    generator: Option<&dyn Generator>,
+    request: &StarRequest,
+) -> Result<Outcome> {
+    let model = with_prompt(ctx, generator)?;
+    star::run(
+        ctx.embedder,
+        ctx.store,
+        model.as_ref().map(|(g, p, s)| (*g, p, s)),
+        request,
+    )
+}
+
+/// Not enough evidence for a competency: the closest passages, for the user to judge.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NotEnoughEvidence {
+    pub competency: String,
+    /// Always `not enough evidence`.
+    pub error: String,
+    pub closest: Vec<star::Evidence>,
+}
+
+/// The answer to a draft request (`star --format json`, `/v1/star`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum StarAnswer {
+    Draft(Box<star::DraftReport>),
+    NotEnoughEvidence(NotEnoughEvidence),
+    /// `stories: N`: the best candidate stories, best first.
+    Stories {
+        stories: Vec<star::Story>,
+    },
+}
+
+impl StarAnswer {
+    pub fn new(outcome: &Outcome, competency: &str) -> Self {
+        match outcome {
+            Outcome::Draft(draft) => StarAnswer::Draft(Box::new(draft.report())),
+            Outcome::NotEnoughEvidence { closest } => {
+                StarAnswer::NotEnoughEvidence(NotEnoughEvidence {
+                    competency: competency.to_string(),
+                    error: "not enough evidence".into(),
+                    closest: closest.clone(),
+                })
+            }
+        }
+    }
+}
+
+/// The `n` best candidate stories for the request's competency, best first.
+pub fn candidate_stories(
+    ctx: &Context,
+    request: &StarRequest,
+    n: usize,
+) -> Result<Vec<star::Story>> {
+    let mut stories = star::gather(ctx.embedder, ctx.store, request)?.stories;
+    stories.truncate(n);
+    Ok(stories)
+}
+
+/// One entry per section (or item) of the rubric.
+pub fn run_rubric(
+    ctx: &Context,
+    generator: Option<&dyn Generator>,
+    rubric: &Rubric,
+    base: &StarRequest,
+    per_item: bool,
+) -> Result<RubricDrafts> {
+    let model = with_prompt(ctx, generator)?;
+    draft_rubric(
+        ctx.embedder,
+        ctx.store,
+        model.as_ref().map(|(g, p, s)| (*g, p, s)),
+        rubric,
+        base,
+        per_item,
+    )
+}
 
 /// Reads `PATH[:START[-END]]` for the command line's --include: the path as given (relative
 /// to the working directory), else under a note root.
@@ -105,6 +373,39 @@ impl RubricEntry {
     }
 }
 
+/// One row of the strengths and growth areas.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SummaryRow {
+    pub section: String,
+    /// `strength`, `some evidence` or `growth area`.
+    pub level: String,
+    pub best_relevance: f32,
+    /// `path:start-end` of the first cited passage.
+    pub strongest_evidence: Option<String>,
+}
+
+/// One entry of a rubric's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RubricEntryAnswer {
+    Draft(Box<star::DraftReport>),
+    NotEnoughEvidence { competency: String, error: String },
+}
+
+/// The STAR entries of a whole rubric (`star --rubric --format json`, `/v1/star/rubric`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RubricReport {
+    pub rubric: String,
+    pub entries: Vec<RubricEntryAnswer>,
+    pub summary: Vec<SummaryRow>,
+    /// The whole document as Markdown (the HTTP API's answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub markdown: Option<String>,
+    /// The whole document as one STAR table (the HTTP API's answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
 /// Every entry of a rubric, in the rubric's order.
 #[derive(Debug, Clone)]
 pub struct RubricDrafts {
@@ -179,34 +480,42 @@ impl RubricDrafts {
     }
 
     /// The strengths and growth areas, one row per entry.
-    pub fn summary(&self) -> Vec<Value> {
+    pub fn summary(&self) -> Vec<SummaryRow> {
         self.entries
             .iter()
-            .map(|entry| {
-                json!({
-                    "section": entry.label,
-                    "level": entry.level(),
-                    "best_relevance": entry.best_relevance,
-                    "strongest_evidence": entry
-                        .draft
-                        .as_ref()
-                        .and_then(|d| d.cited().first().map(|e| e.location())),
-                })
+            .map(|entry| SummaryRow {
+                section: entry.label.clone(),
+                level: entry.level().to_string(),
+                best_relevance: entry.best_relevance,
+                strongest_evidence: entry
+                    .draft
+                    .as_ref()
+                    .and_then(|d| d.cited().first().map(|e| e.location())),
             })
             .collect()
     }
 
-    /// `{"rubric", "entries", "summary"}`: an entry is a draft's JSON, or
-    /// `{"competency", "error": "not enough evidence"}`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "rubric": self.rubric,
-            "entries": self.entries.iter().map(|entry| match &entry.draft {
-                Some(d) => d.to_json(),
-                None => json!({"competency": entry.label, "error": "not enough evidence"}),
-            }).collect::<Vec<_>>(),
-            "summary": self.summary(),
-        })
+    /// `star --rubric --format json`: every entry (a draft, or not enough evidence) and the
+    /// summary; with `documents`, the whole document as `markdown` and `table` too (the HTTP
+    /// API's answer).
+    pub fn report(&self, documents: bool) -> RubricReport {
+        RubricReport {
+            rubric: self.rubric.clone(),
+            entries: self
+                .entries
+                .iter()
+                .map(|entry| match &entry.draft {
+                    Some(d) => RubricEntryAnswer::Draft(Box::new(d.report())),
+                    None => RubricEntryAnswer::NotEnoughEvidence {
+                        competency: entry.label.clone(),
+                        error: "not enough evidence".into(),
+                    },
+                })
+                .collect(),
+            summary: self.summary(),
+            markdown: documents.then(|| self.to_text(false)),
+            table: documents.then(|| self.to_text(true)),
+        }
     }
 
     /// The whole document: every entry (as Markdown sections, or as rows of one STAR table),

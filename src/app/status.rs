@@ -11,8 +11,9 @@ use crate::notes::index::{IndexState, Skipped};
 use crate::services;
 
 /// The index's state. The JSON field names are a contract (`status --json`, `/v1/status`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusReport {
+    #[schema(value_type = Vec<String>)]
     pub note_roots: Vec<PathBuf>,
     pub files_indexed: usize,
     pub chunks: usize,
@@ -21,6 +22,7 @@ pub struct StatusReport {
     pub repaired_files: Vec<String>,
     /// Space the embedded store takes on disk (0 for a server's collection).
     pub store_bytes: u64,
+    #[schema(value_type = String)]
     pub store_path: PathBuf,
     pub embedding_model: String,
     /// "edge" (embedded) or "qdrant" (a server or cluster).

@@ -167,7 +167,17 @@ impl SearchFilter {
 }
 
 /// Which rankings a search fuses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// Dense and BM25 fused by reciprocal rank (`fusion::fuse`).

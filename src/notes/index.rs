@@ -39,7 +39,7 @@ pub struct FileRecord {
 }
 
 /// A file that was not indexed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Skipped {
     pub path: String,
     pub reason: String,
@@ -95,7 +95,7 @@ impl IndexState {
 }
 
 /// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IndexReport {
     pub files_seen: usize,
     pub files_unchanged: usize,

@@ -49,13 +49,3 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
     dot / (norm(a) * norm(b))
 }
-
-/// One hit as `search --json` prints it (and `POST /v1/search` answers).
-pub fn hit_json(h: &Hit) -> serde_json::Value {
-    serde_json::json!({
-        "path": h.chunk.path, "line_start": h.chunk.line_start, "line_end": h.chunk.line_end,
-        "heading": h.chunk.heading, "score": h.score, "text": h.chunk.text,
-        "title": h.chunk.title, "tags": h.chunk.tags, "date": h.chunk.date,
-        "source": h.chunk.source,
-    })
-}

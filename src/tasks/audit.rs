@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backends::{Embedder, SearchFilter, SearchMode, VectorStore};
 use crate::error::Result;
@@ -19,7 +19,7 @@ use crate::tasks::facts::{self, Figure};
 use crate::tone::segment::{prose_view, InputKind};
 use crate::tone::LineIndex;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Supported,
@@ -38,7 +38,7 @@ impl Verdict {
 }
 
 /// A passage of the notes shown for a claim.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quote {
     pub path: String,
     pub line_start: usize,
@@ -49,10 +49,10 @@ pub struct Quote {
 }
 
 /// A value the claim states and the notes state otherwise.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Difference {
     /// `figure`, `date`, `owner` or `outcome`.
-    pub kind: &'static str,
+    pub kind: std::borrow::Cow<'static, str>,
     pub claim: String,
     pub notes: String,
     pub path: String,
@@ -61,7 +61,7 @@ pub struct Difference {
     pub match_score: f32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Claim {
     pub text: String,
     /// 1-based line and column (in characters) of the claim's start.
@@ -747,7 +747,7 @@ fn judge(
             });
             if let Some(found) = found {
                 differences.push(Difference {
-                    kind: "figure",
+                    kind: "figure".into(),
                     claim: measure.figure.raw.clone(),
                     notes: found.figure.raw.clone(),
                     path: lines[i].path.clone(),
@@ -770,7 +770,7 @@ fn judge(
                 let (notes_day, notes_month) = notes_days[0];
                 if notes_day == day || notes_month == month {
                     differences.push(Difference {
-                        kind: "date",
+                        kind: "date".into(),
                         claim: format!("{day} {}", MONTHS[month as usize - 1]),
                         notes: format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
                         path: lines[i].path.clone(),
@@ -786,7 +786,7 @@ fn judge(
         for &i in close.iter().take(2) {
             if let Some(name) = other_doer(&lines[i].text, Some(&verb)) {
                 differences.push(Difference {
-                    kind: "owner",
+                    kind: "owner".into(),
                     claim: "you".into(),
                     notes: name,
                     path: lines[i].path.clone(),
@@ -805,7 +805,7 @@ fn judge(
         {
             if let Some(m) = NOT_DONE.find(&lines[i].text) {
                 differences.push(Difference {
-                    kind: "outcome",
+                    kind: "outcome".into(),
                     claim: DONE
                         .find(&plain_claim)
                         .map_or("done", |d| d.as_str())
@@ -1009,19 +1009,27 @@ pub fn audit(
 }
 
 /// Claims per verdict, as `audit --format json` and `/v1/audit` summarise a draft.
-pub fn counts(claims: &[Claim]) -> serde_json::Value {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Counts {
+    pub claims: usize,
+    pub supported: usize,
+    pub contradicted: usize,
+    pub unsupported: usize,
+}
+
+pub fn counts(claims: &[Claim]) -> Counts {
     let n = |v: Verdict| claims.iter().filter(|c| c.verdict == v).count();
-    serde_json::json!({
-        "claims": claims.len(),
-        "supported": n(Verdict::Supported),
-        "contradicted": n(Verdict::Contradicted),
-        "unsupported": n(Verdict::Unsupported),
-    })
+    Counts {
+        claims: claims.len(),
+        supported: n(Verdict::Supported),
+        contradicted: n(Verdict::Contradicted),
+        unsupported: n(Verdict::Unsupported),
+    }
 }
 
 /// One line per difference, in words: "claim 35%, notes 28% at weekly/2025-W28.md:14".
 pub fn describe(difference: &Difference) -> String {
-    let what = match difference.kind {
+    let what = match &*difference.kind {
         "owner" => format!("the notes credit {} with it", difference.notes),
         "outcome" => format!(
             "claim {}, the notes say {}",
@@ -1152,7 +1160,7 @@ mod tests {
             0.7,
         );
         assert_eq!(
-            (v, d[0].kind, d[0].notes.as_str()),
+            (v, &*d[0].kind, d[0].notes.as_str()),
             (Verdict::Contradicted, "owner", "Greta")
         );
         assert_eq!(
@@ -1164,7 +1172,7 @@ mod tests {
             "Calibration 4 Dec: promotion approved",
             0.6,
         );
-        assert_eq!((v, d[0].kind), (Verdict::Contradicted, "date"));
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "date"));
         let (v, _) = verdict(
             "p99 latency went from 1.9 s to 310 ms.",
             "p99 1.9 s → 410 ms after the fix",

@@ -20,7 +20,9 @@ use crate::notes::glossary;
 use crate::prompts::Prompt;
 use crate::structured::generate_json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     None,
@@ -68,7 +70,7 @@ impl JudgmentCache {
 }
 
 /// Evidence for one item.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ItemEvidence {
     pub path: String,
     pub line_start: usize,
@@ -87,7 +89,7 @@ pub struct ItemEvidence {
 }
 
 /// For an item without evidence: the closest note, and why it did not count.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Closest {
     pub path: String,
     pub line_start: usize,
@@ -110,6 +112,44 @@ pub struct MappedItem {
     pub closest: Option<Closest>,
     /// For growth areas: what kind of evidence would prove the item.
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+}
+
+/// The map as `map --format json` prints it and `/v1/map` answers. The JSON field names are a
+/// contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MapReport {
+    pub rubric: String,
+    pub items: Vec<ReportItem>,
+    /// Candidates judged in this run (not taken from the cache).
+    pub judged: usize,
+    pub from_cache: usize,
+    /// Items without strong evidence: growth areas.
+    pub gaps: Vec<Gap>,
+}
+
+/// One item of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportItem {
+    pub id: String,
+    pub section: String,
+    pub item: String,
+    pub level: Level,
+    /// Strong and partial evidence, best first.
+    pub evidence: Vec<ItemEvidence>,
+    /// Why the item is at its level: the best evidence's reasons, or why the closest note did
+    /// not count.
+    pub reasons: Vec<String>,
+    pub closest: Option<Closest>,
+    /// For growth areas: what kind of evidence would prove the item.
+    pub suggestion: Option<String>,
+}
+
+/// A growth area.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Gap {
+    pub id: String,
+    pub level: Level,
     pub suggestion: Option<String>,
 }
 
@@ -477,28 +517,56 @@ fn escape(text: &str) -> String {
 }
 
 impl Map {
+    /// The map as `map --format json` prints it (and `/v1/map` answers).
     pub fn to_json(&self) -> serde_json::Value {
-        json!({
-            "rubric": self.rubric,
-            "items": self.items.iter().map(|i| json!({
-                "id": i.id, "section": i.section, "item": i.item, "level": i.level,
-                "evidence": i.evidence.iter().map(|e| json!({
-                    "path": e.path, "line_start": e.line_start, "line_end": e.line_end,
-                    "quote": e.quote, "level": e.level, "similarity": e.similarity,
-                    "probability": e.probability, "reasons": e.reasons, "duplicates": e.duplicates,
-                })).collect::<Vec<_>>(),
-                "reasons": i.evidence.first().map(|e| e.reasons.clone()).unwrap_or_else(|| i.closest.as_ref().map(|c| {
-                    let mut r = vec![format!("closest: {}:{}-{} (probability {:.2}, below the partial cut-off)", c.path, c.line_start, c.line_end, c.probability)];
-                    r.extend(c.reasons.iter().cloned());
-                    r
-                }).unwrap_or_default()),
-                "closest": i.closest,
-                "suggestion": i.suggestion,
-            })).collect::<Vec<_>>(),
-            "judged": self.judged,
-            "from_cache": self.cached,
-            "gaps": self.gaps().iter().map(|i| json!({"id": i.id, "level": i.level, "suggestion": i.suggestion})).collect::<Vec<_>>(),
-        })
+        serde_json::to_value(self.report()).expect("the map serialises")
+    }
+
+    pub fn report(&self) -> MapReport {
+        MapReport {
+            rubric: self.rubric.clone(),
+            items: self
+                .items
+                .iter()
+                .map(|i| ReportItem {
+                    id: i.id.clone(),
+                    section: i.section.clone(),
+                    item: i.item.clone(),
+                    level: i.level,
+                    evidence: i.evidence.clone(),
+                    reasons: i
+                        .evidence
+                        .first()
+                        .map(|e| e.reasons.clone())
+                        .unwrap_or_else(|| {
+                            i.closest
+                                .as_ref()
+                                .map(|c| {
+                                    let mut r = vec![format!(
+                                        "closest: {}:{}-{} (probability {:.2}, below the partial cut-off)",
+                                        c.path, c.line_start, c.line_end, c.probability
+                                    )];
+                                    r.extend(c.reasons.iter().cloned());
+                                    r
+                                })
+                                .unwrap_or_default()
+                        }),
+                    closest: i.closest.clone(),
+                    suggestion: i.suggestion.clone(),
+                })
+                .collect(),
+            judged: self.judged,
+            from_cache: self.cached,
+            gaps: self
+                .gaps()
+                .iter()
+                .map(|i| Gap {
+                    id: i.id.clone(),
+                    level: i.level,
+                    suggestion: i.suggestion.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// Items without strong evidence: growth areas.

@@ -299,7 +299,7 @@ fn squash_punctuation(text: &str) -> String {
 }
 
 /// What happened to one block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BlockOutcome {
     pub line: usize,
     pub rewritten: bool,

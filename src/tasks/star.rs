@@ -113,7 +113,7 @@ pub struct StarRequest {
 }
 
 /// One numbered piece of evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub id: String,
     pub path: String,
@@ -133,7 +133,7 @@ impl Evidence {
 }
 
 /// One drafted sentence and the evidence it rests on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Claim {
     pub text: String,
     pub evidence: Vec<String>,
@@ -165,7 +165,7 @@ pub enum Outcome {
 }
 
 /// A candidate story: one note, or notes tied to it by links, shared identifiers or names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Story {
     /// The note the story is anchored on first.
     pub notes: Vec<String>,
@@ -1252,31 +1252,81 @@ impl Draft {
         )
     }
 
+    /// The draft as `star --format json` prints it (and `/v1/star` answers).
     pub fn to_json(&self) -> serde_json::Value {
-        let mut value = json!({ "competency": self.competency });
-        for part in PARTS {
-            value[part.name()] = json!(self.part_text(part, &|id| format!(" [{id}]")));
-        }
-        let mut sentences = serde_json::Map::new();
-        for (part, claims) in &self.parts {
-            sentences.insert(part.name().to_string(), json!(claims));
-        }
-        value["sentences"] = serde_json::Value::Object(sentences);
-        value["citations"] = json!(self
-            .cited()
-            .iter()
-            .map(|e| json!({"id": e.id, "path": e.path, "line_start": e.line_start, "line_end": e.line_end}))
-            .collect::<Vec<_>>());
-        value["evidence"] = json!(self.evidence);
-        value["warnings"] = json!(self.warnings);
-        value["story"] = json!(self.story);
-        value["stories"] = json!(self.stories);
-        value["model"] = json!(self.model);
-        // The other renderings, for clients (the CLI through a server, editor plugins).
-        value["markdown"] = json!(self.to_markdown());
-        value["table_row"] = json!(self.to_table_row());
-        value
+        serde_json::to_value(self.report()).expect("the draft serialises")
     }
+
+    pub fn report(&self) -> DraftReport {
+        let part = |p: Part| self.part_text(p, &|id| format!(" [{id}]"));
+        DraftReport {
+            competency: self.competency.clone(),
+            situation: part(Part::Situation),
+            task: part(Part::Task),
+            action: part(Part::Action),
+            result: part(Part::Result),
+            sentences: self
+                .parts
+                .iter()
+                .map(|(p, claims)| (p.name().to_string(), claims.clone()))
+                .collect(),
+            citations: self
+                .cited()
+                .iter()
+                .map(|e| Citation {
+                    id: e.id.clone(),
+                    path: e.path.clone(),
+                    line_start: e.line_start,
+                    line_end: e.line_end,
+                })
+                .collect(),
+            evidence: self.evidence.clone(),
+            warnings: self.warnings.clone(),
+            story: self.story.clone(),
+            stories: self.stories.clone(),
+            model: self.model.clone(),
+            // The other renderings, for clients (the CLI through a server, editor plugins).
+            markdown: self.to_markdown(),
+            table_row: self.to_table_row(),
+        }
+    }
+}
+
+/// A draft as `star --format json` prints it and `/v1/star` answers. The JSON field names are
+/// a contract.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct DraftReport {
+    pub competency: String,
+    /// Each part's text, every sentence followed by its evidence ids (` [E1]`).
+    pub situation: String,
+    pub task: String,
+    pub action: String,
+    pub result: String,
+    /// Each part's sentences with the evidence ids they rest on.
+    pub sentences: std::collections::BTreeMap<String, Vec<Claim>>,
+    /// The evidence the sentences cite.
+    pub citations: Vec<Citation>,
+    /// The evidence offered (cited or not), in id order.
+    pub evidence: Vec<Evidence>,
+    pub warnings: Vec<String>,
+    /// The story drafted, and the other candidates.
+    pub story: Option<Story>,
+    pub stories: Vec<Story>,
+    /// The model that rephrased the draft; null for the extractive draft.
+    pub model: Option<String>,
+    /// The draft as Markdown, with footnote citations.
+    pub markdown: String,
+    /// The draft as one row of a STAR table (`TABLE_HEADER`).
+    pub table_row: String,
+}
+
+/// A cited passage.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Citation {
+    pub id: String,
+    pub path: String,
+    pub line_start: usize,
+    pub line_end: usize,
 }
 
 /// The header of `--format table`, as in a STAR self-assessment table.

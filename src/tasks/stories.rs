@@ -24,7 +24,7 @@ pub struct Question {
     pub pinned: Vec<Pinned>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Pinned {
     /// The link as written inside `[[...]]`.
     pub link: String,
@@ -33,7 +33,7 @@ pub struct Pinned {
 }
 
 /// A story offered for a question.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct StoryHit {
     /// The note the story is anchored on, and its best passage.
     pub path: String,
@@ -48,7 +48,7 @@ pub struct StoryHit {
     pub best_for: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Answer {
     pub question: String,
     pub line: usize,

@@ -175,7 +175,7 @@ pub fn deep_review(
 }
 
 /// One sentence the fix loop touched.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SentenceFix {
     pub start: usize,
     pub end: usize,

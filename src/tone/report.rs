@@ -28,37 +28,6 @@ pub fn render_lines(reports: &[FileReport]) -> String {
     out
 }
 
-/// An object per file with `file` and `findings`.
-pub fn render_json(reports: &[FileReport]) -> Value {
-    Value::Array(
-        reports
-            .iter()
-            .map(|r| {
-                // Each finding names its file too, so findings can be merged across reports
-                // (and "source" is never mistaken for a file name).
-                let findings: Vec<Value> = r
-                    .findings
-                    .iter()
-                    .map(|f| {
-                        let mut v = json!({"file": r.file});
-                        if let (Value::Object(map), Ok(Value::Object(fields))) =
-                            (&mut v, serde_json::to_value(f))
-                        {
-                            map.extend(fields);
-                        }
-                        v
-                    })
-                    .collect();
-                json!({
-                    "file": r.file,
-                    "findings": findings,
-                    "counts": counts(&r.findings).into_iter().map(|(c, n)| (c.id().to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
-                })
-            })
-            .collect(),
-    )
-}
-
 /// `text` in an ANSI style (`1;31`: bold red) when `color` is on.
 pub fn paint(color: bool, code: &str, text: &str) -> String {
     if color {

@@ -265,22 +265,127 @@ fn every_feature_answers_over_http_and_generation_streams() {
         384
     );
 
+    let (status, stories) = server.call(
+        "POST",
+        "/v1/stories",
+        Some(json!({"questions": "- Tell me about a time you made the build faster.\n", "k": 2})),
+    );
+    assert_eq!(status, 200, "{stories}");
+    assert_eq!(
+        stories["questions"][0]["stories"][0]["path"], "work/2025-03-ci-flakes.md",
+        "{stories}"
+    );
+    let (status, err) = server.call(
+        "POST",
+        "/v1/stories",
+        Some(json!({"questions": "no list here"})),
+    );
+    assert_eq!(status, 422, "{err}");
+    let (status, batch) = server.call(
+        "POST",
+        "/v1/rewrite/batch",
+        Some(json!({"style": "concise", "files": [
+            {"name": "a.md", "text": "# A\n\nI just kind of think the rollout went fine.\n"},
+            {"name": "b.md", "text": "  \n"}]})),
+    );
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["rewritten"], 1, "{batch}");
+    assert_eq!(batch["skipped"], 1, "{batch}");
+    assert!(
+        batch["files"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("# A\n\n"),
+        "{batch}"
+    );
+
+    // The document is generated from the request and response types and the routes: every
+    // CLI feature has its endpoint, every documented operation is served, and the answers above
+    // are valid against their documented schemas.
     let (status, openapi) = server.call("GET", "/openapi.json", None);
     assert_eq!(status, 200);
-    for path in [
-        "/v1/health",
-        "/v1/search",
-        "/v1/tone",
-        "/v1/star",
-        "/v1/star/rubric",
-        "/v1/map",
-        "/v1/rewrite",
-        "/v1/generate",
+    let documented: Vec<&str> = openapi["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "/openapi.json",
+        "/v1/audit",
         "/v1/chat/completions",
         "/v1/embeddings",
-    ] {
-        assert!(!openapi["paths"][path].is_null(), "{path}");
+        "/v1/generate",
+        "/v1/health",
+        "/v1/index",
+        "/v1/map",
+        "/v1/models",
+        "/v1/rewrite",
+        "/v1/rewrite/batch",
+        "/v1/search",
+        "/v1/star",
+        "/v1/star/rubric",
+        "/v1/status",
+        "/v1/stories",
+        "/v1/tone",
+    ];
+    expected.sort_unstable();
+    let mut sorted = documented.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, expected);
+    for path in &documented {
+        for (method, _) in openapi["paths"][path].as_object().unwrap() {
+            let (status, answer) = match method.as_str() {
+                "get" => server.call("GET", path, None),
+                // An empty body: refused (400) or, where every field is optional, answered.
+                _ => server.call("POST", path, Some(json!({}))),
+            };
+            assert!(
+                ![404, 405].contains(&status),
+                "{method} {path}: {status} {answer}"
+            );
+        }
     }
+    assert_eq!(server.call("POST", "/v1/nothing", Some(json!({}))).0, 404);
+    let schema_at = |pointer: &str| {
+        let mut schema = openapi
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{pointer}"))
+            .clone();
+        schema["components"] = openapi["components"].clone();
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{pointer}: {e}"))
+    };
+    let answer_schema = |path: &str, method: &str| {
+        schema_at(&format!(
+            "/paths/{}/{method}/responses/200/content/application~1json/schema",
+            path.replace('/', "~1")
+        ))
+    };
+    for (path, method, answer) in [
+        ("/v1/index", "post", &report),
+        ("/v1/search", "post", &hits),
+        ("/v1/status", "get", &status_json),
+        ("/v1/tone", "post", &tone),
+        ("/v1/audit", "post", &audit),
+        ("/v1/star", "post", &draft),
+        ("/v1/map", "post", &map),
+        ("/v1/rewrite", "post", &rewritten),
+        ("/v1/rewrite/batch", "post", &batch),
+        ("/v1/stories", "post", &stories),
+    ] {
+        let errors: Vec<String> = answer_schema(path, method)
+            .iter_errors(answer)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{path}: {errors:?}");
+    }
+    // The requests the command line sends are the documented bodies; a stray field is not.
+    let search_request = schema_at("/components/schemas/SearchRequest");
+    let request = serde_json::to_value(starling::app::search::SearchRequest::new("ci")).unwrap();
+    assert!(search_request.is_valid(&request), "{request}");
+    assert!(!search_request.is_valid(&json!({"query": "ci", "top": 3})));
+    assert!(!search_request.is_valid(&json!({"query": "ci", "k": 0})));
+
     // A valid schema: no enum lists a value twice (JSON Schema requires them unique).
     fn enums_unique(value: &Value) {
         match value {
@@ -327,6 +432,39 @@ fn every_feature_answers_over_http_and_generation_streams() {
         "{}",
         stdout(&output)
     );
+
+    // The story bank and the claim audit go through it too (`/v1/stories`, `/v1/audit`).
+    let questions = home.path().join("questions.md");
+    std::fs::write(
+        &questions,
+        "- Tell me about a time you made the build faster.\n",
+    )
+    .unwrap();
+    let output = run(starling(home.path())
+        .arg("stories")
+        .arg(&questions)
+        .args(["--format", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let bank: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(bank["file"], questions.display().to_string());
+    assert_eq!(
+        bank["questions"][0]["stories"][0]["path"], "work/2025-03-ci-flakes.md",
+        "{bank}"
+    );
+    let claims = home.path().join("claims.md");
+    std::fs::write(
+        &claims,
+        "- Flaky failures dropped 45% by the end of March.\n",
+    )
+    .unwrap();
+    let output = run(starling(home.path())
+        .arg("audit")
+        .arg(&claims)
+        .args(["--format", "json"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let checked: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(checked["file"], claims.display().to_string());
+    assert_eq!(checked["claims"][0]["verdict"], "contradicted", "{checked}");
 
     // A rubric-wide STAR through the server (`/v1/star/rubric`), as the CLI draws it alone.
     let output = run(starling(home.path())

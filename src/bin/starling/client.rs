@@ -1,8 +1,7 @@
 //! Sending a command through a running `starling serve` when it holds the note store (or
 //! when `--server URL` says so): a small HTTP/1.1 client over loopback, JSON in and out.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -84,29 +83,33 @@ impl Remote {
 
     /// `POST path` (or `GET` without a body); the JSON answer, or the server's error message.
     pub fn call(&self, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        let mut stream = TcpStream::connect_timeout(&self.address, Duration::from_secs(5))
-            .with_context(|| format!("connecting to the server at {}", self.address))?;
-        let payload = body.map(Value::to_string).unwrap_or_default();
-        let method = if body.is_some() { "POST" } else { "GET" };
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-            self.host,
-            self.token,
-            payload.len()
-        )?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response)?;
-        let response = String::from_utf8_lossy(&response);
-        let (head, body) = response
-            .split_once("\r\n\r\n")
-            .context("the server's answer has no body")?;
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("the server's answer has no status")?;
-        let value: Value = serde_json::from_str(body).context("the server's answer is not JSON")?;
+        // Straight to the server (loopback, or the one --server names): no proxy, no
+        // redirects, and no timeout on the answer: the server's own --timeout bounds the work.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        let url = format!("http://{}{path}", self.host);
+        let bearer = format!("Bearer {}", self.token);
+        let response = match body {
+            Some(body) => agent
+                .post(&url)
+                .header("Authorization", &bearer)
+                .send_json(body),
+            None => agent.get(&url).header("Authorization", &bearer).call(),
+        };
+        let mut response =
+            response.with_context(|| format!("calling the server at {}", self.address))?;
+        let status = response.status().as_u16();
+        let value: Value = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_json()
+            .with_context(|| format!("the answer of the server at {} is not JSON", self.address))?;
         if status >= 400 {
             anyhow::bail!(
                 "the server at {} answered {status}: {}",
@@ -115,6 +118,17 @@ impl Remote {
             );
         }
         Ok(value)
+    }
+
+    /// `POST path` with a typed request; the typed answer.
+    pub fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &impl serde::Serialize,
+    ) -> anyhow::Result<T> {
+        let answer = self.call(path, Some(&serde_json::to_value(request)?))?;
+        serde_json::from_value(answer)
+            .with_context(|| format!("the answer of the server at {} to {path}", self.address))
     }
 }
 
@@ -222,5 +236,18 @@ pub fn open_notes(
         StoreAccess::Remote(_) => {
             anyhow::bail!("internal: a command going through a server opened the store")
         }
+    }
+}
+
+/// The engines a command opened here, as an `app::Context`.
+pub fn context<'a>(
+    config: &'a Config,
+    embedder: &'a dyn starling::backends::Embedder,
+    notes: &'a starling::services::NoteStore,
+) -> starling::app::Context<'a> {
+    starling::app::Context {
+        config,
+        embedder,
+        store: notes.store.as_ref(),
     }
 }

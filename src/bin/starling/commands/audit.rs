@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use starling::app::{self, audit::AuditReport, audit::AuditRequest};
 use starling::config::Config;
 use starling::tasks::audit::{self, Claim, Verdict};
 use starling::tone::{InputKind, LineIndex};
@@ -41,9 +42,8 @@ pub struct Args {
 }
 
 struct FileAudit {
-    name: String,
     source: String,
-    claims: Vec<Claim>,
+    report: AuditReport,
 }
 
 fn read_input(path: &Path) -> anyhow::Result<(String, String, InputKind)> {
@@ -68,7 +68,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if args.files.is_empty() {
         anyhow::bail!("no input: pass the drafts to audit, or `-` to read standard input");
     }
-    let filter = args.notes.filter()?;
+    // The dates, checked before any work.
+    args.notes.filter()?;
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
     for path in &args.files {
@@ -79,41 +80,47 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     let mut audits = Vec::new();
     if !inputs.is_empty() {
-        let (embedder, notes) =
-            super::open_local_notes(config, "audit", ", or POST the draft to its /v1/audit")?;
-        let read = starling::services::note_reader(config);
+        let notes = super::open_notes(config, "audit")?;
         for (name, source, kind) in inputs {
-            let file = (name != "-")
-                .then(|| Path::new(&name).canonicalize().ok())
-                .flatten()
-                .map(|p| p.to_string_lossy().into_owned());
-            let draft = audit::Draft {
-                source: &source,
-                kind,
-                file,
+            let request = AuditRequest {
+                text: source,
+                path: args.notes.path.clone(),
+                since: args.notes.since.clone(),
+                until: args.notes.until.clone(),
+                no_model: args.no_model,
             };
-            let claims = audit::audit(
-                &embedder,
-                &notes.store,
-                &draft,
-                &filter,
-                &audit::Settings::default(),
-                &read,
-            )?;
+            let report = match &notes {
+                // The server reads the draft as Markdown and cannot tell whether it is one of
+                // its notes.
+                super::Notes::Server(server) => {
+                    let mut report: AuditReport = server.request("/v1/audit", &request)?;
+                    report.file = name.clone();
+                    report
+                }
+                super::Notes::Here(embedder, notes) => {
+                    let file = (name != "-")
+                        .then(|| Path::new(&name).canonicalize().ok())
+                        .flatten()
+                        .map(|p| p.to_string_lossy().into_owned());
+                    app::audit::run(
+                        &crate::client::context(config, embedder, notes),
+                        &request,
+                        &name,
+                        kind,
+                        file,
+                    )?
+                }
+            };
             audits.push(FileAudit {
-                name,
-                source,
-                claims,
+                source: request.text,
+                report,
             });
         }
     }
 
     let rendered = match args.format {
         Format::Json => {
-            let files: Vec<serde_json::Value> = audits
-                .iter()
-                .map(|a| json!({"file": a.name, "claims": a.claims, "summary": audit::counts(&a.claims)}))
-                .collect();
+            let files: Vec<serde_json::Value> = audits.iter().map(|a| json!(a.report)).collect();
             let value = if files.len() == 1 {
                 files.into_iter().next().expect("one")
             } else {
@@ -140,7 +147,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     let failing = audits
         .iter()
-        .flat_map(|a| &a.claims)
+        .flat_map(|a| &a.report.claims)
         .any(|c| match args.fail_on {
             Some(FailOn::Contradicted) => c.verdict == Verdict::Contradicted,
             Some(FailOn::Unsupported) => c.verdict != Verdict::Supported,
@@ -179,10 +186,10 @@ fn reason(claim: &Claim) -> String {
 fn render_lines(audits: &[FileAudit]) -> String {
     let mut out = String::new();
     for a in audits {
-        for c in &a.claims {
+        for c in &a.report.claims {
             out.push_str(&format!(
                 "{}:{}:{}: {}: {} [{}]\n",
-                a.name,
+                a.report.file,
                 c.line,
                 c.column,
                 c.verdict.name(),
@@ -202,7 +209,7 @@ fn render_human(audits: &[FileAudit], color: bool) -> String {
     let paint = |code: &str, text: &str| starling::tone::report::paint(color, code, text);
     let mut out = String::new();
     for a in audits {
-        for c in &a.claims {
+        for c in &a.report.claims {
             let (code, label) = match c.verdict {
                 Verdict::Contradicted => ("1;31", "contradicted"),
                 Verdict::Unsupported => ("1;33", "unsupported"),
@@ -212,7 +219,7 @@ fn render_human(audits: &[FileAudit], color: bool) -> String {
             let gutter = c.line.to_string().len();
             out.push_str(&format!(
                 "{:gutter$}--> {}:{}:{}\n",
-                "", a.name, c.line, c.column
+                "", a.report.file, c.line, c.column
             ));
             let line_text = a.source.lines().nth(c.line - 1).unwrap_or_default();
             out.push_str(&format!("{:gutter$} |\n{} | {}\n", "", c.line, line_text));
@@ -224,11 +231,11 @@ fn render_human(audits: &[FileAudit], color: bool) -> String {
             }
             out.push('\n');
         }
-        let n = |v: Verdict| a.claims.iter().filter(|c| c.verdict == v).count();
+        let n = |v: Verdict| a.report.claims.iter().filter(|c| c.verdict == v).count();
         out.push_str(&format!(
             "{}: {} claim(s): {} supported, {} contradicted, {} unsupported\n",
-            a.name,
-            a.claims.len(),
+            a.report.file,
+            a.report.claims.len(),
             n(Verdict::Supported),
             n(Verdict::Contradicted),
             n(Verdict::Unsupported)
@@ -242,7 +249,7 @@ fn render_sarif(audits: &[FileAudit]) -> serde_json::Value {
         .iter()
         .flat_map(|a| {
             let lines = LineIndex::new(&a.source);
-            a.claims.iter().map(move |c| {
+            a.report.claims.iter().map(move |c| {
                 let (end_line, end_column) = lines.position(c.end);
                 json!({
                     "ruleId": c.verdict.name(),
@@ -253,7 +260,7 @@ fn render_sarif(audits: &[FileAudit]) -> serde_json::Value {
                     },
                     "message": {"text": reason(c)},
                     "locations": [{"physicalLocation": {
-                        "artifactLocation": {"uri": a.name},
+                        "artifactLocation": {"uri": a.report.file},
                         "region": {"startLine": c.line, "startColumn": c.column,
                                    "endLine": end_line, "endColumn": end_column},
                     }}],

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use starling::backends::{GenerateRequest, Sampling};
+use starling::app::{self, generate::TextRequest};
 use starling::config::Config;
 
 use crate::output;
@@ -43,35 +43,48 @@ pub struct Args {
     stats: bool,
 }
 
-pub fn sampling(config: &Config, args: &Args) -> anyhow::Result<Sampling> {
-    let settings = &config.generator;
-    let sampling = Sampling {
-        temperature: args.temperature.unwrap_or(settings.temperature),
-        top_p: args.top_p.unwrap_or(settings.top_p),
-        min_p: args.min_p.unwrap_or(settings.min_p),
-        repeat_penalty: args.repeat_penalty.unwrap_or(settings.repeat_penalty),
-        seed: args.seed.unwrap_or(settings.seed),
-        max_tokens: args.max_tokens.unwrap_or(settings.max_tokens),
-        stop: args.stop.clone(),
+/// The request the flags describe; the flags' own checks say which flag is wrong.
+fn request(
+    args: &Args,
+    prompt: String,
+    json_schema: Option<serde_json::Value>,
+) -> anyhow::Result<TextRequest> {
+    let within = |value: Option<f32>, range: std::ops::RangeInclusive<f32>| {
+        value.is_none_or(|v| range.contains(&v))
     };
     anyhow::ensure!(
-        sampling.temperature >= 0.0,
-        "--temperature must be 0 or more"
+        within(args.temperature, 0.0..=2.0),
+        "--temperature must be between 0 and 2"
     );
     anyhow::ensure!(
-        (0.0..=1.0).contains(&sampling.top_p),
+        within(args.top_p, 0.0..=1.0),
         "--top-p must be between 0 and 1"
     );
     anyhow::ensure!(
-        (0.0..=1.0).contains(&sampling.min_p),
+        within(args.min_p, 0.0..=1.0),
         "--min-p must be between 0 and 1"
     );
     anyhow::ensure!(
-        sampling.repeat_penalty > 0.0,
+        args.repeat_penalty.is_none_or(|p| p > 0.0),
         "--repeat-penalty must be above 0 (1 = off)"
     );
-    anyhow::ensure!(sampling.max_tokens > 0, "--max-tokens must be at least 1");
-    Ok(sampling)
+    anyhow::ensure!(
+        args.max_tokens != Some(0),
+        "--max-tokens must be at least 1"
+    );
+    Ok(TextRequest {
+        prompt,
+        system: args.system.clone(),
+        max_tokens: args.max_tokens,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repeat_penalty: args.repeat_penalty,
+        seed: args.seed,
+        stop: args.stop.clone(),
+        json_schema,
+        stream: false,
+    })
 }
 
 /// The longest prompt read from standard input (far beyond any model's context).
@@ -106,39 +119,37 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         "the prompt is empty; pass some text or `-` with input on stdin"
     );
     let schema = args.json_schema.as_ref().map(read_schema).transpose()?;
+    let structured = schema.is_some();
+    let request = request(args, prompt, schema)?;
+    // The settings fill in what the flags leave out (and pass the same checks).
+    request.sampling(&config.generator)?;
     let generator = super::load_generator(config)?;
-    let request = GenerateRequest {
-        system: args.system.clone(),
-        prompt,
-        sampling: sampling(config, args)?,
-        json_schema: None,
-        cancel: None,
-    };
-
-    let generation = match &schema {
-        Some(schema) => {
-            let (value, generation) =
-                starling::structured::generate_json(generator.as_ref(), &request, schema)
-                    .context("structured generation failed")?;
-            output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
-            generation
-        }
-        None => {
-            let mut write_error = None;
-            let generation = generator.generate(&request, &mut |piece| {
-                if write_error.is_none() {
-                    if let Err(err) = output::print(piece) {
-                        write_error = Some(err);
-                    }
+    let mut write_error = None;
+    let (answer, generation) = app::generate::run(
+        generator.as_ref(),
+        &request,
+        &config.generator,
+        &mut |piece| {
+            if write_error.is_none() {
+                if let Err(err) = output::print(piece) {
+                    write_error = Some(err);
                 }
-            })?;
-            if let Some(err) = write_error {
-                return Err(err);
             }
-            output::print("\n")?;
-            generation
+        },
+    )
+    .map_err(|err| match err {
+        starling::Error::UnparseableOutput { .. } => {
+            anyhow::Error::new(err).context("structured generation failed")
         }
-    };
+        err => err.into(),
+    })?;
+    if let Some(err) = write_error {
+        return Err(err);
+    }
+    match answer.json.filter(|_| structured) {
+        Some(value) => output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?))?,
+        None => output::print("\n")?,
+    }
     if args.stats {
         let tokens_per_second = |n: usize, ms: f64| {
             if ms > 0.0 {

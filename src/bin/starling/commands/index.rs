@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use starling::app::{self, index::IndexRequest};
 use starling::config::{default_config_path, remember_note_paths, Config};
-use starling::notes::index::{index, IndexOptions, IndexReport};
+use starling::notes::index::IndexReport;
 use starling::services;
 
 use crate::client::{self, StoreAccess};
@@ -80,9 +81,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 !args.watch,
                 "a running `starling serve` holds the store; it indexes on request (POST /v1/index), so --watch is not available through it"
             );
-            let answer = server.call("/v1/index", Some(&serde_json::json!({ "paths": roots })))?;
-            let report: starling::notes::index::IndexReport =
-                serde_json::from_value(answer).context("the server's index report")?;
+            let report: IndexReport =
+                server.request("/v1/index", &IndexRequest { paths: roots })?;
             if args.json {
                 output::print(&format!("{}\n", serde_json::to_string(&report)?))?;
             } else {
@@ -93,9 +93,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let embedder = services::open_embedder(config)?;
     let notes = services::open_store(config, lock, &embedder)?;
-    let options = IndexOptions {
-        max_file_bytes: config.notes.max_file_bytes,
-    };
+    let ctx = client::context(config, &embedder, &notes);
     let mut last_error: Option<String> = None;
     loop {
         // Drawn on a terminal only (indicatif hides itself otherwise), and only for a pass
@@ -108,14 +106,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             bar.update(done, total);
             bar.set_message(current);
         };
-        let result = index(
-            &roots,
-            &notes.state_path,
-            &embedder,
-            &notes.store,
-            &options,
-            &mut progress,
-        );
+        let result = app::index::run(&ctx, &roots, &notes.state_path, &mut progress);
         bar.finish_and_clear();
         let report = match result {
             Ok(report) => {

@@ -6,12 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use starling::backends::{Sampling, SearchFilter};
+use starling::app::{self, map::MapFormat, map::MapRequest};
 use starling::config::Config;
 use starling::files;
-use starling::prompts::Prompt;
 use starling::services;
-use starling::tasks::map::{self, JudgmentCache, MapOptions};
+use starling::tasks::map::{self, JudgmentCache};
 use starling::tasks::rubric;
 
 use crate::output;
@@ -52,31 +51,34 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     super::check_date("--until", &args.until)?;
     let text = files::read_text(&args.rubric, 4 << 20)?;
     let rubric = rubric::parse(&args.rubric, &text)?;
+    let request = MapRequest {
+        rubric_name: args
+            .rubric
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned()),
+        rubric: text,
+        format: Some(match args.format {
+            Format::Md => MapFormat::Md,
+            Format::Json => MapFormat::Json,
+            Format::Html => MapFormat::Html,
+        }),
+        no_model: args.no_model,
+        k: Some(args.k),
+        since: args.since.clone(),
+        until: args.until.clone(),
+    };
 
-    let access = match crate::client::store_access(config, "starling map")? {
-        crate::client::StoreAccess::Remote(server) => {
-            let format = match args.format {
-                Format::Md => "md",
-                Format::Json => "json",
-                Format::Html => "html",
-            };
-            let answer = server.call(
-                "/v1/map",
-                Some(&serde_json::json!({
-                    "rubric": text, "no_model": args.no_model, "k": args.k,
-                    "since": args.since, "until": args.until, "format": format,
-                })),
-            )?;
+    let (embedder, notes) = match super::open_notes(config, "map")? {
+        super::Notes::Server(server) => {
+            let answer = server.call("/v1/map", Some(&serde_json::to_value(&request)?))?;
             let report = match args.format {
                 Format::Json => format!("{}\n", serde_json::to_string_pretty(&answer)?),
                 _ => answer["report"].as_str().unwrap_or_default().to_string(),
             };
             return emit(&report, args.out.as_deref());
         }
-        access => access,
+        super::Notes::Here(embedder, notes) => (embedder, notes),
     };
-    let embedder = services::open_embedder(config)?;
-    let notes = crate::client::open_notes(config, access, &embedder)?;
     let cache_path = services::index_dir(config).join("map-judgments.json");
     let mut cache: JudgmentCache = match std::fs::read(&cache_path) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
@@ -87,24 +89,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         Some(super::load_generator(config)?)
     };
-    let prompt = Prompt::load("map-judge", config.prompts_dir.as_deref())?;
-    let sampling = Sampling::greedy(config.generator.seed);
-    let judge = generator.as_ref().map(|g| (g.as_ref(), &prompt, &sampling));
-    let options = MapOptions {
-        k: args.k,
-        filter: SearchFilter {
-            path_prefix: None,
-            tag: None,
-            since: args.since.clone(),
-            until: args.until.clone(),
-        },
-    };
-    let result = map::run(
-        &embedder,
-        &notes.store,
-        judge,
+    let result = app::map::run(
+        &crate::client::context(config, &embedder, &notes),
+        generator.as_deref(),
         &rubric,
-        &options,
+        &request,
         &mut cache,
     )?;
     files::write_atomic(&cache_path, &serde_json::to_vec(&cache)?)
@@ -124,24 +113,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         Format::Html => result.to_html(),
     };
     emit(&report, args.out.as_deref())?;
+    let count = |level: map::Level| result.items.iter().filter(|i| i.level == level).count();
     eprintln!(
         "{} items: {} strong, {} partial, {} none; {} candidates judged, {} from the cache",
         result.items.len(),
-        result
-            .items
-            .iter()
-            .filter(|i| i.level == map::Level::Strong)
-            .count(),
-        result
-            .items
-            .iter()
-            .filter(|i| i.level == map::Level::Partial)
-            .count(),
-        result
-            .items
-            .iter()
-            .filter(|i| i.level == map::Level::None)
-            .count(),
+        count(map::Level::Strong),
+        count(map::Level::Partial),
+        count(map::Level::None),
         result.judged,
         result.cached
     );

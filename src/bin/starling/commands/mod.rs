@@ -92,26 +92,29 @@ pub fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The embedder and the note store for a command that reads the store in this process (it does
-/// not go through a server yet); a running server that holds the store is named, with the fix
-/// (`instead`: what to ask that server for).
-pub fn open_local_notes(
-    config: &starling::config::Config,
-    command: &str,
-    instead: &str,
-) -> anyhow::Result<(
-    starling::backends::fastembed::FastEmbedder,
-    starling::services::NoteStore,
-)> {
-    let access = match crate::client::store_access(config, &format!("starling {command}"))? {
-        crate::client::StoreAccess::Remote(_) => anyhow::bail!(
-            "a running `starling serve` holds the store and `starling {command}` does not go through it yet; stop the server and run `starling {command}` again{instead}"
-        ),
-        access => access,
-    };
-    let embedder = starling::services::open_embedder(config)?;
-    let notes = crate::client::open_notes(config, access, &embedder)?;
-    Ok((embedder, notes))
+/// Where a command that reads the notes runs: through the running server that holds the store,
+/// or here on the store (or a copy of it, while another process holds it).
+// One per command run: the size of the engines is not worth a box.
+#[allow(clippy::large_enum_variant)]
+pub enum Notes {
+    Server(crate::client::Remote),
+    Here(
+        starling::backends::fastembed::FastEmbedder,
+        starling::services::NoteStore,
+    ),
+}
+
+pub fn open_notes(config: &starling::config::Config, command: &str) -> anyhow::Result<Notes> {
+    Ok(
+        match crate::client::store_access(config, &format!("starling {command}"))? {
+            crate::client::StoreAccess::Remote(server) => Notes::Server(server),
+            access => {
+                let embedder = starling::services::open_embedder(config)?;
+                let notes = crate::client::open_notes(config, access, &embedder)?;
+                Notes::Here(embedder, notes)
+            }
+        },
+    )
 }
 
 /// `--path`, `--since` and `--until` for commands that read evidence from the notes.
@@ -119,13 +122,13 @@ pub fn open_local_notes(
 pub struct NoteFilterArgs {
     /// Only notes under this folder or file (relative to the note root).
     #[arg(long)]
-    path: Option<String>,
+    pub path: Option<String>,
     /// Only notes dated on or after YYYY-MM-DD.
     #[arg(long)]
-    since: Option<String>,
+    pub since: Option<String>,
     /// Only notes dated on or before YYYY-MM-DD.
     #[arg(long)]
-    until: Option<String>,
+    pub until: Option<String>,
 }
 
 impl NoteFilterArgs {

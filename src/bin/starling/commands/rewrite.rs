@@ -4,22 +4,19 @@
 //! rerun of the same command after Ctrl-C or `kill -9` skips finished files and redoes the rest.
 //! One bad file never stops the batch; exit 2 if any file failed.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sha2::{Digest, Sha256};
-use starling::backends::{Generator, Sampling};
+use starling::app::rewrite::{sha256, BatchFile, BatchReport, Journal, JournalEntry, Rewriter};
+use starling::backends::Generator;
 use starling::config::Config;
 use starling::files;
 use starling::notes::loading::{read_bounded, walk_files, FoundFile, NOTE_EXTENSIONS};
-use starling::tasks::rewrite::{self, RewriteOptions};
-use starling::tone::{CheckOptions, InputKind, RuleSet};
+use starling::tasks::rewrite;
+use starling::tone::{InputKind, RuleSet};
 
 use crate::output;
 
@@ -51,69 +48,8 @@ pub struct Args {
     max_bytes: u64,
 }
 
-/// One finished file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct JournalEntry {
-    input_sha256: String,
-    output_sha256: String,
-    output: PathBuf,
-}
-
-/// The journal of one job (same inputs, style, instructions and destination).
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Journal {
-    version: u32,
-    job: String,
-    finished: BTreeMap<PathBuf, JournalEntry>,
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(bytes))
-}
-
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// What happened to one file.
-#[derive(Debug, Clone, Serialize)]
-struct FileResult {
-    path: String,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    output: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    blocks_rewritten: usize,
-    blocks_kept: usize,
-    /// Blocks kept as they were, with why (`line: reason`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    kept: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tone_before: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tone_after: Option<usize>,
-}
-
-impl FileResult {
-    fn new(path: &str, status: &'static str) -> Self {
-        FileResult {
-            path: path.to_string(),
-            status,
-            output: None,
-            reason: None,
-            blocks_rewritten: 0,
-            blocks_kept: 0,
-            kept: Vec::new(),
-            tone_before: None,
-            tone_after: None,
-        }
-    }
-
-    fn because(mut self, reason: impl Into<String>) -> Self {
-        self.reason = Some(reason.into());
-        self
-    }
 }
 
 /// Files Starling itself leaves beside drafts: backups, temporary files.
@@ -122,7 +58,8 @@ fn is_own_file(name: &str) -> bool {
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
-    let style = starling::prompts::rewrite_style(&args.style, config.styles_dir.as_deref())?;
+    // A style that does not exist fails before anything is read.
+    starling::prompts::rewrite_style(&args.style, config.styles_dir.as_deref())?;
     if args.out.is_none() && !args.in_place && !args.dry_run {
         anyhow::bail!("say where the results go: --out DIR (inputs untouched) or --in-place (backups kept); --dry-run to preview");
     }
@@ -157,69 +94,19 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
 
-    let job = {
-        let mut hasher = Sha256::new();
-        for root in &roots {
-            hasher.update(root.to_string_lossy().as_bytes());
-            hasher.update([0]);
-        }
-        hasher.update(args.style.as_bytes());
-        hasher.update([0]);
-        hasher.update(args.instructions.as_deref().unwrap_or_default().as_bytes());
-        hasher.update([0]);
-        match &out_dir {
-            Some(out) => hasher.update(out.to_string_lossy().as_bytes()),
-            None => hasher.update(b"--in-place"),
-        }
-        format!("{:x}", hasher.finalize())[..16].to_string()
-    };
-    let journal_path = config
-        .data_dir
-        .join("rewrite")
-        .join(format!("journal-{job}.json"));
-    let mut journal: Journal = match std::fs::read(&journal_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-            format!(
-                "the rewrite journal `{}` is unreadable; remove it to start the job over",
-                journal_path.display()
-            )
-        })?,
-        Err(_) => Journal {
-            version: 1,
-            job: job.clone(),
-            ..Default::default()
-        },
-    };
-    std::fs::create_dir_all(journal_path.parent().expect("journal folder")).with_context(|| {
-        format!(
-            "creating `{}`",
-            journal_path.parent().expect("folder").display()
-        )
-    })?;
+    let job = Journal::job_id(
+        &roots,
+        &args.style,
+        args.instructions.as_deref(),
+        out_dir.as_deref(),
+    );
+    let mut journal = Journal::open(&config.data_dir, &job)?;
     if let Some(out) = &out_dir {
         clean_stale_temporaries(out);
     }
 
     let rules = RuleSet::load(&config.tone.rules)?;
-    let tone_count = |text: &str, path: &Path| -> Option<usize> {
-        rules
-            .check(
-                text,
-                &CheckOptions {
-                    kind: InputKind::for_path(path),
-                    profile: config.tone.profile.clone(),
-                    allow: config.tone.allow.clone(),
-                },
-            )
-            .ok()
-            .map(|f| f.len())
-    };
     let mut generator: Option<Box<dyn Generator>> = None;
-    let options = RewriteOptions {
-        instructions: args.instructions.clone(),
-        sampling: Sampling::greedy(config.generator.seed),
-        max_block_bytes: 6000,
-    };
     let terminal = std::io::stderr().is_terminal();
     let started = Instant::now();
     let total = found.len();
@@ -231,7 +118,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             .expect("a valid template"),
     );
     let mut tokens = 0usize;
-    let mut results: Vec<FileResult> = Vec::new();
+    let mut results: Vec<BatchFile> = Vec::new();
     for (index, file) in found.iter().enumerate() {
         let name = file.relative.clone();
         let is_draft = Path::new(&name)
@@ -241,11 +128,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         // Only drafts are read, and only after their size says they fit (a folder of drafts
         // may also hold videos).
         if !is_draft {
-            results.push(FileResult::new(&name, "skipped").because("not a Markdown or text draft"));
+            results.push(BatchFile::new(&name, "skipped").because("not a Markdown or text draft"));
             continue;
         }
         if file.size > args.max_bytes {
-            results.push(FileResult::new(&name, "failed").because(format!(
+            results.push(BatchFile::new(&name, "failed").because(format!(
                 "is {} bytes, over the {} byte limit; split it or raise the limit",
                 file.size, args.max_bytes
             )));
@@ -255,7 +142,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             Ok(bytes) => bytes,
             Err(err) => {
                 results.push(
-                    FileResult::new(&name, "failed").because(format!("cannot read it: {err}")),
+                    BatchFile::new(&name, "failed").because(format!("cannot read it: {err}")),
                 );
                 continue;
             }
@@ -268,14 +155,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                     .split_once("`: ")
                     .map_or(message.as_str(), |(_, m)| m)
                     .to_string();
-                results.push(FileResult::new(&name, "failed").because(reason));
+                results.push(BatchFile::new(&name, "failed").because(reason));
                 continue;
             }
         };
         if text.trim().is_empty() {
-            results.push(
-                FileResult::new(&name, "skipped").because("empty (no text, only whitespace)"),
-            );
+            results
+                .push(BatchFile::new(&name, "skipped").because("empty (no text, only whitespace)"));
             continue;
         }
         let input_sha = sha256(&bytes);
@@ -283,22 +169,14 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             Some(out) => out.join(&name),
             None => file.absolute.clone(),
         };
-        if let Some(entry) = journal.finished.get(&file.absolute) {
-            let done = if args.in_place {
-                entry.output_sha256 == input_sha
-            } else {
-                entry.input_sha256 == input_sha
-                    && std::fs::read(&entry.output).is_ok_and(|b| sha256(&b) == entry.output_sha256)
-            };
-            if done {
-                let mut result = FileResult::new(&name, "already done");
-                result.output = Some(entry.output.display().to_string());
-                results.push(result);
-                continue;
-            }
+        if let Some(entry) = journal.done(&file.absolute, &input_sha, args.in_place) {
+            let mut result = BatchFile::new(&name, "already done");
+            result.output = Some(entry.output.display().to_string());
+            results.push(result);
+            continue;
         }
         if args.dry_run {
-            let mut result = FileResult::new(&name, "would rewrite");
+            let mut result = BatchFile::new(&name, "would rewrite");
             result.output = Some(output_path.display().to_string());
             result.blocks_rewritten = rewrite::prose_blocks(&text).len();
             results.push(result);
@@ -307,7 +185,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         if generator.is_none() {
             generator = Some(super::load_generator(config)?);
         }
-        let engine = generator.as_deref().expect("loaded");
+        let rewriter = Rewriter::new(
+            generator.as_deref().expect("loaded"),
+            &rules,
+            config,
+            &args.style,
+            args.instructions.clone(),
+        )?;
         bar.set_position(index as u64);
         let mut progress = |done: usize, blocks: usize| {
             let elapsed = started.elapsed().as_secs_f64();
@@ -324,15 +208,16 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         if !terminal {
             eprintln!("rewrite: [{}/{total}] {name}", index + 1);
         }
-        let rewritten = match rewrite::rewrite(engine, &style, &text, &options, &mut progress) {
-            Ok(rewritten) => rewritten,
-            Err(err) => {
-                results.push(
-                    FileResult::new(&name, "failed").because(format!("the model failed: {err}")),
-                );
-                continue;
-            }
-        };
+        let rewritten =
+            match rewriter.rewrite(&text, InputKind::for_path(&file.absolute), &mut progress) {
+                Ok(rewritten) => rewritten,
+                Err(err) => {
+                    results.push(
+                        BatchFile::new(&name, "failed").because(format!("the model failed: {err}")),
+                    );
+                    continue;
+                }
+            };
         tokens += rewritten.tokens_generated;
         let written = (|| -> anyhow::Result<()> {
             if args.in_place {
@@ -345,29 +230,19 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             Ok(())
         })();
         if let Err(err) = written {
-            results.push(FileResult::new(&name, "failed").because(format!("{err:#}")));
+            results.push(BatchFile::new(&name, "failed").because(format!("{err:#}")));
             continue;
         }
-        journal.finished.insert(
+        journal.record(
             file.absolute.clone(),
             JournalEntry {
                 input_sha256: input_sha,
                 output_sha256: sha256(rewritten.text.as_bytes()),
                 output: output_path.clone(),
             },
-        );
-        files::write_atomic(&journal_path, &serde_json::to_vec_pretty(&journal)?)?;
-        let mut result = FileResult::new(&name, "rewritten");
+        )?;
+        let mut result = BatchFile::rewritten(&name, &rewritten);
         result.output = Some(output_path.display().to_string());
-        result.blocks_rewritten = rewritten.blocks.iter().filter(|b| b.rewritten).count();
-        result.blocks_kept = rewritten.blocks.len() - result.blocks_rewritten;
-        result.kept = rewritten
-            .blocks
-            .iter()
-            .filter_map(|b| b.note.as_ref().map(|n| format!("line {}: {n}", b.line)))
-            .collect();
-        result.tone_before = tone_count(&text, &file.absolute);
-        result.tone_after = tone_count(&rewritten.text, &output_path);
         results.push(result);
     }
     bar.finish_and_clear();
@@ -401,7 +276,7 @@ fn clean_stale_temporaries(out: &Path) {
 }
 
 fn print_summary(
-    results: &[FileResult],
+    results: &[BatchFile],
     args: &Args,
     seconds: f64,
     tokens: usize,
@@ -410,19 +285,8 @@ fn print_summary(
     let before: usize = results.iter().filter_map(|r| r.tone_before).sum();
     let after: usize = results.iter().filter_map(|r| r.tone_after).sum();
     if args.json {
-        let value = json!({
-            "files": results,
-            "rewritten": count("rewritten"),
-            "already_done": count("already done"),
-            "would_rewrite": count("would rewrite"),
-            "skipped": count("skipped"),
-            "failed": count("failed"),
-            "tone_findings_before": before,
-            "tone_findings_after": after,
-            "seconds": seconds,
-            "tokens_generated": tokens,
-        });
-        return output::print(&format!("{}\n", serde_json::to_string_pretty(&value)?));
+        let report = BatchReport::new(results.to_vec(), seconds, tokens);
+        return output::print(&format!("{}\n", serde_json::to_string_pretty(&report)?));
     }
     let mut text = String::new();
     for r in results {

@@ -2,13 +2,11 @@
 
 use std::process::ExitCode;
 
-use starling::backends::{SearchFilter, SearchMode};
+use starling::app::search::{self, SearchHit, SearchRequest};
+use starling::backends::SearchMode;
 use starling::config::Config;
 use starling::notes::index::IndexState;
-use starling::notes::retrieve;
 use starling::services;
-
-use anyhow::Context;
 
 use crate::client::{self, StoreAccess};
 use crate::output;
@@ -40,18 +38,20 @@ pub struct Args {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!args.query.trim().is_empty(), "the query is empty");
-    anyhow::ensure!(args.k > 0, "-k must be at least 1");
+    anyhow::ensure!(
+        (1..=search::MAX_K).contains(&args.k),
+        "-k must be between 1 and {}",
+        search::MAX_K
+    );
     super::check_date("--since", &args.since)?;
     super::check_date("--until", &args.until)?;
-    let request = retrieve::Request {
-        text: args.query.clone(),
+    let request = SearchRequest {
+        query: args.query.clone(),
         k: args.k,
-        filter: SearchFilter {
-            path_prefix: args.path.clone(),
-            tag: args.tag.clone(),
-            since: args.since.clone(),
-            until: args.until.clone(),
-        },
+        path: args.path.clone(),
+        tag: args.tag.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
         mode: match args.mode.as_str() {
             "dense" => SearchMode::Dense,
             "lexical" => SearchMode::Lexical,
@@ -59,27 +59,15 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         },
     };
     let mut indexing = false;
-    let rows: Vec<serde_json::Value> = match client::store_access(config, "starling search")? {
-        StoreAccess::Remote(server) => {
-            let answer = server.call(
-                "/v1/search",
-                Some(&serde_json::json!({
-                    "query": args.query, "k": args.k, "path": args.path, "tag": args.tag,
-                    "since": args.since, "until": args.until, "mode": args.mode,
-                })),
-            )?;
-            serde_json::from_value(answer).context("the server's search answer")?
-        }
+    let rows: Vec<SearchHit> = match client::store_access(config, "starling search")? {
+        StoreAccess::Remote(server) => server.request("/v1/search", &request)?,
         access => {
             // Another process (a long index run) may hold the store: then a copy of what it
             // has stored so far is searched.
             indexing = matches!(&access, StoreAccess::Copy { holder } if holder.contains("starling index"));
             let embedder = services::open_embedder(config)?;
             let notes = client::open_notes(config, access, &embedder)?;
-            let hits = retrieve::search(&embedder, &notes.store, &request)?;
-            hits.iter()
-                .map(starling::notes::retrieve::hit_json)
-                .collect()
+            search::run(&client::context(config, &embedder, &notes), &request)?
         }
     };
     if args.json {
@@ -87,8 +75,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         let mut text = String::new();
         for row in &rows {
-            let field = |k: &str| row[k].as_str().unwrap_or_default().to_string();
-            let snippet: String = field("text")
+            let snippet: String = row
+                .text
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -97,11 +85,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 .collect();
             text.push_str(&format!(
                 "{}:{}-{}  {}  {:.3}\n    {snippet}\n",
-                field("path"),
-                row["line_start"],
-                row["line_end"],
-                field("heading"),
-                row["score"].as_f64().unwrap_or_default()
+                row.path, row.line_start, row.line_end, row.heading, row.score
             ));
         }
         if rows.is_empty() {

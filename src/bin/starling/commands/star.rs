@@ -7,14 +7,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde_json::json;
-use starling::app::star::{draft_rubric, read_pinned, RubricDrafts};
-use starling::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
+use starling::app;
+use starling::app::star::{
+    read_pinned, RubricDrafts, StarAnswer, StarDraftRequest, StarRubricRequest,
+};
+use starling::backends::{Embedder, Generator, Sampling, VectorStore};
 use starling::config::Config;
 use starling::prompts::Prompt;
-use starling::services;
 use starling::tasks::rubric;
-use starling::tasks::star::{self, Draft, Evidence, Outcome, StarRequest};
+use starling::tasks::star::{self, Draft, Evidence, Outcome};
 
 use crate::output;
 
@@ -216,52 +217,66 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             "--competency is required (or --rubric FILE); e.g. --competency \"Incident ownership\""
         ),
     };
-    let pinned = args
-        .include
-        .iter()
-        .map(|spec| read_pinned(spec, &config.notes.paths).context("--include"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let roots = config.notes.paths.clone();
+    let pin = |spec: &str| read_pinned(spec, &roots);
+    let draft_request = StarDraftRequest {
+        competency: competency.clone().unwrap_or_default(),
+        context: args.context.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        path: args.path.clone(),
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        k: Some(args.k),
+        story: Some(args.story),
+        stories: args.stories,
+        no_model: args.no_model,
+        stream: false,
+    };
+    let rubric_request = rubric_text.map(|text| StarRubricRequest {
+        rubric: text,
+        rubric_name: args
+            .rubric
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned()),
+        per_item: args.per_item,
+        context: args.context.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        path: args.path.clone(),
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        k: Some(args.k),
+        no_model: args.no_model,
+        stream: false,
+    });
+    // The pins are read before anything is opened: a wrong path fails at once.
+    let base = match &rubric_request {
+        Some(request) => request.task(&pin),
+        None => draft_request.task(&pin),
+    }
+    .context("--include")?;
 
-    let access = match crate::client::store_access(config, "starling star")? {
-        crate::client::StoreAccess::Remote(server) => {
-            let body = json!({
-                "competency": competency, "context": args.context, "since": args.since,
-                "until": args.until, "path": args.path, "include": args.include,
-                "exclude": args.exclude, "k": args.k, "no_model": args.no_model,
-            });
-            if let (Some(text), Some(path)) = (&rubric_text, &args.rubric) {
-                let body = json!({
-                    "rubric": text, "per_item": args.per_item,
-                    "rubric_name": path.file_name().map(|n| n.to_string_lossy()),
-                    "context": args.context, "since": args.since, "until": args.until,
-                    "path": args.path, "include": args.include, "exclude": args.exclude,
-                    "k": args.k, "no_model": args.no_model,
-                });
-                let answer = server.call("/v1/star/rubric", Some(&body))?;
+    let (embedder, notes) = match super::open_notes(config, "star")? {
+        super::Notes::Server(server) => {
+            if let Some(request) = &rubric_request {
+                let answer =
+                    server.call("/v1/star/rubric", Some(&serde_json::to_value(request)?))?;
                 return print_rubric_answer(&answer, args.format);
             }
-            let answer = server.call("/v1/star", Some(&body))?;
+            let answer = server.call("/v1/star", Some(&serde_json::to_value(&draft_request)?))?;
+            if args.stories.is_some() {
+                let stories: Vec<star::Story> =
+                    serde_json::from_value(answer["stories"].clone()).unwrap_or_default();
+                return print_stories(&stories, args.format);
+            }
             return print_answer(&answer, args.format);
         }
-        access => access,
+        super::Notes::Here(embedder, notes) => (embedder, notes),
     };
-    let embedder = services::open_embedder(config)?;
-    let notes = crate::client::open_notes(config, access, &embedder)?;
-    let base = StarRequest {
-        competency: String::new(),
-        context: args.context.clone(),
-        filter: SearchFilter {
-            path_prefix: args.path.clone(),
-            tag: None,
-            since: args.since.clone(),
-            until: args.until.clone(),
-        },
-        include: pinned,
-        exclude: args.exclude.clone(),
-        k: args.k,
-        story: args.story.saturating_sub(1),
-    };
-    let generator = if args.no_model {
+    let ctx = crate::client::context(config, &embedder, &notes);
+    let generator = if args.no_model || args.stories.is_some() {
         None
     } else {
         Some(super::load_generator(config)?)
@@ -270,30 +285,21 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let sampling = Sampling::greedy(config.generator.seed);
     let engines = Engines {
         embedder: &embedder,
-        store: &notes.store,
+        store: notes.store.as_ref(),
         generator: generator.as_ref().map(|g| (g.as_ref(), &prompt, &sampling)),
     };
 
     if let Some(rubric) = rubric {
-        let drafts = draft_rubric(
-            engines.embedder,
-            engines.store,
-            engines.generator,
-            &rubric,
-            &base,
-            args.per_item,
-        )?;
+        let drafts =
+            app::star::run_rubric(&ctx, generator.as_deref(), &rubric, &base, args.per_item)?;
         return print_rubric(&drafts, args.format);
     }
-    let request = StarRequest {
-        competency: competency.expect("a competency without --rubric"),
-        ..base
-    };
-    let mut gathered = star::gather(engines.embedder, engines.store, &request)?;
     if let Some(n) = args.stories {
-        return print_stories(&gathered.stories, n, args.format);
+        let stories = app::star::candidate_stories(&ctx, &base, n)?;
+        return print_stories(&stories, args.format);
     }
-    let mut request = request;
+    let mut request = base;
+    let mut gathered = star::gather(engines.embedder, engines.store, &request)?;
     while interactive && !gathered.evidence.is_empty() {
         if gathered.stories.len() > 1 {
             eprintln!("\nCandidate stories (type sK to draft story K instead):");
@@ -323,13 +329,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         Outcome::NotEnoughEvidence { closest } => {
             eprint!("{}", not_enough(&request.competency, &closest));
             if args.format == Format::Json {
+                let outcome = Outcome::NotEnoughEvidence { closest };
                 output::print(&format!(
                     "{}\n",
-                    serde_json::to_string_pretty(&json!({
-                        "competency": request.competency,
-                        "error": "not enough evidence",
-                        "closest": closest,
-                    }))?
+                    serde_json::to_string_pretty(&StarAnswer::new(&outcome, &request.competency))?
                 ))?;
             }
             Ok(ExitCode::from(1))
@@ -345,12 +348,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 /// `--stories N`: the candidate stories, best first.
-fn print_stories(stories: &[star::Story], n: usize, format: Format) -> anyhow::Result<ExitCode> {
-    let shown = &stories[..n.min(stories.len())];
+fn print_stories(shown: &[star::Story], format: Format) -> anyhow::Result<ExitCode> {
     if format == Format::Json {
         output::print(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&json!({"stories": shown}))?
+            serde_json::to_string_pretty(&StarAnswer::Stories {
+                stories: shown.to_vec()
+            })?
         ))?;
     } else {
         for (index, story) in shown.iter().enumerate() {
@@ -411,7 +415,7 @@ fn print_draft(draft: &Draft, format: Format) -> anyhow::Result<()> {
         Format::Md => output::print(&draft.to_markdown()),
         Format::Json => output::print(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&draft.to_json())?
+            serde_json::to_string_pretty(&draft.report())?
         )),
         Format::Table => output::print(&format!(
             "{}\n{}\n",
@@ -426,7 +430,7 @@ fn print_rubric(drafts: &RubricDrafts, format: Format) -> anyhow::Result<ExitCod
     match format {
         Format::Json => output::print(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&drafts.to_json())?
+            serde_json::to_string_pretty(&drafts.report(false))?
         ))?,
         Format::Md => output::print(&drafts.to_text(false))?,
         Format::Table => output::print(&drafts.to_text(true))?,

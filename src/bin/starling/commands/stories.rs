@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use starling::app::stories::{self, StoriesReport, StoriesRequest};
 use starling::config::Config;
 use starling::files;
-use starling::tasks::stories;
 
 use crate::output;
 
@@ -34,26 +34,33 @@ pub struct Args {
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.k > 0, "--k must be at least 1");
-    let filter = args.notes.filter()?;
-    let text = files::read_text(&args.questions, 4 << 20)?;
-    let questions = stories::parse_questions(&text);
     anyhow::ensure!(
-        !questions.is_empty(),
-        "`{}`: no questions found; put one per table row (first column), list item or task item",
-        args.questions.display()
+        (1..=stories::MAX_K).contains(&args.k),
+        "--k must be between 1 and {}",
+        stories::MAX_K
     );
-    let (embedder, notes) = super::open_local_notes(config, "stories", "")?;
-    let answers = stories::find(&embedder, &notes.store, &questions, args.k, &filter)?;
+    args.notes.filter()?;
+    let request = StoriesRequest {
+        questions: files::read_text(&args.questions, 4 << 20)?,
+        k: Some(args.k),
+        path: args.notes.path.clone(),
+        since: args.notes.since.clone(),
+        until: args.notes.until.clone(),
+        no_model: args.no_model,
+    };
+    let name = args.questions.display().to_string();
+    let mut report: StoriesReport = match super::open_notes(config, "stories")? {
+        super::Notes::Server(server) => server.request("/v1/stories", &request)?,
+        super::Notes::Here(embedder, notes) => stories::run(
+            &crate::client::context(config, &embedder, &notes),
+            &request,
+            &name,
+        )?,
+    };
+    report.file = name;
     let report = match args.format {
-        Format::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "file": args.questions.display().to_string(),
-                "questions": answers,
-            }))?
-        ),
-        Format::Md => stories::to_markdown(&answers),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
+        Format::Md => report.to_markdown(),
     };
     output::print(&report)?;
     Ok(ExitCode::SUCCESS)

@@ -8,12 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde_json::json;
 
+use starling::app;
 use starling::backends::{Generator, Sampling};
 use starling::config::Config;
-use starling::prompts::Prompt;
-use starling::tasks::tone as tone_task;
 use starling::tone::report::{self, FileReport};
-use starling::tone::{self, CheckOptions, InputKind, RuleSet, Severity};
+use starling::tone::{CheckOptions, InputKind, RuleSet, Severity};
 
 use crate::output;
 
@@ -147,7 +146,6 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let sampling = Sampling::greedy(config.generator.seed);
     // The learned layer needs the embedding model; without it the rules still run.
     let embedder = if args.rules_only || inputs.is_empty() {
         None
@@ -163,94 +161,80 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let checker = app::tone::Checker {
+        rules: &rules,
+        embedder: embedder
+            .as_ref()
+            .map(|e| e as &dyn starling::backends::Embedder),
+        generator: generator.as_deref(),
+        prompts_dir: config.prompts_dir.as_deref(),
+        sampling: Sampling::greedy(config.generator.seed),
+        profile: profile.clone(),
+        allow: config.tone.allow.clone(),
+    };
     let mut reports = Vec::new();
-    let mut fixes_json = Vec::new();
+    let mut fixes = Vec::new();
     let mut fixed_text = String::new();
     for input in &inputs {
         let kind = input
             .path
             .as_deref()
             .map_or(InputKind::Markdown, InputKind::for_path);
-        let options = CheckOptions {
-            kind,
-            profile: profile.clone(),
-            allow: config.tone.allow.clone(),
+        let request = app::tone::ToneRequest {
+            text: input.text.clone(),
+            profile: Some(profile.clone()),
+            deep: args.deep,
+            fix: args.fix,
         };
-        let mut findings = tone::classifier::check_default(
-            &rules,
-            embedder
-                .as_ref()
-                .map(|e| e as &dyn starling::backends::Embedder),
-            &input.text,
-            &options,
-        )?;
-        if let Some(generator) = generator.as_deref() {
-            if args.deep {
-                let prompt = Prompt::load("tone-review", config.prompts_dir.as_deref())?;
-                let review = tone_task::deep_review(
-                    generator,
-                    &prompt,
-                    &input.text,
-                    kind,
-                    &findings,
-                    &sampling,
-                )?;
-                for warning in &review.warnings {
-                    eprintln!("warning: {}: {warning}", input.name);
-                }
-                findings = tone::merge(findings, review.findings);
-            }
-            if args.fix {
-                let prompt = Prompt::load("tone-fix", config.prompts_dir.as_deref())?;
-                let (new_text, changes) =
-                    tone_task::fix(generator, &prompt, &input.text, kind, &findings, &sampling)?;
-                let after = rules
-                    .check(&new_text, &options)
+        let checked = checker.check(&request, &input.name, kind)?;
+        for warning in &checked.warnings {
+            eprintln!("warning: {}: {warning}", input.name);
+        }
+        let mut findings = checked.findings;
+        if let Some(mut fix) = checked.fix {
+            if args.in_place && fix.text != input.text {
+                let path = input
+                    .path
+                    .as_ref()
+                    .expect("checked: no --in-place on stdin");
+                let backup = starling::files::backup(path)?;
+                starling::files::write_atomic(path, fix.text.as_bytes())?;
+                fix.backup = Some(backup);
+                // What the file now holds.
+                findings = rules
+                    .check(
+                        &fix.text,
+                        &CheckOptions {
+                            kind,
+                            profile: profile.clone(),
+                            allow: config.tone.allow.clone(),
+                        },
+                    )
                     .map_err(anyhow::Error::msg)?;
-                let diff = similar::TextDiff::from_lines(&input.text, &new_text)
-                    .unified_diff()
-                    .header(&input.name, &format!("{} (fixed)", input.name))
-                    .to_string();
-                let mut written = None;
-                if args.in_place && new_text != input.text {
-                    let path = input
-                        .path
-                        .as_ref()
-                        .expect("checked: no --in-place on stdin");
-                    let backup = starling::files::backup(path)?;
-                    starling::files::write_atomic(path, new_text.as_bytes())?;
-                    written = Some(backup);
-                }
-                let rejected: Vec<String> = changes
-                    .iter()
-                    .filter(|c| !c.accepted)
-                    .map(|c| format!("kept {:?}: {}", c.before, c.note.as_deref().unwrap_or("")))
-                    .collect();
-                fixed_text.push_str(&diff);
-                fixed_text.push_str(&format!(
-                    "{}: findings before {}, after {} ({} sentence(s) rewritten, {} kept){}\n",
-                    input.name,
-                    findings.len(),
-                    after.len(),
-                    changes.iter().filter(|c| c.accepted).count(),
-                    rejected.len(),
-                    written.as_ref().map_or(String::new(), |b| format!(
-                        "; written in place, original saved as {}",
-                        b.display()
-                    ))
-                ));
-                for line in &rejected {
-                    fixed_text.push_str(&format!("  {line}\n"));
-                }
-                fixes_json.push(json!({
-                    "file": input.name, "diff": diff, "changes": changes,
-                    "findings_before": findings.len(), "findings_after": after.len(),
-                    "backup": written,
-                }));
-                if written.is_some() {
-                    findings = after;
-                }
             }
+            let rejected: Vec<String> = fix
+                .changes
+                .iter()
+                .filter(|c| !c.accepted)
+                .map(|c| format!("kept {:?}: {}", c.before, c.note.as_deref().unwrap_or("")))
+                .collect();
+            fixed_text.push_str(&fix.diff);
+            fixed_text.push_str(&format!(
+                "{}: findings before {}, after {} ({} sentence(s) rewritten, {} kept){}\n",
+                input.name,
+                fix.findings_before,
+                fix.findings_after,
+                fix.changes.iter().filter(|c| c.accepted).count(),
+                rejected.len(),
+                fix.backup.as_ref().map_or(String::new(), |b| format!(
+                    "; written in place, original saved as {}",
+                    b.display()
+                ))
+            ));
+            for line in &rejected {
+                fixed_text.push_str(&format!("  {line}\n"));
+            }
+            fixes.push(fix);
         }
         reports.push(FileReport {
             file: input.name.clone(),
@@ -283,9 +267,13 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             text
         }
         Format::Json => {
-            let mut value = report::render_json(&reports);
+            let files: Vec<app::tone::ToneReport> = reports
+                .iter()
+                .map(|r| app::tone::ToneReport::new(&r.file, &r.findings))
+                .collect();
+            let mut value = json!(files);
             if args.fix {
-                value = json!({"files": value, "fixes": fixes_json});
+                value = json!({"files": value, "fixes": fixes});
             }
             format!("{}\n", serde_json::to_string_pretty(&value)?)
         }

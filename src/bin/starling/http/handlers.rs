@@ -1,197 +1,120 @@
-//! Starling's own endpoints. Requests are named like the CLI's flags and answered with the
-//! CLI's `--json` shapes; `"stream": true` answers generate, star and rewrite with server-sent
-//! events (`token` events, then one `done` event holding the full answer).
+//! Starling's own endpoints: each deserialises its `starling::app` request, runs it on the
+//! server's engines and serialises the response (the CLI's `--json` shapes). `"stream": true`
+//! answers generate, star and rewrite with server-sent events (`token` events, then one `done`
+//! event holding the full answer). The `#[utoipa::path]` attributes make `/openapi.json`.
 
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
+use starling::app::{self, Context};
 use starling::backends::tap::{Interruptible, Tap};
-use starling::backends::{GenerateRequest, Generator, Sampling, SearchFilter, SearchMode};
-use starling::notes::index::{index as run_index, IndexOptions};
-use starling::notes::loading::path_under_roots;
-use starling::notes::retrieve;
-use starling::prompts::Prompt;
-use starling::structured::generate_json;
-use starling::tasks::{audit, map, rewrite as rewrite_task, rubric, star, tone as tone_task};
-use starling::tone::report::{render_json, FileReport};
-use starling::tone::{self, CheckOptions, InputKind};
+use starling::backends::{Embedder, Generator, Sampling};
+use starling::notes::index::IndexReport;
+use starling::tone::InputKind;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{blocking, ApiError, AppState, JsonBody};
+use super::{blocking, ApiError, AppState, Engines, JsonBody};
 
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// The server's engines as an `app::Context`, embedding through `embedder` (interruptible).
+fn context<'a>(engines: &'a Engines, embedder: &'a dyn Embedder) -> Context<'a> {
+    Context {
+        config: &engines.config,
+        embedder,
+        store: engines.notes.store.as_ref(),
+    }
 }
 
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    version: &'static str,
+}
+
+/// Liveness (no token needed).
+#[utoipa::path(get, path = "/v1/health", responses((status = 200, body = Health)), security(()))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// What the index holds (as `starling status --json`).
+#[utoipa::path(get, path = "/v1/status", responses((status = 200, body = app::status::StatusReport)))]
 pub async fn status(
     State(state): State<AppState>,
-) -> Result<Json<starling::app::status::StatusReport>, ApiError> {
+) -> Result<Json<app::status::StatusReport>, ApiError> {
     let engines = state.engines.clone();
     blocking(&state, None, move || {
-        Ok(Json(starling::app::status::status(&engines.config)?))
+        Ok(Json(app::status::status(&engines.config)?))
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IndexBody {
-    #[serde(default)]
-    paths: Vec<PathBuf>,
-}
-
+/// Brings the configured note roots up to date (as `starling index --json`); paths, when
+/// given, must lie under them.
+#[utoipa::path(post, path = "/v1/index", request_body = app::index::IndexRequest,
+    responses((status = 200, body = IndexReport)))]
 pub async fn index(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<IndexBody>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(request): JsonBody<app::index::IndexRequest>,
+) -> Result<Json<IndexReport>, ApiError> {
     let engines = state.engines.clone();
     // A timeout or a client that leaves stops the embedding at its next batch; what was
     // committed before stays, so the next request goes on from there.
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     blocking(&state, Some(cancel), move || {
-        // The server indexes its configured roots, whole: a path sent here must lie under one
-        // of them (after canonicalisation), and only says what to bring up to date; a run over
-        // fewer roots would drop the others' notes from the index.
         let roots = engines.config.notes.paths.clone();
-        if roots.is_empty() {
-            return Err(ApiError::bad_request(
-                "`paths`: the server has no note roots; stop it, run `starling index PATH` once, and start it again",
-            ));
-        }
-        for path in &request.paths {
-            if path_under_roots(path, &roots).is_none() {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    format!(
-                        "`paths`: `{}` is not a file or folder under a note root of this server; send a path under {}, or stop the server and run `starling index PATH`",
-                        path.display(),
-                        roots
-                            .iter()
-                            .map(|r| format!("`{}`", r.display()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        }
+        request.check_under(&roots)?;
         let _one_at_a_time = engines.indexing.lock().unwrap_or_else(|p| p.into_inner());
-        let report = run_index(
+        let embedder = Interruptible::new(&engines.embedder, flag);
+        let report = app::index::run(
+            &context(&engines, &embedder),
             &roots,
             &engines.notes.state_path,
-            &Interruptible::new(&engines.embedder, flag),
-            &engines.notes.store,
-            &IndexOptions {
-                max_file_bytes: engines.config.notes.max_file_bytes,
-            },
             &mut |_, _, _| {},
         )?;
-        Ok(Json(
-            serde_json::to_value(report).expect("report serialises"),
-        ))
+        Ok(Json(report))
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchBody {
-    query: String,
-    #[serde(default = "default_k")]
-    k: usize,
-    path: Option<String>,
-    tag: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    #[serde(default)]
-    mode: SearchMode,
-}
-
-fn default_k() -> usize {
-    8
-}
-
-fn check_date(field: &str, value: &Option<String>) -> Result<(), ApiError> {
-    match value {
-        Some(date)
-            if date.len() != 10 || starling::notes::markdown::days_since_epoch(date).is_none() =>
-        {
-            Err(ApiError::bad_request(format!(
-                "`{field}`: use YYYY-MM-DD, e.g. 2025-01-31"
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
+/// Hybrid search (as `starling search --json`).
+#[utoipa::path(post, path = "/v1/search", request_body = app::search::SearchRequest,
+    responses((status = 200, body = Vec<app::search::SearchHit>)))]
 pub async fn search(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<SearchBody>,
-) -> Result<Json<Value>, ApiError> {
-    if request.query.trim().is_empty() {
-        return Err(ApiError::bad_request("`query` is empty"));
-    }
-    if request.k == 0 || request.k > 200 {
-        return Err(ApiError::bad_request("`k` must be between 1 and 200"));
-    }
-    check_date("since", &request.since)?;
-    check_date("until", &request.until)?;
+    JsonBody(request): JsonBody<app::search::SearchRequest>,
+) -> Result<Json<Vec<app::search::SearchHit>>, ApiError> {
+    request.check()?;
     let engines = state.engines.clone();
     blocking(&state, None, move || {
-        let hits = retrieve::search(
-            &engines.embedder,
-            &engines.notes.store,
-            &retrieve::Request {
-                text: request.query,
-                k: request.k,
-                filter: SearchFilter {
-                    path_prefix: request.path,
-                    tag: request.tag,
-                    since: request.since,
-                    until: request.until,
-                },
-                mode: request.mode,
-            },
-        )?;
-        Ok(Json(Value::Array(
-            hits.iter()
-                .map(starling::notes::retrieve::hit_json)
-                .collect(),
-        )))
+        Ok(Json(app::search::run(
+            &context(&engines, &engines.embedder),
+            &request,
+        )?))
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditBody {
-    text: String,
-    path: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    /// Accepted as the CLI's `--no-model` is: the audit never uses the model.
-    #[serde(default)]
-    #[allow(dead_code)]
-    no_model: bool,
-}
-
-/// The claims of a draft checked against the notes (as `starling audit - --format json`).
+/// The achievement claims of a draft checked against the notes: supported, contradicted or
+/// unsupported (as `starling audit - --format json`).
+#[utoipa::path(post, path = "/v1/audit", request_body = app::audit::AuditRequest,
+    responses((status = 200, body = app::audit::AuditReport)))]
 pub async fn audit(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<AuditBody>,
-) -> Result<Json<Value>, ApiError> {
-    check_date("since", &request.since)?;
-    check_date("until", &request.until)?;
+    JsonBody(request): JsonBody<app::audit::AuditRequest>,
+) -> Result<Json<app::audit::AuditReport>, ApiError> {
+    request.check()?;
     let engines = state.engines.clone();
     // Embedding every claim and its note lines is CPU for as long as it runs: a work slot, and
     // a timeout or a client that leaves stops it at the next batch.
@@ -201,100 +124,93 @@ pub async fn audit(
     blocking(&state, Some(cancel), move || {
         let _permit = work;
         let embedder = Interruptible::new(&engines.embedder, flag);
-        let read = starling::services::note_reader(&engines.config);
-        let claims = audit::audit(
-            &embedder,
-            &engines.notes.store,
-            &audit::Draft {
-                source: &request.text,
-                kind: InputKind::Markdown,
-                file: None,
-            },
-            &starling::backends::SearchFilter::notes(&request.path, &request.since, &request.until),
-            &audit::Settings::default(),
-            &read,
-        )?;
-        Ok(Json(json!({
-            "file": "-",
-            "claims": claims,
-            "summary": starling::tasks::audit::counts(&claims),
-        })))
+        Ok(Json(app::audit::run(
+            &context(&engines, &embedder),
+            &request,
+            "-",
+            InputKind::Markdown,
+            None,
+        )?))
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ToneBody {
-    text: String,
-    profile: Option<String>,
-    #[serde(default)]
-    deep: bool,
+/// The interview story bank: for each question, the best stories in the notes (as `starling
+/// stories FILE --format json`).
+#[utoipa::path(post, path = "/v1/stories", request_body = app::stories::StoriesRequest,
+    responses((status = 200, body = app::stories::StoriesReport)))]
+pub async fn stories(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<app::stories::StoriesRequest>,
+) -> Result<Json<app::stories::StoriesReport>, ApiError> {
+    let engines = state.engines.clone();
+    let work = state.work_slot()?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    blocking(&state, Some(cancel), move || {
+        let _permit = work;
+        let embedder = Interruptible::new(&engines.embedder, flag);
+        Ok(Json(app::stories::run(
+            &context(&engines, &embedder),
+            &request,
+            "-",
+        )?))
+    })
+    .await
 }
 
+fn tone_checker<'a>(
+    engines: &'a Engines,
+    embedder: Option<&'a dyn Embedder>,
+    generator: Option<&'a dyn Generator>,
+) -> app::tone::Checker<'a> {
+    app::tone::Checker {
+        rules: &engines.rules,
+        embedder,
+        generator,
+        prompts_dir: engines.config.prompts_dir.as_deref(),
+        sampling: Sampling::greedy(engines.config.generator.seed),
+        profile: engines.config.tone.profile.clone(),
+        allow: engines.config.tone.allow.clone(),
+    }
+}
+
+/// Tone check of a buffer (as `starling tone --format json`); `deep` and `fix` use the model.
+#[utoipa::path(post, path = "/v1/tone", request_body = app::tone::ToneRequest,
+    responses((status = 200, body = app::tone::ToneReport)))]
 pub async fn tone(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<ToneBody>,
-) -> Result<Json<Value>, ApiError> {
-    let engines = state.engines.clone();
-    let profile = request
-        .profile
-        .clone()
-        .unwrap_or_else(|| engines.config.tone.profile.clone());
-    if profile != "default" && !engines.rules.profile_names().contains(&profile) {
-        return Err(ApiError::bad_request(format!(
-            "`profile`: unknown profile `{profile}`; use one of {}",
-            engines.rules.profile_names().join(", ")
-        )));
-    }
-    // Rules never wait for the model; --deep takes a model slot. Every check takes a work
-    // slot: a large body is CPU and memory for as long as it runs.
+    JsonBody(request): JsonBody<app::tone::ToneRequest>,
+) -> Result<Json<app::tone::ToneReport>, ApiError> {
+    tone_checker(&state.engines, None, None).profile(&request)?;
+    let uses_model = request.deep || request.fix;
+    // Rules never wait for the model; deep and fix take a model slot. Every check takes a
+    // work slot: a large body is CPU and memory for as long as it runs.
     let work = state.work_slot()?;
-    let permit = if request.deep {
+    let permit = if uses_model {
         Some(state.model_slot()?)
     } else {
         None
     };
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
+    let engines = state.engines.clone();
     blocking(&state, Some(cancel), move || {
         let _permits = (work, permit);
-        let options = CheckOptions {
-            kind: InputKind::Markdown,
-            profile,
-            allow: engines.config.tone.allow.clone(),
-        };
-        // A timeout or a client that leaves stops the embedding at its next batch.
+        // A timeout or a client that leaves stops the embedding at its next batch and the
+        // model at its next token.
         let embedder = Interruptible::new(&engines.embedder, flag.clone());
-        let mut findings = tone::classifier::check_default(
-            &engines.rules,
+        let tap = Tap::new(engines.generator.as_ref(), flag, |_| {});
+        let checker = tone_checker(
+            &engines,
             Some(&embedder),
-            &request.text,
-            &options,
-        )?;
-        let mut warnings = Vec::new();
-        if request.deep {
-            let prompt = Prompt::load("tone-review", engines.config.prompts_dir.as_deref())?;
-            let tap = Tap::new(engines.generator.as_ref(), flag, |_| {});
-            let review = tone_task::deep_review(
-                &tap,
-                &prompt,
-                &request.text,
-                InputKind::Markdown,
-                &findings,
-                &Sampling::greedy(engines.config.generator.seed),
-            )?;
-            warnings = review.warnings;
-            findings = tone::merge(findings, review.findings);
-        }
-        let report = FileReport {
-            file: "-".into(),
-            source: request.text,
-            findings,
-        };
-        let mut value = render_json(&[report])[0].take();
-        value["warnings"] = json!(warnings);
-        Ok(Json(value))
+            uses_model.then_some(&tap as &dyn Generator),
+        );
+        let checked = checker.check(&request, "-", InputKind::Markdown)?;
+        let mut report = app::tone::ToneReport::new("-", &checked.findings);
+        report.warnings = checked.warnings;
+        report.fix = checked.fix;
+        Ok(Json(report))
     })
     .await
 }
@@ -383,356 +299,158 @@ async fn model_call(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerateBody {
-    prompt: String,
-    system: Option<String>,
-    max_tokens: Option<u32>,
-    temperature: Option<f32>,
-    seed: Option<u32>,
-    json_schema: Option<Value>,
-    #[serde(default)]
-    stream: bool,
+fn to_value(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).expect("answers serialise")
 }
 
+/// Generates text, optionally constrained by a JSON Schema (as `starling generate`).
+#[utoipa::path(post, path = "/v1/generate", request_body = app::generate::TextRequest,
+    responses((status = 200, body = app::generate::TextAnswer)))]
 pub async fn generate(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<GenerateBody>,
+    JsonBody(request): JsonBody<app::generate::TextRequest>,
 ) -> Result<Response, ApiError> {
-    let settings = &state.engines.config.generator;
-    let temperature = request.temperature.unwrap_or(settings.temperature);
-    if !(0.0..=2.0).contains(&temperature) {
-        return Err(ApiError::bad_request(
-            "`temperature` must be between 0 and 2",
-        ));
-    }
-    let sampling = Sampling {
-        temperature,
-        top_p: settings.top_p,
-        min_p: settings.min_p,
-        repeat_penalty: settings.repeat_penalty,
-        seed: request.seed.unwrap_or(settings.seed),
-        max_tokens: request
-            .max_tokens
-            .unwrap_or(settings.max_tokens)
-            .clamp(1, 8192),
-        stop: Vec::new(),
-    };
-    let generate_request = GenerateRequest {
-        system: request.system.clone(),
-        prompt: request.prompt.clone(),
-        sampling,
-        json_schema: None,
-        cancel: None,
-    };
-    let schema = request.json_schema.clone();
-    if let Some(schema) = &schema {
-        starling::structured::check_schema(schema)
-            .map_err(|err| ApiError::bad_request(format!("`json_schema`: {err}")))?;
-    }
+    // Checked before the request queues for the model.
+    request.sampling(&state.engines.config.generator)?;
+    request.schema()?;
+    let engines = state.engines.clone();
     model_call(state, request.stream, move |generator, _cancel| {
-        let started = std::time::Instant::now();
-        match schema {
-            Some(schema) => {
-                let (value, generation) = generate_json(generator, &generate_request, &schema)?;
-                Ok(json!({"json": value, "text": generation.text, "prompt_tokens": generation.n_prompt_tokens,
-                          "completion_tokens": generation.n_generated_tokens, "seconds": started.elapsed().as_secs_f64()}))
-            }
-            None => {
-                let generation = generator.generate(&generate_request, &mut |_| {})?;
-                Ok(json!({"text": generation.text, "stop_reason": format!("{:?}", generation.stop_reason),
-                          "prompt_tokens": generation.n_prompt_tokens, "completion_tokens": generation.n_generated_tokens,
-                          "cached_tokens": generation.n_cached_tokens, "seconds": started.elapsed().as_secs_f64()}))
-            }
-        }
+        let (answer, _) =
+            app::generate::run(generator, &request, &engines.config.generator, &mut |_| {})?;
+        Ok(to_value(answer))
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StarBody {
-    competency: String,
-    context: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    path: Option<String>,
-    /// Pinned passages: `PATH` or `PATH:START-END`, under a note root.
-    #[serde(default)]
-    include: Vec<String>,
-    #[serde(default)]
-    exclude: Vec<String>,
-    k: Option<usize>,
-    /// Which candidate story to draft (1 = the best).
-    #[serde(default)]
-    story: Option<usize>,
-    #[serde(default)]
-    no_model: bool,
-    #[serde(default)]
-    stream: bool,
-}
-
-/// The filters and pins a STAR request shares with the rubric-wide one; `competency` is the
-/// caller's. A pinned path that names no file under the note roots is not found (404); a file
-/// that is there but cannot be pinned as asked is a bad request.
-#[allow(clippy::too_many_arguments)]
-fn star_request(
-    roots: &[PathBuf],
-    competency: String,
-    context: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    path: Option<String>,
-    include: &[String],
-    exclude: Vec<String>,
-    k: Option<usize>,
-    story: Option<usize>,
-) -> Result<star::StarRequest, ApiError> {
-    check_date("since", &since)?;
-    check_date("until", &until)?;
-    if let Some(spec) = include.iter().find(|spec| {
-        let (path, _) = star::split_pinned_spec(spec);
-        starling::notes::loading::file_under_roots(Path::new(path), roots).is_none()
-    }) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("`include`: `{spec}`: no such file under the note roots; give a path relative to a note root that stays inside it"),
-        ));
-    }
-    let include = include
-        .iter()
-        .map(|spec| starling::app::star::read_pinned_under(spec, roots))
-        .collect::<starling::Result<Vec<_>>>()
-        .map_err(|e| ApiError::bad_request(format!("`include`: {e:#}")))?;
-    Ok(star::StarRequest {
-        competency,
-        context,
-        filter: SearchFilter {
-            path_prefix: path,
-            tag: None,
-            since,
-            until,
-        },
-        include,
-        exclude,
-        k: k.unwrap_or(6).clamp(1, 50),
-        story: story.unwrap_or(1).max(1) - 1,
-    })
-}
-
+/// A cited STAR entry (as `starling star --format json`); with `stories`, the candidate
+/// stories instead.
+#[utoipa::path(post, path = "/v1/star", request_body = app::star::StarDraftRequest,
+    responses((status = 200, body = app::star::StarAnswer)))]
 pub async fn star(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<StarBody>,
+    JsonBody(request): JsonBody<app::star::StarDraftRequest>,
 ) -> Result<Response, ApiError> {
-    if request.competency.trim().is_empty() {
-        return Err(ApiError::bad_request("`competency` is empty"));
-    }
     let engines = state.engines.clone();
-    let star_request = star_request(
-        &engines.config.notes.paths,
-        request.competency.trim().to_string(),
-        request.context,
-        request.since,
-        request.until,
-        request.path,
-        &request.include,
-        request.exclude,
-        request.k,
-        request.story,
-    )?;
+    let roots = engines.config.notes.paths.clone();
+    let task = request.task(&|spec| app::star::pin_under(spec, &roots))?;
+    let stories = request.stories;
     let run = move |generator: Option<&dyn Generator>,
                     cancel: Arc<AtomicBool>|
           -> Result<Value, ApiError> {
-        let prompt = Prompt::load("star", engines.config.prompts_dir.as_deref())?;
-        let sampling = Sampling::greedy(engines.config.generator.seed);
-        let outcome = star::run(
-            &Interruptible::new(&engines.embedder, cancel),
-            &engines.notes.store,
-            generator.map(|g| (g, &prompt, &sampling)),
-            &star_request,
-        )?;
-        Ok(match outcome {
-            star::Outcome::Draft(draft) => draft.to_json(),
-            star::Outcome::NotEnoughEvidence { closest } => json!({
-                "competency": star_request.competency,
-                "error": "not enough evidence",
-                "closest": closest,
-            }),
-        })
+        let embedder = Interruptible::new(&engines.embedder, cancel);
+        let ctx = context(&engines, &embedder);
+        if let Some(n) = stories {
+            let stories = app::star::candidate_stories(&ctx, &task, n)?;
+            return Ok(to_value(app::star::StarAnswer::Stories { stories }));
+        }
+        let outcome = app::star::run(&ctx, generator, &task)?;
+        Ok(to_value(app::star::StarAnswer::new(
+            &outcome,
+            &task.competency,
+        )))
     };
-    with_or_without_model(state, request.no_model, request.stream, run).await
+    let no_model = request.no_model || request.stories.is_some();
+    with_or_without_model(state, no_model, request.stream, run).await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StarRubricBody {
-    /// The career-ladder rubric: Markdown, or TOML / YAML when `rubric_name` ends so.
-    rubric: String,
-    /// The rubric's file name: its format by extension, and its title when it has none.
-    rubric_name: Option<String>,
-    /// One entry per item instead of per section.
-    #[serde(default)]
-    per_item: bool,
-    context: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    path: Option<String>,
-    #[serde(default)]
-    include: Vec<String>,
-    #[serde(default)]
-    exclude: Vec<String>,
-    k: Option<usize>,
-    #[serde(default)]
-    no_model: bool,
-    #[serde(default)]
-    stream: bool,
-}
-
-/// One STAR entry per rubric section (as `starling star --rubric FILE --format json`), with
-/// the whole document rendered as `markdown` and as `table`.
+/// One cited STAR entry per rubric section, then strengths and growth areas (as `starling
+/// star --rubric FILE --format json`, plus the document as `markdown` and `table`).
+#[utoipa::path(post, path = "/v1/star/rubric", request_body = app::star::StarRubricRequest,
+    responses((status = 200, body = app::star::RubricReport)))]
 pub async fn star_rubric(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<StarRubricBody>,
+    JsonBody(request): JsonBody<app::star::StarRubricRequest>,
 ) -> Result<Response, ApiError> {
-    let name = request
-        .rubric_name
-        .as_deref()
-        .and_then(|name| Path::new(name).file_name())
-        .map_or_else(|| PathBuf::from("rubric.md"), PathBuf::from);
-    let parsed = rubric::parse(&name, &request.rubric)
-        .map_err(|e| ApiError::bad_request(format!("`rubric`: {e}")))?;
+    let rubric = request.rubric()?;
     let engines = state.engines.clone();
-    let base = star_request(
-        &engines.config.notes.paths,
-        String::new(),
-        request.context,
-        request.since,
-        request.until,
-        request.path,
-        &request.include,
-        request.exclude,
-        request.k,
-        None,
-    )?;
+    let roots = engines.config.notes.paths.clone();
+    let base = request.task(&|spec| app::star::pin_under(spec, &roots))?;
     let per_item = request.per_item;
     let run = move |generator: Option<&dyn Generator>,
                     cancel: Arc<AtomicBool>|
           -> Result<Value, ApiError> {
-        let prompt = Prompt::load("star", engines.config.prompts_dir.as_deref())?;
-        let sampling = Sampling::greedy(engines.config.generator.seed);
-        let drafts = starling::app::star::draft_rubric(
-            &Interruptible::new(&engines.embedder, cancel),
-            &engines.notes.store,
-            generator.map(|g| (g, &prompt, &sampling)),
-            &parsed,
+        let embedder = Interruptible::new(&engines.embedder, cancel);
+        let drafts = app::star::run_rubric(
+            &context(&engines, &embedder),
+            generator,
+            &rubric,
             &base,
             per_item,
         )?;
-        let mut value = drafts.to_json();
-        value["markdown"] = json!(drafts.to_text(false));
-        value["table"] = json!(drafts.to_text(true));
-        Ok(value)
+        Ok(to_value(drafts.report(true)))
     };
     with_or_without_model(state, request.no_model, request.stream, run).await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MapBody {
-    rubric: String,
-    /// `json` (default), or `md` / `html` for `{"report": TEXT}`.
-    format: Option<String>,
-    #[serde(default)]
-    no_model: bool,
-    k: Option<usize>,
-    since: Option<String>,
-    until: Option<String>,
-}
-
+/// Evidence map of a rubric (as `starling map --format json`; md and html come as
+/// `{"report": TEXT}`).
+#[utoipa::path(post, path = "/v1/map", request_body = app::map::MapRequest,
+    responses((status = 200, body = app::map::MapAnswer)))]
 pub async fn map(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<MapBody>,
+    JsonBody(request): JsonBody<app::map::MapRequest>,
 ) -> Result<Response, ApiError> {
-    check_date("since", &request.since)?;
-    check_date("until", &request.until)?;
-    let format = request.format.clone().unwrap_or_else(|| "json".into());
-    if !["json", "md", "html"].contains(&format.as_str()) {
-        return Err(ApiError::bad_request("`format`: use json, md or html"));
-    }
-    let parsed = rubric::parse(Path::new("rubric.md"), &request.rubric)
-        .map_err(|e| ApiError::bad_request(format!("`rubric`: {e}")))?;
+    let rubric = request.rubric()?;
+    request.options()?;
     let engines = state.engines.clone();
-    let options = map::MapOptions {
-        k: request.k.unwrap_or(5).clamp(1, 20),
-        filter: SearchFilter {
-            path_prefix: None,
-            tag: None,
-            since: request.since.clone(),
-            until: request.until.clone(),
-        },
-    };
+    let no_model = request.no_model;
     let run = move |generator: Option<&dyn Generator>,
                     cancel: Arc<AtomicBool>|
           -> Result<Value, ApiError> {
-        let prompt = Prompt::load("map-judge", engines.config.prompts_dir.as_deref())?;
-        let sampling = Sampling::greedy(engines.config.generator.seed);
+        let embedder = Interruptible::new(&engines.embedder, cancel);
         let mut cache = engines.map_cache.lock().unwrap_or_else(|p| p.into_inner());
-        let result = map::run(
-            &Interruptible::new(&engines.embedder, cancel),
-            &engines.notes.store,
-            generator.map(|g| (g, &prompt, &sampling)),
-            &parsed,
-            &options,
+        let map = app::map::run(
+            &context(&engines, &embedder),
+            generator,
+            &rubric,
+            &request,
             &mut cache,
         )?;
-        Ok(match format.as_str() {
-            "md" => json!({ "report": result.to_markdown() }),
-            "html" => json!({ "report": result.to_html() }),
-            _ => result.to_json(),
-        })
+        Ok(to_value(app::map::answer(
+            &map,
+            request.format.unwrap_or_default(),
+        )))
     };
-    with_or_without_model(state, request.no_model, false, run).await
+    with_or_without_model(state, no_model, false, run).await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RewriteBody {
-    text: String,
-    style: String,
-    instructions: Option<String>,
-    #[serde(default)]
-    stream: bool,
-}
-
+/// Rewrites a buffer in a style.
+#[utoipa::path(post, path = "/v1/rewrite", request_body = app::rewrite::RewriteRequest,
+    responses((status = 200, body = app::rewrite::RewriteAnswer)))]
 pub async fn rewrite(
     State(state): State<AppState>,
-    JsonBody(request): JsonBody<RewriteBody>,
+    JsonBody(request): JsonBody<app::rewrite::RewriteRequest>,
 ) -> Result<Response, ApiError> {
     let engines = state.engines.clone();
-    let style =
-        starling::prompts::rewrite_style(&request.style, engines.config.styles_dir.as_deref())
-            .map_err(|e| ApiError::bad_request(format!("`style`: {e}")))?;
+    app::rewrite::style(&request.style, engines.config.styles_dir.as_deref())?;
     model_call(state, request.stream, move |generator, _cancel| {
-        let options = rewrite_task::RewriteOptions {
-            instructions: request.instructions.clone(),
-            sampling: Sampling::greedy(engines.config.generator.seed),
-            max_block_bytes: 6000,
-        };
-        let result = rewrite_task::rewrite(generator, &style, &request.text, &options, &mut |_, _| {})?;
-        let check = |text: &str| {
-            engines
-                .rules
-                .check(text, &CheckOptions { kind: InputKind::Markdown, profile: engines.config.tone.profile.clone(), allow: engines.config.tone.allow.clone() })
-                .map(|f| f.len())
-                .unwrap_or(0)
-        };
-        Ok(json!({
-            "text": result.text,
-            "blocks": result.blocks.iter().map(|b| json!({"line": b.line, "rewritten": b.rewritten, "note": b.note})).collect::<Vec<_>>(),
-            "tone_findings_before": check(&request.text),
-            "tone_findings_after": check(&result.text),
-        }))
+        let rewriter = app::rewrite::Rewriter::new(
+            generator,
+            &engines.rules,
+            &engines.config,
+            &request.style,
+            request.instructions.clone(),
+        )?;
+        let answer = rewriter.rewrite(&request.text, InputKind::Markdown, &mut |_, _| {})?;
+        Ok(to_value(answer))
+    })
+    .await
+}
+
+/// Rewrites a batch of drafts in a style (as `starling rewrite PATH... --json`, with each
+/// file's text in the answer: nothing is written on the server).
+#[utoipa::path(post, path = "/v1/rewrite/batch", request_body = app::rewrite::RewriteBatchRequest,
+    responses((status = 200, body = app::rewrite::BatchReport)))]
+pub async fn rewrite_batch(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<app::rewrite::RewriteBatchRequest>,
+) -> Result<Response, ApiError> {
+    request.check()?;
+    let engines = state.engines.clone();
+    app::rewrite::style(&request.style, engines.config.styles_dir.as_deref())?;
+    model_call(state, false, move |generator, _cancel| {
+        let report = app::rewrite::run_batch(generator, &engines.rules, &engines.config, &request)?;
+        Ok(to_value(report))
     })
     .await
 }

@@ -18,7 +18,7 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use starling::backends::fastembed::FastEmbedder;
@@ -89,6 +89,7 @@ impl IntoResponse for ApiError {
             401 => "authentication_error",
             403 => "permission_error",
             404 => "not_found_error",
+            422 => "invalid_request_error",
             413 => "request_too_large",
             503 => "overloaded_error",
             504 => "timeout_error",
@@ -114,6 +115,15 @@ impl From<starling::error::Error> for ApiError {
     fn from(err: starling::error::Error) -> Self {
         use starling::error::Error as E;
         match &err {
+            E::Request { kind, .. } => ApiError::new(
+                match kind {
+                    starling::error::RequestError::Invalid => StatusCode::BAD_REQUEST,
+                    starling::error::RequestError::Unusable => StatusCode::UNPROCESSABLE_ENTITY,
+                    starling::error::RequestError::NotFound => StatusCode::NOT_FOUND,
+                    starling::error::RequestError::OutsideRoots => StatusCode::FORBIDDEN,
+                },
+                err.to_string(),
+            ),
             E::Input { .. } | E::Schema { .. } | E::PromptTooLong { .. } | E::Rules { .. } => {
                 ApiError::bad_request(err.to_string())
             }
@@ -402,24 +412,17 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// The whole API.
+/// The whole API: the routes `openapi::routes` documents, and the document.
 pub fn router(state: AppState, max_body: usize) -> Router {
-    Router::new()
-        .route("/v1/health", get(handlers::health))
-        .route("/v1/status", get(handlers::status))
-        .route("/v1/index", post(handlers::index))
-        .route("/v1/search", post(handlers::search))
-        .route("/v1/tone", post(handlers::tone))
-        .route("/v1/audit", post(handlers::audit))
-        .route("/v1/star", post(handlers::star))
-        .route("/v1/star/rubric", post(handlers::star_rubric))
-        .route("/v1/map", post(handlers::map))
-        .route("/v1/rewrite", post(handlers::rewrite))
-        .route("/v1/generate", post(handlers::generate))
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/v1/embeddings", post(openai::embeddings))
-        .route("/v1/models", get(openai::models))
-        .route("/openapi.json", get(openapi::document))
+    let (routes, api) = openapi::routes();
+    let profiles = state.engines.rules.profile_names();
+    let styles = starling::prompts::rewrite_style_names(state.engines.config.styles_dir.as_deref());
+    let document = Arc::new(openapi::finish(api, &profiles, &styles));
+    routes
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(document.as_ref().clone()) }),
+        )
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))

@@ -129,6 +129,10 @@ fn conversation(messages: &[Message]) -> Result<(Option<String>, String), ApiErr
     Ok(((!system.is_empty()).then(|| system.join("\n\n")), prompt))
 }
 
+/// OpenAI-compatible chat completion (plain or streamed); other OpenAI fields are accepted and
+/// ignored.
+#[utoipa::path(post, path = "/v1/chat/completions", request_body = Object,
+    responses((status = 200, description = "an OpenAI chat completion", body = Object)))]
 pub async fn chat_completions(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<ChatBody>,
@@ -292,6 +296,9 @@ pub struct EmbeddingsBody {
     model: Option<String>,
 }
 
+/// OpenAI-compatible embeddings (the MiniLM embedder).
+#[utoipa::path(post, path = "/v1/embeddings", request_body = Object,
+    responses((status = 200, description = "an OpenAI embedding list", body = Object)))]
 pub async fn embeddings(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<EmbeddingsBody>,
@@ -332,6 +339,8 @@ pub async fn embeddings(
     .await
 }
 
+/// OpenAI-compatible model list.
+#[utoipa::path(get, path = "/v1/models", responses((status = 200, description = "an OpenAI model list", body = Object)))]
 pub async fn models(State(state): State<AppState>) -> Json<Value> {
     let engines = &state.engines;
     Json(json!({

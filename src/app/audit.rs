@@ -1,0 +1,78 @@
+//! The achievement claims of a draft checked against the notes: `starling audit`,
+//! `POST /v1/audit`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{check_date, Context};
+use crate::backends::SearchFilter;
+use crate::error::Result;
+use crate::tasks::audit::{self, Claim, Counts};
+use crate::tone::InputKind;
+
+/// A draft to audit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRequest {
+    pub text: String,
+    /// Only notes under this folder or file (relative to the note root).
+    pub path: Option<String>,
+    #[schema(format = Date)]
+    pub since: Option<String>,
+    #[schema(format = Date)]
+    pub until: Option<String>,
+    /// Accepted as the command line's `--no-model` is: the audit never uses the model.
+    #[serde(default)]
+    pub no_model: bool,
+}
+
+/// The claims of one draft. The JSON field names are a contract (`audit --format json`,
+/// `/v1/audit`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditReport {
+    /// The path as given, or `-`.
+    pub file: String,
+    pub claims: Vec<Claim>,
+    pub summary: Counts,
+}
+
+impl AuditRequest {
+    pub fn check(&self) -> Result<()> {
+        check_date("since", &self.since)?;
+        check_date("until", &self.until)
+    }
+
+    pub fn filter(&self) -> SearchFilter {
+        SearchFilter::notes(&self.path, &self.since, &self.until)
+    }
+}
+
+/// Audits `request.text`, named `file` (`-` for none), read as `kind`; `source` is the draft's
+/// absolute path when it is a file, so the draft never counts as its own evidence.
+pub fn run(
+    ctx: &Context,
+    request: &AuditRequest,
+    file: &str,
+    kind: InputKind,
+    source: Option<String>,
+) -> Result<AuditReport> {
+    request.check()?;
+    let read = crate::services::note_reader(ctx.config);
+    let claims = audit::audit(
+        ctx.embedder,
+        ctx.store,
+        &audit::Draft {
+            source: &request.text,
+            kind,
+            file: source,
+        },
+        &request.filter(),
+        &audit::Settings::default(),
+        &read,
+    )?;
+    Ok(AuditReport {
+        file: file.to_string(),
+        summary: audit::counts(&claims),
+        claims,
+    })
+}

@@ -1,0 +1,79 @@
+//! The interview story bank: for each question, the best stories in the notes. `starling
+//! stories QUESTIONS.md`, `POST /v1/stories`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{check_date, Context};
+use crate::backends::SearchFilter;
+use crate::error::{Error, Result};
+use crate::tasks::stories::{self, Answer};
+
+/// Interview questions: a Markdown table (first column), bullet or numbered lists, task items.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoriesRequest {
+    #[schema(pattern = r"\S")]
+    pub questions: String,
+    /// Stories per question, best first (default 3, at most 50).
+    #[schema(minimum = 1, maximum = 50)]
+    pub k: Option<usize>,
+    /// Only notes under this folder or file (relative to the note root).
+    pub path: Option<String>,
+    #[schema(format = Date)]
+    pub since: Option<String>,
+    #[schema(format = Date)]
+    pub until: Option<String>,
+    /// Accepted as the command line's `--no-model` is: the ranking never uses the model.
+    #[serde(default)]
+    pub no_model: bool,
+}
+
+/// The stories for each question. The JSON field names are a contract (`stories --format
+/// json`, `/v1/stories`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StoriesReport {
+    /// The questions file as given, or `-`.
+    pub file: String,
+    pub questions: Vec<Answer>,
+}
+
+impl StoriesReport {
+    pub fn to_markdown(&self) -> String {
+        stories::to_markdown(&self.questions)
+    }
+}
+
+/// The most stories a question may ask for.
+pub const MAX_K: usize = 50;
+
+/// Finds the stories for the questions of `request.questions`, named `file`.
+pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<StoriesReport> {
+    let k = request.k.unwrap_or(3);
+    if k == 0 || k > MAX_K {
+        return Err(Error::invalid(
+            "k",
+            format!("must be between 1 and {MAX_K}"),
+        ));
+    }
+    check_date("since", &request.since)?;
+    check_date("until", &request.until)?;
+    let questions = stories::parse_questions(&request.questions);
+    if questions.is_empty() {
+        return Err(Error::unusable(
+            "questions",
+            format!("`{file}`: no questions found; put one per table row (first column), list item or task item"),
+        ));
+    }
+    let answers = stories::find(
+        ctx.embedder,
+        ctx.store,
+        &questions,
+        k,
+        &SearchFilter::notes(&request.path, &request.since, &request.until),
+    )?;
+    Ok(StoriesReport {
+        file: file.to_string(),
+        questions: answers,
+    })
+}
