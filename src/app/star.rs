@@ -231,10 +231,14 @@ pub struct NotEnoughEvidence {
 pub enum StarAnswer {
     Draft(Box<star::DraftReport>),
     NotEnoughEvidence(NotEnoughEvidence),
-    /// `stories: N`: the best candidate stories, best first.
-    Stories {
-        stories: Vec<star::Story>,
-    },
+    Stories(CandidateStories),
+}
+
+/// `stories: N`: the best candidate stories, best first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateStories {
+    pub stories: Vec<star::Story>,
 }
 
 impl StarAnswer {

@@ -134,6 +134,7 @@ impl Evidence {
 
 /// One drafted sentence and the evidence it rests on.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = StarSentence)]
 pub struct Claim {
     pub text: String,
     pub evidence: Vec<String>,

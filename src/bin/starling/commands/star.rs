@@ -352,9 +352,9 @@ fn print_stories(shown: &[star::Story], format: Format) -> anyhow::Result<ExitCo
     if format == Format::Json {
         output::print(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&StarAnswer::Stories {
+            serde_json::to_string_pretty(&StarAnswer::Stories(app::star::CandidateStories {
                 stories: shown.to_vec()
-            })?
+            }))?
         ))?;
     } else {
         for (index, story) in shown.iter().enumerate() {

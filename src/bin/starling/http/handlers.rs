@@ -341,7 +341,9 @@ pub async fn star(
         let ctx = context(&engines, &embedder);
         if let Some(n) = stories {
             let stories = app::star::candidate_stories(&ctx, &task, n)?;
-            return Ok(to_value(app::star::StarAnswer::Stories { stories }));
+            return Ok(to_value(app::star::StarAnswer::Stories(
+                app::star::CandidateStories { stories },
+            )));
         }
         let outcome = app::star::run(&ctx, generator, &task)?;
         Ok(to_value(app::star::StarAnswer::new(
