@@ -6,7 +6,7 @@
 #
 #   scripts/fuzz-api.sh [SECONDS] [BINARY]
 #
-# SECONDS is the time budget (default 300; scripts/test.sh runs it for 60); BINARY defaults to
+# SECONDS is the time budget (default 300; scripts/test.sh runs it for 120); BINARY defaults to
 # the release build. Failures are reproduced in target/fuzz/report (a pytest file and a
 # cassette of every request).
 set -euo pipefail

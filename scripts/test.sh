@@ -20,6 +20,6 @@ cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets
 # The HTTP API against its own OpenAPI document, briefly (scripts/fuzz-api.sh SECONDS runs longer).
-bash scripts/fuzz-api.sh 60 "${CARGO_TARGET_DIR:-target}/debug/starling"
+bash scripts/fuzz-api.sh 120 "${CARGO_TARGET_DIR:-target}/debug/starling"
 # The shipped evidence judge is exactly what its fitting script makes of the kept features.
 python3 scripts/train-evidence-judge.py --features-from data/evalsets/judge-features.json --check
