@@ -156,6 +156,29 @@ impl StarDraftRequest {
 }
 
 impl StarRubricRequest {
+    /// The rubric-wide request with the filters, pins and exclusions of `like`.
+    pub fn like(
+        like: &StarDraftRequest,
+        rubric: String,
+        rubric_name: Option<String>,
+        per_item: bool,
+    ) -> Self {
+        StarRubricRequest {
+            rubric,
+            rubric_name,
+            per_item,
+            context: like.context.clone(),
+            since: like.since.clone(),
+            until: like.until.clone(),
+            path: like.path.clone(),
+            include: like.include.clone(),
+            exclude: like.exclude.clone(),
+            k: like.k,
+            no_model: like.no_model,
+            stream: like.stream,
+        }
+    }
+
     /// The filters, pins and exclusions every entry shares (its competency is the entry's).
     pub fn task(&self, pin: PinReader) -> Result<StarRequest> {
         task_request(

@@ -233,23 +233,10 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         no_model: args.no_model,
         stream: false,
     };
-    let rubric_request = rubric_text.map(|text| StarRubricRequest {
-        rubric: text,
-        rubric_name: args
-            .rubric
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned()),
-        per_item: args.per_item,
-        context: args.context.clone(),
-        since: args.since.clone(),
-        until: args.until.clone(),
-        path: args.path.clone(),
-        include: args.include.clone(),
-        exclude: args.exclude.clone(),
-        k: Some(args.k),
-        no_model: args.no_model,
-        stream: false,
+    let rubric_request = rubric_text.map(|text| {
+        let name = args.rubric.as_ref().and_then(|p| p.file_name());
+        let name = name.map(|n| n.to_string_lossy().into_owned());
+        StarRubricRequest::like(&draft_request, text, name, args.per_item)
     });
     // The pins are read before anything is opened: a wrong path fails at once.
     let base = match &rubric_request {

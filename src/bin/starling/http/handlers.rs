@@ -115,22 +115,27 @@ pub async fn audit(
     JsonBody(request): JsonBody<app::audit::AuditRequest>,
 ) -> Result<Json<app::audit::AuditReport>, ApiError> {
     request.check()?;
+    let answer = embedding_work(&state, move |ctx| {
+        app::audit::run(ctx, &request, "-", InputKind::Markdown, None)
+    });
+    Ok(Json(answer.await?))
+}
+
+/// Embedding work without the model (an audit, a story bank), on the blocking pool: it holds
+/// a work slot until it ends (CPU for as long as it runs), and a timeout or a client that
+/// leaves stops it at its next batch.
+async fn embedding_work<T: Send + 'static>(
+    state: &AppState,
+    run: impl FnOnce(&Context) -> starling::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
     let engines = state.engines.clone();
-    // Embedding every claim and its note lines is CPU for as long as it runs: a work slot, and
-    // a timeout or a client that leaves stops it at the next batch.
     let work = state.work_slot()?;
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
-    blocking(&state, Some(cancel), move || {
+    blocking(state, Some(cancel), move || {
         let _permit = work;
         let embedder = Interruptible::new(&engines.embedder, flag);
-        Ok(Json(app::audit::run(
-            &context(&engines, &embedder),
-            &request,
-            "-",
-            InputKind::Markdown,
-            None,
-        )?))
+        Ok(run(&context(&engines, &embedder))?)
     })
     .await
 }
@@ -143,20 +148,8 @@ pub async fn stories(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<app::stories::StoriesRequest>,
 ) -> Result<Json<app::stories::StoriesReport>, ApiError> {
-    let engines = state.engines.clone();
-    let work = state.work_slot()?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    blocking(&state, Some(cancel), move || {
-        let _permit = work;
-        let embedder = Interruptible::new(&engines.embedder, flag);
-        Ok(Json(app::stories::run(
-            &context(&engines, &embedder),
-            &request,
-            "-",
-        )?))
-    })
-    .await
+    let answer = embedding_work(&state, move |ctx| app::stories::run(ctx, &request, "-"));
+    Ok(Json(answer.await?))
 }
 
 fn tone_checker<'a>(
