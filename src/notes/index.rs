@@ -103,6 +103,8 @@ pub struct IndexReport {
     pub files_renamed: usize,
     pub files_deleted: usize,
     pub files_skipped: usize,
+    /// Vectors computed (chunks whose text an earlier version or another chunk of the batch
+    /// already had reuse that vector).
     pub chunks_embedded: usize,
     pub chunks_total: usize,
     pub seconds: f64,
@@ -482,11 +484,31 @@ fn commit(
     if pending.is_empty() {
         return Ok(());
     }
-    let texts: Vec<String> = pending
-        .iter()
-        .flat_map(|(_, _, chunks)| chunks.iter().map(Chunk::embedding_text))
-        .collect();
-    let mut vectors = embedder.embed(&texts)?.into_iter();
+    // Vectors this pass need not compute again: those of a changed file's previous chunks whose
+    // embedded text is unchanged (an edit re-embeds only the chunks it touched), and one per
+    // text repeated across the files of this commit (templates, boilerplate).
+    let mut known: HashMap<String, Vec<f32>> = HashMap::new();
+    for (file, _, _) in pending.iter() {
+        if let Some(old) = state.files.get(&file.absolute) {
+            for stored in store.get(&old.chunks)? {
+                known.insert(stored.chunk.hash, stored.dense);
+            }
+        }
+    }
+    let mut fresh: HashMap<&str, usize> = HashMap::new();
+    let mut texts: Vec<String> = Vec::new();
+    for chunk in pending.iter().flat_map(|(_, _, chunks)| chunks) {
+        if !known.contains_key(&chunk.hash) && !fresh.contains_key(chunk.hash.as_str()) {
+            fresh.insert(&chunk.hash, texts.len());
+            texts.push(chunk.embedding_text());
+        }
+    }
+    let vectors = embedder.embed(&texts)?;
+    report.chunks_embedded += texts.len();
+    let vector = |chunk: &Chunk| match known.get(&chunk.hash) {
+        Some(dense) => dense.clone(),
+        None => vectors[fresh[chunk.hash.as_str()]].clone(),
+    };
     for (file, record, chunks) in pending.iter() {
         store.delete_source(&source_key(&file.absolute))?;
         let items: Vec<StoredChunk> = chunks
@@ -495,11 +517,10 @@ fn commit(
             .map(|(chunk, &id)| StoredChunk {
                 id,
                 chunk: chunk.clone(),
-                dense: vectors.next().expect("one vector per chunk"),
+                dense: vector(chunk),
             })
             .collect();
         store.upsert(&items)?;
-        report.chunks_embedded += items.len();
     }
     store.flush()?;
     for (file, record, _) in pending.drain(..) {

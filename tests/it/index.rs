@@ -434,3 +434,75 @@ fn watch_indexes_a_new_note_as_it_appears() {
     let hits = search(home.path(), "mentored engineers on-call", &[]);
     assert_eq!(hits[0]["path"], "second.md", "{hits:#?}");
 }
+
+#[test]
+fn a_one_line_edit_re_embeds_only_the_chunks_it_touched_and_repeats_are_embedded_once() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    // A long work log (one chunk per week at least) and two notes made from one template.
+    let weeks = [
+        "Paired with the new hire on the deploy scripts and wrote down the rollback steps.",
+        "Ran the quarterly access review; removed eleven stale service accounts.",
+        "Drafted the on-call handbook and asked two seniors to review it.",
+        "Migrated the billing cron jobs to the scheduler and deleted the old host.",
+        "Led the incident review for the expired certificate and added expiry alerts.",
+        "Cut the flaky test list from forty to nine by fixing shared fixtures.",
+        "Presented the storage cost report; the team agreed to tier cold data.",
+        "Mentored Ana through her first design review of the search indexer.",
+    ];
+    let log: String = weeks
+        .iter()
+        .enumerate()
+        .map(|(i, text)| format!("## Week {}\n\n{text}\n\n", i + 1))
+        .collect();
+    std::fs::write(vault.join("log.md"), format!("# Work log\n\n{log}")).unwrap();
+    let template = "## Agenda\n\n- Wins since last time\n- Blockers\n- Career goals\n";
+    std::fs::write(
+        vault.join("1on1-ana.md"),
+        format!("# 1:1 Ana\n\n{template}"),
+    )
+    .unwrap();
+    std::fs::write(vault.join("1on1-li.md"), format!("# 1:1 Ana\n\n{template}")).unwrap();
+    let first = index(home.path(), &[&vault]);
+    let total = first["chunks_total"].as_u64().unwrap();
+    assert!(total >= 10, "{first}");
+    // The two notes share their text (title and all): their chunks are embedded once.
+    assert!(
+        first["chunks_embedded"].as_u64().unwrap() < total,
+        "{first}"
+    );
+
+    // One line of week 5 changes: that chunk is embedded again, the other weeks keep theirs.
+    let edited = std::fs::read_to_string(vault.join("log.md"))
+        .unwrap()
+        .replace(
+            "added expiry alerts",
+            "added expiry alerts thirty days ahead",
+        );
+    std::fs::write(vault.join("log.md"), edited).unwrap();
+    let second = index(home.path(), &[]);
+    assert_eq!(second["files_indexed"], 1, "{second}");
+    let embedded = second["chunks_embedded"].as_u64().unwrap();
+    assert!((1..=3).contains(&embedded), "{second}");
+    assert_eq!(second["chunks_total"].as_u64().unwrap(), total, "{second}");
+    // The kept vectors still find their weeks, and the edited one finds the new words.
+    let hits = search(
+        home.path(),
+        "storage cost report cold data tiering",
+        &["-k", "1"],
+    );
+    assert!(
+        hits[0]["text"].as_str().unwrap().contains("storage cost"),
+        "{hits:#?}"
+    );
+    let hits = search(
+        home.path(),
+        "certificate expiry alerts thirty days ahead",
+        &["-k", "1"],
+    );
+    assert!(
+        hits[0]["text"].as_str().unwrap().contains("thirty days"),
+        "{hits:#?}"
+    );
+}
