@@ -1,6 +1,8 @@
 //! The achievement claims of a draft checked against the notes: `starling audit`,
 //! `POST /v1/audit`.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -24,6 +26,10 @@ pub struct AuditRequest {
     /// Accepted as the command line's `--no-model` is: the audit never uses the model.
     #[serde(default)]
     pub no_model: bool,
+    /// The draft's file, when it is one: a `.txt` name is read as plain text, and the absolute
+    /// path of an indexed note keeps the draft from being its own evidence. Nothing is read
+    /// from it.
+    pub name: Option<String>,
 }
 
 /// The claims of one draft. The JSON field names are a contract (`audit --format json`,
@@ -47,16 +53,14 @@ impl AuditRequest {
     }
 }
 
-/// Audits `request.text`, named `file` (`-` for none), read as `kind`; `source` is the draft's
-/// absolute path when it is a file, so the draft never counts as its own evidence.
-pub fn run(
-    ctx: &Context,
-    request: &AuditRequest,
-    file: &str,
-    kind: InputKind,
-    source: Option<String>,
-) -> Result<AuditReport> {
+/// Audits `request.text`.
+pub fn run(ctx: &Context, request: &AuditRequest) -> Result<AuditReport> {
     request.check()?;
+    let name = request.name.as_deref();
+    let kind = name.map_or(InputKind::Markdown, |n| InputKind::for_path(Path::new(n)));
+    let source = name
+        .filter(|n| Path::new(n).is_absolute())
+        .map(String::from);
     let read = crate::services::note_reader(ctx.config);
     let claims = audit::audit(
         ctx.embedder,
@@ -71,7 +75,7 @@ pub fn run(
         &read,
     )?;
     Ok(AuditReport {
-        file: file.to_string(),
+        file: name.unwrap_or("-").to_string(),
         summary: audit::counts(&claims),
         claims,
     })

@@ -12,6 +12,9 @@ use crate::config::GeneratorSettings;
 use crate::error::{Error, Result};
 use crate::structured::{check_schema, generate_json};
 
+/// The most tokens one answer may have.
+pub const MAX_TOKENS: u32 = 8192;
+
 /// A prompt and how to sample its answer; what is left out comes from the `generator` settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -73,7 +76,7 @@ impl TextRequest {
             max_tokens: self
                 .max_tokens
                 .unwrap_or(settings.max_tokens)
-                .clamp(1, 8192),
+                .clamp(1, MAX_TOKENS),
             stop: self.stop.clone(),
         };
         if !(0.0..=2.0).contains(&sampling.temperature) {

@@ -5,9 +5,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{check_date, check_text, Context};
+use super::{check_date, check_text, rubric_error, Context};
 use crate::backends::{Generator, Sampling, SearchFilter};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::prompts::Prompt;
 use crate::tasks::map::{self, JudgmentCache, Map, MapOptions, MapReport};
 use crate::tasks::rubric;
@@ -60,7 +60,7 @@ impl MapRequest {
             .as_deref()
             .and_then(|name| Path::new(name).file_name())
             .map_or_else(|| Path::new("rubric.md").to_path_buf(), Into::into);
-        rubric::parse(&name, &self.rubric).map_err(|e| Error::unusable("rubric", e.to_string()))
+        rubric::parse(&name, &self.rubric).map_err(rubric_error)
     }
 
     pub fn options(&self) -> Result<MapOptions> {

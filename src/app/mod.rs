@@ -48,3 +48,13 @@ pub fn check_text(field: &'static str, value: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// A rubric that does not parse: malformed (400), or well-formed with no items (422).
+pub fn rubric_error(err: Error) -> Error {
+    let message = err.to_string();
+    if message.contains("no items found") {
+        Error::unusable("rubric", message)
+    } else {
+        Error::invalid("rubric", message)
+    }
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{check_date, check_text, Context};
+use super::{check_date, check_text, rubric_error, Context};
 use crate::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, RequestError, Result};
 use crate::notes::loading::file_under_roots;
@@ -15,6 +15,9 @@ use crate::notes::mojibake;
 use crate::prompts::Prompt;
 use crate::tasks::rubric::Rubric;
 use crate::tasks::star::{self, split_pinned_spec, Draft, Outcome, Pinned, StarRequest};
+
+/// The most evidence items an entry may draw on.
+pub const MAX_K: usize = 50;
 
 /// A STAR entry to draft for one competency.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -131,7 +134,7 @@ fn task_request(
             .map(|spec| pin(spec))
             .collect::<Result<_>>()?,
         exclude: exclude.to_vec(),
-        k: k.unwrap_or(6).clamp(1, 50),
+        k: k.unwrap_or(6).clamp(1, MAX_K),
         story: story.unwrap_or(1).max(1) - 1,
     })
 }
@@ -203,8 +206,7 @@ impl StarRubricRequest {
             .as_deref()
             .and_then(|name| Path::new(name).file_name())
             .map_or_else(|| PathBuf::from("rubric.md"), PathBuf::from);
-        crate::tasks::rubric::parse(&name, &self.rubric)
-            .map_err(|e| Error::unusable("rubric", e.to_string()))
+        crate::tasks::rubric::parse(&name, &self.rubric).map_err(rubric_error)
     }
 }
 

@@ -44,20 +44,28 @@ impl StoriesReport {
     }
 }
 
+impl StoriesRequest {
+    /// The stories per question, after checking the request's values.
+    pub fn check(&self) -> Result<usize> {
+        let k = self.k.unwrap_or(3);
+        if k == 0 || k > MAX_K {
+            return Err(Error::invalid(
+                "k",
+                format!("must be between 1 and {MAX_K}"),
+            ));
+        }
+        check_date("since", &self.since)?;
+        check_date("until", &self.until)?;
+        Ok(k)
+    }
+}
+
 /// The most stories a question may ask for.
 pub const MAX_K: usize = 50;
 
 /// Finds the stories for the questions of `request.questions`, named `file`.
 pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<StoriesReport> {
-    let k = request.k.unwrap_or(3);
-    if k == 0 || k > MAX_K {
-        return Err(Error::invalid(
-            "k",
-            format!("must be between 1 and {MAX_K}"),
-        ));
-    }
-    check_date("since", &request.since)?;
-    check_date("until", &request.until)?;
+    let k = request.check()?;
     let questions = stories::parse_questions(&request.questions);
     if questions.is_empty() {
         return Err(Error::unusable(

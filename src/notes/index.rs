@@ -414,7 +414,8 @@ pub fn index(
     }
     store.flush()?;
     state.save(state_path)?;
-    if report.chunks_embedded > 0 || report.files_deleted > 0 || report.files_renamed > 0 {
+    // Chunks stored anew (a file indexed, even with every vector reused), removed or moved.
+    if report.files_indexed > 0 || report.files_deleted > 0 || report.files_renamed > 0 {
         // After the commit: a crash while it runs loses nothing.
         let settling = Instant::now();
         progress(total, total, "building the search index");

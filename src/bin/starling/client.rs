@@ -92,14 +92,21 @@ impl Remote {
             .timeout_connect(Some(Duration::from_secs(5)))
             .build()
             .into();
-        let url = format!("http://{}{path}", self.host);
+        // The address the server listens on (any loopback address, or one `--allow-remote`
+        // opened), named in the Host header as the server expects.
+        let url = format!("http://{}{path}", self.address);
         let bearer = format!("Bearer {}", self.token);
         let response = match body {
             Some(body) => agent
                 .post(&url)
+                .header("Host", &self.host)
                 .header("Authorization", &bearer)
                 .send_json(body),
-            None => agent.get(&url).header("Authorization", &bearer).call(),
+            None => agent
+                .get(&url)
+                .header("Host", &self.host)
+                .header("Authorization", &bearer)
+                .call(),
         };
         let mut response =
             response.with_context(|| format!("calling the server at {}", self.address))?;

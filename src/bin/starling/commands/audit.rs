@@ -81,36 +81,28 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let mut audits = Vec::new();
     if !inputs.is_empty() {
         let notes = super::open_notes(config, "audit")?;
-        for (name, source, kind) in inputs {
+        for (name, source, _) in inputs {
+            // The draft's absolute path: its kind by extension, and never its own evidence
+            // when it is one of the indexed notes (here or on the server).
+            let file = (name != "-")
+                .then(|| Path::new(&name).canonicalize().ok())
+                .flatten()
+                .map(|p| p.to_string_lossy().into_owned());
             let request = AuditRequest {
                 text: source,
                 path: args.notes.path.clone(),
                 since: args.notes.since.clone(),
                 until: args.notes.until.clone(),
                 no_model: args.no_model,
+                name: file,
             };
-            let report = match &notes {
-                // The server reads the draft as Markdown and cannot tell whether it is one of
-                // its notes.
-                super::Notes::Server(server) => {
-                    let mut report: AuditReport = server.request("/v1/audit", &request)?;
-                    report.file = name.clone();
-                    report
-                }
+            let mut report: AuditReport = match &notes {
+                super::Notes::Server(server) => server.request("/v1/audit", &request)?,
                 super::Notes::Here(embedder, notes) => {
-                    let file = (name != "-")
-                        .then(|| Path::new(&name).canonicalize().ok())
-                        .flatten()
-                        .map(|p| p.to_string_lossy().into_owned());
-                    app::audit::run(
-                        &crate::client::context(config, embedder, notes),
-                        &request,
-                        &name,
-                        kind,
-                        file,
-                    )?
+                    app::audit::run(&crate::client::context(config, embedder, notes), &request)?
                 }
             };
+            report.file = name;
             audits.push(FileAudit {
                 source: request.text,
                 report,

@@ -69,8 +69,10 @@ fn request(
         "--repeat-penalty must be above 0 (1 = off)"
     );
     anyhow::ensure!(
-        args.max_tokens != Some(0),
-        "--max-tokens must be at least 1"
+        args.max_tokens
+            .is_none_or(|n| (1..=app::generate::MAX_TOKENS).contains(&n)),
+        "--max-tokens must be between 1 and {}",
+        app::generate::MAX_TOKENS
     );
     Ok(TextRequest {
         prompt,

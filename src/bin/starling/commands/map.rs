@@ -26,7 +26,7 @@ pub enum Format {
 pub struct Args {
     /// The career-ladder rubric: Markdown (sections and bullets, or a table) or TOML.
     rubric: PathBuf,
-    /// Candidate passages judged per item.
+    /// Candidate passages judged per item (at most 20).
     #[arg(long, default_value_t = 5)]
     k: usize,
     #[arg(long, value_enum, default_value = "md")]
@@ -46,7 +46,11 @@ pub struct Args {
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.k > 0, "--k must be at least 1");
+    anyhow::ensure!(
+        (1..=app::map::MAX_K).contains(&args.k),
+        "--k must be between 1 and {}",
+        app::map::MAX_K
+    );
     super::check_date("--since", &args.since)?;
     super::check_date("--until", &args.until)?;
     let text = files::read_text(&args.rubric, 4 << 20)?;

@@ -49,7 +49,7 @@ pub struct Args {
     /// Never use notes under this path as evidence (repeatable).
     #[arg(long, value_name = "PATH")]
     exclude: Vec<String>,
-    /// Evidence items at most.
+    /// Evidence items at most (1-50).
     #[arg(short, default_value_t = 6)]
     k: usize,
     #[arg(long, value_enum, default_value = "md")]
@@ -186,7 +186,11 @@ fn not_enough(competency: &str, closest: &[Evidence]) -> String {
 }
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.k > 0, "-k must be at least 1");
+    anyhow::ensure!(
+        (1..=app::star::MAX_K).contains(&args.k),
+        "-k must be between 1 and {}",
+        app::star::MAX_K
+    );
     super::check_date("--since", &args.since)?;
     super::check_date("--until", &args.until)?;
     let interactive =
@@ -254,8 +258,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             }
             let answer = server.call("/v1/star", Some(&serde_json::to_value(&draft_request)?))?;
             if args.stories.is_some() {
-                let stories: Vec<star::Story> =
-                    serde_json::from_value(answer["stories"].clone()).unwrap_or_default();
+                let stories: Vec<star::Story> = serde_json::from_value(answer["stories"].clone())
+                    .context("the server's candidate stories")?;
                 return print_stories(&stories, args.format);
             }
             return print_answer(&answer, args.format);

@@ -173,6 +173,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         allow: config.tone.allow.clone(),
     };
     let mut reports = Vec::new();
+    // The model review's warnings, per input.
+    let mut warnings: Vec<Vec<String>> = Vec::new();
     let mut fixes = Vec::new();
     let mut fixed_text = String::new();
     for input in &inputs {
@@ -190,6 +192,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         for warning in &checked.warnings {
             eprintln!("warning: {}: {warning}", input.name);
         }
+        warnings.push(checked.warnings);
         let mut findings = checked.findings;
         if let Some(mut fix) = checked.fix {
             if args.in_place && fix.text != input.text {
@@ -269,7 +272,12 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         Format::Json => {
             let files: Vec<app::tone::ToneReport> = reports
                 .iter()
-                .map(|r| app::tone::ToneReport::new(&r.file, &r.findings))
+                .zip(&warnings)
+                .map(|(r, w)| {
+                    let mut report = app::tone::ToneReport::new(&r.file, &r.findings);
+                    report.warnings = w.clone();
+                    report
+                })
                 .collect();
             let mut value = json!(files);
             if args.fix {

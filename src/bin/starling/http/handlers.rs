@@ -115,9 +115,7 @@ pub async fn audit(
     JsonBody(request): JsonBody<app::audit::AuditRequest>,
 ) -> Result<Json<app::audit::AuditReport>, ApiError> {
     request.check()?;
-    let answer = embedding_work(&state, move |ctx| {
-        app::audit::run(ctx, &request, "-", InputKind::Markdown, None)
-    });
+    let answer = embedding_work(&state, move |ctx| app::audit::run(ctx, &request));
     Ok(Json(answer.await?))
 }
 
@@ -148,6 +146,7 @@ pub async fn stories(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<app::stories::StoriesRequest>,
 ) -> Result<Json<app::stories::StoriesReport>, ApiError> {
+    request.check()?;
     let answer = embedding_work(&state, move |ctx| app::stories::run(ctx, &request, "-"));
     Ok(Json(answer.await?))
 }
