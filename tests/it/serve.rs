@@ -1034,3 +1034,18 @@ fn an_index_request_past_the_timeout_stops_embedding() {
         "the run went on after its 504: {second}"
     );
 }
+
+#[test]
+fn commands_reach_a_server_on_another_loopback_address() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = fixture_vault(home.path(), &[]);
+    let output = run(starling(home.path()).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The server holds the store; the CLI dials the address it recorded (not 127.0.0.1).
+    let _server = Server::start_at(home.path(), "127.0.0.2:0", &[]);
+    let output =
+        run(starling(home.path()).args(["search", "flaky tests build time", "--json", "-k", "1"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let hits: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(hits[0]["path"], "work/2025-03-ci-flakes.md", "{hits}");
+}
