@@ -43,7 +43,7 @@ pub struct MapRequest {
     #[serde(default)]
     pub no_model: bool,
     /// Candidate passages judged per item (default 5, at most 20).
-    #[schema(minimum = 0, maximum = 1000)]
+    #[schema(minimum = 0, maximum = 20)]
     pub k: Option<usize>,
     #[schema(format = Date)]
     pub since: Option<String>,
@@ -66,6 +66,12 @@ impl MapRequest {
     pub fn options(&self) -> Result<MapOptions> {
         check_date("since", &self.since)?;
         check_date("until", &self.until)?;
+        if self.k.is_some_and(|k| k > MAX_K) {
+            return Err(crate::error::Error::invalid(
+                "k",
+                format!("at most {MAX_K}"),
+            ));
+        }
         Ok(MapOptions {
             k: self.k.unwrap_or(5).clamp(1, MAX_K),
             filter: SearchFilter {

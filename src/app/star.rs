@@ -19,6 +19,9 @@ use crate::tasks::star::{self, split_pinned_spec, Draft, Outcome, Pinned, StarRe
 /// The most evidence items an entry may draw on.
 pub const MAX_K: usize = 50;
 
+/// The furthest candidate story a request may name or list.
+pub const MAX_STORIES: usize = 1000;
+
 /// A STAR entry to draft for one competency.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,7 +44,7 @@ pub struct StarDraftRequest {
     #[serde(default)]
     pub exclude: Vec<String>,
     /// Evidence items at most (default 6, at most 50).
-    #[schema(minimum = 0, maximum = 1000)]
+    #[schema(minimum = 0, maximum = 50)]
     pub k: Option<usize>,
     /// Which candidate story to draft (1 = the best).
     #[schema(minimum = 0, maximum = 1000)]
@@ -79,7 +82,7 @@ pub struct StarRubricRequest {
     pub include: Vec<String>,
     #[serde(default)]
     pub exclude: Vec<String>,
-    #[schema(minimum = 0, maximum = 1000)]
+    #[schema(minimum = 0, maximum = 50)]
     pub k: Option<usize>,
     #[serde(default)]
     pub no_model: bool,
@@ -120,6 +123,12 @@ fn task_request(
 ) -> Result<StarRequest> {
     check_date("since", since)?;
     check_date("until", until)?;
+    if k.is_some_and(|k| k > MAX_K) {
+        return Err(Error::invalid("k", format!("at most {MAX_K}")));
+    }
+    if story.is_some_and(|n| n > MAX_STORIES) {
+        return Err(Error::invalid("story", format!("at most {MAX_STORIES}")));
+    }
     Ok(StarRequest {
         competency,
         context: context.clone(),
@@ -143,6 +152,9 @@ impl StarDraftRequest {
     /// The task's request, with the pinned passages read by `pin`.
     pub fn task(&self, pin: PinReader) -> Result<StarRequest> {
         check_text("competency", &self.competency)?;
+        if self.stories.is_some_and(|n| n > MAX_STORIES) {
+            return Err(Error::invalid("stories", format!("at most {MAX_STORIES}")));
+        }
         task_request(
             self.competency.trim().to_string(),
             &self.context,

@@ -275,6 +275,21 @@ fn every_feature_answers_over_http_and_generation_streams() {
         stories["questions"][0]["stories"][0]["path"], "work/2025-03-ci-flakes.md",
         "{stories}"
     );
+    // Past the documented maxima: refused, never clamped silently.
+    for (path, body) in [
+        ("/v1/star", json!({"competency": "CI", "stories": 1001})),
+        (
+            "/v1/star",
+            json!({"competency": "CI", "k": 51, "no_model": true}),
+        ),
+        (
+            "/v1/map",
+            json!({"rubric": "## A\n\n- b\n", "k": 21, "no_model": true}),
+        ),
+    ] {
+        let (status, err) = server.call("POST", path, Some(body));
+        assert_eq!(status, 400, "{path}: {err}");
+    }
     let (status, err) = server.call(
         "POST",
         "/v1/stories",
