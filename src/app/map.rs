@@ -1,11 +1,9 @@
 //! The evidence map of a career-ladder rubric: `starling map`, `POST /v1/map`.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{check_date, check_text, rubric_error, Context};
+use super::{check_date, parse_rubric, Context};
 use crate::backends::{Generator, Sampling, SearchFilter};
 use crate::error::Result;
 use crate::prompts::Prompt;
@@ -54,13 +52,7 @@ pub struct MapRequest {
 impl MapRequest {
     /// The rubric, parsed (its name decides the format).
     pub fn rubric(&self) -> Result<rubric::Rubric> {
-        check_text("rubric", &self.rubric)?;
-        let name = self
-            .rubric_name
-            .as_deref()
-            .and_then(|name| Path::new(name).file_name())
-            .map_or_else(|| Path::new("rubric.md").to_path_buf(), Into::into);
-        rubric::parse(&name, &self.rubric).map_err(rubric_error)
+        parse_rubric(&self.rubric, self.rubric_name.as_deref())
     }
 
     pub fn options(&self) -> Result<MapOptions> {

@@ -29,12 +29,15 @@ pub struct Context<'a> {
     pub store: &'a dyn VectorStore,
 }
 
+/// A day as requests and flags write it: `YYYY-MM-DD`.
+pub fn is_date(text: &str) -> bool {
+    text.len() == 10 && crate::notes::markdown::days_since_epoch(text).is_some()
+}
+
 /// `YYYY-MM-DD` or nothing.
 pub fn check_date(field: &'static str, value: &Option<String>) -> Result<()> {
     match value {
-        Some(date)
-            if date.len() != 10 || crate::notes::markdown::days_since_epoch(date).is_none() =>
-        {
+        Some(date) if !is_date(date) => {
             Err(Error::invalid(field, "use YYYY-MM-DD, e.g. 2025-01-31"))
         }
         _ => Ok(()),
@@ -49,12 +52,19 @@ pub fn check_text(field: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// A rubric that does not parse: malformed (400), or well-formed with no items (422).
-pub fn rubric_error(err: Error) -> Error {
-    let message = err.to_string();
-    if message.contains("no items found") {
-        Error::unusable("rubric", message)
-    } else {
-        Error::invalid("rubric", message)
-    }
+/// A request's rubric text, parsed: `name` (a file name) gives its format by extension and its
+/// title when it has none. Malformed is a bad request; well-formed with no items, unusable.
+pub fn parse_rubric(text: &str, name: Option<&str>) -> Result<crate::tasks::rubric::Rubric> {
+    check_text("rubric", text)?;
+    let name = name
+        .and_then(|name| std::path::Path::new(name).file_name())
+        .map_or_else(|| "rubric.md".into(), std::path::PathBuf::from);
+    crate::tasks::rubric::parse(&name, text).map_err(|err| {
+        let message = err.to_string();
+        if message.contains("no items found") {
+            Error::unusable("rubric", message)
+        } else {
+            Error::invalid("rubric", message)
+        }
+    })
 }

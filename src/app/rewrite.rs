@@ -61,12 +61,12 @@ impl<'a> Rewriter<'a> {
         generator: &'a dyn Generator,
         rules: &'a RuleSet,
         config: &'a Config,
-        style_name: &str,
+        style: Prompt,
         instructions: Option<String>,
-    ) -> Result<Self> {
-        Ok(Rewriter {
+    ) -> Self {
+        Rewriter {
             generator,
-            style: style(style_name, config.styles_dir.as_deref())?,
+            style,
             options: RewriteOptions {
                 instructions,
                 sampling: Sampling::greedy(config.generator.seed),
@@ -74,7 +74,7 @@ impl<'a> Rewriter<'a> {
             },
             rules,
             config,
-        })
+        }
     }
 
     /// The rules' tone findings in `text` (read as `kind`).
@@ -276,9 +276,9 @@ pub fn run_batch(
         generator,
         rules,
         config,
-        &request.style,
+        style(&request.style, config.styles_dir.as_deref())?,
         request.instructions.clone(),
-    )?;
+    );
     let mut tokens = 0;
     let mut files = Vec::with_capacity(request.files.len());
     for input in &request.files {

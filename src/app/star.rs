@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{check_date, check_text, rubric_error, Context};
+use super::{check_date, check_text, Context};
 use crate::backends::{Embedder, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, RequestError, Result};
 use crate::notes::loading::file_under_roots;
@@ -212,13 +212,7 @@ impl StarRubricRequest {
 
     /// The rubric, parsed (its name decides the format).
     pub fn rubric(&self) -> Result<Rubric> {
-        check_text("rubric", &self.rubric)?;
-        let name = self
-            .rubric_name
-            .as_deref()
-            .and_then(|name| Path::new(name).file_name())
-            .map_or_else(|| PathBuf::from("rubric.md"), PathBuf::from);
-        crate::tasks::rubric::parse(&name, &self.rubric).map_err(rubric_error)
+        super::parse_rubric(&self.rubric, self.rubric_name.as_deref())
     }
 }
 

@@ -85,7 +85,7 @@ pub fn load_generator(config: &Config) -> anyhow::Result<Box<dyn Generator>> {
 pub fn check_date(flag: &str, value: &Option<String>) -> anyhow::Result<()> {
     if let Some(date) = value {
         anyhow::ensure!(
-            date.len() == 10 && starling::notes::markdown::days_since_epoch(date).is_some(),
+            starling::app::is_date(date),
             "{flag} `{date}`: use YYYY-MM-DD, e.g. 2025-01-31"
         );
     }

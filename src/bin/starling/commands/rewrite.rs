@@ -59,7 +59,7 @@ fn is_own_file(name: &str) -> bool {
 
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     // A style that does not exist fails before anything is read.
-    starling::prompts::rewrite_style(&args.style, config.styles_dir.as_deref())?;
+    let style = starling::prompts::rewrite_style(&args.style, config.styles_dir.as_deref())?;
     if args.out.is_none() && !args.in_place && !args.dry_run {
         anyhow::bail!("say where the results go: --out DIR (inputs untouched) or --in-place (backups kept); --dry-run to preview");
     }
@@ -189,9 +189,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             generator.as_deref().expect("loaded"),
             &rules,
             config,
-            &args.style,
+            style.clone(),
             args.instructions.clone(),
-        )?;
+        );
         bar.set_position(index as u64);
         let mut progress = |done: usize, blocks: usize| {
             let elapsed = started.elapsed().as_secs_f64();

@@ -416,15 +416,15 @@ pub async fn rewrite(
     JsonBody(request): JsonBody<app::rewrite::RewriteRequest>,
 ) -> Result<Response, ApiError> {
     let engines = state.engines.clone();
-    app::rewrite::style(&request.style, engines.config.styles_dir.as_deref())?;
+    let style = app::rewrite::style(&request.style, engines.config.styles_dir.as_deref())?;
     model_call(state, request.stream, move |generator, _cancel| {
         let rewriter = app::rewrite::Rewriter::new(
             generator,
             &engines.rules,
             &engines.config,
-            &request.style,
+            style,
             request.instructions.clone(),
-        )?;
+        );
         let answer = rewriter.rewrite(&request.text, InputKind::Markdown, &mut |_, _| {})?;
         Ok(to_value(answer))
     })
