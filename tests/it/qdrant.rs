@@ -78,7 +78,11 @@ impl Qdrant {
             .unwrap();
         let mut server = Qdrant { child, grpc, dir };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while http_get(http, "/readyz").map(|(s, _)| s) != Some(200) {
+        // Ready over REST, and its gRPC port (the store's) taking connections: Qdrant binds the
+        // two separately, so the first can answer before the second listens.
+        while http_get(http, "/readyz").map(|(s, _)| s) != Some(200)
+            || std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err()
+        {
             if Instant::now() > deadline || server.child.try_wait().unwrap().is_some() {
                 let log = std::fs::read_to_string(server.dir.path().join("log")).unwrap();
                 panic!("the Qdrant server did not start:\n{log}");
