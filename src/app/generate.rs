@@ -50,12 +50,14 @@ pub struct TextRequest {
 /// The answer. The JSON field names are a contract (`/v1/generate`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TextAnswer {
-    /// The value, valid against the request's schema (only when it gave one).
+    /// The value, valid against the request's schema (only when it gave one): any JSON
+    /// value the schema allows, not only an object.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub json: Option<Value>,
     pub text: String,
-    /// Why generation stopped: `Eos`, `MaxTokens`, `Stop` or `Cancelled`.
+    /// Why generation stopped: `EndOfGeneration`, `StopString`, `MaxTokens`, `ContextFull` or
+    /// `Cancelled`.
     pub stop_reason: String,
     pub prompt_tokens: usize,
     pub completion_tokens: usize,

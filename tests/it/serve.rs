@@ -376,7 +376,16 @@ fn every_feature_answers_over_http_and_generation_streams() {
             path.replace('/', "~1")
         ))
     };
+    // A schema may ask for any JSON value, not only an object.
+    let (status, number) = server.call(
+        "POST",
+        "/v1/generate",
+        Some(json!({"prompt": "A number:", "max_tokens": 12, "json_schema": {"type": "number"}})),
+    );
+    assert_eq!(status, 200, "{number}");
+    assert!(number["json"].is_number(), "{number}");
     for (path, method, answer) in [
+        ("/v1/generate", "post", &number),
         ("/v1/index", "post", &report),
         ("/v1/search", "post", &hits),
         ("/v1/status", "get", &status_json),
