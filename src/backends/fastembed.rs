@@ -75,9 +75,18 @@ impl FastEmbedder {
             },
         )
         .with_pooling(Pooling::Mean);
+        // No constant folding: on the int8 model it turns every weight's DequantizeLinear into
+        // a stored fp32 copy at session start. Without it (measured 2026-12-04, release, 2
+        // cores) a process that loads the embedder starts in 0.31 s instead of 0.42 s with a
+        // peak RSS of 192 MB instead of 290 MB, indexing runs at the same speed (300 notes:
+        // 21.1 s against 21.0 s, median of three) and the vectors are the same to 5 decimals.
         let init = InitOptionsUserDefined::new()
             .with_max_length(MAX_TOKENS)
-            .with_intra_threads(options.threads.max(1));
+            .with_intra_threads(options.threads.max(1))
+            .with_session_config(
+                "optimization.disable_specified_optimizers",
+                "ConstantFolding",
+            );
         let mut embedding =
             TextEmbedding::try_new_from_user_defined(model, init).map_err(|err| {
                 Error::Embedder {
