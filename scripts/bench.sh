@@ -84,6 +84,16 @@ echo "1,000 notes, unchanged re-index:"; measure_index "$work/h1k"
 $bin bench vault --notes 5000 --out "$work/vault-5k" >/dev/null
 echo "5,000 notes, first index:"; measure_index "$work/h5k" "$work/vault-5k"
 echo "5,000 notes, unchanged re-index:"; measure_index "$work/h5k"
+echo "5,000 notes, one whole search process (embedder and store opened, one query), best of 5:"
+echo "  store on disk: $(du -sh "$work/h5k/data/starling/index" | cut -f1)"
+for _ in 1 2 3 4 5; do
+    run_in "$work/h5k" /usr/bin/time -f '%e %M' $bin search "planning the quarterly migration" -k 5 --json 2>&1 >/dev/null | tail -n 1
+done | sort -n | head -n 1 | awk '{print "  wall_s " $1 ", peak_rss_kb " $2}'
+echo "one whole tone process on a one-line file (embedder and classifier, no store), best of 5:"
+echo "I think it went fine." > "$work/one-line.md"
+for _ in 1 2 3 4 5; do
+    /usr/bin/time -f '%e %M' $bin tone "$work/one-line.md" 2>&1 >/dev/null | tail -n 1
+done | sort -n | head -n 1 | awk '{print "  wall_s " $1 ", peak_rss_kb " $2}'
 echo "5,000 notes, kill -9 after 20 s, then rerun:"
 # `env` (not the run_in function) so that $! is starling itself, not a subshell around it.
 env XDG_DATA_HOME="$work/h5k-killed/data" XDG_CONFIG_HOME="$work/h5k-killed/config" $bin index "$work/vault-5k" >/dev/null 2>&1 &
