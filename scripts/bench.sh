@@ -54,7 +54,44 @@ print(f"ratio starling/llama-bench: prompt {ours['prompt_tokens_per_s']/pp:.2f},
 print(f"time to first token with a {ours['system_prompt_tokens']}-token prompt: cold {ours['ttft_cold_ms']:.0f} ms, "
       f"cached system prompt {ours['ttft_cached_ms']:.0f} ms (ratio {ours['ttft_cached_over_cold']:.2f})")
 print(f"peak RSS {ours['peak_rss_mb']:.0f} MB")
+print(f"4 requests at once (generator.parallel {ours['parallel']}, best of 3): {ours['concurrent_tokens_per_s']:.1f} t/s in all, "
+      f"one after another {ours['single_stream_tokens_per_s']:.1f} t/s: {ours['concurrent_over_single']:.2f}x")
 PY
+
+echo "== llama.cpp llama-server --parallel 4: the same four requests one after another, then at once"
+llama_server=$(bash scripts/llama-server.sh)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$llama_server" -m "$model" --host 127.0.0.1 --port "$port" -t "$threads" --parallel 4 -c 4096 --no-webui > "$out/llama-server-parallel.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 120); do
+    grep -q "listening on" "$out/llama-server-parallel.log" && break
+    sleep 0.5
+done
+python3 - "$port" "$out/generate.json" <<'PY' || true
+import json, sys, threading, time, urllib.request
+port, ours = sys.argv[1], json.load(open(sys.argv[2]))
+topics = ["a product launch", "a data migration", "a security audit", "a hiring round"]
+def ask(topic, out):
+    body = {"messages": [{"role": "user", "content": f"Write a long, detailed story about a software team preparing for {topic}."}],
+            "max_tokens": 128, "temperature": 0, "repeat_penalty": 1.0}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    out.append(json.load(urllib.request.urlopen(request, timeout=600))["usage"]["completion_tokens"])
+ask("warm-up", [])
+single = together = 0.0
+for _ in range(3):  # best of three rounds each, as `starling bench generate` does
+    tokens, started = [], time.time()
+    for topic in topics:
+        ask(topic, tokens)
+    single = max(single, sum(tokens) / (time.time() - started))
+    tokens, started = [], time.time()
+    threads = [threading.Thread(target=ask, args=(t, tokens)) for t in topics]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    together = max(together, sum(tokens) / (time.time() - started))
+print(f"llama-server --parallel 4: {together:.1f} t/s in all, one after another {single:.1f} t/s: {together/single:.2f}x")
+print(f"ratio starling/llama-server: at once {ours['concurrent_tokens_per_s']/together:.2f}, one after another {ours['single_stream_tokens_per_s']/single:.2f}")
+PY
+kill "$server_pid"
 fi
 
 if want tone; then

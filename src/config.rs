@@ -127,6 +127,11 @@ const KEYS: &[KeyDef] = &[
         help: "memory for saved prompt prefixes (MiB)",
     },
     KeyDef {
+        key: "generator.parallel",
+        kind: Kind::Int { min: 1, max: 64 },
+        help: "requests decoded together in one batch (they share context_size)",
+    },
+    KeyDef {
         key: "generator.max_tokens",
         kind: Kind::Int {
             min: 1,
@@ -365,6 +370,8 @@ pub struct GeneratorSettings {
     pub context_size: u32,
     pub batch_size: u32,
     pub prompt_cache_mb: u32,
+    /// Requests decoded together (llama) or sent at once (openai).
+    pub parallel: usize,
     pub max_tokens: u32,
     pub temperature: f32,
     pub top_p: f32,
@@ -632,6 +639,7 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
         "generator.context_size" => Value::Int(4096),
         "generator.batch_size" => Value::Int(512),
         "generator.prompt_cache_mb" => Value::Int(256),
+        "generator.parallel" => Value::Int(4),
         "generator.max_tokens" => Value::Int(512),
         "generator.temperature" => Value::Float(0.0),
         "generator.top_p" => Value::Float(0.95),
@@ -815,6 +823,7 @@ impl Config {
                 context_size: int("generator.context_size") as u32,
                 batch_size: int("generator.batch_size") as u32,
                 prompt_cache_mb: int("generator.prompt_cache_mb") as u32,
+                parallel: int("generator.parallel") as usize,
                 max_tokens: int("generator.max_tokens") as u32,
                 temperature: float("generator.temperature"),
                 top_p: float("generator.top_p"),

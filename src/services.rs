@@ -183,6 +183,7 @@ pub fn openai_options(config: &Config) -> Result<OpenAiOptions> {
         api_key,
         allow_remote: settings.allow_remote,
         timeout: std::time::Duration::from_secs(settings.timeout_s),
+        parallel: settings.parallel,
     })
 }
 

@@ -57,6 +57,7 @@ impl Generator for FakeGenerator {
             prompt_ms: 0.0,
             first_token_ms: 0.0,
             generation_ms: 0.0,
+            peak_batch: 1,
         })
     }
 

@@ -106,6 +106,9 @@ pub struct Generation {
     pub prompt_ms: f64,
     pub first_token_ms: f64,
     pub generation_ms: f64,
+    /// The most sequences decoded in one step together with this one, itself included
+    /// (1: it ran alone; engines that do not batch in process report 1).
+    pub peak_batch: usize,
 }
 
 /// Text generation. Implementations serialise their own access to the engine.
@@ -122,6 +125,12 @@ pub trait Generator: Send + Sync {
 
     /// Counts the tokens `text` takes in this model.
     fn count_tokens(&self, text: &str) -> Result<usize>;
+
+    /// How many requests the engine decodes at once: callers with independent requests (the
+    /// map's judgments, a batch rewrite's blocks) send up to this many from as many threads.
+    fn parallel(&self) -> usize {
+        1
+    }
 }
 
 /// Dense text embeddings.

@@ -28,6 +28,9 @@ pub struct OpenAiOptions {
     pub allow_remote: bool,
     /// The longest wait for the server to answer a request or send the next piece.
     pub timeout: Duration,
+    /// Requests sent at once by callers that have several (the server queues what its own
+    /// slots cannot take).
+    pub parallel: usize,
 }
 
 /// The scheme, host and port of `url`, and the base with `/v1` (no trailing slash).
@@ -90,6 +93,7 @@ pub struct OpenAiGenerator {
     schema_supported: AtomicBool,
     /// Whether `/tokenize` (llama-server's) answers; otherwise tokens are estimated.
     tokenize: Mutex<Option<bool>>,
+    parallel: usize,
 }
 
 impl std::fmt::Debug for OpenAiGenerator {
@@ -155,6 +159,7 @@ impl OpenAiGenerator {
             api_key: options.api_key.clone(),
             schema_supported: AtomicBool::new(true),
             tokenize: Mutex::new(None),
+            parallel: options.parallel.max(1),
         };
         let models = generator.list_models()?;
         match &options.model {
@@ -462,6 +467,7 @@ impl OpenAiGenerator {
             },
             first_token_ms,
             generation_ms: total_ms - first_token_ms,
+            peak_batch: 1,
         }))
     }
 }
@@ -488,6 +494,10 @@ impl Generator for OpenAiGenerator {
 
     /// llama-server's `/tokenize` where it answers; otherwise an estimate (a token is about
     /// four characters of English), which is what budgets need.
+    fn parallel(&self) -> usize {
+        self.parallel
+    }
+
     fn count_tokens(&self, text: &str) -> Result<usize> {
         let known = *self.tokenize.lock().unwrap_or_else(|e| e.into_inner());
         if known != Some(false) {
@@ -549,6 +559,7 @@ mod tests {
             api_key: None,
             allow_remote: false,
             timeout: Duration::from_secs(1),
+            parallel: 1,
         };
         let message = OpenAiGenerator::connect(&options).unwrap_err().to_string();
         assert!(message.contains("--allow-remote-model"), "{message}");
@@ -568,6 +579,7 @@ mod tests {
             api_key: None,
             allow_remote: false,
             timeout: Duration::from_secs(2),
+            parallel: 1,
         };
         let message = OpenAiGenerator::connect(&options).unwrap_err().to_string();
         assert!(message.contains("is the server running"), "{message}");

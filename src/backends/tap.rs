@@ -42,14 +42,20 @@ impl Generator for Tap<'_> {
     ) -> Result<Generation> {
         let mut request = request.clone();
         request.cancel = Some(self.cancel.clone());
-        let mut tap = self
-            .tap
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Locked per token, so a task's concurrent generations (map judgments, rewrite blocks)
+        // run side by side and their pieces reach the sink whole.
         self.inner.generate(&request, &mut |token| {
             on_token(token);
+            let mut tap = self
+                .tap
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             tap(token);
         })
+    }
+
+    fn parallel(&self) -> usize {
+        self.inner.parallel()
     }
 
     fn model_name(&self) -> &str {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::evidence::{self, NoteCandidate};
+use super::evidence;
 use super::rubric::{Item, Rubric};
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
@@ -321,6 +321,9 @@ pub fn run(
             *c += x / vectors.len() as f32;
         }
     }
+    // Retrieval and the feature judge, item by item; the model's calls are collected first
+    // and then sent together, so a batching generator decodes several items at once.
+    let mut prepared = Vec::with_capacity(items.len());
     for item in items {
         let notes = evidence::candidates(
             embedder,
@@ -344,9 +347,10 @@ pub fn run(
             probability: n.probability,
             reasons: n.reasons(),
         });
-        let candidates: Vec<&NoteCandidate> = notes.iter().take(options.k).collect();
-        let best = candidates.first().map_or(0.0, |n| n.probability);
-        let mut judgments: Vec<Judgment> = candidates
+        let mut notes = notes;
+        notes.truncate(options.k);
+        let best = notes.first().map_or(0.0, |n| n.probability);
+        let mut judgments: Vec<Judgment> = notes
             .iter()
             .enumerate()
             .map(|(rank, n)| {
@@ -366,19 +370,19 @@ pub fn run(
                 }
             })
             .collect();
-        let mut suggestion = None;
+        let mut call = None;
         if let Some((generator, prompt, sampling)) = judge {
-            let judge_name = generator.model_name().to_string();
+            let judge_name = generator.model_name();
             // Only what the features support goes to the model: it can confirm or lower.
             let mut pending = Vec::new();
-            for (i, n) in candidates.iter().enumerate() {
+            for (i, n) in notes.iter().enumerate() {
                 if judgments[i].level == Level::None {
                     continue;
                 }
                 match cache.entries.get(&JudgmentCache::key(
                     &item.id,
                     &n.best().chunk.hash,
-                    &judge_name,
+                    judge_name,
                 )) {
                     Some(cached) => {
                         map.cached += 1;
@@ -391,7 +395,7 @@ pub fn run(
                 map.judged += pending.len();
                 let texts: Vec<&str> = pending
                     .iter()
-                    .map(|&i| candidates[i].best().text.as_str())
+                    .map(|&i| notes[i].best().text.as_str())
                     .collect();
                 let request = GenerateRequest {
                     system: Some(prompt.system.clone()),
@@ -403,53 +407,70 @@ pub fn run(
                     json_schema: None,
                     cancel: None,
                 };
-                let value = match generate_json(
-                    generator,
-                    &request,
-                    &judgment_schema(&texts.iter().map(|t| quotable(t)).collect::<Vec<_>>()),
-                ) {
-                    Ok((value, _)) => Some(value),
-                    Err(Error::UnparseableOutput { reason, .. }) => {
-                        tracing::warn!(item = %item.id, %reason, "unusable judgment; the feature judge's levels stand");
-                        None
-                    }
-                    Err(other) => return Err(other),
-                };
-                if let Some(value) = &value {
-                    for (slot, &i) in pending.iter().enumerate() {
-                        let c = candidates[i];
-                        let reply = &value[format!("C{}", slot + 1).as_str()];
-                        let mut level = Level::from_name(reply["level"].as_str().unwrap_or("none"));
-                        // The quote must be found in the passage, or the judgment counts for nothing.
-                        let quote = verify_quote(
-                            &c.best().text,
-                            reply["quote"].as_str().unwrap_or_default(),
-                        );
-                        if quote.is_none() {
-                            level = Level::None;
-                        }
-                        let model = Judgment {
-                            level,
-                            quote: quote.unwrap_or_default(),
-                            similarity: c.best().similarity,
-                        };
-                        cache.entries.insert(
-                            JudgmentCache::key(&item.id, &c.best().chunk.hash, &judge_name),
-                            model.clone(),
-                        );
-                        judgments[i] = lowered(&judgments[i], &model);
-                    }
-                    suggestion = value["suggestion"]
-                        .as_str()
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from);
-                }
+                let schema =
+                    judgment_schema(&texts.iter().map(|t| quotable(t)).collect::<Vec<_>>());
+                call = Some((pending, request, schema));
             }
         } else {
-            map.judged += candidates.len();
+            map.judged += notes.len();
         }
-        let evidence: Vec<ItemEvidence> = candidates
+        prepared.push((item, notes, closest, judgments, call));
+    }
+
+    let replies: Vec<Option<Result<serde_json::Value>>> = match judge {
+        Some((generator, _, _)) => {
+            super::in_parallel(generator.parallel(), &prepared, |(_, _, _, _, call)| {
+                call.as_ref().map(|(_, request, schema)| {
+                    generate_json(generator, request, schema).map(|(value, _)| value)
+                })
+            })
+        }
+        None => prepared.iter().map(|_| None).collect(),
+    };
+
+    for ((item, notes, closest, mut judgments, call), reply) in prepared.into_iter().zip(replies) {
+        let mut suggestion = None;
+        if let (Some((pending, _, _)), Some(reply), Some((generator, _, _))) = (call, reply, judge)
+        {
+            let value = match reply {
+                Ok(value) => Some(value),
+                Err(Error::UnparseableOutput { reason, .. }) => {
+                    tracing::warn!(item = %item.id, %reason, "unusable judgment; the feature judge's levels stand");
+                    None
+                }
+                Err(other) => return Err(other),
+            };
+            if let Some(value) = &value {
+                let judge_name = generator.model_name();
+                for (slot, &i) in pending.iter().enumerate() {
+                    let c = &notes[i];
+                    let reply = &value[format!("C{}", slot + 1).as_str()];
+                    let mut level = Level::from_name(reply["level"].as_str().unwrap_or("none"));
+                    // The quote must be found in the passage, or the judgment counts for nothing.
+                    let quote =
+                        verify_quote(&c.best().text, reply["quote"].as_str().unwrap_or_default());
+                    if quote.is_none() {
+                        level = Level::None;
+                    }
+                    let model = Judgment {
+                        level,
+                        quote: quote.unwrap_or_default(),
+                        similarity: c.best().similarity,
+                    };
+                    cache.entries.insert(
+                        JudgmentCache::key(&item.id, &c.best().chunk.hash, judge_name),
+                        model.clone(),
+                    );
+                    judgments[i] = lowered(&judgments[i], &model);
+                }
+                suggestion = value["suggestion"]
+                    .as_str()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from);
+            }
+        }
+        let evidence: Vec<ItemEvidence> = notes
             .iter()
             .zip(&judgments)
             .filter(|(_, j)| j.level > Level::None)

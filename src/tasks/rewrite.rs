@@ -333,24 +333,16 @@ pub fn rewrite(
     on_block: &mut dyn FnMut(usize, usize),
 ) -> Result<Rewritten> {
     let blocks = prose_blocks(text);
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    let mut outcomes = Vec::new();
-    let mut tokens_generated = 0;
     let instructions = options.instructions.as_deref().unwrap_or("none");
-    for (index, block) in blocks.iter().enumerate() {
-        on_block(index, blocks.len());
-        // Bullets and quotation marks around the words stay as they are; the model sees the words.
-        let core = core_range(&text[block.range.clone()]);
-        let range = block.range.start + core.start..block.range.start + core.end;
-        let original = &text[range.clone()];
-        out.push_str(&text[last..range.start]);
-        last = range.end;
-        let masked = mask(original);
-        let outcome = if original.len() > options.max_block_bytes {
-            Err(format!("longer than {} bytes", options.max_block_bytes))
-        } else {
-            let request = GenerateRequest {
+    // Each block's words and its call; the calls run side by side (`Generator::parallel`).
+    let work: Vec<(std::ops::Range<usize>, Masked, Option<GenerateRequest>)> = blocks
+        .iter()
+        .map(|block| {
+            // Bullets and quotation marks around the words stay as they are; the model sees the words.
+            let core = core_range(&text[block.range.clone()]);
+            let range = block.range.start + core.start..block.range.start + core.end;
+            let masked = mask(&text[range.clone()]);
+            let request = (range.len() <= options.max_block_bytes).then(|| GenerateRequest {
                 system: Some(style.system.clone()),
                 prompt: style
                     .render_user(&[("text", &masked.text), ("instructions", instructions)]),
@@ -361,11 +353,41 @@ pub fn rewrite(
                 },
                 json_schema: None,
                 cancel: None,
-            };
-            let generation = generator.generate(&request, &mut |_| {})?;
-            tokens_generated += generation.n_generated_tokens;
-            tracing::debug!(line = block.line, reply = %generation.text, "rewrite reply");
-            accept(&masked, original, &generation.text)
+            });
+            (range, masked, request)
+        })
+        .collect();
+    on_block(0, blocks.len());
+    let replies = super::in_parallel_with_progress(
+        generator.parallel(),
+        &work,
+        |(_, _, request)| {
+            request
+                .as_ref()
+                .map(|request| generator.generate(request, &mut |_| {}))
+        },
+        &mut |done| {
+            if done < blocks.len() {
+                on_block(done, blocks.len());
+            }
+        },
+    );
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut outcomes = Vec::new();
+    let mut tokens_generated = 0;
+    for ((block, (range, masked, _)), reply) in blocks.iter().zip(&work).zip(replies) {
+        let original = &text[range.clone()];
+        out.push_str(&text[last..range.start]);
+        last = range.end;
+        let outcome = match reply {
+            None => Err(format!("longer than {} bytes", options.max_block_bytes)),
+            Some(generation) => {
+                let generation = generation?;
+                tokens_generated += generation.n_generated_tokens;
+                tracing::debug!(line = block.line, reply = %generation.text, "rewrite reply");
+                accept(masked, original, &generation.text)
+            }
         };
         match outcome {
             Ok(rewritten) => {

@@ -1013,34 +1013,48 @@ pub fn rephrase(
     draft: &mut Draft,
     sampling: &Sampling,
 ) -> Result<()> {
-    for (part, claims) in draft.parts.iter_mut() {
-        if claims.is_empty() {
-            continue;
-        }
-        // A part may cite only the evidence its sentences came from.
-        let mut ids: Vec<String> = Vec::new();
-        for id in claims.iter().flat_map(|c| &c.evidence) {
-            if !ids.contains(id) {
-                ids.push(id.clone());
+    // One call per part, sent together (a batching generator decodes them at once).
+    let calls: Vec<Option<(GenerateRequest, serde_json::Value)>> = draft
+        .parts
+        .iter()
+        .map(|(part, claims)| {
+            if claims.is_empty() {
+                return None;
             }
-        }
-        let schema = part_schema(&ids);
+            // A part may cite only the evidence its sentences came from.
+            let mut ids: Vec<String> = Vec::new();
+            for id in claims.iter().flat_map(|c| &c.evidence) {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+            let request = GenerateRequest {
+                system: Some(prompt.system.clone()),
+                prompt: part_prompt(prompt, &draft.competency, *part, claims),
+                sampling: Sampling {
+                    max_tokens: 320,
+                    ..sampling.clone()
+                },
+                json_schema: None,
+                cancel: None,
+            };
+            Some((request, part_schema(&ids)))
+        })
+        .collect();
+    let replies = super::in_parallel(generator.parallel(), &calls, |call| {
+        call.as_ref()
+            .map(|(request, schema)| generate_json(generator, request, schema))
+    });
+    for ((part, claims), reply) in draft.parts.iter_mut().zip(replies) {
+        let Some(reply) = reply else {
+            continue;
+        };
         let source = claims
             .iter()
             .map(|c| c.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        let request = GenerateRequest {
-            system: Some(prompt.system.clone()),
-            prompt: part_prompt(prompt, &draft.competency, *part, claims),
-            sampling: Sampling {
-                max_tokens: 320,
-                ..sampling.clone()
-            },
-            json_schema: None,
-            cancel: None,
-        };
-        let value = match generate_json(generator, &request, &schema) {
+        let value = match reply {
             Ok((value, _)) => value,
             Err(Error::UnparseableOutput { reason, .. }) => {
                 draft.warnings.push(format!(

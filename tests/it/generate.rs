@@ -1,7 +1,7 @@
 //! Generation through llama.cpp: determinism, streaming, stop strings, structured output,
 //! the prefix cache, context overflow, and the CLI around them.
 
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde_json::json;
 use starling::backends::llama::{LlamaGenerator, LlamaOptions};
@@ -21,9 +21,28 @@ fn generator() -> &'static LlamaGenerator {
             context_size: 2048,
             batch_size: 512,
             prompt_cache_bytes: 64 << 20,
+            parallel: 4,
         })
         .expect("the default model loads; run scripts/setup.sh")
     })
+}
+
+/// The tests share one generator, which decodes concurrent requests in one batch. A batch's
+/// arithmetic differs from a lone request's in the last bits, enough to flip a near tie under
+/// greedy decoding, so a test that compares two answers runs `alone()`; the others hold the
+/// generator `shared()`.
+static TURNS: RwLock<()> = RwLock::new(());
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    TURNS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    TURNS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn request(prompt: &str, max_tokens: u32) -> GenerateRequest {
@@ -41,6 +60,7 @@ fn request(prompt: &str, max_tokens: u32) -> GenerateRequest {
 
 #[test]
 fn streamed_pieces_add_up_to_the_text_and_greedy_is_repeatable() {
+    let _turn = alone();
     let mut pieces = Vec::new();
     let first = generator()
         .generate(&request("Name three colours.", 24), &mut |p| {
@@ -65,17 +85,24 @@ fn streamed_pieces_add_up_to_the_text_and_greedy_is_repeatable() {
 
 #[test]
 fn stop_strings_end_generation_before_the_stop() {
+    let _turn = alone();
     let unstopped = generator()
         .generate(
             &request("Count from 1 to 10, separated by commas.", 40),
             &mut |_| {},
         )
         .unwrap();
-    let Some(cut) = unstopped.text.find(',') else {
-        panic!("expected commas in {:?}", unstopped.text)
+    // The stop string comes from the answer itself (its fourth word), whatever the model says.
+    let Some(word) = unstopped.text.split_whitespace().nth(3) else {
+        panic!("expected a few words in {:?}", unstopped.text)
     };
+    let stop = format!(" {word}");
+    let cut = unstopped
+        .text
+        .find(&stop)
+        .expect("the word is in the answer");
     let mut stopped_request = request("Count from 1 to 10, separated by commas.", 40);
-    stopped_request.sampling.stop = vec![",".into()];
+    stopped_request.sampling.stop = vec![stop];
     let stopped = generator().generate(&stopped_request, &mut |_| {}).unwrap();
     assert_eq!(stopped.stop_reason, StopReason::StopString);
     assert_eq!(stopped.text, unstopped.text[..cut]);
@@ -83,6 +110,7 @@ fn stop_strings_end_generation_before_the_stop() {
 
 #[test]
 fn shared_system_prompt_is_reused_from_the_cache() {
+    let _turn = shared();
     let system = "You are a careful writing assistant for performance reviews. ".repeat(30);
     let ask = |prompt: &str| GenerateRequest {
         system: Some(system.clone()),
@@ -101,6 +129,7 @@ fn shared_system_prompt_is_reused_from_the_cache() {
 
 #[test]
 fn nested_schema_output_validates() {
+    let _turn = shared();
     let schema = json!({
         "type": "object",
         "properties": {
@@ -127,6 +156,7 @@ fn nested_schema_output_validates() {
 
 #[test]
 fn prompt_longer_than_the_context_names_both_counts() {
+    let _turn = shared();
     let long = "word ".repeat(5000);
     match generator().generate(&request(&long, 4), &mut |_| {}) {
         Err(Error::PromptTooLong {
@@ -395,4 +425,74 @@ fn models_lists_local_stores_and_generate_takes_their_names() {
             && message.contains("starling models"),
         "{message}"
     );
+}
+
+#[test]
+fn concurrent_requests_are_decoded_in_one_batch_and_each_answer_stays_whole() {
+    let _turn = shared();
+    let words = ["apple", "river", "violin", "cactus"];
+    let answers: Vec<(starling::backends::Generation, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = words
+            .iter()
+            .map(|word| {
+                scope.spawn(move || {
+                    let mut streamed = String::new();
+                    let generation = generator()
+                        .generate(
+                            &request(&format!("Repeat the word {word} three times."), 24),
+                            &mut |piece| streamed.push_str(piece),
+                        )
+                        .unwrap();
+                    (generation, streamed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (word, (generation, streamed)) in words.iter().zip(&answers) {
+        assert_eq!(&generation.text, streamed, "the stream is the answer");
+        assert!(generation.n_generated_tokens <= 24);
+        assert!((1..=4).contains(&generation.peak_batch));
+        // Each sequence attends only to its own cells: its answer is about its own word.
+        let text = generation.text.to_lowercase();
+        assert!(text.contains(word), "{word}: {:?}", generation.text);
+        for other in words.iter().filter(|w| *w != word) {
+            assert!(
+                !text.contains(other),
+                "{word} answered {:?}",
+                generation.text
+            );
+        }
+    }
+    assert!(
+        answers.iter().any(|(g, _)| g.peak_batch >= 2),
+        "four requests sent at once were decoded one by one: {:?}",
+        answers
+            .iter()
+            .map(|(g, _)| g.peak_batch)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn requests_that_cannot_share_the_context_wait_their_turn() {
+    let _turn = shared();
+    // Each needs more than half of the 2,048 cells: the second waits for the first instead of
+    // failing a decode for want of room.
+    let long = "note ".repeat(1100);
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ["Summarise: ", "Shorten: "]
+            .iter()
+            .map(|ask| {
+                let prompt = format!("{ask}{long}");
+                scope.spawn(move || generator().generate(&request(&prompt, 8), &mut |_| {}))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for answer in answers {
+        let generation = answer.expect("both answer in turn");
+        // Side by side they would need more cells than the context has.
+        assert!(generation.n_prompt_tokens > 1024);
+    }
 }

@@ -705,25 +705,42 @@ fn the_token_and_the_data_dir_are_private() {
 }
 
 #[test]
-fn a_full_queue_answers_503_and_a_gone_client_frees_the_model() {
+fn generations_run_side_by_side_a_full_queue_answers_503_and_a_gone_client_frees_the_model() {
     let home = tempfile::tempdir().unwrap();
+    // Two sequences decode together; with no queue the third request is refused.
+    std::fs::create_dir_all(home.path().join("config/starling")).unwrap();
+    std::fs::write(
+        home.path().join("config/starling/config.toml"),
+        "[generator]\nparallel = 2\n",
+    )
+    .unwrap();
     let server = Server::start(home.path(), &["--queue", "0"]);
     let host = format!("127.0.0.1:{}", server.port);
     let auth = format!("Bearer {}", server.token);
-    // A long streamed generation holds the only slot; read its first event, then hang up.
-    let body = json!({"prompt": "Write a long story about a lighthouse.", "max_tokens": 4000, "stream": true, "temperature": 0.8}).to_string();
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    write!(stream, "POST /v1/generate HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-    let mut first = [0u8; 512];
-    let n = stream.read(&mut first).unwrap();
-    assert!(String::from_utf8_lossy(&first[..n]).contains("200"));
-
-    let (status, head, _) = server.request(
-        "POST",
-        "/v1/generate",
-        Some(&json!({"prompt": "hi", "max_tokens": 4}).to_string()),
-        &[("Host", &host), ("Authorization", &auth)],
-    );
+    // A long streamed generation holds a sequence; read its first event (hang up later).
+    let long = || {
+        let body = json!({"prompt": "Write a long story about a lighthouse.", "max_tokens": 1500, "stream": true, "temperature": 0.8}).to_string();
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        write!(stream, "POST /v1/generate HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut first = [0u8; 512];
+        let n = stream.read(&mut first).unwrap();
+        assert!(String::from_utf8_lossy(&first[..n]).contains("200"));
+        stream
+    };
+    let short = || {
+        server.request(
+            "POST",
+            "/v1/generate",
+            Some(&json!({"prompt": "hi", "max_tokens": 4}).to_string()),
+            &[("Host", &host), ("Authorization", &auth)],
+        )
+    };
+    let first = long();
+    // The other sequence answers beside the running one, at once, not after it.
+    let (status, _, body) = short();
+    assert_eq!(status, 200, "{body}");
+    let second = long();
+    let (status, head, _) = short();
     assert_eq!(status, 503);
     assert!(head.to_lowercase().contains("retry-after"), "{head}");
     // Tone checks never wait for the model.
@@ -738,16 +755,11 @@ fn a_full_queue_answers_503_and_a_gone_client_frees_the_model() {
         200
     );
 
-    // Hanging up cancels the long generation: the slot frees well before 4,000 tokens.
-    drop(stream);
+    // Hanging up cancels the long generation: its sequence frees well before 1,500 tokens.
+    drop(first);
     let mut answered = false;
     for _ in 0..300 {
-        let (status, _, _) = server.request(
-            "POST",
-            "/v1/generate",
-            Some(&json!({"prompt": "hi", "max_tokens": 4}).to_string()),
-            &[("Host", &host), ("Authorization", &auth)],
-        );
+        let (status, _, _) = short();
         if status == 200 {
             answered = true;
             break;
@@ -759,6 +771,7 @@ fn a_full_queue_answers_503_and_a_gone_client_frees_the_model() {
         answered,
         "the cancelled generation never released the model"
     );
+    drop(second);
     assert_eq!(server.call("GET", "/v1/health", None).0, 200);
 }
 

@@ -36,7 +36,8 @@ pub struct Args {
     /// A browser origin allowed to call the API (exact, repeatable), e.g. app://obsidian.md.
     #[arg(long = "allow-origin", value_name = "URL")]
     allow_origin: Vec<String>,
-    /// Model requests that may wait while one runs; more get 503 with Retry-After.
+    /// Model requests that may wait while the running ones (generator.parallel) decode; more
+    /// get 503 with Retry-After.
     #[arg(long, default_value_t = 8)]
     queue: usize,
     /// Seconds a request may take before it is cancelled (504).
@@ -177,6 +178,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         indexing: Mutex::new(()),
     });
     let shutting_down = Arc::new(AtomicBool::new(false));
+    // The engine decodes `parallel` requests at once; `--queue` more may wait.
+    let model_permits = args.queue + engines.generator.parallel();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -194,7 +197,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             allowed_origins: Arc::new(args.allow_origin.clone()),
             allowed_hosts: Arc::new(allowed_hosts),
             port: address.port(),
-            model_slots: Arc::new(Semaphore::new(args.queue + 1)),
+            model_slots: Arc::new(Semaphore::new(model_permits)),
             work_slots: Arc::new(Semaphore::new(args.workers)),
             timeout: Duration::from_secs(args.timeout),
             shutting_down: shutting_down.clone(),

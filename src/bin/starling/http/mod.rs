@@ -50,7 +50,8 @@ pub struct AppState {
     /// Host names besides the loopback ones (`serve --allow-remote`: its address, --allow-host).
     pub allowed_hosts: Arc<Vec<String>>,
     pub port: u16,
-    /// Permits for model work: one running plus the queue; none left means 503.
+    /// Permits for model work: the generator's parallel sequences plus the queue; none left
+    /// means 503.
     pub model_slots: Arc<Semaphore>,
     /// Permits for CPU-heavy work without the model (tone, embeddings): `serve --workers`;
     /// none left means 503, so concurrent large bodies cannot multiply memory and CPU.
