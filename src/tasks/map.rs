@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::evidence;
+use super::evidence::{self, NoteCandidate};
 use super::rubric::{Item, Rubric};
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
@@ -409,28 +409,44 @@ pub fn run(
                 };
                 let schema =
                     judgment_schema(&texts.iter().map(|t| quotable(t)).collect::<Vec<_>>());
-                call = Some((pending, request, schema));
+                call = Some(ModelCall {
+                    pending,
+                    request,
+                    schema,
+                });
             }
         } else {
             map.judged += notes.len();
         }
-        prepared.push((item, notes, closest, judgments, call));
+        prepared.push(Prepared {
+            item,
+            notes,
+            closest,
+            judgments,
+            call,
+        });
     }
 
     let replies: Vec<Option<Result<serde_json::Value>>> = match judge {
-        Some((generator, _, _)) => {
-            super::in_parallel(generator.parallel(), &prepared, |(_, _, _, _, call)| {
-                call.as_ref().map(|(_, request, schema)| {
-                    generate_json(generator, request, schema).map(|(value, _)| value)
-                })
+        Some((generator, _, _)) => super::in_parallel(generator.parallel(), &prepared, |p| {
+            p.call.as_ref().map(|call| {
+                generate_json(generator, &call.request, &call.schema).map(|(value, _)| value)
             })
-        }
+        }),
         None => prepared.iter().map(|_| None).collect(),
     };
 
-    for ((item, notes, closest, mut judgments, call), reply) in prepared.into_iter().zip(replies) {
+    for (prepared, reply) in prepared.into_iter().zip(replies) {
+        let Prepared {
+            item,
+            notes,
+            closest,
+            mut judgments,
+            call,
+        } = prepared;
         let mut suggestion = None;
-        if let (Some((pending, _, _)), Some(reply), Some((generator, _, _))) = (call, reply, judge)
+        if let (Some(ModelCall { pending, .. }), Some(reply), Some((generator, _, _))) =
+            (call, reply, judge)
         {
             let value = match reply {
                 Ok(value) => Some(value),
@@ -511,6 +527,25 @@ pub fn run(
         });
     }
     Ok(map)
+}
+
+/// One item between retrieval and the model's answer.
+struct Prepared<'a> {
+    item: &'a Item,
+    /// The top `k` candidates, best first.
+    notes: Vec<NoteCandidate>,
+    closest: Option<Closest>,
+    /// The feature judge's levels, one per candidate (lowered by the model's, if any).
+    judgments: Vec<Judgment>,
+    /// The model's call for the candidates it has not judged before.
+    call: Option<ModelCall>,
+}
+
+struct ModelCall {
+    /// Indices into `notes` of the candidates sent, in the order `C1..Cn`.
+    pending: Vec<usize>,
+    request: GenerateRequest,
+    schema: serde_json::Value,
 }
 
 /// The feature judge's level, confirmed or lowered by the model's (never raised); the model's
