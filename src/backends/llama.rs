@@ -385,8 +385,9 @@ impl TokenSampler {
     }
 }
 
-fn decode_error(err: impl std::fmt::Display) -> Error {
-    Error::Generation(format!("llama.cpp decode failed: {err}"))
+/// What every running job is told when a step's decode fails.
+fn decode_failure(err: impl std::fmt::Display) -> String {
+    format!("llama.cpp decode failed: {err}")
 }
 
 /// Snapshots shorter than this are not worth the copy.
@@ -449,12 +450,17 @@ struct SavedPrompt {
     last_used: u64,
 }
 
-impl Running {
+impl Job {
     fn cancelled(&self) -> bool {
-        self.job
-            .cancel
+        self.cancel
             .as_ref()
             .is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+}
+
+impl Running {
+    fn cancelled(&self) -> bool {
+        self.job.cancelled()
     }
 
     fn send(&self, text: String) -> bool {
@@ -508,11 +514,7 @@ impl<'m> Engine<'m> {
             }
             // First come, first served: a job that does not fit yet waits for the ones ahead.
             while let Some(job) = waiting.pop_front() {
-                if job
-                    .cancel
-                    .as_ref()
-                    .is_some_and(|flag| flag.load(Ordering::Relaxed))
-                {
+                if job.cancelled() {
                     let _ = job.events.send(Event::Done(Err(Error::Cancelled)));
                     continue;
                 }
@@ -760,7 +762,7 @@ impl<'m> Engine<'m> {
             if let Some(token) = run.next {
                 let position = slot.live.len() as i32;
                 if let Err(err) = self.batch.add(token, position, &[slot.seq], true) {
-                    failed = Some(decode_error(err));
+                    failed = Some(decode_failure(err));
                     break;
                 }
                 run.logits = Some(self.batch.n_tokens() - 1);
@@ -788,7 +790,7 @@ impl<'m> Engine<'m> {
                 let position = from + offset;
                 let last = position + 1 == tokens.len();
                 if let Err(err) = self.batch.add(*token, position as i32, &[slot.seq], last) {
-                    failed = Some(decode_error(err));
+                    failed = Some(decode_failure(err));
                     break;
                 }
             }
@@ -799,10 +801,10 @@ impl<'m> Engine<'m> {
         }
         if failed.is_none() {
             if let Err(err) = self.context.decode(&mut self.batch) {
-                failed = Some(decode_error(err));
+                failed = Some(decode_failure(err));
             }
         }
-        if let Some(err) = failed {
+        if let Some(message) = failed {
             // What the cache holds is no longer known: every running job fails, nothing is reused.
             self.context.clear_kv_cache();
             for slot in &mut self.slots {
@@ -811,7 +813,7 @@ impl<'m> Engine<'m> {
                     let _ = run
                         .job
                         .events
-                        .send(Event::Done(Err(Error::Generation(err.to_string()))));
+                        .send(Event::Done(Err(Error::Generation(message.clone()))));
                 }
             }
             return;

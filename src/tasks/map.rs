@@ -325,7 +325,7 @@ pub fn run(
     // and then sent together, so a batching generator decodes several items at once.
     let mut prepared = Vec::with_capacity(items.len());
     for item in items {
-        let notes = evidence::candidates(
+        let mut notes = evidence::candidates(
             embedder,
             store,
             &evidence::Query {
@@ -347,7 +347,6 @@ pub fn run(
             probability: n.probability,
             reasons: n.reasons(),
         });
-        let mut notes = notes;
         notes.truncate(options.k);
         let best = notes.first().map_or(0.0, |n| n.probability);
         let mut judgments: Vec<Judgment> = notes

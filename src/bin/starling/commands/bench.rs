@@ -184,18 +184,8 @@ fn generate(
         }
         single_tps = single_tps.max(tokens as f64 / started.elapsed().as_secs_f64());
         let started = Instant::now();
-        let answers: Vec<_> = std::thread::scope(|scope| {
-            let handles: Vec<_> = requests
-                .iter()
-                .map(|request| {
-                    let generator = generator.as_ref();
-                    scope.spawn(move || generator.generate(request, &mut |_| {}))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a generation thread panicked"))
-                .collect()
+        let answers = starling::tasks::in_parallel(requests.len(), &requests, |request| {
+            generator.generate(request, &mut |_| {})
         });
         let elapsed = started.elapsed().as_secs_f64();
         let mut tokens = 0;
