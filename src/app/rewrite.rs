@@ -363,6 +363,13 @@ impl Journal {
         };
         std::fs::create_dir_all(&folder)
             .map_err(|e| Error::io(format!("creating `{}`", folder.display()), e))?;
+        // A run killed while saving the journal leaves its temporary copy behind.
+        let temporary = format!(".journal-{job}.json.starling-");
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&temporary) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         journal.path = path;
         Ok(journal)
     }

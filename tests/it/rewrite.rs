@@ -62,10 +62,17 @@ fn a_folder_is_mirrored_inputs_untouched_and_a_killed_batch_resumes() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the batch ended ({status}) before it could be interrupted");
         }
+        // Only the journal itself counts: a temporary copy being written beside it may name a
+        // file that the journal, if the batch is killed before the rename, never will.
         let finished = std::fs::read_dir(&journal_dir)
             .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read(e.unwrap().path()).ok())
+            .and_then(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("journal-"))
+                })
+            })
+            .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .map_or(0, |j| j["finished"].as_object().map_or(0, |f| f.len()));
         if finished >= 3 {
