@@ -89,7 +89,7 @@ impl Row for Sparse {
     }
 }
 
-fn sigmoid(z: f32) -> f32 {
+pub fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z.clamp(-30.0, 30.0)).exp())
 }
 
@@ -180,6 +180,11 @@ impl LinearModel {
     /// The probability of each label for one input row.
     pub fn probabilities<R: Row + ?Sized>(&self, x: &R) -> Vec<f32> {
         self.weights.iter().map(|w| sigmoid(x.score(w))).collect()
+    }
+
+    /// The log-odds of each label for one input row (before the sigmoid).
+    pub fn log_odds<R: Row + ?Sized>(&self, x: &R) -> Vec<f32> {
+        self.weights.iter().map(|w| x.score(w)).collect()
     }
 
     /// The labels at or above their thresholds, with their probabilities.

@@ -146,6 +146,11 @@ fn open_server_store(config: &Config, embedder: &dyn Embedder) -> Result<NoteSto
     })
 }
 
+/// The embedder's tokenizer alone, for the tone classifier (no ONNX Runtime session).
+pub fn open_vocabulary(config: &Config) -> Result<crate::tone::tokens::Vocabulary> {
+    crate::tone::tokens::Vocabulary::load(&config.embedder.dir)
+}
+
 pub fn open_embedder(config: &Config) -> Result<FastEmbedder> {
     FastEmbedder::load(&EmbedderOptions {
         dir: config.embedder.dir.clone(),

@@ -7,10 +7,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::backends::{Embedder, Generator, Sampling};
+use crate::backends::{Generator, Sampling};
 use crate::error::{Error, Result};
 use crate::prompts::Prompt;
 use crate::tasks::tone as tone_task;
+use crate::tone::tokens::Vocabulary;
 use crate::tone::{self, classifier, counts, Category, CheckOptions, Finding, InputKind, RuleSet};
 
 /// A text to check.
@@ -87,11 +88,11 @@ impl ToneReport {
     }
 }
 
-/// What a check runs with: the rules, the learned layer's embedder (none: the rules alone) and
+/// What a check runs with: the rules, the learned layer's tokenizer (none: the rules alone) and
 /// the model (needed for `deep` and `fix`).
 pub struct Checker<'a> {
     pub rules: &'a RuleSet,
-    pub embedder: Option<&'a dyn Embedder>,
+    pub vocabulary: Option<&'a Vocabulary>,
     pub generator: Option<&'a dyn Generator>,
     pub prompts_dir: Option<&'a Path>,
     pub sampling: Sampling,
@@ -135,7 +136,7 @@ impl Checker<'_> {
             allow: self.allow.clone(),
         };
         let text = &request.text;
-        let mut findings = classifier::check_default(self.rules, self.embedder, text, &options)?;
+        let mut findings = classifier::check_default(self.rules, self.vocabulary, text, &options)?;
         let mut warnings = Vec::new();
         let generator =
             match self.generator {

@@ -1,37 +1,50 @@
 //! The learned layer of the tone check: a one-vs-rest linear classifier per category over each
-//! sentence's MiniLM embedding and the rules' own hits in it, trained on the project's labelled
-//! sentences (`data/tone/*.jsonl`, `starling train tone`; weights in
-//! `rules/tone-classifier.json`, thresholds chosen for precision on held-back folds). A learned
-//! finding covers the sentence, carries `"source": "classifier"` and its probability; rule
-//! findings keep their exact spans, messages and suggestions, and the classifier can veto a rule
-//! hit it finds very unlikely (a literal spec with "never", quoted speech). Pure besides the
-//! embedder passed in.
+//! sentence's distilled word vectors (`tokens`: MiniLM's vectors of single words, averaged), the
+//! rules' own hits in it and its hashed words, trained on the project's labelled sentences
+//! (`data/tone/*.jsonl`, `starling train tone`; weights in `rules/tone-classifier.json`, the
+//! word vectors' part folded into per-word scores in `rules/tone-classifier.bin`; thresholds
+//! chosen for precision on held-back folds). A learned finding covers the sentence, carries
+//! `"source": "classifier"` and its probability; rule findings keep their exact spans, messages
+//! and suggestions, and the classifier can veto a rule hit it finds very unlikely (a literal
+//! spec with "never", quoted speech). Checking needs the embedder's tokenizer, not the embedder.
 
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
 use super::segment::prose_view;
+use super::tokens::{Vocabulary, WordScores, WordVectors};
 use super::{Category, CheckOptions, Finding, FindingSource, LineIndex, RuleSet, Severity};
 use crate::backends::Embedder;
 use crate::error::{Error, Result};
-use crate::learn::{LinearModel, Sparse};
+use crate::learn::{sigmoid, LinearModel, Sparse};
 
 /// The saved classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToneModel {
-    /// The embedder it was trained on (its inputs mean nothing under another one).
+    /// The embedder whose tokenizer and word vectors it was trained on.
     pub embedder: String,
+    /// Weights over the rule hits and word buckets (`extra_inputs`); the word vectors' part is
+    /// `words`.
     pub model: LinearModel,
     /// Below this probability a rule hit of the category is dropped as a false alarm.
     pub veto: Vec<f32>,
     /// Cross-validated figures on the training set, for README and review.
     #[serde(default)]
     pub validation: serde_json::Value,
+    /// Each category's score of each word (the folded weights over the word vectors), saved
+    /// beside the JSON (`WordScores::to_bytes`).
+    #[serde(skip)]
+    pub words: Option<WordScores>,
 }
 
-static BUILTIN: LazyLock<Option<ToneModel>> =
-    LazyLock::new(|| serde_json::from_str(include_str!("../../rules/tone-classifier.json")).ok());
+static BUILTIN: LazyLock<Option<ToneModel>> = LazyLock::new(|| {
+    let mut model: ToneModel =
+        serde_json::from_str(include_str!("../../rules/tone-classifier.json")).ok()?;
+    model.words =
+        Some(WordScores::from_bytes(include_bytes!("../../rules/tone-classifier.bin")).ok()?);
+    Some(model)
+});
 
 /// The classifier shipped with Starling.
 pub fn builtin() -> Option<&'static ToneModel> {
@@ -39,8 +52,9 @@ pub fn builtin() -> Option<&'static ToneModel> {
 }
 
 /// How the tone classifier is fitted. A lighter L2 penalty than the default suits the 4,096
-/// word buckets: on the training data's folds, 1e-4 / 3e-4 / 1e-3 gave F1 0.871 / 0.874 / 0.859
-/// and macro-F1 0.812 / 0.810 / 0.793, with 5.1% / 5.6% / 5.6% of neutral sentences flagged.
+/// word buckets: on the training data's folds (with MiniLM sentence embeddings then),
+/// 1e-4 / 3e-4 / 1e-3 gave F1 0.871 / 0.874 / 0.859 and macro-F1 0.812 / 0.810 / 0.793, with
+/// 5.1% / 5.6% / 5.6% of neutral sentences flagged.
 pub const TRAINING: crate::learn::Training = crate::learn::Training {
     iterations: 400,
     learning_rate: 2.0,
@@ -172,7 +186,7 @@ fn message(category: Category) -> (&'static str, &'static str) {
 pub fn check(
     rules: &RuleSet,
     classifier: &ToneModel,
-    embedder: &dyn Embedder,
+    vocabulary: &Vocabulary,
     source: &str,
     options: &CheckOptions,
 ) -> Result<Vec<Finding>> {
@@ -182,17 +196,22 @@ pub fn check(
             path: "tone.rules".into(),
             message,
         })?;
-    if classifier.model.dim != embedder.dimension() + extra_inputs() {
-        return Err(Error::Embedder {
+    let words = classifier
+        .words
+        .as_ref()
+        .filter(|w| {
+            w.categories == Category::ALL.len()
+                && w.vocabulary_size() == vocabulary.vocabulary_size()
+                && classifier.model.dim == extra_inputs()
+        })
+        .ok_or_else(|| Error::Embedder {
             path: "rules/tone-classifier.json".into(),
             message: format!(
-                "the tone classifier was trained on `{}` ({} inputs) but the embedder is `{}`; retrain with `starling train tone`",
+                "the tone classifier was trained on `{}`, whose tokenizer is not the embedder's ({} tokens); retrain with `starling train tone`",
                 classifier.embedder,
-                classifier.model.dim,
-                embedder.model_name()
+                vocabulary.vocabulary_size()
             ),
-        });
-    }
+        })?;
     let view = prose_view(source, options.kind);
     let sentences: Vec<std::ops::Range<usize>> = view
         .sentences
@@ -204,10 +223,10 @@ pub fn check(
         .iter()
         .map(|r| view.text[r.clone()].trim().to_string())
         .collect();
-    let mut vectors = Vec::with_capacity(texts.len());
-    for batch in texts.chunks(64) {
-        vectors.extend(embedder.embed(batch)?);
-    }
+    let vectors = texts
+        .iter()
+        .map(|t| words.scores(vocabulary, t))
+        .collect::<Result<Vec<_>>>()?;
     let lines = LineIndex::new(source);
     let mut kept: Vec<Finding> = Vec::new();
     let mut learned: Vec<Finding> = Vec::new();
@@ -216,10 +235,7 @@ pub fn check(
     let overlapping = super::overlapping_findings(&sentences, &rule_findings);
     for ((range, vector), found) in sentences.iter().zip(&vectors).zip(&overlapping) {
         let hits: Vec<Category> = found.iter().map(|&i| rule_findings[i].category).collect();
-        let probabilities =
-            classifier
-                .model
-                .probabilities(&features(vector, &hits, &view.text[range.clone()]));
+        let probabilities = probabilities(classifier, vector, &hits, &view.text[range.clone()]);
         for &i in found {
             let finding = &rule_findings[i];
             covered[i] = true;
@@ -271,6 +287,22 @@ pub fn check(
     );
     kept.sort_by_key(|f| (f.start, f.end));
     Ok(super::merge(kept, learned))
+}
+
+/// Each category's probability for a sentence whose words score `word_scores`.
+fn probabilities(
+    classifier: &ToneModel,
+    word_scores: &[f32],
+    hits: &[Category],
+    text: &str,
+) -> Vec<f32> {
+    classifier
+        .model
+        .log_odds(&features(&[], hits, text))
+        .iter()
+        .zip(word_scores)
+        .map(|(rest, words)| sigmoid(rest + words))
+        .collect()
 }
 
 /// One labelled training sentence.
@@ -389,7 +421,7 @@ pub fn document_prevalence(truth: &serde_json::Value) -> Option<Vec<f32>> {
     (units > 0).then(|| counts.iter().map(|&c| c as f32 / units as f32).collect())
 }
 
-/// Trains the classifier on `examples`: rule hits and embeddings, 5 folds for out-of-fold
+/// Trains the classifier on `examples`: rule hits, word vectors and hashed words, 5 folds for out-of-fold
 /// probabilities, per-category thresholds chosen for precision (F0.6) and vetoes for rule hits
 /// the classifier finds unlikely, then the final fit on everything.
 ///
@@ -397,10 +429,15 @@ pub fn document_prevalence(truth: &serde_json::Value) -> Option<Vec<f32>> {
 /// documents. The training sentences hold problems far more often than a script does, so a
 /// threshold chosen on them alone flags too much of a whole document; each category's
 /// negatives then count by the odds ratio of the two base rates (at least 1, at most 20).
+///
+/// `corpus`: texts whose words of several tokens get a vector of their own (besides every
+/// vocabulary token); the examples' words always do.
 pub fn train(
     rules: &RuleSet,
     embedder: &dyn Embedder,
+    vocabulary: &Vocabulary,
     examples: &[Example],
+    corpus: &[String],
     training: &crate::learn::Training,
     prevalence: Option<&[f32]>,
 ) -> Result<ToneModel> {
@@ -411,11 +448,18 @@ pub fn train(
     };
     let mut xs = Vec::with_capacity(examples.len());
     let mut hits_all = Vec::with_capacity(examples.len());
-    let texts: Vec<String> = examples.iter().map(|e| e.text.clone()).collect();
-    let mut vectors = Vec::with_capacity(texts.len());
-    for batch in texts.chunks(64) {
-        vectors.extend(embedder.embed(batch)?);
-    }
+    let distilled = WordVectors::distil(
+        embedder,
+        vocabulary,
+        examples
+            .iter()
+            .map(|e| e.text.as_str())
+            .chain(corpus.iter().map(String::as_str)),
+    )?;
+    let vectors = examples
+        .iter()
+        .map(|e| distilled.sentence(vocabulary, &e.text))
+        .collect::<Result<Vec<_>>>()?;
     for (example, vector) in examples.iter().zip(&vectors) {
         let mut hits: Vec<Category> = rules
             .check(&example.text, &options)
@@ -441,7 +485,7 @@ pub fn train(
                 .collect()
         })
         .collect();
-    let dim = embedder.dimension() + extra_inputs();
+    let dim = distilled.dim + extra_inputs();
     // Out-of-fold probabilities.
     let folds = 5;
     let mut oof = vec![Vec::new(); examples.len()];
@@ -515,14 +559,33 @@ pub fn train(
         veto.push(cut);
     }
     let model = LinearModel::fit_rows(&labels, &xs, dim, &targets, training);
+    // The word vectors' weights fold into per-word scores; the bias and the rest stay linear.
+    let vector_weights: Vec<&[f32]> = model
+        .weights
+        .iter()
+        .map(|w| &w[1..=distilled.dim])
+        .collect();
+    let words = distilled.fold(&vector_weights);
+    let rest: Vec<Vec<f32>> = model
+        .weights
+        .iter()
+        .map(|w| {
+            std::iter::once(w[0])
+                .chain(w[distilled.dim + 1..].iter().copied())
+                .collect()
+        })
+        .collect();
     let mut tone = ToneModel {
-        embedder: embedder.model_name().to_string(),
+        embedder: format!("{} (word vectors)", embedder.model_name()),
         model: LinearModel {
             thresholds,
+            dim: extra_inputs(),
+            weights: rest,
             ..model
         },
         veto,
         validation: serde_json::Value::Null,
+        words: Some(words),
     };
     let rules_only: Vec<Vec<Category>> = hits_all.clone();
     let combined: Vec<Vec<Category>> = (0..xs.len())
@@ -541,17 +604,18 @@ pub fn train(
     Ok(tone)
 }
 
-/// The default tone check: rules and, when an embedder is at hand and a classifier is built in,
+/// The default tone check: rules and, when the embedder's tokenizer is at hand and a classifier
+/// is built in,
 /// the learned layer beside them; then the text's own `starling-disable` directives and the
 /// user's accepted phrases (`CheckOptions::allow`) take findings out.
 pub fn check_default(
     rules: &RuleSet,
-    embedder: Option<&dyn Embedder>,
+    vocabulary: Option<&Vocabulary>,
     source: &str,
     options: &CheckOptions,
 ) -> Result<Vec<Finding>> {
-    let findings = match (builtin(), embedder) {
-        (Some(model), Some(embedder)) => check(rules, model, embedder, source, options)?,
+    let findings = match (builtin(), vocabulary) {
+        (Some(model), Some(vocabulary)) => check(rules, model, vocabulary, source, options)?,
         _ => rules
             .check(source, options)
             .map_err(|message| Error::Rules {

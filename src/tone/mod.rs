@@ -8,6 +8,7 @@ pub mod eval;
 pub mod report;
 pub mod rules;
 pub mod segment;
+pub mod tokens;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -277,7 +277,16 @@ no_match = ["Let's meet on Monday."]
         &[draft.to_str().unwrap(), "--rules", rules.to_str().unwrap()],
     );
     assert_eq!(code, Some(1), "{errors}");
-    assert_eq!(value[0]["findings"][0]["rule"], "team-circle-back");
+    // The team's rule finds its phrase, at the team's severity (the classifier may add its own
+    // finding on the sentence).
+    let findings = value[0]["findings"].as_array().unwrap();
+    let team: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["rule"] == "team-circle-back")
+        .collect();
+    assert_eq!(team.len(), 1, "{value:#}");
+    assert_eq!(team[0]["text"], "circle back");
+    assert_eq!(team[0]["severity"], "error");
 
     std::fs::write(&rules, "[[rules]]\nid = \"x\"\ncategory = \"rudeness\"\nphrases = [\"a\"]\nmessage = \"m\"\nsuggestion = \"s\"\n").unwrap();
     let (code, _, errors) = tone_json(
@@ -504,6 +513,40 @@ fn retraining_the_learned_layers_reproduces_the_shipped_weights() {
             assert!(
                 (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 0.02,
                 "{what}: thresholds {x} vs {y}"
+            );
+        }
+        if what == "tone" {
+            // The word vectors' weights, folded into per-word scores beside the JSON.
+            let read = |path: std::path::PathBuf| {
+                starling::tone::tokens::WordScores::from_bytes(&std::fs::read(&path).unwrap())
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            };
+            let retrained = read(out.with_extension("bin"));
+            let shipped = read(root.join("rules/tone-classifier.bin"));
+            assert_eq!(retrained.categories, shipped.categories);
+            assert_eq!(retrained.tokens.len(), shipped.tokens.len());
+            let mut words: Vec<&String> = shipped.words.keys().collect();
+            words.sort();
+            let mut again: Vec<&String> = retrained.words.keys().collect();
+            again.sort();
+            assert_eq!(
+                words, again,
+                "tone: the words with vectors of their own differ"
+            );
+            let worst = retrained
+                .tokens
+                .iter()
+                .zip(&shipped.tokens)
+                .chain(
+                    words
+                        .iter()
+                        .flat_map(|w| retrained.words[*w].iter().zip(&shipped.words[*w])),
+                )
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= 0.02,
+                "tone: a word score moved by {worst}; run `starling train tone` and commit"
             );
         }
     }

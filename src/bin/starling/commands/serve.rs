@@ -160,6 +160,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let token = token(config)?;
     let lock = crate::client::lock_to_write(config, "starling serve")?;
     let embedder = services::open_embedder(config)?;
+    let vocabulary = services::open_vocabulary(config)?;
     let notes = services::open_store(config, lock, &embedder)?;
     let generator = super::load_generator(config)?;
     let rules = RuleSet::load(&config.tone.rules)?;
@@ -171,6 +172,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let engines = Arc::new(Engines {
         config: config.clone(),
         embedder,
+        vocabulary,
         notes,
         generator,
         rules,

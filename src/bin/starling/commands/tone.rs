@@ -146,12 +146,12 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    // The learned layer needs the embedding model; without it the rules still run.
-    let embedder = if args.rules_only || inputs.is_empty() {
+    // The learned layer needs the embedder's tokenizer; without it the rules still run.
+    let vocabulary = if args.rules_only || inputs.is_empty() {
         None
     } else {
-        match starling::services::open_embedder(config) {
-            Ok(embedder) => Some(embedder),
+        match starling::services::open_vocabulary(config) {
+            Ok(vocabulary) => Some(vocabulary),
             Err(err) => {
                 eprintln!(
                     "warning: {err}; checking with the rules alone (--rules-only to silence this)"
@@ -163,9 +163,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
 
     let checker = app::tone::Checker {
         rules: &rules,
-        embedder: embedder
-            .as_ref()
-            .map(|e| e as &dyn starling::backends::Embedder),
+        vocabulary: vocabulary.as_ref(),
         generator: generator.as_deref(),
         prompts_dir: config.prompts_dir.as_deref(),
         sampling: Sampling::greedy(config.generator.seed),

@@ -1,5 +1,6 @@
 //! `starling train`: refits the learned layers from the labelled data in the repository
-//! (`tone`: data/tone/*.jsonl → rules/tone-classifier.json; `star-parts`: data/star/parts.jsonl →
+//! (`tone`: data/tone/*.jsonl → rules/tone-classifier.json and its word scores
+//! rules/tone-classifier.bin; `star-parts`: data/star/parts.jsonl →
 //! rules/star-parts.json). Deterministic: the same data and embedder give the same file, which
 //! `--check` verifies instead of writing.
 
@@ -31,6 +32,48 @@ pub struct Args {
     /// Do not write: exit 1 when retraining does not reproduce the file.
     #[arg(long)]
     check: bool,
+    /// Texts whose longer words get word vectors of their own (tone): every .md file and every
+    /// `text` of a .jsonl file under this folder.
+    #[arg(long, default_value = "data")]
+    corpus: PathBuf,
+}
+
+/// The texts of `root`'s Markdown files and .jsonl `text` fields, in path order (none when the
+/// folder is missing).
+fn read_corpus(root: &Path) -> anyhow::Result<Vec<String>> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "md" || e == "jsonl") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut texts = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading `{}`", file.display()))?;
+        if file.extension().is_some_and(|e| e == "md") {
+            texts.push(text);
+            continue;
+        }
+        for line in text.lines() {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(line) {
+                if let Some(text) = value["text"].as_str() {
+                    texts.push(text.to_string());
+                }
+            }
+        }
+    }
+    Ok(texts)
 }
 
 /// Every line of the .jsonl files under `path`, in file-name order.
@@ -70,22 +113,26 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result
     Ok(out)
 }
 
-fn finish(out: &Path, json: String, check: bool) -> anyhow::Result<ExitCode> {
+/// Writes each file, or with `check` verifies that each holds what retraining gave.
+fn finish(files: &[(PathBuf, Vec<u8>)], check: bool) -> anyhow::Result<ExitCode> {
     if check {
-        let current = std::fs::read_to_string(out).unwrap_or_default();
-        if current == json {
+        for (out, bytes) in files {
+            if std::fs::read(out).ok().as_ref() != Some(bytes) {
+                eprintln!(
+                    "`{}` differs from a retrain; run `starling train` and commit it",
+                    out.display()
+                );
+                return Ok(ExitCode::from(1));
+            }
             eprintln!("`{}` reproduces", out.display());
-            return Ok(ExitCode::SUCCESS);
         }
-        eprintln!(
-            "`{}` differs from a retrain; run `starling train` and commit it",
-            out.display()
-        );
-        return Ok(ExitCode::from(1));
+        return Ok(ExitCode::SUCCESS);
     }
-    starling::files::write_atomic(out, json.as_bytes())
-        .with_context(|| format!("writing `{}`", out.display()))?;
-    eprintln!("wrote `{}`", out.display());
+    for (out, bytes) in files {
+        starling::files::write_atomic(out, bytes)
+            .with_context(|| format!("writing `{}`", out.display()))?;
+        eprintln!("wrote `{}`", out.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -116,10 +163,14 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
                     return Err(err).with_context(|| format!("reading `{}`", documents.display()))
                 }
             };
+            let vocabulary = starling::tone::tokens::Vocabulary::load(&config.embedder.dir)?;
+            let corpus = read_corpus(&args.corpus)?;
             let model = classifier::train(
                 &rules,
                 &embedder,
+                &vocabulary,
                 &examples,
+                &corpus,
                 &classifier::TRAINING,
                 prevalence.as_deref(),
             )?;
@@ -128,7 +179,17 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
                 .out
                 .clone()
                 .unwrap_or_else(|| "rules/tone-classifier.json".into());
-            finish(&out, serde_json::to_string(&model)? + "\n", args.check)
+            let words = model
+                .words
+                .as_ref()
+                .context("training gave no word scores")?;
+            finish(
+                &[
+                    (out.with_extension("bin"), words.to_bytes()),
+                    (out, (serde_json::to_string(&model)? + "\n").into_bytes()),
+                ],
+                args.check,
+            )
         }
         Command::StarParts(args) => {
             let data = args
@@ -142,7 +203,10 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
                 .out
                 .clone()
                 .unwrap_or_else(|| "rules/star-parts.json".into());
-            finish(&out, serde_json::to_string(&model)? + "\n", args.check)
+            finish(
+                &[(out, (serde_json::to_string(&model)? + "\n").into_bytes())],
+                args.check,
+            )
         }
     }
 }

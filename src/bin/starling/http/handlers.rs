@@ -153,12 +153,11 @@ pub async fn stories(
 
 fn tone_checker<'a>(
     engines: &'a Engines,
-    embedder: Option<&'a dyn Embedder>,
     generator: Option<&'a dyn Generator>,
 ) -> app::tone::Checker<'a> {
     app::tone::Checker {
         rules: &engines.rules,
-        embedder,
+        vocabulary: Some(&engines.vocabulary),
         generator,
         prompts_dir: engines.config.prompts_dir.as_deref(),
         sampling: Sampling::greedy(engines.config.generator.seed),
@@ -174,7 +173,7 @@ pub async fn tone(
     State(state): State<AppState>,
     JsonBody(request): JsonBody<app::tone::ToneRequest>,
 ) -> Result<Json<app::tone::ToneReport>, ApiError> {
-    tone_checker(&state.engines, None, None).profile(&request)?;
+    tone_checker(&state.engines, None).profile(&request)?;
     let uses_model = request.deep || request.fix;
     // Rules never wait for the model; deep and fix take a model slot. Every check takes a
     // work slot: a large body is CPU and memory for as long as it runs.
@@ -189,15 +188,9 @@ pub async fn tone(
     let engines = state.engines.clone();
     blocking(&state, Some(cancel), move || {
         let _permits = (work, permit);
-        // A timeout or a client that leaves stops the embedding at its next batch and the
-        // model at its next token.
-        let embedder = Interruptible::new(&engines.embedder, flag.clone());
+        // A timeout or a client that leaves stops the model at its next token.
         let tap = Tap::new(engines.generator.as_ref(), flag, |_| {});
-        let checker = tone_checker(
-            &engines,
-            Some(&embedder),
-            uses_model.then_some(&tap as &dyn Generator),
-        );
+        let checker = tone_checker(&engines, uses_model.then_some(&tap as &dyn Generator));
         let checked = checker.check(&request, "-", InputKind::Markdown)?;
         let mut report = app::tone::ToneReport::new("-", &checked.findings);
         report.warnings = checked.warnings;

@@ -33,6 +33,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct Engines {
     pub config: Config,
     pub embedder: FastEmbedder,
+    /// The embedder's tokenizer, for the tone classifier.
+    pub vocabulary: starling::tone::tokens::Vocabulary,
     pub notes: NoteStore,
     pub generator: Box<dyn Generator>,
     pub rules: RuleSet,

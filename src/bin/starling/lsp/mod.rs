@@ -41,6 +41,7 @@ use starling::config::Config;
 use starling::tasks::audit::{self, Claim, Verdict};
 use starling::tasks::tone::SentenceFix;
 use starling::tone::cache::SentenceCache;
+use starling::tone::tokens::Vocabulary;
 use starling::tone::{self, CheckOptions, Finding, InputKind, RuleSet, Severity};
 
 use document::{Document, Encoding};
@@ -143,6 +144,7 @@ fn serve(config: &Config, connection: &Connection) -> anyhow::Result<bool> {
         },
         rules,
         embedder: None,
+        vocabulary: None,
         rewrites: jobs,
         documents: HashMap::new(),
         roots: Vec::new(),
@@ -253,9 +255,11 @@ struct Server<'a> {
     encoding: Encoding,
     settings: Settings,
     rules: RuleSet,
-    /// Loaded on first need; `Err` (said once) when it cannot be. It keeps every sentence's
-    /// vector, so a re-check after an edit embeds only the sentences the edit touched.
+    /// Loaded on first need (evidence and audit); `Err` (said once) when it cannot be. It
+    /// keeps every sentence's vector, so an audit after an edit embeds only what changed.
     embedder: Option<Result<SentenceCache<FastEmbedder>, String>>,
+    /// The tone classifier's tokenizer, loaded on first need; `Err` (said once) when it cannot be.
+    vocabulary: Option<Result<Vocabulary, String>>,
     /// The model rewrites run on their own thread (`rewriter`), so diagnostics keep coming
     /// while a sentence is generated.
     rewrites: Sender<RewriteJob>,
@@ -436,7 +440,23 @@ impl Server<'_> {
         }
     }
 
-    /// The embedder for the classifier and for evidence, loaded once.
+    /// The tone classifier's tokenizer, loaded once.
+    fn vocabulary(&mut self) -> Option<&Vocabulary> {
+        if self.vocabulary.is_none() {
+            let loaded =
+                starling::services::open_vocabulary(self.config).map_err(|e| e.to_string());
+            if let Err(err) = &loaded {
+                self.show(
+                    MessageType::WARNING,
+                    format!("starling: {err}; tone is checked with the rules alone"),
+                );
+            }
+            self.vocabulary = Some(loaded);
+        }
+        self.vocabulary.as_ref().and_then(|l| l.as_ref().ok())
+    }
+
+    /// The embedder for evidence and audit, loaded once.
     fn embedder(&mut self) -> Result<&SentenceCache<FastEmbedder>, String> {
         if self.embedder.is_none() {
             let loaded = starling::services::open_embedder(self.config)
@@ -445,7 +465,7 @@ impl Server<'_> {
             if let Err(err) = &loaded {
                 self.show(
                     MessageType::WARNING,
-                    format!("starling: {err}; tone is checked with the rules alone"),
+                    format!("starling: {err}; evidence and claim checks are off"),
                 );
             }
             self.embedder = Some(loaded);
@@ -485,16 +505,16 @@ impl Server<'_> {
             allow: self.config.tone.allow.clone(),
         };
         if !self.settings.rules_only {
-            let _ = self.embedder();
+            let _ = self.vocabulary();
         }
-        let embedder = match (&self.embedder, self.settings.rules_only) {
-            (Some(Ok(embedder)), false) => Some(embedder as &dyn Embedder),
+        let vocabulary = match (&self.vocabulary, self.settings.rules_only) {
+            (Some(Ok(vocabulary)), false) => Some(vocabulary),
             _ => None,
         };
         let document = self.documents.get_mut(uri).expect("looked up above");
-        // The whole text, every time: the rules are fast and the embedder remembers sentences.
+        // The whole text, every time: rules and classifier take milliseconds for a script.
         let found =
-            tone::classifier::check_default(&self.rules, embedder, &document.text, &options);
+            tone::classifier::check_default(&self.rules, vocabulary, &document.text, &options);
         let findings = match found {
             Ok(findings) => findings,
             Err(err) => {
