@@ -65,13 +65,14 @@ pub const TRAINING: crate::learn::Training = crate::learn::Training {
 /// Buckets of the hashed word features.
 pub const LEXICAL_BUCKETS: usize = 4096;
 
-/// The inputs of a row besides the embedding: one per category (a rule flagged the sentence)
+/// The inputs of a row besides the sentence vector: one per category (a rule flagged the sentence)
 /// and the word buckets.
 pub fn extra_inputs() -> usize {
     Category::ALL.len() + LEXICAL_BUCKETS
 }
 
-/// Input row: the embedding, one indicator per category that a rule flagged the sentence, then
+/// Input row: the sentence vector (in training; when checking it is empty, its weights folded
+/// into `ToneModel::words`), one indicator per category that a rule flagged the sentence, then
 /// the sentence's words and word pairs hashed into `LEXICAL_BUCKETS` (present or not, the block
 /// scaled to unit length). Words carry what the embedding blurs ("not my", "as I said",
 /// "was decided"): on the training data's folds they lift recall at the same neutral rate.

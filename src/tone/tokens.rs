@@ -137,6 +137,42 @@ impl Vocabulary {
         }
         Ok(words)
     }
+    /// The weighted mean over `text`'s words of a row of `dim` values: a longer word's own
+    /// (`word`), else the mean of its pieces' (`token`); zeros for a text without words.
+    fn mean<'a, W: AsRef<[f32]> + 'a>(
+        &self,
+        text: &str,
+        dim: usize,
+        word: impl Fn(&str) -> Option<&'a W>,
+        token: impl Fn(u32) -> Option<&'a [f32]>,
+    ) -> Result<Vec<f32>> {
+        let mut sum = vec![0.0f32; dim];
+        let mut total = 0.0f32;
+        for w in self.words(text)? {
+            if w.weight <= 0.0 {
+                continue;
+            }
+            if let Some(row) = w.text.as_deref().and_then(&word) {
+                sum.iter_mut()
+                    .zip(row.as_ref())
+                    .for_each(|(s, v)| *s += v * w.weight);
+            } else {
+                let rows: Vec<&[f32]> = w.ids.iter().filter_map(|&id| token(id)).collect();
+                if rows.is_empty() {
+                    continue;
+                }
+                let share = w.weight / rows.len() as f32;
+                for row in rows {
+                    sum.iter_mut().zip(row).for_each(|(s, v)| *s += v * share);
+                }
+            }
+            total += w.weight;
+        }
+        if total > 0.0 {
+            sum.iter_mut().for_each(|s| *s /= total);
+        }
+        Ok(sum)
+    }
 }
 
 /// Training side: a vector per vocabulary token and per longer word.
@@ -181,32 +217,7 @@ impl WordVectors {
 
     /// The sentence's vector: the weighted mean of its words'.
     pub fn sentence(&self, vocabulary: &Vocabulary, text: &str) -> Result<Vec<f32>> {
-        let mut sum = vec![0.0f32; self.dim];
-        let mut count = 0.0f32;
-        for word in vocabulary.words(text)? {
-            if word.weight <= 0.0 {
-                continue;
-            }
-            if let Some(vector) = word.text.as_ref().and_then(|t| self.words.get(t)) {
-                sum.iter_mut()
-                    .zip(vector)
-                    .for_each(|(s, v)| *s += v * word.weight);
-            } else {
-                let rows: Vec<&[f32]> = word.ids.iter().filter_map(|&id| self.token(id)).collect();
-                if rows.is_empty() {
-                    continue;
-                }
-                let share = word.weight / rows.len() as f32;
-                for row in rows {
-                    sum.iter_mut().zip(row).for_each(|(s, v)| *s += v * share);
-                }
-            }
-            count += word.weight;
-        }
-        if count > 0.0 {
-            sum.iter_mut().for_each(|s| *s /= count);
-        }
-        Ok(sum)
+        vocabulary.mean(text, self.dim, |w| self.words.get(w), |id| self.token(id))
     }
 
     /// Folds linear weights over the sentence vector (`weights[category]`, `dim` each) into
@@ -261,36 +272,12 @@ impl WordScores {
     /// without words).
     pub fn scores(&self, vocabulary: &Vocabulary, text: &str) -> Result<Vec<f32>> {
         let c = self.categories;
-        let mut sum = vec![0.0f32; c];
-        let mut count = 0.0f32;
-        for word in vocabulary.words(text)? {
-            if word.weight <= 0.0 {
-                continue;
-            }
-            if let Some(scores) = word.text.as_ref().and_then(|t| self.words.get(t)) {
-                sum.iter_mut()
-                    .zip(scores)
-                    .for_each(|(s, v)| *s += v * word.weight);
-            } else {
-                let rows: Vec<&[f32]> = word
-                    .ids
-                    .iter()
-                    .filter_map(|&id| self.tokens.get(id as usize * c..(id as usize + 1) * c))
-                    .collect();
-                if rows.is_empty() {
-                    continue;
-                }
-                let share = word.weight / rows.len() as f32;
-                for row in rows {
-                    sum.iter_mut().zip(row).for_each(|(s, v)| *s += v * share);
-                }
-            }
-            count += word.weight;
-        }
-        if count > 0.0 {
-            sum.iter_mut().for_each(|s| *s /= count);
-        }
-        Ok(sum)
+        vocabulary.mean(
+            text,
+            c,
+            |w| self.words.get(w),
+            |id| self.tokens.get(id as usize * c..(id as usize + 1) * c),
+        )
     }
 
     /// The shipped form: magic, categories and vocabulary size (u32), the token scores, the
