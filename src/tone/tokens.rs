@@ -39,6 +39,9 @@ impl std::fmt::Debug for Vocabulary {
 /// 0.771 / 0.775 / 0.772.
 const SMOOTHING: f32 = 2000.0;
 
+/// How much of one sentence the classifier reads.
+const MAX_SENTENCE_BYTES: usize = 4096;
+
 /// One word of a sentence as the tokenizer splits it: its pieces and, for a word of several
 /// pieces, its text (lowercased, pieces joined).
 struct Word {
@@ -146,9 +149,15 @@ impl Vocabulary {
         word: impl Fn(&str) -> Option<&'a W>,
         token: impl Fn(u32) -> Option<&'a [f32]>,
     ) -> Result<Vec<f32>> {
+        // A run-on "sentence" of megabytes costs no more than a long one (MiniLM read 256
+        // tokens).
+        let mut end = text.len().min(MAX_SENTENCE_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
         let mut sum = vec![0.0f32; dim];
         let mut total = 0.0f32;
-        for w in self.words(text)? {
+        for w in self.words(&text[..end])? {
             if w.weight <= 0.0 {
                 continue;
             }
