@@ -1,9 +1,8 @@
-//! Checking a document again after an edit without paying again for what did not change. The
-//! rules run over the whole text each time (megabytes per second, so milliseconds for a
-//! script), exactly as `classifier::check_default` runs them; what costs is embedding each
-//! sentence for the classifier, and `SentenceCache` keeps those vectors by sentence text, so
-//! only the sentences an edit touched are embedded. The findings are those of a whole-text
-//! check, by construction. No I/O beyond the embedder.
+//! Re-embedding a document after an edit without paying again for what did not change: the
+//! language server's claim audit embeds each claim sentence, and `SentenceCache` keeps those
+//! vectors by sentence text, so only the sentences an edit touched are embedded. (The tone
+//! classifier needs no embedder since it reads distilled word scores, `tokens`.) No I/O beyond
+//! the embedder.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
