@@ -4,32 +4,37 @@
 //! knowing about either. `Interruptible` does the same for an `Embedder`: work that embeds
 //! (the tone classifier, search, the map) stops at its next batch once the flag is set.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{Embedder, GenerateRequest, Generation, Generator};
 use crate::error::Result;
 
-/// The second receiver of tokens.
-type TokenSink<'a> = Box<dyn FnMut(&str) + Send + 'a>;
+/// The second receiver of tokens: the number of the generation they belong to (0, 1, ... in
+/// the order the calls started) and the token.
+type TokenSink<'a> = Box<dyn FnMut(usize, &str) + Send + 'a>;
 
 /// Forwards to `inner`, copying tokens to `tap` and setting `cancel` on every request.
 pub struct Tap<'a> {
     inner: &'a dyn Generator,
     tap: Mutex<TokenSink<'a>>,
     cancel: Arc<AtomicBool>,
+    /// Generations started so far: a task's calls run side by side (map judgments, rewrite
+    /// blocks), so each token says which call it belongs to.
+    calls: AtomicUsize,
 }
 
 impl<'a> Tap<'a> {
     pub fn new(
         inner: &'a dyn Generator,
         cancel: Arc<AtomicBool>,
-        tap: impl FnMut(&str) + Send + 'a,
+        tap: impl FnMut(usize, &str) + Send + 'a,
     ) -> Self {
         Tap {
             inner,
             tap: Mutex::new(Box::new(tap)),
             cancel,
+            calls: AtomicUsize::new(0),
         }
     }
 }
@@ -42,6 +47,7 @@ impl Generator for Tap<'_> {
     ) -> Result<Generation> {
         let mut request = request.clone();
         request.cancel = Some(self.cancel.clone());
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
         // Locked per token, so a task's concurrent generations (map judgments, rewrite blocks)
         // run side by side and their pieces reach the sink whole.
         self.inner.generate(&request, &mut |token| {
@@ -50,7 +56,7 @@ impl Generator for Tap<'_> {
                 .tap
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            tap(token);
+            tap(call, token);
         })
     }
 
@@ -85,7 +91,7 @@ impl Embedder for Interruptible<'_> {
         // At most 32 texts between two looks at the flag.
         let mut out = Vec::with_capacity(texts.len());
         for batch in texts.chunks(32) {
-            if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.cancel.load(Ordering::Relaxed) {
                 return Err(crate::error::Error::Cancelled);
             }
             out.extend(self.inner.embed(batch)?);
@@ -161,7 +167,8 @@ mod tests {
         let seen = Arc::new(Mutex::new(String::new()));
         let flag = Arc::new(AtomicBool::new(false));
         let copy = seen.clone();
-        let tap = Tap::new(&fake, flag.clone(), move |t| {
+        let tap = Tap::new(&fake, flag.clone(), move |call, t| {
+            assert_eq!(call, 0, "the first generation is call 0");
             copy.lock().unwrap().push_str(t)
         });
         let mut direct = String::new();
@@ -171,5 +178,34 @@ mod tests {
         assert_eq!(out.text, "hello world");
         assert_eq!(*seen.lock().unwrap(), direct);
         assert!(!flag.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn each_generation_has_its_own_call_number() {
+        let fake = FakeGenerator::new(["one", "two", "three"]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let copy = seen.clone();
+        let tap = Tap::new(&fake, Arc::new(AtomicBool::new(false)), move |call, t| {
+            copy.lock().unwrap().push((call, t.to_string()))
+        });
+        for _ in 0..3 {
+            tap.generate(&GenerateRequest::default(), &mut |_| {})
+                .unwrap();
+        }
+        let seen = seen.lock().unwrap();
+        let calls: Vec<usize> = seen.iter().map(|(c, _)| *c).collect();
+        let mut distinct = calls.clone();
+        distinct.dedup();
+        assert_eq!(distinct, vec![0, 1, 2], "{seen:?}");
+        let text = |n: usize| -> String {
+            seen.iter()
+                .filter(|(c, _)| *c == n)
+                .map(|(_, t)| t.as_str())
+                .collect()
+        };
+        assert_eq!(
+            (text(0), text(1), text(2)),
+            ("one".into(), "two".into(), "three".into())
+        );
     }
 }

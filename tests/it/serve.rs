@@ -558,6 +558,12 @@ fn every_feature_answers_over_http_and_generation_streams() {
         events[..done].matches("event: token").count() >= 3,
         "{events}"
     );
+    // Every token names its generation (one call here: call 0).
+    for line in events[..done].lines().filter(|l| l.starts_with("data:")) {
+        let token: Value = serde_json::from_str(line.trim_start_matches("data:").trim()).unwrap();
+        assert_eq!(token["call"], 0, "{line}");
+        assert!(token["text"].is_string(), "{line}");
+    }
 }
 
 #[test]

@@ -189,7 +189,7 @@ pub async fn tone(
     blocking(&state, Some(cancel), move || {
         let _permits = (work, permit);
         // A timeout or a client that leaves stops the model at its next token.
-        let tap = Tap::new(engines.generator.as_ref(), flag, |_| {});
+        let tap = Tap::new(engines.generator.as_ref(), flag, |_, _| {});
         let checker = tone_checker(&engines, uses_model.then_some(&tap as &dyn Generator));
         let checked = checker.check(&request, "-", InputKind::Markdown)?;
         let mut report = app::tone::ToneReport::new("-", &checked.findings);
@@ -241,7 +241,7 @@ async fn model_call(
         let value = blocking(&state, Some(cancel), move || {
             let _permit = permit;
             let for_work = flag.clone();
-            let tap = Tap::new(engines.generator.as_ref(), flag.clone(), move |_| {
+            let tap = Tap::new(engines.generator.as_ref(), flag.clone(), move |_, _| {
                 if shutting_down.load(Ordering::Relaxed) {
                     flag.store(true, Ordering::Relaxed);
                 }
@@ -262,15 +262,22 @@ async fn model_call(
         let _permit = permit;
         let tokens = sender.clone();
         let flag = cancel.clone();
-        let tap = Tap::new(engines.generator.as_ref(), cancel.clone(), move |token| {
-            let event = Event::default()
-                .event("token")
-                .data(json!({ "text": token }).to_string());
-            // The client went away (stream dropped): stop generating.
-            if tokens.blocking_send(Ok(event)).is_err() || shutting_down.load(Ordering::Relaxed) {
-                flag.store(true, Ordering::Relaxed);
-            }
-        });
+        let tap = Tap::new(
+            engines.generator.as_ref(),
+            cancel.clone(),
+            move |call, token| {
+                // A task's generations run side by side (map judgments, rewrite blocks): `call`
+                // says which one a token belongs to, so a client can keep the pieces apart.
+                let event = Event::default()
+                    .event("token")
+                    .data(json!({ "text": token, "call": call }).to_string());
+                // The client went away (stream dropped): stop generating.
+                if tokens.blocking_send(Ok(event)).is_err() || shutting_down.load(Ordering::Relaxed)
+                {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            },
+        );
         let last = match work(&tap, cancel.clone()) {
             Ok(value) => Event::default().event("done").data(value.to_string()),
             Err(err) => Event::default()

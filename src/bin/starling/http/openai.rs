@@ -197,7 +197,7 @@ pub async fn chat_completions(
         let flag = cancel.clone();
         let generation = blocking(&state, Some(cancel), move || {
             let _permit = permit;
-            let tap = Tap::new(engines.generator.as_ref(), flag, |_| {});
+            let tap = Tap::new(engines.generator.as_ref(), flag, |_, _| {});
             Ok(tap.generate(&generate_request, &mut |_| {})?)
         })
         .await?;
@@ -258,12 +258,17 @@ pub async fn chat_completions(
         let tokens = sender.clone();
         let flag = cancel.clone();
         let piece = chunk.clone();
-        let tap = Tap::new(engines.generator.as_ref(), cancel.clone(), move |token| {
-            let event = piece(json!({ "content": token }), Value::Null);
-            if tokens.blocking_send(Ok(event)).is_err() || shutting_down.load(Ordering::Relaxed) {
-                flag.store(true, Ordering::Relaxed);
-            }
-        });
+        let tap = Tap::new(
+            engines.generator.as_ref(),
+            cancel.clone(),
+            move |_, token| {
+                let event = piece(json!({ "content": token }), Value::Null);
+                if tokens.blocking_send(Ok(event)).is_err() || shutting_down.load(Ordering::Relaxed)
+                {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            },
+        );
         match tap.generate(&generate_request, &mut |_| {}) {
             Ok(generation) => {
                 let _ = sender
