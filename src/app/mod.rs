@@ -59,12 +59,11 @@ pub fn parse_rubric(text: &str, name: Option<&str>) -> Result<crate::tasks::rubr
     let name = name
         .and_then(|name| std::path::Path::new(name).file_name())
         .map_or_else(|| "rubric.md".into(), std::path::PathBuf::from);
-    crate::tasks::rubric::parse(&name, text).map_err(|err| {
-        let message = err.to_string();
-        if message.contains("no items found") {
-            Error::unusable("rubric", message)
-        } else {
-            Error::invalid("rubric", message)
-        }
-    })
+    let rubric = crate::tasks::rubric::parse_well_formed(&name, text)
+        .map_err(|err| Error::invalid("rubric", err.to_string()))?;
+    if rubric.items().next().is_none() {
+        let err = crate::tasks::rubric::no_items(&name);
+        return Err(Error::unusable("rubric", err.to_string()));
+    }
+    Ok(rubric)
 }

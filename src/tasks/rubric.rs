@@ -67,7 +67,27 @@ fn error(path: &Path, line: usize, message: impl Into<String>) -> Error {
 }
 
 /// Parses the rubric in `text`; `path` names it in errors and picks the form (`.toml` is TOML).
+/// A rubric without any item is an error too (`no_items`).
 pub fn parse(path: &Path, text: &str) -> Result<Rubric> {
+    let rubric = parse_well_formed(path, text)?;
+    if rubric.items().next().is_none() {
+        return Err(no_items(path));
+    }
+    Ok(rubric)
+}
+
+/// The error for a well-formed rubric that holds no item.
+pub fn no_items(path: &Path) -> Error {
+    error(
+        path,
+        0,
+        "no items found; write `## Section` headings with `- item` bullets under them (or `[[section]]` tables in TOML)",
+    )
+}
+
+/// `parse` without its last check: a rubric that parses but holds no item comes back empty,
+/// for callers that answer the two cases differently (the HTTP API: 400 against 422).
+pub fn parse_well_formed(path: &Path, text: &str) -> Result<Rubric> {
     // Ladders pasted between tools often carry mojibake (`othersâ€™`).
     let (text, _) = crate::notes::mojibake::repair(text);
     let text = text.as_str();
@@ -452,13 +472,6 @@ fn validate(path: &Path, mut rubric: Rubric) -> Result<Rubric> {
         if section.title == PREAMBLE {
             section.title.clear();
         }
-    }
-    if rubric.items().next().is_none() {
-        return Err(error(
-            path,
-            0,
-            "no items found; write `## Section` headings with `- item` bullets under them (or `[[section]]` tables in TOML)",
-        ));
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
     for section in &mut rubric.sections {

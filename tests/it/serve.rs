@@ -296,6 +296,19 @@ fn every_feature_answers_over_http_and_generation_streams() {
         Some(json!({"questions": "no list here"})),
     );
     assert_eq!(status, 422, "{err}");
+    // A rubric that parses but holds no item is unusable (422); one that does not parse, a
+    // bad request (400).
+    for (body, want) in [
+        (json!({"rubric": "# Ladder\n", "no_model": true}), 422),
+        (
+            json!({"rubric": "[[section]\ntitle = 1\n", "rubric_name": "ladder.toml", "no_model": true}),
+            400,
+        ),
+    ] {
+        let (status, err) = server.call("POST", "/v1/map", Some(body));
+        assert_eq!(status, want, "{err}");
+        assert!(err["error"]["message"].is_string(), "{err}");
+    }
     let (status, batch) = server.call(
         "POST",
         "/v1/rewrite/batch",
