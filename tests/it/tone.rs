@@ -464,6 +464,24 @@ fn the_tone_training_set_shares_no_sentence_with_the_dev_set_and_is_balanced() {
 }
 
 #[test]
+fn training_on_a_corpus_folder_that_is_not_there_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = home.path().join("model.json");
+    let output = run(starling(home.path())
+        .current_dir(root)
+        .args(["train", "tone", "--corpus", "no-such-corpus", "--out"])
+        .arg(&out));
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("no-such-corpus") && err.contains("--corpus"),
+        "{err}"
+    );
+    assert!(!out.exists() && !out.with_extension("bin").exists());
+}
+
+#[test]
 fn retraining_the_learned_layers_reproduces_the_shipped_weights() {
     let home = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

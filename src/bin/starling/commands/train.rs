@@ -38,22 +38,31 @@ pub struct Args {
     corpus: PathBuf,
 }
 
-/// The texts of `root`'s Markdown files and .jsonl `text` fields, in path order (none when the
-/// folder is missing).
+/// The texts of `root`'s Markdown files and .jsonl `text` fields, in path order. A missing or
+/// unreadable folder is an error: another corpus trains other weights.
 fn read_corpus(root: &Path) -> anyhow::Result<Vec<String>> {
+    if !root.is_dir() {
+        anyhow::bail!(
+            "the corpus folder `{}` does not exist; pass --corpus with a folder of .md / .jsonl \
+             files (default: data, run from the repository root)",
+            root.display()
+        );
+    }
     let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "md" || e == "jsonl") {
-                files.push(path);
-            }
+    // Every file, hidden or ignored ones too, through links: the shipped weights were trained
+    // on all of them.
+    for entry in ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .follow_links(true)
+        .build()
+    {
+        let entry =
+            entry.with_context(|| format!("reading the corpus folder `{}`", root.display()))?;
+        let path = entry.path();
+        if entry.file_type().is_some_and(|t| t.is_file())
+            && path.extension().is_some_and(|e| e == "md" || e == "jsonl")
+        {
+            files.push(path.to_path_buf());
         }
     }
     files.sort();
