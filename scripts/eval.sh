@@ -12,14 +12,14 @@ fast=0
 for a in "$@"; do [ "$a" = "--fast" ] && fast=1; done
 cargo build --release --locked -q
 echo "== $set_dir, --no-model"
-python3 ../shared/quality/quality.py --set "$set_dir" --map-flags=--no-model --star-flags=--no-model --only search,map,star,tone
+python3 ../shared/quality/quality.py --set "$set_dir" --map-flags=--no-model --star-flags=--no-model --only search,map,star,tone,audit,stories
 if [ "$fast" = 0 ]; then
     echo "== $set_dir, default model"
     python3 ../shared/quality/quality.py --set "$set_dir" --only map,star
 fi
 for s in data/evalsets/*/; do
     echo "== $s (training data for the judges), --no-model"
-    python3 ../shared/quality/quality.py --set "$s" --map-flags=--no-model --star-flags=--no-model --only search,map,star
+    python3 ../shared/quality/quality.py --set "$s" --map-flags=--no-model --star-flags=--no-model --only search,map,star,audit,stories
 done
 # Whole documents of our own (data/tone/scripts, never trained on); the cases part is the
 # project's tone fixture (tests/fixtures/tone/labelled.tsv), which the rules were written beside.
