@@ -51,7 +51,8 @@ pub struct Quote {
 /// A value the claim states and the notes state otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Difference {
-    /// `figure`, `date`, `owner` or `outcome`.
+    /// `figure`, `date`, `owner`, `outcome`, `order` (a change told the wrong way round) or
+    /// `direction` (a percentage gone the other way).
     pub kind: std::borrow::Cow<'static, str>,
     pub claim: String,
     pub notes: String,
@@ -818,6 +819,45 @@ fn judge(
             }
         }
     }
+    // A change told the wrong way round: "from 44% to 31%" where the notes have "from 31% to
+    // 44%", on a line that does not also state the claim's own order.
+    'pairs: for (before, after) in before_after(&plain_claim) {
+        for &(i, score) in &near {
+            let pairs = before_after(&lines[i].text);
+            if pairs.contains(&(after, before)) && !pairs.contains(&(before, after)) {
+                differences.push(Difference {
+                    kind: "order".into(),
+                    claim: format!("from {before} to {after}"),
+                    notes: format!("from {after} to {before}"),
+                    path: lines[i].path.clone(),
+                    line: lines[i].line,
+                    match_score: score,
+                });
+                break 'pairs;
+            }
+        }
+    }
+    // The same percentage gone the other way: "up 35%" where the notes say "down 35%".
+    'ways: for (value, sign, said) in directions(&plain_claim) {
+        for &(i, score) in &near {
+            let known = directions(&lines[i].text);
+            let same = |v: f64| (v - value).abs() <= value.abs() * 0.02;
+            let opposite = known.iter().find(|(v, s, _)| same(*v) && *s == -sign);
+            if let Some((_, _, notes)) = opposite {
+                if !known.iter().any(|(v, s, _)| same(*v) && *s == sign) {
+                    differences.push(Difference {
+                        kind: "direction".into(),
+                        claim: said.clone(),
+                        notes: notes.clone(),
+                        path: lines[i].path.clone(),
+                        line: lines[i].line,
+                        match_score: score,
+                    });
+                    break 'ways;
+                }
+            }
+        }
+    }
     let contradicted = differences
         .iter()
         .any(|d| d.match_score >= settings.contradict);
@@ -847,6 +887,61 @@ fn agrees(a: &Measure, b: &Measure) -> bool {
         return (x - y).abs() <= 0.1 * x.abs().max(y.abs());
     }
     facts::same(&a.figure, &b.figure)
+}
+
+/// "from 31% to 44%", "from 31% (2024) to 44%", "31% → 44%": a value and what it became.
+static FROM_TO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bfrom\s+(\d[\d,]*(?:\.\d+)?)\s*(?:%|[a-z]{1,8}\b)?(?:\s*\([^)]{0,24}\))?\s+to\s+(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s*(?:%|[a-z]{1,8}\b)?\s*(?:→|->)\s*(\d[\d,]*(?:\.\d+)?)")
+        .expect("from to")
+});
+
+/// The (before, after) pairs a text states, before and after different.
+fn before_after(text: &str) -> Vec<(f64, f64)> {
+    let number = |m: Option<regex::Match>| -> Option<f64> {
+        m.and_then(|m| m.as_str().replace(',', "").parse().ok())
+    };
+    FROM_TO
+        .captures_iter(text)
+        .filter_map(|c| {
+            number(c.get(1))
+                .zip(number(c.get(2)))
+                .or_else(|| number(c.get(3)).zip(number(c.get(4))))
+        })
+        .filter(|(a, b)| a != b)
+        .collect()
+}
+
+/// "up 35%", "cut our bill by 40%", "35% more", "40% lower": a percentage and which way it went.
+static DIRECTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:[a-z'-]+\s+){0,4}?by\s+(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(up|down|rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:by\s+)?(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(\d+(?:\.\d+)?)\s*%\s+(more|less|fewer|higher|lower|increase|decrease|reduction|drop|rise)\b")
+        .expect("direction")
+});
+
+/// The percentages a text says went up (+1) or down (-1), with the words that say so.
+fn directions(text: &str) -> Vec<(f64, i8, String)> {
+    let sign = |word: &str| -> i8 {
+        match word.to_lowercase().as_str() {
+            "up" | "rose" | "grew" | "increased" | "raised" | "more" | "higher" | "increase"
+            | "rise" => 1,
+            _ => -1,
+        }
+    };
+    DIRECTION
+        .captures_iter(text)
+        .filter_map(|c| {
+            let (word, value) = match (c.get(1), c.get(3), c.get(5)) {
+                (Some(word), _, _) => (word, c.get(2)?),
+                (_, Some(word), _) => (word, c.get(4)?),
+                (_, _, Some(value)) => (c.get(6)?, value),
+                _ => return None,
+            };
+            Some((
+                value.as_str().parse().ok()?,
+                sign(word.as_str()),
+                c.get(0)?.as_str().to_string(),
+            ))
+        })
+        .collect()
 }
 
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
@@ -1179,6 +1274,46 @@ mod tests {
             0.7,
         );
         assert_eq!(v, Verdict::Contradicted);
+    }
+
+    #[test]
+    fn a_change_told_the_wrong_way_round_is_a_difference() {
+        let (v, d) = verdict(
+            "Support tickets per week fell from 320 to 180 after the new help centre.",
+            "help centre launch: tickets/week went from 180 (Jan) to 320",
+            0.7,
+        );
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "order"), "{d:?}");
+        assert_eq!(
+            describe(&d[0]),
+            "claim from 320 to 180, notes from 180 to 320 at log.md:7"
+        );
+        let (v, _) = verdict(
+            "Support tickets per week fell from 320 to 180 after the new help centre.",
+            "help centre launch: tickets/week 320 → 180",
+            0.7,
+        );
+        assert_eq!(v, Verdict::Supported);
+        let (v, d) = verdict(
+            "Moving the builds to spot instances cut our CI bill by 35%.",
+            "spot instances for CI: bill up 35% (more retries)",
+            0.7,
+        );
+        assert_eq!(
+            (v, &*d[0].kind),
+            (Verdict::Contradicted, "direction"),
+            "{d:?}"
+        );
+        assert_eq!(
+            (d[0].claim.as_str(), d[0].notes.as_str()),
+            ("cut our CI bill by 35%", "up 35%")
+        );
+        let (v, _) = verdict(
+            "Moving the builds to spot instances cut our CI bill by 35%.",
+            "spot instances for CI: bill down 35%, 12% more retries",
+            0.7,
+        );
+        assert_eq!(v, Verdict::Supported);
     }
 
     #[test]
