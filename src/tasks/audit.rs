@@ -858,6 +858,29 @@ fn judge(
             }
         }
     }
+    // The whole of a set where the notes count part of it: "all six actions closed" against
+    // "5 of 6 closed", on a line that does not also say the whole ("6 of 6", "6/6", "all 6").
+    'wholes: for whole in all_of(&plain_claim) {
+        for &(i, score) in near.iter().take(3) {
+            let parts = parts_of(&lines[i].text);
+            let part = parts.iter().find(|(p, w)| *w == whole && p < w);
+            if let Some((part, _)) = part {
+                if !parts.iter().any(|(p, w)| *w == whole && *p == whole)
+                    && !all_of(&lines[i].text).contains(&whole)
+                {
+                    differences.push(Difference {
+                        kind: "figure".into(),
+                        claim: format!("all {whole}"),
+                        notes: format!("{part} of {whole}"),
+                        path: lines[i].path.clone(),
+                        line: lines[i].line,
+                        match_score: score,
+                    });
+                    break 'wholes;
+                }
+            }
+        }
+    }
     let contradicted = differences
         .iter()
         .any(|d| d.match_score >= settings.contradict);
@@ -939,6 +962,45 @@ fn directions(text: &str) -> Vec<(f64, i8, String)> {
                 value.as_str().parse().ok()?,
                 sign(word.as_str()),
                 c.get(0)?.as_str().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// "all 12", "all six", "every one of the 9": the claim says the whole of a counted set.
+static ALL_OF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:all|every\s+one\s+of)\s+(?:the\s+|of\s+the\s+)?(\d{1,4}|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
+        .expect("all of")
+});
+/// "5 of 6", "5/6", "5 out of 6": part of a counted set.
+static PART_OF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(\d{1,4})\s*(?:of|/|out\s+of)\s*(\d{1,4})\b").expect("part of")
+});
+
+/// The set sizes a text says all of were meant ("all six" → 6).
+fn all_of(text: &str) -> Vec<u32> {
+    const WORDS: [&str; 11] = [
+        "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    ];
+    ALL_OF
+        .captures_iter(text)
+        .filter_map(|c| {
+            let n = c.get(1)?.as_str().to_lowercase();
+            n.parse()
+                .ok()
+                .or_else(|| WORDS.iter().position(|w| *w == n).map(|i| i as u32 + 2))
+        })
+        .collect()
+}
+
+/// The (part, whole) counts a text states with the part smaller than the whole.
+fn parts_of(text: &str) -> Vec<(u32, u32)> {
+    PART_OF
+        .captures_iter(text)
+        .filter_map(|c| {
+            Some((
+                c.get(1)?.as_str().parse().ok()?,
+                c.get(2)?.as_str().parse().ok()?,
             ))
         })
         .collect()
@@ -1314,6 +1376,26 @@ mod tests {
             0.7,
         );
         assert_eq!(v, Verdict::Supported);
+    }
+
+    #[test]
+    fn all_of_a_set_where_the_notes_count_part_of_it_is_a_difference() {
+        let (v, d) = verdict(
+            "All six review actions were closed within a month.",
+            "review actions: 5 of 6 closed within 30 days, #6 waits on finance",
+            0.7,
+        );
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
+        assert_eq!(
+            (d[0].claim.as_str(), d[0].notes.as_str()),
+            ("all 6", "5 of 6")
+        );
+        let (v, _) = verdict(
+            "All six review actions were closed within a month.",
+            "review actions: 6/6 closed within 30 days",
+            0.7,
+        );
+        assert_ne!(v, Verdict::Contradicted);
     }
 
     #[test]
