@@ -821,66 +821,37 @@ fn judge(
     }
     // A change told the wrong way round: "from 44% to 31%" where the notes have "from 31% to
     // 44%", on a line that does not also state the claim's own order.
-    'pairs: for (before, after) in before_after(&plain_claim) {
-        for &(i, score) in &near {
-            let pairs = before_after(&lines[i].text);
-            if pairs.contains(&(after, before)) && !pairs.contains(&(before, after)) {
-                differences.push(Difference {
-                    kind: "order".into(),
-                    claim: format!("from {before} to {after}"),
-                    notes: format!("from {after} to {before}"),
-                    path: lines[i].path.clone(),
-                    line: lines[i].line,
-                    match_score: score,
-                });
-                break 'pairs;
-            }
-        }
-    }
+    let claim_pairs = before_after(&plain_claim);
+    differences.extend(first_difference("order", lines, &near, |text| {
+        let pairs = before_after(text);
+        claim_pairs
+            .iter()
+            .find(|&&(b, a)| pairs.contains(&(a, b)) && !pairs.contains(&(b, a)))
+            .map(|(b, a)| (format!("from {b} to {a}"), format!("from {a} to {b}")))
+    }));
     // The same percentage gone the other way: "up 35%" where the notes say "down 35%".
-    'ways: for (value, sign, said) in directions(&plain_claim) {
-        for &(i, score) in &near {
-            let known = directions(&lines[i].text);
+    let claim_ways = directions(&plain_claim);
+    differences.extend(first_difference("direction", lines, &near, |text| {
+        let known = directions(text);
+        claim_ways.iter().find_map(|(value, sign, said)| {
             let same = |v: f64| (v - value).abs() <= value.abs() * 0.02;
-            let opposite = known.iter().find(|(v, s, _)| same(*v) && *s == -sign);
-            if let Some((_, _, notes)) = opposite {
-                if !known.iter().any(|(v, s, _)| same(*v) && *s == sign) {
-                    differences.push(Difference {
-                        kind: "direction".into(),
-                        claim: said.clone(),
-                        notes: notes.clone(),
-                        path: lines[i].path.clone(),
-                        line: lines[i].line,
-                        match_score: score,
-                    });
-                    break 'ways;
-                }
-            }
-        }
-    }
+            let opposite = known.iter().find(|(v, s, _)| same(*v) && *s == -sign)?;
+            (!known.iter().any(|(v, s, _)| same(*v) && s == sign))
+                .then(|| (said.clone(), opposite.2.clone()))
+        })
+    }));
     // The whole of a set where the notes count part of it: "all six actions closed" against
     // "5 of 6 closed", on a line that does not also say the whole ("6 of 6", "6/6", "all 6").
-    'wholes: for whole in all_of(&plain_claim) {
-        for &(i, score) in near.iter().take(3) {
-            let parts = parts_of(&lines[i].text);
-            let part = parts.iter().find(|(p, w)| *w == whole && p < w);
-            if let Some((part, _)) = part {
-                if !parts.iter().any(|(p, w)| *w == whole && *p == whole)
-                    && !all_of(&lines[i].text).contains(&whole)
-                {
-                    differences.push(Difference {
-                        kind: "figure".into(),
-                        claim: format!("all {whole}"),
-                        notes: format!("{part} of {whole}"),
-                        path: lines[i].path.clone(),
-                        line: lines[i].line,
-                        match_score: score,
-                    });
-                    break 'wholes;
-                }
-            }
-        }
-    }
+    let claim_wholes = all_of(&plain_claim);
+    let closest = &near[..near.len().min(3)];
+    differences.extend(first_difference("figure", lines, closest, |text| {
+        let (parts, wholes) = (parts_of(text), all_of(text));
+        claim_wholes.iter().find_map(|&whole| {
+            let &(part, _) = parts.iter().find(|(p, w)| *w == whole && *p < whole)?;
+            (!parts.contains(&(whole, whole)) && !wholes.contains(&whole))
+                .then(|| (format!("all {whole}"), format!("{part} of {whole}")))
+        })
+    }));
     let contradicted = differences
         .iter()
         .any(|d| d.match_score >= settings.contradict);
@@ -893,6 +864,27 @@ fn judge(
         Verdict::Unsupported
     };
     (verdict, best, quotes, differences, missing, matched)
+}
+
+/// The first of the `near` lines (index, match score) whose text `differs` from the claim,
+/// as a difference of `kind`: `differs` gives what the claim says and what the line says.
+fn first_difference(
+    kind: &'static str,
+    lines: &[Line],
+    near: &[(usize, f32)],
+    differs: impl Fn(&str) -> Option<(String, String)>,
+) -> Option<Difference> {
+    near.iter().find_map(|&(i, score)| {
+        let (claim, notes) = differs(&lines[i].text)?;
+        Some(Difference {
+            kind: kind.into(),
+            claim,
+            notes,
+            path: lines[i].path.clone(),
+            line: lines[i].line,
+            match_score: score,
+        })
+    })
 }
 
 /// Two figures state the same value ("52,000" and "52k"); "no X" agrees only with its own X.
