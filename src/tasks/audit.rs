@@ -236,6 +236,9 @@ pub fn claim_spans(source: &str, kind: InputKind) -> Vec<Range<usize>> {
 struct Measure {
     figure: Figure,
     kind: String,
+    /// Said in words ("three", "halved", "a quarter of the"): a round-off, never held against
+    /// a figure of the notes.
+    spelled: bool,
 }
 
 const UNITS: &[(&[&str], &str)] = &[
@@ -288,6 +291,30 @@ static DURATION: LazyLock<Regex> =
 static NONE_OF: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(?:no|zero)\s+([a-z][a-z-]{3,})").expect("none of"));
 
+/// "by half", "a third of the", "halved", "doubled": a share or a multiple said in words.
+static FRACTION: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:by|cut|reduced|down|up|grew|rose|fell|dropped)\s+(?:about\s+|roughly\s+|nearly\s+|almost\s+|over\s+|more\s+than\s+)?(half|a\s+third|a\s+quarter|a\s+fifth|two[\s-]thirds|three[\s-]quarters)\b|\b(half|a\s+third|a\s+quarter|a\s+fifth|two[\s-]thirds|three[\s-]quarters)\s+of\s+(?:the|our|all|my|its|their)\b|\b(halved|doubled|tripled|trebled|quadrupled)\b")
+        .expect("fraction")
+});
+
+/// The share (as a percentage) or the multiple a `FRACTION` word says.
+fn fraction(word: &str) -> Option<(f64, bool)> {
+    let word = word.to_lowercase().replace('-', " ");
+    let word = word.split_whitespace().collect::<Vec<_>>().join(" ");
+    Some(match word.as_str() {
+        "half" | "halved" => (50.0, true),
+        "a third" => (100.0 / 3.0, true),
+        "a quarter" => (25.0, true),
+        "a fifth" => (20.0, true),
+        "two thirds" => (200.0 / 3.0, true),
+        "three quarters" => (75.0, true),
+        "doubled" => (2.0, false),
+        "tripled" | "trebled" => (3.0, false),
+        "quadrupled" => (4.0, false),
+        _ => return None,
+    })
+}
+
 fn unit_kind(next: &str) -> Option<&'static str> {
     UNITS
         .iter()
@@ -322,6 +349,7 @@ fn measures(text: &str) -> Vec<Measure> {
                     identifier: false,
                 },
                 kind: "min".into(),
+                spelled: false,
             },
         ));
     }
@@ -389,7 +417,38 @@ fn measures(text: &str) -> Vec<Measure> {
         } else {
             "count".into()
         };
-        out.push((span.start, Measure { figure, kind }));
+        let spelled = figure.raw.chars().all(char::is_alphabetic);
+        out.push((
+            span.start,
+            Measure {
+                figure,
+                kind,
+                spelled,
+            },
+        ));
+    }
+    // Shares and multiples in words: they back a figure the notes give ("halved" and "-50%")
+    // but, being round, are never held against one.
+    for caps in FRACTION.captures_iter(text) {
+        let Some(word) = caps.get(1).or(caps.get(2)).or(caps.get(3)) else {
+            continue;
+        };
+        let Some((value, percent)) = fraction(word.as_str()) else {
+            continue;
+        };
+        out.push((
+            word.start(),
+            Measure {
+                figure: Figure {
+                    raw: word.as_str().to_string(),
+                    value,
+                    percent,
+                    identifier: false,
+                },
+                kind: if percent { "%" } else { "x" }.into(),
+                spelled: true,
+            },
+        ));
     }
     for caps in NONE_OF.captures_iter(text) {
         let noun = caps[1].to_lowercase();
@@ -406,6 +465,7 @@ fn measures(text: &str) -> Vec<Measure> {
                     identifier: false,
                 },
                 kind: noun.chars().take(5).collect(),
+                spelled: false,
             },
         ));
     }
@@ -573,7 +633,7 @@ fn overlap(claim: &[String], line: &[String]) -> f32 {
 
 /// Verbs that say who did the work, for telling the claim's owner from the notes' one.
 static DOER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey)\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|proposed|started)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b")
+    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|proposed|started)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b")
         .expect("doer")
 });
 
@@ -704,8 +764,7 @@ fn judge(
             continue;
         }
         // Names (`RFC-007`, `M1`) and spelled-out small numbers are not values to look for.
-        let word = measure.figure.raw.chars().all(|c| c.is_alphabetic());
-        if measure.kind.starts_with("id:") && measure.kind != "id:q" || word {
+        if measure.kind.starts_with("id:") && measure.kind != "id:q" || measure.spelled {
             continue;
         }
         missing.push(measure.figure.raw.clone());
@@ -726,7 +785,7 @@ fn judge(
             // Only a figure no passage holds (a claim's figure found nearby is not in doubt), and
             // not a spelled-out number ("three weeks" is often a round-off of "4 wks").
             if !missing.contains(&measure.figure.raw)
-                || measure.figure.raw.chars().all(|c| c.is_alphabetic())
+                || measure.spelled
                 || (measure.figure.value == 0.0 && measure.kind == "count")
             {
                 continue;
@@ -840,18 +899,47 @@ fn judge(
                 .then(|| (said.clone(), opposite.2.clone()))
         })
     }));
-    // The whole of a set where the notes count part of it: "all six actions closed" against
-    // "5 of 6 closed", on a line that does not also say the whole ("6 of 6", "6/6", "all 6").
-    let claim_wholes = all_of(&plain_claim);
-    let closest = &near[..near.len().min(3)];
-    differences.extend(first_difference("figure", lines, closest, |text| {
-        let (parts, wholes) = (parts_of(text), all_of(text));
-        claim_wholes.iter().find_map(|&whole| {
-            let &(part, _) = parts.iter().find(|(p, w)| *w == whole && *p < whole)?;
-            (!parts.contains(&(whole, whole)) && !wholes.contains(&whole))
-                .then(|| (format!("all {whole}"), format!("{part} of {whole}")))
+    // Another part of the same counted set: "all six actions closed" or "four of the six"
+    // against "5 of 6 closed", where no nearby line says the claim's count and the notes
+    // count what the claim tells of (the word after the count is one of the claim's: "5/5
+    // answered" is not a count of who "said" something).
+    let claim_stems = stems(&plain_claim);
+    let claim_sets: Vec<(u32, u32, String)> = counted_sets(&plain_claim)
+        .into_iter()
+        .filter(|(part, whole, _)| {
+            !near.iter().any(|&(i, _)| {
+                counted_sets(&lines[i].text)
+                    .iter()
+                    .any(|(p, w, _)| p == part && w == whole)
+            })
         })
-    }));
+        .collect();
+    let closest = &near[..near.len().min(3)];
+    let counted = first_difference("figure", lines, closest, |text| {
+        claim_sets.iter().find_map(|(part, whole, said)| {
+            let (_, _, other) = counted_sets(text).into_iter().find(|(p, w, other)| {
+                w == whole && p != part && counts_claimed(text, other, &claim_stems)
+            })?;
+            Some((said.clone(), other))
+        })
+    });
+    add_new(&mut differences, counted);
+    // The same amount per another period: "a day a week" against "a day a month", on a line
+    // that does not also state the claim's rate (another amount is the figures' business).
+    let claim_rates = rates(&plain_claim);
+    let rated = first_difference("figure", lines, closest, |text| {
+        let known = rates(text);
+        claim_rates.iter().find_map(|(value, what, per, said)| {
+            let (_, _, _, other) = known
+                .iter()
+                .find(|(v, w, p, _)| w == what && v == value && p != per)?;
+            (!known
+                .iter()
+                .any(|(v, w, p, _)| w == what && v == value && p == per))
+            .then(|| (said.clone(), other.clone()))
+        })
+    });
+    add_new(&mut differences, rated);
     let contradicted = differences
         .iter()
         .any(|d| d.match_score >= settings.contradict);
@@ -864,6 +952,19 @@ fn judge(
         Verdict::Unsupported
     };
     (verdict, best, quotes, differences, missing, matched)
+}
+
+/// Adds `found` unless a difference on the same line already says it ("21" against "19" and
+/// "21 of 23" against "19 of 23").
+fn add_new(differences: &mut Vec<Difference>, found: Option<Difference>) {
+    if let Some(found) = found {
+        if !differences
+            .iter()
+            .any(|d| d.path == found.path && d.line == found.line)
+        {
+            differences.push(found);
+        }
+    }
 }
 
 /// The first of the `near` lines (index, match score) whose text `differs` from the claim,
@@ -892,12 +993,14 @@ fn agrees(a: &Measure, b: &Measure) -> bool {
     if a.figure.value == 0.0 || b.figure.value == 0.0 {
         return a.kind == b.kind && a.figure.value == b.figure.value;
     }
-    // A figure written rounded ("£9k", "1.2M") stands for any value within a tenth of it.
+    // A figure written rounded ("£9k", "1.2M", "a third") stands for any value within a tenth
+    // of it.
     let rounded = |f: &Figure| {
         let raw = f.raw.to_lowercase();
         !f.identifier && (raw.ends_with('k') || raw.ends_with('m') || raw.ends_with("million"))
     };
-    if (rounded(&a.figure) || rounded(&b.figure)) && a.figure.percent == b.figure.percent {
+    let round = rounded(&a.figure) || rounded(&b.figure) || a.spelled || b.spelled;
+    if round && a.figure.percent == b.figure.percent {
         let (x, y) = (a.figure.value, b.figure.value);
         return (x - y).abs() <= 0.1 * x.abs().max(y.abs());
     }
@@ -959,40 +1062,99 @@ fn directions(text: &str) -> Vec<(f64, i8, String)> {
         .collect()
 }
 
-/// "all 12", "all six", "every one of the 9": the claim says the whole of a counted set.
-static ALL_OF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:all|every\s+one\s+of)\s+(?:the\s+|of\s+the\s+)?(\d{1,4}|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
-        .expect("all of")
-});
-/// "5 of 6", "5/6", "5 out of 6": part of a counted set.
-static PART_OF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\d{1,4})\s*(?:of|/|out\s+of)\s*(\d{1,4})\b").expect("part of")
+/// A count written in digits or as a word ("four", "a dozen" is not one: too loose).
+const COUNT: &str = r"\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve";
+
+/// The value of a `COUNT` match.
+fn count_value(word: &str) -> Option<u32> {
+    const WORDS: [&str; 12] = [
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve",
+    ];
+    let word = word.to_lowercase();
+    word.parse()
+        .ok()
+        .or_else(|| WORDS.iter().position(|w| *w == word).map(|i| i as u32 + 1))
+}
+
+/// "all 12", "all six", "every one of the 9", "5 of 6", "four out of five", "5/6": a part of a
+/// counted set, the whole when the text says all of it.
+static COUNTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)\b(?:all|every\s+one\s+of|each\s+of)\s+(?:the\s+|of\s+the\s+|our\s+|my\s+)?({COUNT})\b|\b({COUNT})\s*(?:of|/|out\s+of)\s*(?:the\s+|our\s+|my\s+)?({COUNT})\b"
+    ))
+    .expect("counted")
 });
 
-/// The set sizes a text says all of were meant ("all six" → 6).
-fn all_of(text: &str) -> Vec<u32> {
-    const WORDS: [&str; 11] = [
-        "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    ];
-    ALL_OF
+/// The (part, whole) counts of a set a text states, as "all" or "part of" said them, with
+/// the words that said so. A slash between two numbers that could be a day and a month
+/// followed by a year (`4/5/2024`) is a date.
+fn counted_sets(text: &str) -> Vec<(u32, u32, String)> {
+    COUNTED
         .captures_iter(text)
         .filter_map(|c| {
-            let n = c.get(1)?.as_str().to_lowercase();
-            n.parse()
-                .ok()
-                .or_else(|| WORDS.iter().position(|w| *w == n).map(|i| i as u32 + 2))
+            let whole = c.get(0)?;
+            if text[whole.end()..].starts_with('/') || text[..whole.start()].ends_with('/') {
+                return None;
+            }
+            let (part, of) = match c.get(1) {
+                Some(all) => {
+                    let n = count_value(all.as_str())?;
+                    (n, n)
+                }
+                None => (
+                    count_value(c.get(2)?.as_str())?,
+                    count_value(c.get(3)?.as_str())?,
+                ),
+            };
+            (part <= of && of > 1).then(|| (part, of, whole.as_str().to_string()))
         })
         .collect()
 }
 
-/// The (part, whole) counts a text states with the part smaller than the whole.
-fn parts_of(text: &str) -> Vec<(u32, u32)> {
-    PART_OF
-        .captures_iter(text)
+/// Whether the first word after `said` in `text` (past "the", "of"...) is one of the claim's
+/// word stems: the notes count the same thing.
+fn counts_claimed(text: &str, said: &str, claim_stems: &[String]) -> bool {
+    let Some(at) = text.find(said) else {
+        return false;
+    };
+    text[at + said.len()..]
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .find(|w| !is_glue(&w.to_lowercase()))
+        .is_some_and(|w| stems(w).iter().any(|s| claim_stems.contains(s)))
+}
+
+/// "40 hours a week", "a day a month", "two releases per sprint": an amount per period.
+static RATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(
+        r"(?i)\b(\d+(?:\.\d+)?|an?|{COUNT})\s+((?:[a-z][a-z-]*\s+){{0,2}}?)([a-z][a-z:-]*)\s+(?:a|an|per|each|every)\s+(day|week|fortnight|month|quarter|year|sprint)\b"
+    ))
+    .expect("rate")
+});
+
+/// The (amount, what, period, words) rates a text states: "a day a month" → (1, "day", "month").
+fn rates(text: &str) -> Vec<(f64, String, String, String)> {
+    RATE.captures_iter(text)
         .filter_map(|c| {
+            let amount = c.get(1)?.as_str();
+            let value = match amount.to_lowercase().as_str() {
+                "a" | "an" => 1.0,
+                other => other
+                    .parse()
+                    .ok()
+                    .or_else(|| count_value(other).map(f64::from))?,
+            };
+            let what: String = c.get(3)?.as_str().to_lowercase().chars().take(4).collect();
+            if is_glue(&what) || STOP.iter().any(|s| s.starts_with(&what)) {
+                return None;
+            }
             Some((
-                c.get(1)?.as_str().parse().ok()?,
-                c.get(2)?.as_str().parse().ok()?,
+                value,
+                what,
+                c.get(4)?.as_str().to_lowercase(),
+                c.get(0)?.as_str().to_string(),
             ))
         })
         .collect()
@@ -1380,7 +1542,7 @@ mod tests {
         assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
         assert_eq!(
             (d[0].claim.as_str(), d[0].notes.as_str()),
-            ("all 6", "5 of 6")
+            ("All six", "5 of 6")
         );
         let (v, _) = verdict(
             "All six review actions were closed within a month.",
@@ -1388,6 +1550,97 @@ mod tests {
             0.7,
         );
         assert_ne!(v, Verdict::Contradicted);
+        let (v, d) = verdict(
+            "Four of the five squads adopted the new release template.",
+            "release template adoption: 5/5 squads by end of June",
+            0.7,
+        );
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
+        assert_eq!(
+            (d[0].claim.as_str(), d[0].notes.as_str()),
+            ("Four of the five", "5/5")
+        );
+        let (v, _) = verdict(
+            "Three out of four regions moved to the new billing run.",
+            "billing run: 3 of 4 regions moved, APAC next",
+            0.7,
+        );
+        assert_eq!(v, Verdict::Supported);
+        // A count of something else on the line ("4/4 replied") is not the claim's count.
+        let (v, _) = verdict(
+            "Only 3 of 4 leads said the new rota was fair.",
+            "survey of leads (4/4 replied): rota fair → 3 yes",
+            0.7,
+        );
+        assert_ne!(v, Verdict::Contradicted);
+        // A date is not a part of a set.
+        assert!(counted_sets("went live 4/5/2024, all good").is_empty());
+        assert_eq!(counted_sets("each of the 3 teams")[0].0, 3);
+    }
+
+    #[test]
+    fn shares_and_multiples_in_words_back_figures_but_never_contradict() {
+        for (claim, note) in [
+            ("I halved the nightly build time.", "down 50%"),
+            ("We cut the cloud bill by a third.", "-33%"),
+            ("Doubled the number of weekly demos.", "2x"),
+            (
+                "A quarter of the tickets were closed by the bot.",
+                "25 percent",
+            ),
+        ] {
+            let (said, known) = (measures(claim), measures(note));
+            assert!(
+                said.iter()
+                    .any(|s| s.spelled && known.iter().any(|k| agrees(s, k))),
+                "{claim}: {said:?} against {known:?}"
+            );
+        }
+        // A spelled share is a figure the notes back: with one other figure they do not hold,
+        // the claim is still as much backed as not.
+        let (v, _) = verdict(
+            "I halved the nightly build time across 14 repos.",
+            "nightly build: down 50% since the cache change",
+            0.7,
+        );
+        assert_eq!(v, Verdict::Supported);
+        assert!(measures("within a quarter, half the time").is_empty());
+        let (v, _) = verdict(
+            "We cut the cloud bill by half.",
+            "cloud bill -30% after rightsizing",
+            0.7,
+        );
+        assert_ne!(v, Verdict::Contradicted);
+    }
+
+    #[test]
+    fn an_amount_per_another_period_is_a_difference() {
+        let (v, d) = verdict(
+            "I spent a day a week pairing with the new hires.",
+            "pairing with new hires: a day a month since May",
+            0.7,
+        );
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
+        assert_eq!(
+            (d[0].claim.as_str(), d[0].notes.as_str()),
+            ("a day a week", "a day a month")
+        );
+        let (v, _) = verdict(
+            "I spent a day a week pairing with the new hires.",
+            "pairing with new hires: one day a week since May",
+            0.7,
+        );
+        assert_ne!(v, Verdict::Contradicted);
+        assert_eq!(
+            rates("about 40 hours per week on call"),
+            vec![(
+                40.0,
+                "hour".into(),
+                "week".into(),
+                "40 hours per week".into()
+            )]
+        );
+        assert!(rates("ran it once a week").is_empty());
     }
 
     #[test]
@@ -1401,6 +1654,14 @@ mod tests {
             Some("Tariq")
         );
         assert_eq!(other_owner("The team led the charge"), None);
+        assert_eq!(
+            other_doer("my manager ran the pricing review", Some("ran")).as_deref(),
+            Some("my manager")
+        );
+        assert_eq!(
+            other_doer("Our tech lead wrote the migration plan", Some("wrote")).as_deref(),
+            Some("Our tech lead")
+        );
         assert_eq!(other_owner("I led the review"), None);
     }
 }
