@@ -51,8 +51,9 @@ pub struct Quote {
 /// A value the claim states and the notes state otherwise.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Difference {
-    /// `figure`, `date`, `owner`, `outcome`, `order` (a change told the wrong way round) or
-    /// `direction` (a percentage gone the other way).
+    /// `figure`, `date`, `owner`, `outcome`, `order` (a change told the wrong way round),
+    /// `direction` (a percentage gone the other way) or `scope` (all of something where the
+    /// notes say part of it).
     pub kind: std::borrow::Cow<'static, str>,
     pub claim: String,
     pub notes: String,
@@ -633,7 +634,7 @@ fn overlap(claim: &[String], line: &[String]) -> f32 {
 
 /// Verbs that say who did the work, for telling the claim's owner from the notes' one.
 static DOER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|proposed|started)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b")
+    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|proposed|started)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b|\bnot\s+mine\b")
         .expect("doer")
 });
 
@@ -756,10 +757,11 @@ fn judge(
     let mut missing = Vec::new();
     let mut matched = Vec::new();
     for measure in &claim_measures {
-        if near_measures
-            .iter()
-            .any(|(_, _, known)| known.iter().any(|k| agrees(measure, k)))
-        {
+        if near_measures.iter().any(|(_, _, known)| {
+            known
+                .iter()
+                .any(|k| agrees_here(measure, k, &claim_measures, known))
+        }) {
             matched.push(measure.figure.raw.clone());
             continue;
         }
@@ -778,9 +780,11 @@ fn judge(
             .iter()
             .find(|(j, _, _)| *j == i)
             .map_or(&[], |(_, _, m)| m.as_slice());
-        let aligned = claim_measures
-            .iter()
-            .any(|c| line_measures.iter().any(|k| agrees(c, k)));
+        let aligned = claim_measures.iter().any(|c| {
+            line_measures
+                .iter()
+                .any(|k| agrees_here(c, k, &claim_measures, line_measures))
+        });
         for measure in &claim_measures {
             // Only a figure no passage holds (a claim's figure found nearby is not in doubt), and
             // not a spelled-out number ("three weeks" is often a round-off of "4 wks").
@@ -803,7 +807,10 @@ fn judge(
                         && k.kind != "year"
                         && !measure.kind.starts_with("id:")
                 };
-                kinds && !claim_measures.iter().any(|c| agrees(c, k))
+                kinds
+                    && !claim_measures
+                        .iter()
+                        .any(|c| agrees_here(c, k, &claim_measures, line_measures))
             });
             if let Some(found) = found {
                 differences.push(Difference {
@@ -940,6 +947,42 @@ fn judge(
         })
     });
     add_new(&mut differences, rated);
+    // A month told without its day, tied to the same word: "effective April" against
+    // "effective May" on a close line that does not name April, where no nearby line ties the
+    // claim's month to that word.
+    let claim_months = month_cues(&plain_claim);
+    let months_elsewhere: Vec<(String, u32)> = near
+        .iter()
+        .flat_map(|&(i, _)| month_cues(&lines[i].text))
+        .collect();
+    let dated = first_difference("date", lines, &near[..near.len().min(2)], |text| {
+        let known = month_cues(text);
+        claim_months.iter().find_map(|(cue, month)| {
+            if months_elsewhere.contains(&(cue.clone(), *month)) {
+                return None;
+            }
+            let (_, other) = known.iter().find(|(c, m)| c == cue && m != month)?;
+            let named = MONTHS[*month as usize - 1];
+            (!text.to_lowercase().contains(named)).then(|| {
+                (
+                    format!("{cue} {named}"),
+                    format!("{cue} {}", MONTHS[*other as usize - 1]),
+                )
+            })
+        })
+    });
+    add_new(&mut differences, dated);
+    // All of something where the notes say part of it: "every icon" against "half the icons",
+    // on a close line that does not also say all of it.
+    let claim_wholes = wholes(&plain_claim);
+    let scoped = first_difference("scope", lines, closest, |text| {
+        let (parts, all) = (portions(text), wholes(text));
+        claim_wholes.iter().find_map(|(noun, said)| {
+            let (_, part) = parts.iter().find(|(n, _)| n == noun)?;
+            (!all.iter().any(|(n, _)| n == noun)).then(|| (said.clone(), part.clone()))
+        })
+    });
+    add_new(&mut differences, scoped);
     let contradicted = differences
         .iter()
         .any(|d| d.match_score >= settings.contradict);
@@ -986,6 +1029,18 @@ fn first_difference(
             match_score: score,
         })
     })
+}
+
+/// `a` (one of `a_all`) and `b` (one of `b_all`) state the same value of the same thing: where
+/// either text counts the other's thing with its own figure ("9 blockers, 21 serious and 17
+/// minor" against "17 serious"), a value agrees only with a figure of its own kind.
+fn agrees_here(a: &Measure, b: &Measure, a_all: &[Measure], b_all: &[Measure]) -> bool {
+    let generic = |m: &Measure| m.kind == "count";
+    agrees(a, b)
+        && (a.kind == b.kind
+            || generic(a)
+            || generic(b)
+            || !(b_all.iter().any(|x| x.kind == a.kind) || a_all.iter().any(|x| x.kind == b.kind)))
 }
 
 /// Two figures state the same value ("52,000" and "52k"); "no X" agrees only with its own X.
@@ -1156,6 +1211,79 @@ fn rates(text: &str) -> Vec<(f64, String, String, String)> {
                 c.get(4)?.as_str().to_lowercase(),
                 c.get(0)?.as_str().to_string(),
             ))
+        })
+        .collect()
+}
+
+/// "effective April", "launched in June", "signed in March": a month told without its day,
+/// with the verb that ties it to what happened ("in" or "since" alone tie it to nothing).
+static MONTH_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved)\s+(?:in\s+|on\s+)?(?:early\s+|mid-?\s*|late\s+|the\s+end\s+of\s+)?(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b")
+        .expect("month cue")
+});
+
+/// The (cue word, month) pairs a text names without a day ("effective April" → ("effective", 4)).
+fn month_cues(text: &str) -> Vec<(String, u32)> {
+    MONTH_CUE
+        .captures_iter(text)
+        .filter_map(|c| {
+            let whole = c.get(0)?;
+            // "in May 14" or "May 2025-05" are days: `day_months` tells those.
+            let after = text[whole.end()..].trim_start();
+            if after.starts_with(|c: char| c.is_ascii_digit()) && !after.starts_with("20") {
+                return None;
+            }
+            let month = c.get(2)?.as_str().to_lowercase();
+            // "may" is a month only when capitalised.
+            if month == "may" && !c.get(2)?.as_str().starts_with('M') {
+                return None;
+            }
+            let cue = c.get(1)?.as_str().to_lowercase();
+            let number = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+            Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), number))
+        })
+        .collect()
+}
+
+/// "every icon", "all the squads": the whole of something.
+static ALL_NOUN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:every|each|all(?:\s+of)?(?:\s+the|\s+our|\s+its|\s+their)?)\s+([a-z]{3,})",
+    )
+    .expect("all noun")
+});
+/// "half the icons", "some of our squads": part of something.
+static PART_NOUN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(half|some|most|many|a\s+few|several|a\s+third|a\s+quarter|two\s+thirds|a\s+handful)\s+(?:of\s+)?(?:the\s+|our\s+|their\s+|its\s+)?([a-z]{3,})")
+        .expect("part noun")
+});
+/// Words after "every" or "all" that say how often or how much, not of what.
+const NOT_SCOPE: &[&str] = &[
+    "time", "week", "day", "days", "month", "year", "quarter", "sprint", "morning", "evening",
+    "night", "other", "one", "along", "over", "kind", "sort", "way", "these", "those", "this",
+    "that", "them", "their", "round", "hands", "told", "new",
+];
+
+/// The stems of what a text says all of ("every icon" → "icon").
+fn wholes(text: &str) -> Vec<(String, String)> {
+    ALL_NOUN
+        .captures_iter(text)
+        .filter_map(|c| {
+            let noun = c.get(1)?.as_str().to_lowercase();
+            let said = c.get(0)?.as_str().to_string();
+            (!NOT_SCOPE.contains(&noun.as_str())).then(|| (noun.chars().take(4).collect(), said))
+        })
+        .collect()
+}
+
+/// The stems of what a text says part of ("half the icons" → "icon"), with the words.
+fn portions(text: &str) -> Vec<(String, String)> {
+    PART_NOUN
+        .captures_iter(text)
+        .filter_map(|c| {
+            let noun = c.get(2)?.as_str().to_lowercase();
+            let said = c.get(0)?.as_str().to_string();
+            (!NOT_SCOPE.contains(&noun.as_str())).then(|| (noun.chars().take(4).collect(), said))
         })
         .collect()
 }
@@ -1614,6 +1742,57 @@ mod tests {
     }
 
     #[test]
+    fn a_value_agrees_only_with_a_figure_of_its_own_kind_when_both_are_counted() {
+        let (v, d) = verdict(
+            "We closed 12 critical and 30 minor findings before the audit.",
+            "pre-audit: closed 30 critical, 12 minor findings",
+            0.7,
+        );
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
+        let (v, _) = verdict(
+            "We closed 12 critical and 30 minor findings before the audit.",
+            "pre-audit: closed 12 critical, 30 minor findings",
+            0.7,
+        );
+        assert_eq!(v, Verdict::Supported);
+    }
+
+    #[test]
+    fn a_month_tied_to_the_same_word_and_all_against_part_are_differences() {
+        let (v, d) = verdict(
+            "Her promotion to principal was approved, effective April.",
+            "promotion to principal approved at committee, effective June",
+            0.7,
+        );
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "date"), "{d:?}");
+        assert_eq!(
+            (d[0].claim.as_str(), d[0].notes.as_str()),
+            ("effective apr", "effective jun")
+        );
+        let (v, _) = verdict(
+            "Her promotion to principal was approved, effective April.",
+            "promotion to principal approved in June, effective April",
+            0.7,
+        );
+        assert_ne!(v, Verdict::Contradicted);
+        // "may" in lower case is not a month.
+        assert!(month_cues("by may be late").is_empty());
+        let (v, d) = verdict(
+            "The new contrast tokens fixed every chart on the dashboard.",
+            "contrast tokens shipped: fixes half the charts, rest need the new palette",
+            0.7,
+        );
+        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "scope"), "{d:?}");
+        let (v, _) = verdict(
+            "The new contrast tokens fixed every chart on the dashboard.",
+            "contrast tokens shipped: half the charts first, then all charts by Friday",
+            0.7,
+        );
+        assert_ne!(v, Verdict::Contradicted);
+        assert!(wholes("we met every week, all the time").is_empty());
+    }
+
+    #[test]
     fn an_amount_per_another_period_is_a_difference() {
         let (v, d) = verdict(
             "I spent a day a week pairing with the new hires.",
@@ -1654,6 +1833,7 @@ mod tests {
             Some("Tariq")
         );
         assert_eq!(other_owner("The team led the charge"), None);
+        assert!(other_doer("pricing model: Finance's number, not mine", None).is_some());
         assert_eq!(
             other_doer("my manager ran the pricing review", Some("ran")).as_deref(),
             Some("my manager")
