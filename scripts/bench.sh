@@ -126,7 +126,7 @@ echo "  store on disk: $(du -sh "$work/h5k/data/starling/index" | cut -f1)"
 for _ in 1 2 3 4 5; do
     run_in "$work/h5k" /usr/bin/time -f '%e %M' $bin search "planning the quarterly migration" -k 5 --json 2>&1 >/dev/null | tail -n 1
 done | sort -n | head -n 1 | awk '{print "  wall_s " $1 ", peak_rss_kb " $2}'
-echo "one whole tone process on a one-line file (embedder and classifier, no store), best of 5:"
+echo "one whole tone process on a one-line file (tokenizer and classifier, no store), best of 5:"
 echo "I think it went fine." > "$work/one-line.md"
 for _ in 1 2 3 4 5; do
     /usr/bin/time -f '%e %M' $bin tone "$work/one-line.md" 2>&1 >/dev/null | tail -n 1

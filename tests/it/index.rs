@@ -378,6 +378,41 @@ fn two_roots_with_the_same_file_name_stay_apart() {
     assert!(hits
         .iter()
         .all(|h| !h["text"].as_str().unwrap().contains("dentist")));
+
+    // The store opens for the vector size the embedder's config.json states while ONNX Runtime
+    // starts: a file stating another size is an error naming it, and the store is left as it was.
+    let model = crate::common::models_dir().join("all-MiniLM-L6-v2");
+    let misstated = home.path().join("misstated-embedder");
+    std::fs::create_dir_all(&misstated).unwrap();
+    for entry in std::fs::read_dir(&model).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "config.json" {
+            std::os::unix::fs::symlink(entry.path(), misstated.join(entry.file_name())).unwrap();
+        }
+    }
+    let mut stated: Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    assert_eq!(stated["hidden_size"], 384);
+    stated["hidden_size"] = 128.into();
+    std::fs::write(misstated.join("config.json"), stated.to_string()).unwrap();
+    let output = run(starling(home.path()).args([
+        "search",
+        "quarterly planning deck",
+        "--set",
+        &format!("embedder.dir={}", misstated.display()),
+    ]));
+    assert!(!output.status.success());
+    let said = stderr(&output);
+    assert!(
+        said.contains("config.json")
+            && said.contains("hidden_size 128")
+            && !said.contains("panicked"),
+        "{said}"
+    );
+    assert_eq!(
+        search(home.path(), "quarterly planning deck", &[]).len(),
+        hits.len()
+    );
 }
 
 #[test]

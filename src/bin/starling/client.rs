@@ -227,10 +227,10 @@ pub fn lock_to_write(config: &Config, holder: &str) -> starling::error::Result<S
 pub fn open_notes(
     config: &Config,
     access: StoreAccess,
-    embedder: &dyn starling::backends::Embedder,
+    dimension: usize,
 ) -> anyhow::Result<starling::services::NoteStore> {
     match access {
-        StoreAccess::Local(lock) => Ok(starling::services::open_store(config, lock, embedder)?),
+        StoreAccess::Local(lock) => Ok(starling::services::open_store(config, lock, dimension)?),
         StoreAccess::Copy { holder } => {
             let what = if holder.contains("starling index") {
                 "the notes it has stored so far"
@@ -238,7 +238,7 @@ pub fn open_notes(
                 "it"
             };
             eprintln!("note: {holder} holds the note store; reading a copy of {what}");
-            Ok(starling::services::open_snapshot(config, embedder)?)
+            Ok(starling::services::open_snapshot(config, dimension)?)
         }
         StoreAccess::Remote(_) => {
             anyhow::bail!("internal: a command going through a server opened the store")

@@ -13,6 +13,7 @@ use starling::services;
 
 use crate::client::{self, StoreAccess};
 use crate::output;
+use starling::backends::Embedder as _;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,7 +93,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
     let embedder = services::open_embedder(config)?;
-    let notes = services::open_store(config, lock, &embedder)?;
+    let notes = services::open_store(config, lock, embedder.dimension())?;
     let ctx = client::context(config, &embedder, &notes);
     let mut last_error: Option<String> = None;
     loop {

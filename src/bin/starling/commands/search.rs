@@ -65,8 +65,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             // Another process (a long index run) may hold the store: then a copy of what it
             // has stored so far is searched.
             indexing = matches!(&access, StoreAccess::Copy { holder } if holder.contains("starling index"));
-            let embedder = services::open_embedder(config)?;
-            let notes = client::open_notes(config, access, &embedder)?;
+            let (embedder, notes) = services::open_embedder_beside(config, |dimension| {
+                client::open_notes(config, access, dimension)
+            })?;
             search::run(&client::context(config, &embedder, &notes), &request)?
         }
     };

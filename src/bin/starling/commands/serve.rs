@@ -19,6 +19,7 @@ use starling::tone::RuleSet;
 use tokio::sync::Semaphore;
 
 use crate::http::{self, AppState, Discovery, Engines};
+use starling::backends::Embedder as _;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -161,7 +162,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let lock = crate::client::lock_to_write(config, "starling serve")?;
     let embedder = services::open_embedder(config)?;
     let vocabulary = services::open_vocabulary(config)?;
-    let notes = services::open_store(config, lock, &embedder)?;
+    let notes = services::open_store(config, lock, embedder.dimension())?;
     let generator = super::load_generator(config)?;
     let rules = RuleSet::load(&config.tone.rules)?;
     let map_cache_path = services::index_dir(config).join("map-judgments.json");

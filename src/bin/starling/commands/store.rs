@@ -11,6 +11,7 @@ use starling::notes::migrate::{migrate, MigrateReport};
 use starling::services;
 
 use crate::output;
+use starling::backends::Embedder as _;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -115,9 +116,9 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
     );
     let lock = crate::client::lock_to_write(config, "starling store migrate")?;
     let embedder = services::open_embedder(config)?;
-    let source = services::open_store(config, lock, &embedder)
+    let source = services::open_store(config, lock, embedder.dimension())
         .with_context(|| format!("opening the source, {}", describe(config)))?;
-    let destination = services::open_store_under_held_lock(&target, &embedder)
+    let destination = services::open_store_under_held_lock(&target, embedder.dimension())
         .with_context(|| format!("opening the target, {}", describe(&target)))?;
     let checkpoint = services::index_dir(config).join(checkpoint_name(&target));
     let held = destination.store.count()?;

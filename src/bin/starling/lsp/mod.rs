@@ -609,12 +609,12 @@ impl Server<'_> {
             .map_err(|err| Failure(ErrorCode::RequestFailed, err))?;
         let done = match starling::services::lock_store(config, "starling lsp") {
             Ok(lock) => {
-                let notes = starling::services::open_store(config, lock, embedder)
+                let notes = starling::services::open_store(config, lock, embedder.dimension())
                     .map_err(anyhow::Error::from)?;
                 work(embedder, &notes.store)
             }
             Err(starling::error::Error::StoreLocked { .. }) => {
-                let snapshot = starling::services::open_snapshot(config, embedder)
+                let snapshot = starling::services::open_snapshot(config, embedder.dimension())
                     .map_err(anyhow::Error::from)?;
                 work(embedder, &snapshot.store)
             }
