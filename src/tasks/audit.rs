@@ -827,77 +827,136 @@ fn judge(
             break;
         }
     }
-    // A date with its day: the same day in another month, or another day of the same month.
-    let claim_days = day_months(claim_text);
-    if claim_days.len() == 1 {
-        if let Some(&i) = close.first() {
-            let (day, month) = claim_days[0];
-            let notes_days = day_months(&lines[i].text);
-            if notes_days.len() == 1 && notes_days[0] != (day, month) {
-                let (notes_day, notes_month) = notes_days[0];
-                if notes_day == day || notes_month == month {
-                    differences.push(Difference {
-                        kind: "date".into(),
-                        claim: format!("{day} {}", MONTHS[month as usize - 1]),
-                        notes: format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
-                        path: lines[i].path.clone(),
-                        line: lines[i].line,
-                        match_score: scores[i],
-                    });
-                }
-            }
+    let passages = Passages {
+        lines,
+        scores,
+        close: &close,
+        near: &near,
+    };
+    let claim = Said {
+        text: claim_text,
+        plain: plain(claim_text),
+    };
+    // Rules that tell a difference of their own kind, each stated where found...
+    for rule in [day_date, owner, outcome, change_order, direction] {
+        differences.extend(rule(&claim, &passages));
+    }
+    // ...and rules that may restate a figure difference already found on the same line.
+    for rule in [counted, rate, month_date, scope] {
+        add_new(&mut differences, rule(&claim, &passages));
+    }
+    let contradicted = differences
+        .iter()
+        .any(|d| d.match_score >= settings.contradict);
+    differences.retain(|d| d.match_score >= settings.contradict || !contradicted);
+    let verdict = if contradicted {
+        Verdict::Contradicted
+    } else if best >= settings.same && matched.len() >= missing.len() {
+        Verdict::Supported
+    } else {
+        Verdict::Unsupported
+    };
+    (verdict, best, quotes, differences, missing, matched)
+}
+
+/// The passages a claim is compared with: every line and its match score, the closest ones
+/// (best first) and those with their neighbours in the same note (`near`, with the score of
+/// the passage they neighbour).
+struct Passages<'a> {
+    lines: &'a [Line],
+    scores: &'a [f32],
+    close: &'a [usize],
+    near: &'a [(usize, f32)],
+}
+
+impl Passages<'_> {
+    /// The three nearest passages.
+    fn closest(&self) -> &[(usize, f32)] {
+        &self.near[..self.near.len().min(3)]
+    }
+
+    fn difference(&self, kind: &'static str, i: usize, claim: String, notes: String) -> Difference {
+        Difference {
+            kind: kind.into(),
+            claim,
+            notes,
+            path: self.lines[i].path.clone(),
+            line: self.lines[i].line,
+            match_score: self.scores[i],
         }
     }
-    let plain_claim = plain(claim_text);
-    if let Some(verb) = first_person_verb(&plain_claim) {
-        for &i in close.iter().take(2) {
-            if let Some(name) = other_doer(&lines[i].text, Some(&verb)) {
-                differences.push(Difference {
-                    kind: "owner".into(),
-                    claim: "you".into(),
-                    notes: name,
-                    path: lines[i].path.clone(),
-                    line: lines[i].line,
-                    match_score: scores[i],
-                });
-                break;
-            }
-        }
+}
+
+/// A claim as written and in plain words.
+struct Said<'a> {
+    text: &'a str,
+    plain: String,
+}
+
+/// A date with its day: the same day in another month, or another day of the same month.
+fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_days = day_months(claim.text);
+    let &i = passages.close.first()?;
+    let [(day, month)] = claim_days[..] else {
+        return None;
+    };
+    let notes_days = day_months(&passages.lines[i].text);
+    let [(notes_day, notes_month)] = notes_days[..] else {
+        return None;
+    };
+    ((notes_day, notes_month) != (day, month) && (notes_day == day || notes_month == month)).then(
+        || {
+            passages.difference(
+                "date",
+                i,
+                format!("{day} {}", MONTHS[month as usize - 1]),
+                format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
+            )
+        },
+    )
+}
+
+/// Another person named as doing what the claim says the writer did.
+fn owner(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let verb = first_person_verb(&claim.plain)?;
+    passages.close.iter().take(2).find_map(|&i| {
+        let name = other_doer(&passages.lines[i].text, Some(&verb))?;
+        Some(passages.difference("owner", i, "you".into(), name))
+    })
+}
+
+/// Done where the notes say it was not ("shipped" against "rolled back").
+fn outcome(claim: &Said, passages: &Passages) -> Option<Difference> {
+    if !DONE.is_match(&claim.plain) || NOT_DONE.is_match(&claim.plain) {
+        return None;
     }
-    if DONE.is_match(&plain_claim) && !NOT_DONE.is_match(&plain_claim) {
-        if let Some(&i) = close
-            .iter()
-            .take(2)
-            .find(|&&i| NOT_DONE.is_match(&lines[i].text))
-        {
-            if let Some(m) = NOT_DONE.find(&lines[i].text) {
-                differences.push(Difference {
-                    kind: "outcome".into(),
-                    claim: DONE
-                        .find(&plain_claim)
-                        .map_or("done", |d| d.as_str())
-                        .to_string(),
-                    notes: m.as_str().to_string(),
-                    path: lines[i].path.clone(),
-                    line: lines[i].line,
-                    match_score: scores[i],
-                });
-            }
-        }
-    }
-    // A change told the wrong way round: "from 44% to 31%" where the notes have "from 31% to
-    // 44%", on a line that does not also state the claim's own order.
-    let claim_pairs = before_after(&plain_claim);
-    differences.extend(first_difference("order", lines, &near, |text| {
+    let &i = passages
+        .close
+        .iter()
+        .take(2)
+        .find(|&&i| NOT_DONE.is_match(&passages.lines[i].text))?;
+    let undone = NOT_DONE.find(&passages.lines[i].text)?;
+    let done = DONE.find(&claim.plain).map_or("done", |d| d.as_str());
+    Some(passages.difference("outcome", i, done.to_string(), undone.as_str().to_string()))
+}
+
+/// A change told the wrong way round: "from 44% to 31%" where the notes have "from 31% to
+/// 44%", on a line that does not also state the claim's own order.
+fn change_order(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_pairs = before_after(&claim.plain);
+    first_difference("order", passages.lines, passages.near, |text| {
         let pairs = before_after(text);
         claim_pairs
             .iter()
             .find(|&&(b, a)| pairs.contains(&(a, b)) && !pairs.contains(&(b, a)))
             .map(|(b, a)| (format!("from {b} to {a}"), format!("from {a} to {b}")))
-    }));
-    // The same percentage gone the other way: "up 35%" where the notes say "down 35%".
-    let claim_ways = directions(&plain_claim);
-    differences.extend(first_difference("direction", lines, &near, |text| {
+    })
+}
+
+/// The same percentage gone the other way: "up 35%" where the notes say "down 35%".
+fn direction(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_ways = directions(&claim.plain);
+    first_difference("direction", passages.lines, passages.near, |text| {
         let known = directions(text);
         claim_ways.iter().find_map(|(value, sign, said)| {
             let same = |v: f64| (v - value).abs() <= value.abs() * 0.02;
@@ -905,36 +964,40 @@ fn judge(
             (!known.iter().any(|(v, s, _)| same(*v) && s == sign))
                 .then(|| (said.clone(), opposite.2.clone()))
         })
-    }));
-    // Another part of the same counted set: "all six actions closed" or "four of the six"
-    // against "5 of 6 closed", where no nearby line says the claim's count and the notes
-    // count what the claim tells of (the word after the count is one of the claim's: "5/5
-    // answered" is not a count of who "said" something).
-    let claim_stems = stems(&plain_claim);
-    let claim_sets: Vec<(u32, u32, String)> = counted_sets(&plain_claim)
+    })
+}
+
+/// Another part of the same counted set: "all six actions closed" or "four of the six"
+/// against "5 of 6 closed", where no nearby line says the claim's count and the notes count
+/// what the claim tells of (the word after the count is one of the claim's: "5/5 answered" is
+/// not a count of who "said" something).
+fn counted(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_stems = stems(&claim.plain);
+    let claim_sets: Vec<(u32, u32, String)> = counted_sets(&claim.plain)
         .into_iter()
         .filter(|(part, whole, _)| {
-            !near.iter().any(|&(i, _)| {
-                counted_sets(&lines[i].text)
+            !passages.near.iter().any(|&(i, _)| {
+                counted_sets(&passages.lines[i].text)
                     .iter()
                     .any(|(p, w, _)| p == part && w == whole)
             })
         })
         .collect();
-    let closest = &near[..near.len().min(3)];
-    let counted = first_difference("figure", lines, closest, |text| {
+    first_difference("figure", passages.lines, passages.closest(), |text| {
         claim_sets.iter().find_map(|(part, whole, said)| {
             let (_, _, other) = counted_sets(text).into_iter().find(|(p, w, other)| {
                 w == whole && p != part && counts_claimed(text, other, &claim_stems)
             })?;
             Some((said.clone(), other))
         })
-    });
-    add_new(&mut differences, counted);
-    // The same amount per another period: "a day a week" against "a day a month", on a line
-    // that does not also state the claim's rate (another amount is the figures' business).
-    let claim_rates = rates(&plain_claim);
-    let rated = first_difference("figure", lines, closest, |text| {
+    })
+}
+
+/// The same amount per another period: "a day a week" against "a day a month", on a line
+/// that does not also state the claim's rate (another amount is the figures' business).
+fn rate(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_rates = rates(&claim.plain);
+    first_difference("figure", passages.lines, passages.closest(), |text| {
         let known = rates(text);
         claim_rates.iter().find_map(|(value, what, per, said)| {
             let (_, _, _, other) = known
@@ -945,17 +1008,21 @@ fn judge(
                 .any(|(v, w, p, _)| w == what && v == value && p == per))
             .then(|| (said.clone(), other.clone()))
         })
-    });
-    add_new(&mut differences, rated);
-    // A month told without its day, tied to the same word: "effective April" against
-    // "effective May" on a close line that does not name April, where no nearby line ties the
-    // claim's month to that word.
-    let claim_months = month_cues(&plain_claim);
-    let months_elsewhere: Vec<(String, u32)> = near
+    })
+}
+
+/// A month told without its day, tied to the same word: "effective April" against "effective
+/// May" on a close line that does not name April, where no nearby line ties the claim's month
+/// to that word.
+fn month_date(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_months = month_cues(&claim.plain);
+    let months_elsewhere: Vec<(String, u32)> = passages
+        .near
         .iter()
-        .flat_map(|&(i, _)| month_cues(&lines[i].text))
+        .flat_map(|&(i, _)| month_cues(&passages.lines[i].text))
         .collect();
-    let dated = first_difference("date", lines, &near[..near.len().min(2)], |text| {
+    let nearest = &passages.near[..passages.near.len().min(2)];
+    first_difference("date", passages.lines, nearest, |text| {
         let known = month_cues(text);
         claim_months.iter().find_map(|(cue, month)| {
             if months_elsewhere.contains(&(cue.clone(), *month)) {
@@ -970,31 +1037,20 @@ fn judge(
                 )
             })
         })
-    });
-    add_new(&mut differences, dated);
-    // All of something where the notes say part of it: "every icon" against "half the icons",
-    // on a close line that does not also say all of it.
-    let claim_wholes = wholes(&plain_claim);
-    let scoped = first_difference("scope", lines, closest, |text| {
+    })
+}
+
+/// All of something where the notes say part of it: "every icon" against "half the icons",
+/// on a close line that does not also say all of it.
+fn scope(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_wholes = wholes(&claim.plain);
+    first_difference("scope", passages.lines, passages.closest(), |text| {
         let (parts, all) = (portions(text), wholes(text));
         claim_wholes.iter().find_map(|(noun, said)| {
             let (_, part) = parts.iter().find(|(n, _)| n == noun)?;
             (!all.iter().any(|(n, _)| n == noun)).then(|| (said.clone(), part.clone()))
         })
-    });
-    add_new(&mut differences, scoped);
-    let contradicted = differences
-        .iter()
-        .any(|d| d.match_score >= settings.contradict);
-    differences.retain(|d| d.match_score >= settings.contradict || !contradicted);
-    let verdict = if contradicted {
-        Verdict::Contradicted
-    } else if best >= settings.same && matched.len() >= missing.len() {
-        Verdict::Supported
-    } else {
-        Verdict::Unsupported
-    };
-    (verdict, best, quotes, differences, missing, matched)
+    })
 }
 
 /// Adds `found` unless a difference on the same line already says it ("21" against "19" and
