@@ -13,7 +13,6 @@ use starling::services;
 
 use crate::client::{self, StoreAccess};
 use crate::output;
-use starling::backends::Embedder as _;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,8 +91,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let embedder = services::open_embedder(config)?;
-    let notes = services::open_store(config, lock, embedder.dimension())?;
+    let (embedder, notes) = services::open_embedder_beside(config, |dimension| {
+        services::open_store(config, lock, dimension)
+    })?;
     let ctx = client::context(config, &embedder, &notes);
     let mut last_error: Option<String> = None;
     loop {
