@@ -188,6 +188,8 @@ pub fn open_embedder_beside<T, E: From<crate::error::Error>>(
         let other = open(embedder.dimension())?;
         return Ok((embedder, other));
     };
+    // Set while this is the only thread that may read the environment.
+    crate::backends::fastembed::point_ort_at(&config.embedder.onnxruntime);
     let (embedder, other) = std::thread::scope(|scope| {
         let loading = scope.spawn(|| open_embedder(config));
         let other = open(stated);

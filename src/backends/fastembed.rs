@@ -52,6 +52,16 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// Tells ort's load-dynamic where ONNX Runtime is (read once, when the first session is
+/// created), unless `ORT_DYLIB_PATH` already says. Changing the environment races with any
+/// thread reading it: call this before starting other threads (`services::open_embedder_beside`
+/// does).
+pub fn point_ort_at(library: &Path) {
+    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+        std::env::set_var("ORT_DYLIB_PATH", library);
+    }
+}
+
 impl FastEmbedder {
     pub fn load(options: &EmbedderOptions) -> Result<Self> {
         let dir = &options.dir;
@@ -61,10 +71,7 @@ impl FastEmbedder {
                 message: "ONNX Runtime library not found; run `scripts/setup.sh` or set embedder.onnxruntime".into(),
             });
         }
-        // ort's load-dynamic reads this once, when the first session is created.
-        if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-            std::env::set_var("ORT_DYLIB_PATH", &options.onnxruntime);
-        }
+        point_ort_at(&options.onnxruntime);
         let model = UserDefinedEmbeddingModel::new(
             read(dir, "model.onnx")?,
             TokenizerFiles {
