@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use starling::backends::Embedder as _;
 use starling::backends::VectorStore;
 use starling::config::Config;
 use starling::files;
@@ -19,7 +20,6 @@ use starling::tone::RuleSet;
 use tokio::sync::Semaphore;
 
 use crate::http::{self, AppState, Discovery, Engines};
-use starling::backends::Embedder as _;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,12 +6,12 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use starling::backends::Embedder as _;
 use starling::config::{Config, StoreBackend};
 use starling::notes::migrate::{migrate, MigrateReport};
 use starling::services;
 
 use crate::output;
-use starling::backends::Embedder as _;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
