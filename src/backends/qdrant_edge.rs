@@ -335,10 +335,15 @@ fn numeric_id(id: &qdrant_edge::PointId) -> Option<u64> {
     }
 }
 
-/// From this many chunks an index pass ends by building the HNSW index: below it exact search
-/// is as fast (10,000 chunks: p50 0.6 ms exact, 0.7 ms with HNSW) and the build is not worth
-/// its seconds; at 100,000 exact search takes 8 ms p50, HNSW 2.5 ms (README, `bench search`).
-pub const HNSW_FROM: usize = 20_000;
+/// From this many chunks an index pass that changed the store ends by optimizing it: the HNSW
+/// index is built and the segment becomes immutable, so a process opening the store loads its
+/// indexes instead of rebuilding the in-RAM BM25 lists (17,998 chunks: segment load 0.23 s →
+/// 0.03 s, a whole `search` process 0.21-0.23 s → 0.18-0.19 s and 317-322 MB → 278 MB; 10,830
+/// chunks: 284 MB → 261 MB; the build takes 0.9-1.5 s once). Search speed alone would not need
+/// it below 20,000 (10,000 chunks: p50 0.6 ms exact, 0.7 ms with HNSW; at 100,000 exact takes
+/// 8 ms, HNSW 2.5 ms: README, `bench search`). Below qdrant's indexing threshold (10 MB of
+/// vectors, about 6,500 chunks) the optimizer has nothing to do, hence 8,000.
+pub const HNSW_FROM: usize = 8_000;
 
 impl VectorStore for EdgeStore {
     fn settle(&self) -> Result<bool> {
