@@ -61,9 +61,6 @@ pub fn parse_rubric(text: &str, name: Option<&str>) -> Result<crate::tasks::rubr
         .map_or_else(|| "rubric.md".into(), std::path::PathBuf::from);
     let rubric = crate::tasks::rubric::parse_well_formed(&name, text)
         .map_err(|err| Error::invalid("rubric", err.to_string()))?;
-    if rubric.items().next().is_none() {
-        let err = crate::tasks::rubric::no_items(&name);
-        return Err(Error::unusable("rubric", err.to_string()));
-    }
-    Ok(rubric)
+    crate::tasks::rubric::require_items(&name, rubric)
+        .map_err(|err| Error::unusable("rubric", err.to_string()))
 }

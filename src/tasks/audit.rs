@@ -875,15 +875,41 @@ impl Passages<'_> {
         &self.near[..self.near.len().min(3)]
     }
 
+    /// A difference of `kind` found on line `i`, scored as close as that line is.
     fn difference(&self, kind: &'static str, i: usize, claim: String, notes: String) -> Difference {
+        self.difference_scored(kind, i, self.scores[i], claim, notes)
+    }
+
+    fn difference_scored(
+        &self,
+        kind: &'static str,
+        i: usize,
+        score: f32,
+        claim: String,
+        notes: String,
+    ) -> Difference {
         Difference {
             kind: kind.into(),
             claim,
             notes,
             path: self.lines[i].path.clone(),
             line: self.lines[i].line,
-            match_score: self.scores[i],
+            match_score: score,
         }
+    }
+
+    /// The first of `near` (a part of `self.near`) whose text `differs` from the claim, as a
+    /// difference of `kind`: `differs` gives what the claim says and what the line says.
+    fn first(
+        &self,
+        kind: &'static str,
+        near: &[(usize, f32)],
+        differs: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Option<Difference> {
+        near.iter().find_map(|&(i, score)| {
+            let (claim, notes) = differs(&self.lines[i].text)?;
+            Some(self.difference_scored(kind, i, score, claim, notes))
+        })
     }
 }
 
@@ -944,7 +970,7 @@ fn outcome(claim: &Said, passages: &Passages) -> Option<Difference> {
 /// 44%", on a line that does not also state the claim's own order.
 fn change_order(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_pairs = before_after(&claim.plain);
-    first_difference("order", passages.lines, passages.near, |text| {
+    passages.first("order", passages.near, |text| {
         let pairs = before_after(text);
         claim_pairs
             .iter()
@@ -956,7 +982,7 @@ fn change_order(claim: &Said, passages: &Passages) -> Option<Difference> {
 /// The same percentage gone the other way: "up 35%" where the notes say "down 35%".
 fn direction(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_ways = directions(&claim.plain);
-    first_difference("direction", passages.lines, passages.near, |text| {
+    passages.first("direction", passages.near, |text| {
         let known = directions(text);
         claim_ways.iter().find_map(|(value, sign, said)| {
             let same = |v: f64| (v - value).abs() <= value.abs() * 0.02;
@@ -983,7 +1009,7 @@ fn counted(claim: &Said, passages: &Passages) -> Option<Difference> {
             })
         })
         .collect();
-    first_difference("figure", passages.lines, passages.closest(), |text| {
+    passages.first("figure", passages.closest(), |text| {
         claim_sets.iter().find_map(|(part, whole, said)| {
             let (_, _, other) = counted_sets(text).into_iter().find(|(p, w, other)| {
                 w == whole && p != part && counts_claimed(text, other, &claim_stems)
@@ -997,7 +1023,7 @@ fn counted(claim: &Said, passages: &Passages) -> Option<Difference> {
 /// that does not also state the claim's rate (another amount is the figures' business).
 fn rate(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_rates = rates(&claim.plain);
-    first_difference("figure", passages.lines, passages.closest(), |text| {
+    passages.first("figure", passages.closest(), |text| {
         let known = rates(text);
         claim_rates.iter().find_map(|(value, what, per, said)| {
             let (_, _, _, other) = known
@@ -1022,7 +1048,7 @@ fn month_date(claim: &Said, passages: &Passages) -> Option<Difference> {
         .flat_map(|&(i, _)| month_cues(&passages.lines[i].text))
         .collect();
     let nearest = &passages.near[..passages.near.len().min(2)];
-    first_difference("date", passages.lines, nearest, |text| {
+    passages.first("date", nearest, |text| {
         let known = month_cues(text);
         claim_months.iter().find_map(|(cue, month)| {
             if months_elsewhere.contains(&(cue.clone(), *month)) {
@@ -1030,7 +1056,7 @@ fn month_date(claim: &Said, passages: &Passages) -> Option<Difference> {
             }
             let (_, other) = known.iter().find(|(c, m)| c == cue && m != month)?;
             let named = MONTHS[*month as usize - 1];
-            (!text.to_lowercase().contains(named)).then(|| {
+            (!names_month(text, *month)).then(|| {
                 (
                     format!("{cue} {named}"),
                     format!("{cue} {}", MONTHS[*other as usize - 1]),
@@ -1044,7 +1070,7 @@ fn month_date(claim: &Said, passages: &Passages) -> Option<Difference> {
 /// on a close line that does not also say all of it.
 fn scope(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_wholes = wholes(&claim.plain);
-    first_difference("scope", passages.lines, passages.closest(), |text| {
+    passages.first("scope", passages.closest(), |text| {
         let (parts, all) = (portions(text), wholes(text));
         claim_wholes.iter().find_map(|(noun, said)| {
             let (_, part) = parts.iter().find(|(n, _)| n == noun)?;
@@ -1064,27 +1090,6 @@ fn add_new(differences: &mut Vec<Difference>, found: Option<Difference>) {
             differences.push(found);
         }
     }
-}
-
-/// The first of the `near` lines (index, match score) whose text `differs` from the claim,
-/// as a difference of `kind`: `differs` gives what the claim says and what the line says.
-fn first_difference(
-    kind: &'static str,
-    lines: &[Line],
-    near: &[(usize, f32)],
-    differs: impl Fn(&str) -> Option<(String, String)>,
-) -> Option<Difference> {
-    near.iter().find_map(|&(i, score)| {
-        let (claim, notes) = differs(&lines[i].text)?;
-        Some(Difference {
-            kind: kind.into(),
-            claim,
-            notes,
-            path: lines[i].path.clone(),
-            line: lines[i].line,
-            match_score: score,
-        })
-    })
 }
 
 /// `a` (one of `a_all`) and `b` (one of `b_all`) state the same value of the same thing: where
@@ -1186,6 +1191,29 @@ fn count_value(word: &str) -> Option<u32> {
     word.parse()
         .ok()
         .or_else(|| WORDS.iter().position(|w| *w == word).map(|i| i as u32 + 1))
+}
+
+/// Whether `text` names month `month` (1-12) as a word ("Apr", "April", "Sept"), not inside
+/// another word ("market" is not March).
+fn names_month(text: &str, month: u32) -> bool {
+    const NAMES: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let name = NAMES[month as usize - 1];
+    text.split(|c: char| !c.is_alphabetic())
+        .map(str::to_lowercase)
+        .any(|w| w.len() >= 3 && name.starts_with(&w))
 }
 
 /// "all 12", "all six", "every one of the 9", "5 of 6", "four out of five", "5/6": a part of a
@@ -1833,6 +1861,8 @@ mod tests {
         assert_ne!(v, Verdict::Contradicted);
         // "may" in lower case is not a month.
         assert!(month_cues("by may be late").is_empty());
+        assert!(!names_month("market summary for the mayor", 3));
+        assert!(names_month("since Sept, then March", 9) && names_month("in Mar", 3));
         let (v, d) = verdict(
             "The new contrast tokens fixed every chart on the dashboard.",
             "contrast tokens shipped: fixes half the charts, rest need the new palette",

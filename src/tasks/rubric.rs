@@ -69,20 +69,19 @@ fn error(path: &Path, line: usize, message: impl Into<String>) -> Error {
 /// Parses the rubric in `text`; `path` names it in errors and picks the form (`.toml` is TOML).
 /// A rubric without any item is an error too (`no_items`).
 pub fn parse(path: &Path, text: &str) -> Result<Rubric> {
-    let rubric = parse_well_formed(path, text)?;
-    if rubric.items().next().is_none() {
-        return Err(no_items(path));
-    }
-    Ok(rubric)
+    require_items(path, parse_well_formed(path, text)?)
 }
 
-/// The error for a well-formed rubric that holds no item.
-pub fn no_items(path: &Path) -> Error {
-    error(
-        path,
-        0,
-        "no items found; write `## Section` headings with `- item` bullets under them (or `[[section]]` tables in TOML)",
-    )
+/// `rubric` when it holds an item, else the error naming `path` and how to write one.
+pub fn require_items(path: &Path, rubric: Rubric) -> Result<Rubric> {
+    if rubric.items().next().is_none() {
+        return Err(error(
+            path,
+            0,
+            "no items found; write `## Section` headings with `- item` bullets under them (or `[[section]]` tables in TOML)",
+        ));
+    }
+    Ok(rubric)
 }
 
 /// `parse` without its last check: a rubric that parses but holds no item comes back empty,
