@@ -67,7 +67,7 @@ fn error(path: &Path, line: usize, message: impl Into<String>) -> Error {
 }
 
 /// Parses the rubric in `text`; `path` names it in errors and picks the form (`.toml` is TOML).
-/// A rubric without any item is an error too (`no_items`).
+/// A rubric without any item is an error too (`require_items`).
 pub fn parse(path: &Path, text: &str) -> Result<Rubric> {
     require_items(path, parse_well_formed(path, text)?)
 }
