@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::backends::fastembed::{EmbedderOptions, FastEmbedder};
+use crate::backends::fastembed::{EmbedderOptions, FastEmbedder, Workload};
 use crate::backends::llama::{LlamaGenerator, LlamaOptions};
 use crate::backends::openai::{OpenAiGenerator, OpenAiOptions};
 use crate::backends::qdrant_edge::EdgeStore;
@@ -151,11 +151,13 @@ pub fn open_vocabulary(config: &Config) -> Result<crate::tone::tokens::Vocabular
     crate::tone::tokens::Vocabulary::load(&config.embedder.dir)
 }
 
-pub fn open_embedder(config: &Config) -> Result<FastEmbedder> {
+pub fn open_embedder(config: &Config, workload: Workload) -> Result<FastEmbedder> {
     FastEmbedder::load(&EmbedderOptions {
         dir: config.embedder.dir.clone(),
         onnxruntime: config.embedder.onnxruntime.clone(),
         threads: config.generator.threads,
+        streamline: true,
+        workload,
     })
 }
 
@@ -174,6 +176,7 @@ pub fn stated_dimension(config: &Config) -> Option<usize> {
 /// after the other; a stated size the model does not give is an error naming the file.
 pub fn open_embedder_beside<T, E: From<crate::error::Error>>(
     config: &Config,
+    workload: Workload,
     open: impl FnOnce(usize) -> std::result::Result<T, E>,
 ) -> std::result::Result<(FastEmbedder, T), E> {
     // Only an embedded store that exists is opened early: one opened new would be made for
@@ -184,14 +187,14 @@ pub fn open_embedder_beside<T, E: From<crate::error::Error>>(
             .join("edge_config.json")
             .is_file();
     let Some(stated) = stated_dimension(config).filter(|_| existing) else {
-        let embedder = open_embedder(config)?;
+        let embedder = open_embedder(config, workload)?;
         let other = open(embedder.dimension())?;
         return Ok((embedder, other));
     };
     // Set while this is the only thread that may read the environment.
     crate::backends::fastembed::point_ort_at(&config.embedder.onnxruntime);
     let (embedder, other) = std::thread::scope(|scope| {
-        let loading = scope.spawn(|| open_embedder(config));
+        let loading = scope.spawn(|| open_embedder(config, workload));
         let other = open(stated);
         let embedder = loading
             .join()
@@ -301,7 +304,9 @@ fn open_configured(config: &Config, dimension: usize, hold: Hold) -> Result<Note
         // them.
         let gate = crate::notes::lock::WriteGate::open(&dir)?;
         let _held = gate.write()?;
-        EdgeStore::open(&dir.join("qdrant"), dimension)?
+        let store = EdgeStore::open(&dir.join("qdrant"), dimension)?;
+        store.index_sources()?;
+        store
     };
     Ok(NoteStore {
         store: Box::new(store),

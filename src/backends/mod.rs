@@ -8,6 +8,7 @@ pub mod fastembed;
 pub mod fusion;
 pub mod gguf;
 pub mod llama;
+pub mod onnx_graph;
 pub mod openai;
 pub mod qdrant_edge;
 pub mod qdrant_server;

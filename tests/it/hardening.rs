@@ -62,6 +62,8 @@ fn embedder() -> FastEmbedder {
         dir: models_dir().join(DEFAULT_EMBEDDER_DIR),
         onnxruntime: models_dir().join(DEFAULT_ONNXRUNTIME),
         threads: 2,
+        streamline: true,
+        workload: starling::backends::fastembed::Workload::Queries,
     })
     .unwrap()
 }

@@ -541,3 +541,74 @@ fn a_one_line_edit_re_embeds_only_the_chunks_it_touched_and_repeats_are_embedded
         "{hits:#?}"
     );
 }
+
+/// The streamlined graph (int8 word-table lookups, no NaN guards) must give the vectors of the
+/// model as shipped: the same texts, alone and in batches of mixed lengths (so with padding).
+#[test]
+fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
+    use starling::backends::fastembed::{EmbedderOptions, FastEmbedder};
+    use starling::backends::Embedder;
+    use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
+
+    let models = crate::common::models_dir();
+    let load = |streamline, workload| {
+        FastEmbedder::load(&EmbedderOptions {
+            dir: models.join(DEFAULT_EMBEDDER_DIR),
+            onnxruntime: models.join(DEFAULT_ONNXRUNTIME),
+            threads: 2,
+            streamline,
+            workload,
+        })
+        .unwrap()
+    };
+    let shipped_file = std::fs::read(models.join(DEFAULT_EMBEDDER_DIR).join("model.onnx")).unwrap();
+    let rewrite = starling::backends::onnx_graph::streamline(&shipped_file).expect("a rewrite");
+    assert_eq!((rewrite.int8_lookups, rewrite.nan_guards), (2, 6));
+    use starling::backends::fastembed::Workload::{Bulk, Queries};
+    // As indexing loads it (matrices folded once) and as shipped, unfolded (how it used to run).
+    let (streamlined, shipped) = (load(true, Bulk), load(false, Queries));
+    let mut texts: Vec<String> = [
+        "1:1 with Priya",
+        "Led the migration of the billing service to the new queue; p99 latency fell from 900 ms to 240 ms.",
+        "Réunion d'équipe : nous avons décidé de reporter la mise en production.",
+        "会议记录：发布推迟到下周。",
+        "",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let examples = shared_examples();
+    let mut names: Vec<_> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for path in names
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .take(6)
+    {
+        let text = std::fs::read_to_string(path).unwrap();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        texts.extend(words.chunks(60).take(4).map(|w| w.join(" ")));
+    }
+    assert!(texts.len() > 15, "{} texts", texts.len());
+    let new = streamlined.embed(&texts).unwrap();
+    let old = shipped.embed(&texts).unwrap();
+    for ((a, b), text) in new.iter().zip(&old).zip(&texts) {
+        assert_eq!(a.len(), 384);
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "{worst} on {text:?}");
+    }
+    let alone = streamlined.embed(&texts[1..2]).unwrap();
+    let worst = alone[0]
+        .iter()
+        .zip(&new[1])
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-4, "alone and in a batch differ by {worst}");
+}

@@ -34,6 +34,10 @@ fn a_large_store_builds_its_search_index_once_and_finds_the_same() {
     };
     let dir = tempfile::tempdir().unwrap();
     let store = EdgeStore::open(&dir.path().join("qdrant"), DIM).unwrap();
+    assert!(
+        store.index_sources().unwrap(),
+        "a new store indexes its sources"
+    );
     // Small: nothing to build.
     let mut first = item(0, "a.md", "walrus feeder", "t", "2024-01-01");
     first.dense = random_vector();
@@ -75,4 +79,11 @@ fn a_large_store_builds_its_search_index_once_and_finds_the_same() {
     assert_eq!(top(&store), "n4321.md");
     // Built once: a later pass with nothing new does no work.
     assert!(!store.settle().unwrap());
+    // The optimized segments kept the source index, and deleting by source still works.
+    assert!(
+        !store.index_sources().unwrap(),
+        "the source index survives optimizing"
+    );
+    store.delete_source("/vault/n4321.md").unwrap();
+    assert_ne!(top(&store), "n4321.md");
 }

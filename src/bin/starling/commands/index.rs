@@ -91,9 +91,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let (embedder, notes) = services::open_embedder_beside(config, |dimension| {
-        services::open_store(config, lock, dimension)
-    })?;
+    let (embedder, notes) = services::open_embedder_beside(
+        config,
+        starling::backends::fastembed::Workload::Bulk,
+        |dimension| services::open_store(config, lock, dimension),
+    )?;
     let ctx = client::context(config, &embedder, &notes);
     let mut last_error: Option<String> = None;
     loop {

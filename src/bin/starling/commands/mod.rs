@@ -109,10 +109,11 @@ pub fn open_notes(config: &starling::config::Config, command: &str) -> anyhow::R
         match crate::client::store_access(config, &format!("starling {command}"))? {
             crate::client::StoreAccess::Remote(server) => Notes::Server(server),
             access => {
-                let (embedder, notes) =
-                    starling::services::open_embedder_beside(config, |dimension| {
-                        crate::client::open_notes(config, access, dimension)
-                    })?;
+                let (embedder, notes) = starling::services::open_embedder_beside(
+                    config,
+                    starling::backends::fastembed::Workload::Queries,
+                    |dimension| crate::client::open_notes(config, access, dimension),
+                )?;
                 Notes::Here(embedder, notes)
             }
         },

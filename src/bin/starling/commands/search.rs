@@ -65,9 +65,11 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             // Another process (a long index run) may hold the store: then a copy of what it
             // has stored so far is searched.
             indexing = matches!(&access, StoreAccess::Copy { holder } if holder.contains("starling index"));
-            let (embedder, notes) = services::open_embedder_beside(config, |dimension| {
-                client::open_notes(config, access, dimension)
-            })?;
+            let (embedder, notes) = services::open_embedder_beside(
+                config,
+                starling::backends::fastembed::Workload::Queries,
+                |dimension| client::open_notes(config, access, dimension),
+            )?;
             search::run(&client::context(config, &embedder, &notes), &request)?
         }
     };

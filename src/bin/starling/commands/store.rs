@@ -115,7 +115,8 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
         describe(config)
     );
     let lock = crate::client::lock_to_write(config, "starling store migrate")?;
-    let embedder = services::open_embedder(config)?;
+    let embedder =
+        services::open_embedder(config, starling::backends::fastembed::Workload::Queries)?;
     let source = services::open_store(config, lock, embedder.dimension())
         .with_context(|| format!("opening the source, {}", describe(config)))?;
     let destination = services::open_store_under_held_lock(&target, embedder.dimension())

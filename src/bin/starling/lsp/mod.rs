@@ -459,9 +459,12 @@ impl Server<'_> {
     /// The embedder for evidence and audit, loaded once.
     fn embedder(&mut self) -> Result<&SentenceCache<FastEmbedder>, String> {
         if self.embedder.is_none() {
-            let loaded = starling::services::open_embedder(self.config)
-                .map(SentenceCache::new)
-                .map_err(|e| e.to_string());
+            let loaded = starling::services::open_embedder(
+                self.config,
+                starling::backends::fastembed::Workload::Queries,
+            )
+            .map(SentenceCache::new)
+            .map_err(|e| e.to_string());
             if let Err(err) = &loaded {
                 self.show(
                     MessageType::WARNING,

@@ -1,0 +1,560 @@
+//! Rewrites of an embedding model's ONNX graph that keep its arithmetic and cut its work,
+//! done on the protobuf wire bytes before ONNX Runtime sees them. Only the graph's node list
+//! is decoded; every other field (the weights above all) is copied through as it was.
+//!
+//! The default all-MiniLM-L6-v2 int8 export stores each weight as int8 plus a scale and turns it
+//! back into float with `Cast` and `Mul` on every call. For the 30,522 × 384 word-embedding table
+//! that is 11.7 million values per call, to look up a few hundred rows; and after each softmax the
+//! exporter guards against NaN (a row with every key masked, which never happens when the first
+//! token, `[CLS]`, is always a real one). [`streamline`] looks the rows up in the int8 table and
+//! scales only those, and drops the guards: the vectors are the same (see the tests), and the
+//! per-call cost no longer grows with the vocabulary, so short batches pay.
+
+use std::collections::{HashMap, HashSet};
+
+/// What [`streamline`] changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Streamlined {
+    /// The model's bytes after the rewrite.
+    pub bytes: Vec<u8>,
+    /// Table lookups now made on the int8 table.
+    pub int8_lookups: usize,
+    /// NaN guards removed after a softmax.
+    pub nan_guards: usize,
+}
+
+/// Rewrites the model if it has the patterns above; `None` when there is nothing to change or
+/// the bytes are not a model this understands (ONNX Runtime then reads them as they are).
+pub fn streamline(model: &[u8]) -> Option<Streamlined> {
+    let fields = parse(model)?;
+    let graph_field = fields.iter().position(|f| f.number == MODEL_GRAPH)?;
+    let (graph, int8_lookups, nan_guards) = rewrite_graph(fields[graph_field].bytes()?)?;
+    if int8_lookups == 0 && nan_guards == 0 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(model.len() + 1024);
+    for (index, field) in fields.iter().enumerate() {
+        if index == graph_field {
+            put_bytes(&mut bytes, MODEL_GRAPH, &graph);
+        } else {
+            bytes.extend_from_slice(field.raw);
+        }
+    }
+    Some(Streamlined {
+        bytes,
+        int8_lookups,
+        nan_guards,
+    })
+}
+
+// Field numbers from onnx.proto.
+const MODEL_GRAPH: u32 = 7;
+const GRAPH_NODE: u32 = 1;
+const GRAPH_INITIALIZER: u32 = 5;
+const GRAPH_OUTPUT: u32 = 12;
+const NODE_INPUT: u32 = 1;
+const NODE_OUTPUT: u32 = 2;
+const NODE_OP_TYPE: u32 = 4;
+const NODE_ATTRIBUTE: u32 = 5;
+const NODE_DOMAIN: u32 = 7;
+const ATTRIBUTE_NAME: u32 = 1;
+const ATTRIBUTE_I: u32 = 3;
+const ATTRIBUTE_TYPE: u32 = 20;
+const ATTRIBUTE_TYPE_INT: u64 = 2;
+const TENSOR_DIMS: u32 = 1;
+const TENSOR_DATA_TYPE: u32 = 2;
+const TENSOR_NAME: u32 = 8;
+const VALUE_INFO_NAME: u32 = 1;
+const TYPE_FLOAT: u64 = 1;
+const TYPE_INT8: u64 = 3;
+
+const WIRE_VARINT: u8 = 0;
+const WIRE_I64: u8 = 1;
+const WIRE_LEN: u8 = 2;
+const WIRE_I32: u8 = 5;
+
+/// One field of a message: its number, and its bytes on the wire (key included).
+#[derive(Debug, Clone, Copy)]
+struct Field<'a> {
+    number: u32,
+    wire: u8,
+    /// The whole field as it was encoded.
+    raw: &'a [u8],
+    /// The payload: the varint's value, or the length-delimited bytes' offset in `raw`.
+    value: u64,
+    payload: usize,
+}
+
+impl<'a> Field<'a> {
+    fn bytes(&self) -> Option<&'a [u8]> {
+        (self.wire == WIRE_LEN).then(|| &self.raw[self.payload..])
+    }
+
+    fn text(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+}
+
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// The fields of one message, in order; `None` when the bytes are not a well-formed message.
+fn parse(buf: &[u8]) -> Option<Vec<Field<'_>>> {
+    let mut fields = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        let start = pos;
+        let key = varint(buf, &mut pos)?;
+        let number = u32::try_from(key >> 3).ok().filter(|&n| n > 0)?;
+        let wire = (key & 7) as u8;
+        let (value, payload) = match wire {
+            WIRE_VARINT => (varint(buf, &mut pos)?, 0),
+            WIRE_I64 => {
+                pos += 8;
+                (0, 0)
+            }
+            WIRE_I32 => {
+                pos += 4;
+                (0, 0)
+            }
+            WIRE_LEN => {
+                let len = usize::try_from(varint(buf, &mut pos)?).ok()?;
+                let payload = pos - start;
+                pos = pos.checked_add(len)?;
+                (len as u64, payload)
+            }
+            _ => return None,
+        };
+        if pos > buf.len() {
+            return None;
+        }
+        fields.push(Field {
+            number,
+            wire,
+            raw: &buf[start..pos],
+            value,
+            payload,
+        });
+    }
+    Some(fields)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn put_key(out: &mut Vec<u8>, number: u32, wire: u8) {
+    put_varint(out, (u64::from(number) << 3) | u64::from(wire));
+}
+
+fn put_bytes(out: &mut Vec<u8>, number: u32, bytes: &[u8]) {
+    put_key(out, number, WIRE_LEN);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// A graph node: what the rewrite reads, and its other fields (attributes, name, doc) as bytes.
+#[derive(Debug, Clone, Default)]
+struct Node<'a> {
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+    op_type: String,
+    domain: String,
+    /// `(name, integer value)` of the integer attributes.
+    ints: Vec<(String, u64)>,
+    rest: Vec<&'a [u8]>,
+    /// Attributes written by the rewrite, already encoded.
+    new_attributes: Vec<Vec<u8>>,
+}
+
+impl<'a> Node<'a> {
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        let mut node = Node::default();
+        for field in parse(bytes)? {
+            match field.number {
+                NODE_INPUT => node.inputs.push(field.text()?.to_string()),
+                NODE_OUTPUT => node.outputs.push(field.text()?.to_string()),
+                NODE_OP_TYPE => node.op_type = field.text()?.to_string(),
+                NODE_DOMAIN => {
+                    node.domain = field.text()?.to_string();
+                    node.rest.push(field.raw);
+                }
+                NODE_ATTRIBUTE => {
+                    let attribute = parse(field.bytes()?)?;
+                    let name = attribute.iter().find(|f| f.number == ATTRIBUTE_NAME);
+                    let int = attribute
+                        .iter()
+                        .find(|f| f.number == ATTRIBUTE_I && f.wire == WIRE_VARINT);
+                    if let (Some(name), Some(int)) = (name, int) {
+                        node.ints.push((name.text()?.to_string(), int.value));
+                    }
+                    node.rest.push(field.raw);
+                }
+                _ => node.rest.push(field.raw),
+            }
+        }
+        Some(node)
+    }
+
+    /// A new node of the default domain with the given integer attributes.
+    fn new(op_type: &str, inputs: &[&str], output: &str, ints: &[(&str, u64)]) -> Node<'a> {
+        let new_attributes = ints
+            .iter()
+            .map(|&(name, value)| {
+                let mut attribute = Vec::new();
+                put_bytes(&mut attribute, ATTRIBUTE_NAME, name.as_bytes());
+                put_key(&mut attribute, ATTRIBUTE_I, WIRE_VARINT);
+                put_varint(&mut attribute, value);
+                put_key(&mut attribute, ATTRIBUTE_TYPE, WIRE_VARINT);
+                put_varint(&mut attribute, ATTRIBUTE_TYPE_INT);
+                attribute
+            })
+            .collect();
+        Node {
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![output.to_string()],
+            op_type: op_type.to_string(),
+            ints: ints.iter().map(|&(n, v)| (n.to_string(), v)).collect(),
+            new_attributes,
+            ..Node::default()
+        }
+    }
+
+    fn int(&self, name: &str) -> Option<u64> {
+        self.ints.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+    }
+
+    fn is(&self, op_type: &str) -> bool {
+        self.op_type == op_type && (self.domain.is_empty() || self.domain == "ai.onnx")
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for input in &self.inputs {
+            put_bytes(&mut out, NODE_INPUT, input.as_bytes());
+        }
+        for output in &self.outputs {
+            put_bytes(&mut out, NODE_OUTPUT, output.as_bytes());
+        }
+        put_bytes(&mut out, NODE_OP_TYPE, self.op_type.as_bytes());
+        for raw in &self.rest {
+            out.extend_from_slice(raw);
+        }
+        for attribute in &self.new_attributes {
+            put_bytes(&mut out, NODE_ATTRIBUTE, attribute);
+        }
+        out
+    }
+}
+
+/// An initializer's element type and dimensions.
+#[derive(Debug, Clone)]
+struct Tensor {
+    data_type: u64,
+    dims: Vec<u64>,
+}
+
+fn tensor(bytes: &[u8]) -> Option<(String, Tensor)> {
+    let mut name = None;
+    let mut tensor = Tensor {
+        data_type: 0,
+        dims: Vec::new(),
+    };
+    for field in parse(bytes)? {
+        match (field.number, field.wire) {
+            (TENSOR_NAME, _) => name = Some(field.text()?.to_string()),
+            (TENSOR_DATA_TYPE, WIRE_VARINT) => tensor.data_type = field.value,
+            (TENSOR_DIMS, WIRE_VARINT) => tensor.dims.push(field.value),
+            (TENSOR_DIMS, WIRE_LEN) => {
+                let packed = field.bytes()?;
+                let mut pos = 0;
+                while pos < packed.len() {
+                    tensor.dims.push(varint(packed, &mut pos)?);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((name?, tensor))
+}
+
+/// Returns the rewritten graph and the counts of its two rewrites.
+fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
+    let fields = parse(graph)?;
+    let mut nodes = Vec::new();
+    let mut initializers = HashMap::new();
+    let mut graph_outputs = HashSet::new();
+    for field in &fields {
+        match field.number {
+            GRAPH_NODE => nodes.push(Node::parse(field.bytes()?)?),
+            GRAPH_INITIALIZER => {
+                let (name, tensor) = tensor(field.bytes()?)?;
+                initializers.insert(name, tensor);
+            }
+            GRAPH_OUTPUT => {
+                let info = parse(field.bytes()?)?;
+                if let Some(name) = info.iter().find(|f| f.number == VALUE_INFO_NAME) {
+                    graph_outputs.insert(name.text()?.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let producer: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
+        .collect();
+
+    // value -> (int8 table, its per-row scale), for `Mul(Cast(table to float), scale)`.
+    let mut dequantized: HashMap<String, (String, String)> = HashMap::new();
+    for node in &nodes {
+        if !node.is("Mul") || node.inputs.len() != 2 {
+            continue;
+        }
+        let Some(&cast) = producer.get(node.inputs[0].as_str()) else {
+            continue;
+        };
+        let cast = &nodes[cast];
+        let table = cast.inputs.first().and_then(|t| initializers.get(t));
+        let scale = initializers.get(&node.inputs[1]);
+        if let (true, Some(table), Some(scale)) = (cast.is("Cast"), table, scale) {
+            let rows = table.dims.first().copied();
+            let per_row =
+                scale.dims.len() == 2 && scale.dims[1] == 1 && scale.dims.first().copied() == rows;
+            if cast.int("to") == Some(TYPE_FLOAT)
+                && table.data_type == TYPE_INT8
+                && table.dims.len() == 2
+                && scale.data_type == TYPE_FLOAT
+                && per_row
+            {
+                dequantized.insert(
+                    node.outputs[0].clone(),
+                    (cast.inputs[0].clone(), node.inputs[1].clone()),
+                );
+            }
+        }
+    }
+
+    // NaN guards: Where(IsNaN(s), zero, s) after s = Softmax(...): consumers read s instead.
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    let mut removed: HashSet<usize> = HashSet::new();
+    for (index, node) in nodes.iter().enumerate() {
+        if !node.is("Where") || node.inputs.len() != 3 {
+            continue;
+        }
+        let Some(&check) = producer.get(node.inputs[0].as_str()) else {
+            continue;
+        };
+        let softmax = producer.get(node.inputs[2].as_str()).map(|&i| &nodes[i]);
+        if nodes[check].is("IsNaN")
+            && nodes[check].inputs.first() == Some(&node.inputs[2])
+            && softmax.is_some_and(|s| s.is("Softmax"))
+            && !graph_outputs.contains(&node.outputs[0])
+        {
+            renamed.insert(node.outputs[0].clone(), node.inputs[2].clone());
+            removed.insert(index);
+            removed.insert(check);
+        }
+    }
+    let nan_guards = renamed.len();
+
+    let mut rewritten: Vec<Node> = Vec::with_capacity(nodes.len() + 8);
+    let mut int8_lookups = 0;
+    for (index, mut node) in nodes.into_iter().enumerate() {
+        if removed.contains(&index) {
+            continue;
+        }
+        for input in node.inputs.iter_mut() {
+            if let Some(to) = renamed.get(input) {
+                *input = to.clone();
+            }
+        }
+        let lookup =
+            node.is("Gather") && node.inputs.len() == 2 && node.int("axis").unwrap_or(0) == 0;
+        match node
+            .inputs
+            .first()
+            .and_then(|i| dequantized.get(i))
+            .filter(|_| lookup)
+        {
+            Some((table, scale)) => {
+                let out = node.outputs[0].clone();
+                let ids = node.inputs[1].clone();
+                let (rows, row_scales, floats) = (
+                    format!("{out}/int8_rows"),
+                    format!("{out}/row_scales"),
+                    format!("{out}/float_rows"),
+                );
+                rewritten.push(Node::new("Gather", &[table, &ids], &rows, &[("axis", 0)]));
+                rewritten.push(Node::new(
+                    "Gather",
+                    &[scale, &ids],
+                    &row_scales,
+                    &[("axis", 0)],
+                ));
+                rewritten.push(Node::new("Cast", &[&rows], &floats, &[("to", TYPE_FLOAT)]));
+                rewritten.push(Node::new("Mul", &[&floats, &row_scales], &out, &[]));
+                int8_lookups += 1;
+            }
+            None => rewritten.push(node),
+        }
+    }
+    // Nodes whose results nothing reads any more (the whole-table Cast and Mul).
+    loop {
+        let read: HashSet<&str> = rewritten
+            .iter()
+            .flat_map(|n| n.inputs.iter().map(String::as_str))
+            .chain(graph_outputs.iter().map(String::as_str))
+            .collect();
+        let dead: HashSet<usize> = rewritten
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                n.outputs
+                    .iter()
+                    .all(|o| o.is_empty() || !read.contains(o.as_str()))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if dead.is_empty() {
+            break;
+        }
+        let mut index = 0;
+        rewritten.retain(|_| {
+            index += 1;
+            !dead.contains(&(index - 1))
+        });
+    }
+
+    let mut out = Vec::with_capacity(graph.len() + 1024);
+    let mut nodes_written = false;
+    for field in &fields {
+        if field.number == GRAPH_NODE {
+            if !nodes_written {
+                for node in &rewritten {
+                    put_bytes(&mut out, GRAPH_NODE, &node.encode());
+                }
+                nodes_written = true;
+            }
+        } else {
+            out.extend_from_slice(field.raw);
+        }
+    }
+    Some((out, int8_lookups, nan_guards))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tensor_bytes(name: &str, data_type: u64, dims: &[u64]) -> Vec<u8> {
+        let mut t = Vec::new();
+        for &d in dims {
+            put_key(&mut t, TENSOR_DIMS, WIRE_VARINT);
+            put_varint(&mut t, d);
+        }
+        put_key(&mut t, TENSOR_DATA_TYPE, WIRE_VARINT);
+        put_varint(&mut t, data_type);
+        put_bytes(&mut t, TENSOR_NAME, name.as_bytes());
+        put_bytes(&mut t, 9, &[0u8; 4]);
+        t
+    }
+
+    /// A model with a dequantized table looked up by a Gather and a guarded softmax.
+    fn model() -> Vec<u8> {
+        let mut graph = Vec::new();
+        let nodes = [
+            Node::new("Cast", &["table_q"], "table_f", &[("to", TYPE_FLOAT)]),
+            Node::new("Mul", &["table_f", "table_scale"], "table", &[]),
+            Node::new("Gather", &["table", "ids"], "rows", &[]),
+            Node::new("Softmax", &["rows"], "p", &[]),
+            Node::new("IsNaN", &["p"], "nan", &[]),
+            Node::new("Where", &["nan", "zero", "p"], "guarded", &[]),
+            Node::new("Identity", &["guarded"], "out", &[]),
+        ];
+        for node in &nodes {
+            put_bytes(&mut graph, GRAPH_NODE, &node.encode());
+        }
+        put_bytes(&mut graph, 2, b"g");
+        put_bytes(
+            &mut graph,
+            GRAPH_INITIALIZER,
+            &tensor_bytes("table_q", TYPE_INT8, &[10, 4]),
+        );
+        put_bytes(
+            &mut graph,
+            GRAPH_INITIALIZER,
+            &tensor_bytes("table_scale", TYPE_FLOAT, &[10, 1]),
+        );
+        let mut output = Vec::new();
+        put_bytes(&mut output, VALUE_INFO_NAME, b"out");
+        put_bytes(&mut graph, GRAPH_OUTPUT, &output);
+        let mut model = Vec::new();
+        put_key(&mut model, 1, WIRE_VARINT);
+        put_varint(&mut model, 10);
+        put_bytes(&mut model, MODEL_GRAPH, &graph);
+        put_bytes(&mut model, 2, b"producer");
+        model
+    }
+
+    fn nodes_of(model: &[u8]) -> Vec<(String, Vec<String>, Vec<String>)> {
+        let fields = parse(model).unwrap();
+        let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
+        parse(graph.bytes().unwrap())
+            .unwrap()
+            .iter()
+            .filter(|f| f.number == GRAPH_NODE)
+            .map(|f| {
+                let n = Node::parse(f.bytes().unwrap()).unwrap();
+                (n.op_type, n.inputs, n.outputs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn looks_rows_up_in_the_int8_table_and_drops_the_nan_guard() {
+        let done = streamline(&model()).expect("rewritten");
+        assert_eq!((done.int8_lookups, done.nan_guards), (1, 1));
+        let ops: Vec<String> = nodes_of(&done.bytes).into_iter().map(|n| n.0).collect();
+        assert_eq!(
+            ops,
+            ["Gather", "Gather", "Cast", "Mul", "Softmax", "Identity"]
+        );
+        let nodes = nodes_of(&done.bytes);
+        assert_eq!(nodes[0].1, ["table_q", "ids"]);
+        assert_eq!(nodes[1].1, ["table_scale", "ids"]);
+        assert_eq!(nodes[3].2, ["rows"]);
+        assert_eq!(nodes[5].1, ["p"], "the guard's reader reads the softmax");
+        // The fields around the graph are kept.
+        let fields = parse(&done.bytes).unwrap();
+        assert_eq!(
+            fields.iter().map(|f| f.number).collect::<Vec<_>>(),
+            [1, 7, 2]
+        );
+        assert_eq!(streamline(&done.bytes), None, "nothing left to change");
+    }
+
+    #[test]
+    fn leaves_other_bytes_alone() {
+        assert_eq!(streamline(b"not a model"), None);
+        assert_eq!(streamline(&[]), None);
+        let mut truncated = model();
+        truncated.truncate(truncated.len() - 3);
+        assert_eq!(streamline(&truncated), None);
+    }
+}
