@@ -44,8 +44,9 @@ pub enum Workload {
     /// session starts sooner and smaller (a `search` call on 5,000 notes: 0.18 s and 216 MB,
     /// against 0.24 s and 298 MB when folded; measured 2026-12-05).
     Queries,
-    /// Indexing: ONNX Runtime's constant folding turns them into floats once, at start
-    /// (1,000 notes: 75 chunks/s against 69). (Two one-thread sessions side by side instead of
+    /// Indexing, and the long-running server (which indexes too, and answers many queries):
+    /// ONNX Runtime's constant folding turns them into floats once, at start (1,000 notes: 75
+    /// chunks/s against 69). (Two one-thread sessions side by side instead of
     /// one two-thread session: 82 against 84 chunks/s and 368 against 231 MB, so not that.)
     Bulk,
 }
@@ -96,22 +97,13 @@ impl FastEmbedder {
             });
         }
         point_ort_at(&options.onnxruntime);
-        let mut onnx = read(dir, "model.onnx")?;
-        if options.streamline {
-            if let Some(streamlined) = onnx_graph::streamline(&onnx) {
-                onnx = streamlined.bytes;
-            }
-        }
-        let model = UserDefinedEmbeddingModel::new(
-            onnx,
-            TokenizerFiles {
-                tokenizer_file: read(dir, "tokenizer.json")?,
-                config_file: read(dir, "config.json")?,
-                special_tokens_map_file: read(dir, "special_tokens_map.json")?,
-                tokenizer_config_file: read(dir, "tokenizer_config.json")?,
-            },
-        )
-        .with_pooling(Pooling::Mean);
+        let shipped = read(dir, "model.onnx")?;
+        let tokenizer = TokenizerFiles {
+            tokenizer_file: read(dir, "tokenizer.json")?,
+            config_file: read(dir, "config.json")?,
+            special_tokens_map_file: read(dir, "special_tokens_map.json")?,
+            tokenizer_config_file: read(dir, "tokenizer_config.json")?,
+        };
         // Constant folding turns the int8 matrices into float ones once, at session start,
         // instead of on every call (see `Workload`). On the model as shipped, it also made a
         // float copy of the whole word table (0.42 s and 290 MB against 0.31 s and 192 MB).
@@ -125,20 +117,42 @@ impl FastEmbedder {
                 "ConstantFolding",
             ),
         };
-        let mut embedding =
-            TextEmbedding::try_new_from_user_defined(model, init).map_err(|err| {
-                Error::Embedder {
-                    path: dir.clone(),
-                    message: format!("cannot start ONNX Runtime: {err}"),
-                }
-            })?;
-        let probe = embedding
-            .embed(["dimension probe"], None)
-            .map_err(|err| Error::Embedder {
-                path: dir.clone(),
-                message: err.to_string(),
-            })?;
-        let dimension = probe.first().map_or(0, Vec::len);
+        // Starts a session on `onnx` and embeds a probe: a text, and an empty one padded beside
+        // it (the case a dropped NaN guard would get wrong), each of which must come out finite.
+        let start = |onnx: Vec<u8>| -> std::result::Result<(TextEmbedding, usize), String> {
+            let model =
+                UserDefinedEmbeddingModel::new(onnx, tokenizer.clone()).with_pooling(Pooling::Mean);
+            let mut embedding = TextEmbedding::try_new_from_user_defined(model, init.clone())
+                .map_err(|err| format!("cannot start ONNX Runtime: {err}"))?;
+            let probe = embedding
+                .embed(["dimension probe", ""], Some(2))
+                .map_err(|err| err.to_string())?;
+            let dimension = probe.first().map_or(0, Vec::len);
+            if probe.iter().flatten().any(|x| !x.is_finite()) {
+                return Err("the model gives non-finite vectors".into());
+            }
+            Ok((embedding, dimension))
+        };
+        let streamlined = options
+            .streamline
+            .then(|| onnx_graph::streamline(&shipped))
+            .flatten();
+        let started = match streamlined {
+            Some(rewrite) => {
+                // Not kept for the rare fallback: a second copy of the weights while ONNX
+                // Runtime starts was 23 MB of a search call's peak.
+                drop(shipped);
+                start(rewrite.bytes).or_else(|reason| {
+                    tracing::warn!(model = %dir.display(), %reason, "the streamlined graph failed; using the model as it is");
+                    start(read(dir, "model.onnx").map_err(|err| err.to_string())?)
+                })
+            }
+            None => start(shipped),
+        };
+        let (embedding, dimension) = started.map_err(|message| Error::Embedder {
+            path: dir.clone(),
+            message,
+        })?;
         let name = dir
             .file_name()
             .map_or("embedder".into(), |n| n.to_string_lossy().into_owned());

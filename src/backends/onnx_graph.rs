@@ -1,6 +1,8 @@
 //! Rewrites of an embedding model's ONNX graph that keep its arithmetic and cut its work,
-//! done on the protobuf wire bytes before ONNX Runtime sees them. Only the graph's node list
-//! is decoded; every other field (the weights above all) is copied through as it was.
+//! done on the protobuf wire bytes before ONNX Runtime sees them. The graph's node list is
+//! decoded and written anew; of the rest only names, element types and shapes are read, and
+//! every other field (the weights above all) is copied through as it was. A graph with
+//! subgraphs (`If`, `Loop`, `Scan` bodies, which may read outer values by name) is left alone.
 //!
 //! The default all-MiniLM-L6-v2 int8 export stores each weight as int8 plus a scale and turns it
 //! back into float with `Cast` and `Mul` on every call. For the 30,522 × 384 word-embedding table
@@ -59,6 +61,8 @@ const NODE_ATTRIBUTE: u32 = 5;
 const NODE_DOMAIN: u32 = 7;
 const ATTRIBUTE_NAME: u32 = 1;
 const ATTRIBUTE_I: u32 = 3;
+const ATTRIBUTE_G: u32 = 6;
+const ATTRIBUTE_GRAPHS: u32 = 11;
 const ATTRIBUTE_TYPE: u32 = 20;
 const ATTRIBUTE_TYPE_INT: u64 = 2;
 const TENSOR_DIMS: u32 = 1;
@@ -80,8 +84,9 @@ struct Field<'a> {
     wire: u8,
     /// The whole field as it was encoded.
     raw: &'a [u8],
-    /// The payload: the varint's value, or the length-delimited bytes' offset in `raw`.
+    /// The varint's value, or the length of the length-delimited bytes.
     value: u64,
+    /// Where the length-delimited bytes start in `raw`.
     payload: usize,
 }
 
@@ -179,6 +184,8 @@ struct Node<'a> {
     rest: Vec<&'a [u8]>,
     /// Attributes written by the rewrite, already encoded.
     new_attributes: Vec<Vec<u8>>,
+    /// Whether an attribute holds a graph (a subgraph).
+    has_subgraph: bool,
 }
 
 impl<'a> Node<'a> {
@@ -202,6 +209,9 @@ impl<'a> Node<'a> {
                     if let (Some(name), Some(int)) = (name, int) {
                         node.ints.push((name.text()?.to_string(), int.value));
                     }
+                    node.has_subgraph |= attribute
+                        .iter()
+                        .any(|f| f.number == ATTRIBUTE_G || f.number == ATTRIBUTE_GRAPHS);
                     node.rest.push(field.raw);
                 }
                 _ => node.rest.push(field.raw),
@@ -314,6 +324,9 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
             _ => {}
         }
     }
+    if nodes.iter().any(|n| n.has_subgraph) {
+        return None;
+    }
     let producer: HashMap<&str, usize> = nodes
         .iter()
         .enumerate()
@@ -323,9 +336,13 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
     // value -> (int8 table, its per-row scale), for `Mul(Cast(table to float), scale)`.
     let mut dequantized: HashMap<String, (String, String)> = HashMap::new();
     for node in &nodes {
-        if !node.is("Mul") || node.inputs.len() != 2 {
+        let Some(out) = node
+            .outputs
+            .first()
+            .filter(|_| node.is("Mul") && node.inputs.len() == 2)
+        else {
             continue;
-        }
+        };
         let Some(&cast) = producer.get(node.inputs[0].as_str()) else {
             continue;
         };
@@ -343,7 +360,7 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
                 && per_row
             {
                 dequantized.insert(
-                    node.outputs[0].clone(),
+                    out.clone(),
                     (cast.inputs[0].clone(), node.inputs[1].clone()),
                 );
             }
@@ -351,12 +368,18 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
     }
 
     // NaN guards: Where(IsNaN(s), zero, s) after s = Softmax(...): consumers read s instead.
+    // (The IsNaN goes with the dead nodes below once nothing else reads it.) `FastEmbedder`
+    // checks at start that a padded empty text still gives a finite vector without them.
     let mut renamed: HashMap<String, String> = HashMap::new();
     let mut removed: HashSet<usize> = HashSet::new();
     for (index, node) in nodes.iter().enumerate() {
-        if !node.is("Where") || node.inputs.len() != 3 {
+        let Some(out) = node
+            .outputs
+            .first()
+            .filter(|_| node.is("Where") && node.inputs.len() == 3)
+        else {
             continue;
-        }
+        };
         let Some(&check) = producer.get(node.inputs[0].as_str()) else {
             continue;
         };
@@ -364,11 +387,10 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
         if nodes[check].is("IsNaN")
             && nodes[check].inputs.first() == Some(&node.inputs[2])
             && softmax.is_some_and(|s| s.is("Softmax"))
-            && !graph_outputs.contains(&node.outputs[0])
+            && !graph_outputs.contains(out)
         {
-            renamed.insert(node.outputs[0].clone(), node.inputs[2].clone());
+            renamed.insert(out.clone(), node.inputs[2].clone());
             removed.insert(index);
-            removed.insert(check);
         }
     }
     let nan_guards = renamed.len();
@@ -386,14 +408,9 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
         }
         let lookup =
             node.is("Gather") && node.inputs.len() == 2 && node.int("axis").unwrap_or(0) == 0;
-        match node
-            .inputs
-            .first()
-            .and_then(|i| dequantized.get(i))
-            .filter(|_| lookup)
-        {
-            Some((table, scale)) => {
-                let out = node.outputs[0].clone();
+        let source = node.inputs.first().and_then(|i| dequantized.get(i));
+        match (source.filter(|_| lookup), node.outputs.first().cloned()) {
+            (Some((table, scale)), Some(out)) => {
                 let ids = node.inputs[1].clone();
                 let (rows, row_scales, floats) = (
                     format!("{out}/int8_rows"),
@@ -411,7 +428,7 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
                 rewritten.push(Node::new("Mul", &[&floats, &row_scales], &out, &[]));
                 int8_lookups += 1;
             }
-            None => rewritten.push(node),
+            _ => rewritten.push(node),
         }
     }
     // Nodes whose results nothing reads any more (the whole-table Cast and Mul).
@@ -547,6 +564,70 @@ mod tests {
             [1, 7, 2]
         );
         assert_eq!(streamline(&done.bytes), None, "nothing left to change");
+    }
+
+    /// `model()` with `extra` fields (number, payload) appended to its graph.
+    fn model_with(extra: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for field in parse(&model()).unwrap() {
+            if field.number != MODEL_GRAPH {
+                out.extend_from_slice(field.raw);
+                continue;
+            }
+            let mut graph = field.bytes().unwrap().to_vec();
+            for (number, payload) in extra {
+                put_bytes(&mut graph, *number, payload);
+            }
+            put_bytes(&mut out, MODEL_GRAPH, &graph);
+        }
+        out
+    }
+
+    #[test]
+    fn a_guard_read_elsewhere_keeps_its_check_and_odd_nodes_do_not_panic() {
+        let no_outputs = |op: &str, inputs: &[&str]| Node {
+            op_type: op.into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            ..Node::default()
+        };
+        let mut output = Vec::new();
+        put_bytes(&mut output, VALUE_INFO_NAME, b"nan_copy");
+        let model = model_with(&[
+            // Another reader of the IsNaN, whose result the graph gives out.
+            (
+                GRAPH_NODE,
+                Node::new("Identity", &["nan"], "nan_copy", &[]).encode(),
+            ),
+            (GRAPH_OUTPUT, output),
+            (
+                GRAPH_NODE,
+                no_outputs("Mul", &["table_f", "table_scale"]).encode(),
+            ),
+            (
+                GRAPH_NODE,
+                no_outputs("Where", &["nan", "zero", "p"]).encode(),
+            ),
+            (GRAPH_NODE, no_outputs("Gather", &["table", "ids"]).encode()),
+        ]);
+        let done = streamline(&model).expect("rewritten");
+        let ops: Vec<String> = nodes_of(&done.bytes).into_iter().map(|n| n.0).collect();
+        assert!(ops.contains(&"IsNaN".to_string()), "{ops:?}");
+        assert_eq!(done.nan_guards, 1);
+    }
+
+    #[test]
+    fn a_graph_with_a_subgraph_is_left_alone() {
+        let mut attribute = Vec::new();
+        put_bytes(&mut attribute, ATTRIBUTE_NAME, b"then_branch");
+        put_bytes(&mut attribute, ATTRIBUTE_G, b"");
+        let mut node = Node::new("If", &["cond"], "branch", &[]);
+        let mut encoded = Vec::new();
+        put_bytes(&mut encoded, NODE_ATTRIBUTE, &attribute);
+        node.rest.push(&encoded);
+        assert_eq!(
+            streamline(&model_with(&[(GRAPH_NODE, node.encode())])),
+            None
+        );
     }
 
     #[test]

@@ -157,11 +157,8 @@ impl EdgeStore {
     /// there was indexing to do.
     pub fn index_sources(&self) -> Result<bool> {
         let info = self.shard.info();
-        let indexed = info
-            .payload_schema
-            .get(&key("source"))
-            .map_or(0, |i| i.points);
-        if indexed >= info.points_count && info.points_count > 0 {
+        let indexed = info.payload_schema.get(&key("source")).map(|i| i.points);
+        if indexed.is_some_and(|points| points >= info.points_count) {
             return Ok(false);
         }
         self.shard

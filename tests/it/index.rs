@@ -567,6 +567,8 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     use starling::backends::fastembed::Workload::{Bulk, Queries};
     // As indexing loads it (matrices folded once) and as shipped, unfolded (how it used to run).
     let (streamlined, shipped) = (load(true, Bulk), load(false, Queries));
+    // ... and as one-shot commands load it (streamlined, unfolded).
+    let queries = load(true, Queries);
     let mut texts: Vec<String> = [
         "1:1 with Priya",
         "Led the migration of the billing service to the new queue; p99 latency fell from 900 ms to 240 ms.",
@@ -603,6 +605,14 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "{worst} on {text:?}");
+    }
+    for (a, b) in queries.embed(&texts).unwrap().iter().zip(&old) {
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "unfolded: {worst}");
     }
     let alone = streamlined.embed(&texts[1..2]).unwrap();
     let worst = alone[0]

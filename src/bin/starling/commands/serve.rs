@@ -160,8 +160,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     );
     let token = token(config)?;
     let lock = crate::client::lock_to_write(config, "starling serve")?;
-    let embedder =
-        services::open_embedder(config, starling::backends::fastembed::Workload::Queries)?;
+    let embedder = services::open_embedder(config, starling::backends::fastembed::Workload::Bulk)?;
     let vocabulary = services::open_vocabulary(config)?;
     let notes = services::open_store(config, lock, embedder.dimension())?;
     let generator = super::load_generator(config)?;
