@@ -248,6 +248,13 @@ impl<'a> Node<'a> {
         self.ints.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
     }
 
+    /// The node's (first) result, if it is an `op_type` node of `inputs` inputs.
+    fn output_of(&self, op_type: &str, inputs: usize) -> Option<&String> {
+        self.outputs
+            .first()
+            .filter(|_| self.is(op_type) && self.inputs.len() == inputs)
+    }
+
     fn is(&self, op_type: &str) -> bool {
         self.op_type == op_type && (self.domain.is_empty() || self.domain == "ai.onnx")
     }
@@ -336,11 +343,7 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
     // value -> (int8 table, its per-row scale), for `Mul(Cast(table to float), scale)`.
     let mut dequantized: HashMap<String, (String, String)> = HashMap::new();
     for node in &nodes {
-        let Some(out) = node
-            .outputs
-            .first()
-            .filter(|_| node.is("Mul") && node.inputs.len() == 2)
-        else {
+        let Some(out) = node.output_of("Mul", 2) else {
             continue;
         };
         let Some(&cast) = producer.get(node.inputs[0].as_str()) else {
@@ -373,11 +376,7 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
     let mut renamed: HashMap<String, String> = HashMap::new();
     let mut removed: HashSet<usize> = HashSet::new();
     for (index, node) in nodes.iter().enumerate() {
-        let Some(out) = node
-            .outputs
-            .first()
-            .filter(|_| node.is("Where") && node.inputs.len() == 3)
-        else {
+        let Some(out) = node.output_of("Where", 3) else {
             continue;
         };
         let Some(&check) = producer.get(node.inputs[0].as_str()) else {

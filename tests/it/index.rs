@@ -597,28 +597,20 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     assert!(texts.len() > 15, "{} texts", texts.len());
     let new = streamlined.embed(&texts).unwrap();
     let old = shipped.embed(&texts).unwrap();
+    let worst = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
     for ((a, b), text) in new.iter().zip(&old).zip(&texts) {
         assert_eq!(a.len(), 384);
-        let worst = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 1e-4, "{worst} on {text:?}");
+        assert!(worst(a, b) < 1e-4, "{} on {text:?}", worst(a, b));
     }
     for (a, b) in queries.embed(&texts).unwrap().iter().zip(&old) {
-        let worst = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        assert!(worst < 1e-4, "unfolded: {worst}");
+        assert!(worst(a, b) < 1e-4, "unfolded: {}", worst(a, b));
     }
     let alone = streamlined.embed(&texts[1..2]).unwrap();
-    let worst = alone[0]
-        .iter()
-        .zip(&new[1])
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
-    assert!(worst < 1e-4, "alone and in a batch differ by {worst}");
+    let apart = worst(&alone[0], &new[1]);
+    assert!(apart < 1e-4, "alone and in a batch differ by {apart}");
 }
