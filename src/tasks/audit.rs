@@ -1655,6 +1655,32 @@ mod tests {
         (verdict, differences)
     }
 
+    /// The differences of a claim the notes contradict, the first of `kind`.
+    fn contradicted(claim: &str, note: &str, kind: &str) -> Vec<Difference> {
+        let (v, d) = verdict(claim, note, 0.7);
+        assert_eq!(
+            (v, d.first().map(|d| &*d.kind)),
+            (Verdict::Contradicted, Some(kind)),
+            "{d:?}"
+        );
+        d
+    }
+
+    fn supported(claim: &str, note: &str) {
+        let (v, d) = verdict(claim, note, 0.7);
+        assert_eq!(v, Verdict::Supported, "{claim} / {note}: {d:?}");
+    }
+
+    fn not_contradicted(claim: &str, note: &str) {
+        let (v, d) = verdict(claim, note, 0.7);
+        assert_ne!(v, Verdict::Contradicted, "{claim} / {note}: {d:?}");
+    }
+
+    /// A difference's two quoted sides (claim, notes).
+    fn quoted(d: &Difference) -> (&str, &str) {
+        (d.claim.as_str(), d.notes.as_str())
+    }
+
     #[test]
     fn verdicts_compare_values_owners_and_dates() {
         let (v, d) = verdict(
@@ -1665,12 +1691,10 @@ mod tests {
         assert_eq!(v, Verdict::Contradicted);
         assert_eq!((d[0].claim.as_str(), d[0].notes.as_str()), ("21", "19"));
         assert_eq!(describe(&d[0]), "claim 21, notes 19 at log.md:7");
-        let (v, _) = verdict(
+        supported(
             "I deleted 19 of the 23 legacy rules.",
             "deleted 19 of the 23 old rules",
-            0.7,
         );
-        assert_eq!(v, Verdict::Supported);
         let (v, _) = verdict(
             "I deleted 19 of the 23 legacy rules.",
             "deleted 19 of the 23 old rules",
@@ -1706,85 +1730,58 @@ mod tests {
 
     #[test]
     fn a_change_told_the_wrong_way_round_is_a_difference() {
-        let (v, d) = verdict(
+        let d = contradicted(
             "Support tickets per week fell from 320 to 180 after the new help centre.",
             "help centre launch: tickets/week went from 180 (Jan) to 320",
-            0.7,
+            "order",
         );
-        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "order"), "{d:?}");
         assert_eq!(
             describe(&d[0]),
             "claim from 320 to 180, notes from 180 to 320 at log.md:7"
         );
-        let (v, _) = verdict(
+        supported(
             "Support tickets per week fell from 320 to 180 after the new help centre.",
             "help centre launch: tickets/week 320 → 180",
-            0.7,
         );
-        assert_eq!(v, Verdict::Supported);
-        let (v, d) = verdict(
+        let d = contradicted(
             "Moving the builds to spot instances cut our CI bill by 35%.",
             "spot instances for CI: bill up 35% (more retries)",
-            0.7,
+            "direction",
         );
-        assert_eq!(
-            (v, &*d[0].kind),
-            (Verdict::Contradicted, "direction"),
-            "{d:?}"
-        );
-        assert_eq!(
-            (d[0].claim.as_str(), d[0].notes.as_str()),
-            ("cut our CI bill by 35%", "up 35%")
-        );
-        let (v, _) = verdict(
+        assert_eq!(quoted(&d[0]), ("cut our CI bill by 35%", "up 35%"));
+        supported(
             "Moving the builds to spot instances cut our CI bill by 35%.",
             "spot instances for CI: bill down 35%, 12% more retries",
-            0.7,
         );
-        assert_eq!(v, Verdict::Supported);
     }
 
     #[test]
     fn all_of_a_set_where_the_notes_count_part_of_it_is_a_difference() {
-        let (v, d) = verdict(
+        let d = contradicted(
             "All six review actions were closed within a month.",
             "review actions: 5 of 6 closed within 30 days, #6 waits on finance",
-            0.7,
+            "figure",
         );
-        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
-        assert_eq!(
-            (d[0].claim.as_str(), d[0].notes.as_str()),
-            ("All six", "5 of 6")
-        );
-        let (v, _) = verdict(
+        assert_eq!(quoted(&d[0]), ("All six", "5 of 6"));
+        not_contradicted(
             "All six review actions were closed within a month.",
             "review actions: 6/6 closed within 30 days",
-            0.7,
         );
-        assert_ne!(v, Verdict::Contradicted);
-        let (v, d) = verdict(
+        let d = contradicted(
             "Four of the five squads adopted the new release template.",
             "release template adoption: 5/5 squads by end of June",
-            0.7,
+            "figure",
         );
-        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
-        assert_eq!(
-            (d[0].claim.as_str(), d[0].notes.as_str()),
-            ("Four of the five", "5/5")
-        );
-        let (v, _) = verdict(
+        assert_eq!(quoted(&d[0]), ("Four of the five", "5/5"));
+        supported(
             "Three out of four regions moved to the new billing run.",
             "billing run: 3 of 4 regions moved, APAC next",
-            0.7,
         );
-        assert_eq!(v, Verdict::Supported);
         // A count of something else on the line ("4/4 replied") is not the claim's count.
-        let (v, _) = verdict(
+        not_contradicted(
             "Only 3 of 4 leads said the new rota was fair.",
             "survey of leads (4/4 replied): rota fair → 3 yes",
-            0.7,
         );
-        assert_ne!(v, Verdict::Contradicted);
         // A date is not a part of a set.
         assert!(counted_sets("went live 4/5/2024, all good").is_empty());
         assert_eq!(counted_sets("each of the 3 teams")[0].0, 3);
@@ -1810,92 +1807,70 @@ mod tests {
         }
         // A spelled share is a figure the notes back: with one other figure they do not hold,
         // the claim is still as much backed as not.
-        let (v, _) = verdict(
+        supported(
             "I halved the nightly build time across 14 repos.",
             "nightly build: down 50% since the cache change",
-            0.7,
         );
-        assert_eq!(v, Verdict::Supported);
         assert!(measures("within a quarter, half the time").is_empty());
-        let (v, _) = verdict(
+        not_contradicted(
             "We cut the cloud bill by half.",
             "cloud bill -30% after rightsizing",
-            0.7,
         );
-        assert_ne!(v, Verdict::Contradicted);
     }
 
     #[test]
     fn a_value_agrees_only_with_a_figure_of_its_own_kind_when_both_are_counted() {
-        let (v, d) = verdict(
+        contradicted(
             "We closed 12 critical and 30 minor findings before the audit.",
             "pre-audit: closed 30 critical, 12 minor findings",
-            0.7,
+            "figure",
         );
-        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
-        let (v, _) = verdict(
+        supported(
             "We closed 12 critical and 30 minor findings before the audit.",
             "pre-audit: closed 12 critical, 30 minor findings",
-            0.7,
         );
-        assert_eq!(v, Verdict::Supported);
     }
 
     #[test]
     fn a_month_tied_to_the_same_word_and_all_against_part_are_differences() {
-        let (v, d) = verdict(
+        let d = contradicted(
             "Her promotion to principal was approved, effective April.",
             "promotion to principal approved at committee, effective June",
-            0.7,
+            "date",
         );
-        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "date"), "{d:?}");
-        assert_eq!(
-            (d[0].claim.as_str(), d[0].notes.as_str()),
-            ("effective apr", "effective jun")
-        );
-        let (v, _) = verdict(
+        assert_eq!(quoted(&d[0]), ("effective apr", "effective jun"));
+        not_contradicted(
             "Her promotion to principal was approved, effective April.",
             "promotion to principal approved in June, effective April",
-            0.7,
         );
-        assert_ne!(v, Verdict::Contradicted);
         // "may" in lower case is not a month.
         assert!(month_cues("by may be late").is_empty());
         assert!(!names_month("market summary for the mayor", 3));
         assert!(names_month("since Sept, then March", 9) && names_month("in Mar", 3));
-        let (v, d) = verdict(
+        contradicted(
             "The new contrast tokens fixed every chart on the dashboard.",
             "contrast tokens shipped: fixes half the charts, rest need the new palette",
-            0.7,
+            "scope",
         );
-        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "scope"), "{d:?}");
-        let (v, _) = verdict(
+        not_contradicted(
             "The new contrast tokens fixed every chart on the dashboard.",
             "contrast tokens shipped: half the charts first, then all charts by Friday",
-            0.7,
         );
-        assert_ne!(v, Verdict::Contradicted);
         assert!(wholes("we met every week, all the time").is_empty());
     }
 
     #[test]
     fn an_amount_per_another_period_is_a_difference() {
-        let (v, d) = verdict(
+        let d = contradicted(
             "I spent a day a week pairing with the new hires.",
             "pairing with new hires: a day a month since May",
-            0.7,
+            "figure",
         );
-        assert_eq!((v, &*d[0].kind), (Verdict::Contradicted, "figure"), "{d:?}");
-        assert_eq!(
-            (d[0].claim.as_str(), d[0].notes.as_str()),
-            ("a day a week", "a day a month")
-        );
-        let (v, _) = verdict(
+        assert_eq!(quoted(&d[0]), ("a day a week", "a day a month"));
+        not_contradicted(
             "I spent a day a week pairing with the new hires.",
             "pairing with new hires: one day a week since May",
-            0.7,
         );
-        assert_ne!(v, Verdict::Contradicted);
         assert_eq!(
             rates("about 40 hours per week on call"),
             vec![(
