@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use starling::backends::Embedder as _;
 use starling::backends::VectorStore;
 use starling::config::Config;
 use starling::files;
@@ -160,9 +159,12 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     );
     let token = token(config)?;
     let lock = crate::client::lock_to_write(config, "starling serve")?;
-    let embedder = services::open_embedder(config, starling::backends::fastembed::Workload::Bulk)?;
+    let (embedder, notes) = services::open_embedder_beside(
+        config,
+        starling::backends::fastembed::Workload::Bulk,
+        |dimension| services::open_store(config, lock, dimension),
+    )?;
     let vocabulary = services::open_vocabulary(config)?;
-    let notes = services::open_store(config, lock, embedder.dimension())?;
     let generator = super::load_generator(config)?;
     let rules = RuleSet::load(&config.tone.rules)?;
     let map_cache_path = services::index_dir(config).join("map-judgments.json");
