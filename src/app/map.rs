@@ -32,7 +32,7 @@ pub const MAX_K: usize = 20;
 pub struct MapRequest {
     /// The rubric: Markdown (sections and bullets, or a table), or TOML / YAML when
     /// `rubric_name` ends so.
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     pub rubric: String,
     /// The rubric's file name: its format by extension, and its title when it has none.
     pub rubric_name: Option<String>,

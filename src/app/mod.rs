@@ -44,9 +44,12 @@ pub fn check_date(field: &'static str, value: &Option<String>) -> Result<()> {
     }
 }
 
-/// Text the request is about: at least one character that is not white space.
+/// Text the request is about: at least one character that is not white space. White space is
+/// Unicode's and JSON Schema's (ECMAScript `\s`) together, so the OpenAPI pattern
+/// `[^\s\u0085]` and this check accept the same strings: U+0085 is white space to Unicode
+/// only, U+FEFF to ECMAScript only.
 pub fn check_text(field: &'static str, value: &str) -> Result<()> {
-    if value.trim().is_empty() {
+    if value.chars().all(|c| c.is_whitespace() || c == '\u{feff}') {
         return Err(Error::invalid(field, "empty; send some text"));
     }
     Ok(())
@@ -63,4 +66,19 @@ pub fn parse_rubric(text: &str, name: Option<&str>) -> Result<crate::tasks::rubr
         .map_err(|err| Error::invalid("rubric", err.to_string()))?;
     crate::tasks::rubric::require_items(&name, rubric)
         .map_err(|err| Error::unusable("rubric", err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_text;
+
+    #[test]
+    fn text_is_blank_by_unicode_and_by_json_schema_alike() {
+        for blank in ["", " \t\n", "\u{85}", "\u{feff}", "\u{a0}\u{3000}"] {
+            assert!(check_text("competency", blank).is_err(), "{blank:?}");
+        }
+        for text in ["x", " Q3 ", "\u{1c}"] {
+            assert!(check_text("competency", text).is_ok(), "{text:?}");
+        }
+    }
 }

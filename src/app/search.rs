@@ -13,7 +13,7 @@ use crate::notes::retrieve;
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// The question or words to look for.
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     pub query: String,
     /// Number of results.
     #[serde(default = "default_k")]

@@ -27,7 +27,7 @@ pub const MAX_STORIES: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct StarDraftRequest {
     /// The competency to write about, e.g. "Ownership of production incidents".
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     pub competency: String,
     /// What the entry is for, to sharpen the search (e.g. "promotion to senior").
     pub context: Option<String>,
@@ -65,7 +65,7 @@ pub struct StarDraftRequest {
 #[serde(deny_unknown_fields)]
 pub struct StarRubricRequest {
     /// The career-ladder rubric: Markdown, or TOML / YAML when `rubric_name` ends so.
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     pub rubric: String,
     /// The rubric's file name: its format by extension, and its title when it has none.
     pub rubric_name: Option<String>,

@@ -13,7 +13,7 @@ use crate::tasks::stories::{self, Answer};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoriesRequest {
-    #[schema(pattern = r"\S")]
+    #[schema(pattern = r"[^\s\u0085]")]
     pub questions: String,
     /// Stories per question, best first (default 3, at most 50).
     #[schema(minimum = 1, maximum = 50)]
