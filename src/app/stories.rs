@@ -27,6 +27,9 @@ pub struct StoriesRequest {
     /// Accepted as the command line's `--no-model` is: the ranking never uses the model.
     #[serde(default)]
     pub no_model: bool,
+    /// Also tell each question's best story in STAR form (`star` in each answer).
+    #[serde(default)]
+    pub star: bool,
 }
 
 /// The stories for each question. The JSON field names are a contract (`stories --format
@@ -41,6 +44,11 @@ pub struct StoriesReport {
 impl StoriesReport {
     pub fn to_markdown(&self) -> String {
         stories::to_markdown(&self.questions)
+    }
+
+    /// One self-contained HTML page.
+    pub fn to_html(&self) -> String {
+        stories::to_html(&self.file, &self.questions)
     }
 }
 
@@ -79,6 +87,7 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
         &questions,
         k,
         &SearchFilter::notes(&request.path, &request.since, &request.until),
+        request.star,
     )?;
     Ok(StoriesReport {
         file: file.to_string(),

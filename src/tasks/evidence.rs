@@ -337,6 +337,9 @@ pub struct NoteCandidate {
     pub probability: f32,
     /// Other notes folded into this one as near-duplicates.
     pub duplicates: Vec<String>,
+    /// Where plain hybrid search of the query as written ranks the note among the notes it
+    /// returns (0 = first); `None` when that search did not return it.
+    pub search_rank: Option<usize>,
 }
 
 impl NoteCandidate {
@@ -471,11 +474,13 @@ pub fn candidates_and_quarantined(
     let vectors = embedder.embed(&all.iter().map(|t| glossary::expand(t)).collect::<Vec<_>>())?;
     let pool = query.pool.max(8);
     let mut ids: Vec<u64> = Vec::new();
+    // The notes in the order plain search of the query as written (the first search) gives.
+    let mut search_order: Vec<String> = Vec::new();
     // Each query hybrid, and the item alone dense: one embedding per query text.
     let searches = (0..all.len())
         .map(|i| (i, SearchMode::Hybrid))
         .chain(std::iter::once((0, SearchMode::Dense)));
-    for (i, mode) in searches {
+    for (n, (i, mode)) in searches.enumerate() {
         for hit in retrieve::search_embedded(
             store,
             &retrieve::Request {
@@ -486,6 +491,9 @@ pub fn candidates_and_quarantined(
             },
             vectors[i].clone(),
         )? {
+            if n == 0 && !search_order.contains(&hit.chunk.path) {
+                search_order.push(hit.chunk.path.clone());
+            }
             if !ids.contains(&hit.id) {
                 ids.push(hit.id);
             }
@@ -571,6 +579,7 @@ pub fn candidates_and_quarantined(
                     .then(a.chunk.line_start.cmp(&b.chunk.line_start))
             });
             NoteCandidate {
+                search_rank: search_order.iter().position(|p| *p == path),
                 path,
                 passages,
                 features: Vec::new(),
@@ -754,6 +763,7 @@ pub(crate) fn candidate(path: &str, text: &str, probability: f32) -> NoteCandida
         features: vec![],
         probability,
         duplicates: vec![],
+        search_rank: None,
     }
 }
 

@@ -572,7 +572,7 @@ fn lowered(features: &Judgment, model: &Judgment) -> Judgment {
     }
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -477,16 +477,6 @@ pub fn gather(
             }
         }
     }
-    let as_evidence = |p: &evidence::Passage| Evidence {
-        id: String::new(),
-        path: p.chunk.path.clone(),
-        line_start: p.chunk.line_start,
-        line_end: p.chunk.line_end,
-        heading: p.chunk.heading.clone(),
-        text: p.text.clone(),
-        relevance: p.similarity,
-        pinned: false,
-    };
     let stories = build_stories(&notes, evidence::judge().partial);
     let chosen = request.story.min(stories.len().saturating_sub(1));
     let mut evidence: Vec<Evidence> = request
@@ -504,79 +494,18 @@ pub fn gather(
         })
         .collect();
     if let Some(story) = stories.get(chosen) {
-        let vector = embedder
-            .embed(&[crate::notes::glossary::expand(&query)])?
-            .remove(0);
-        let per_note = (k / story.notes.len()).max(2);
-        for path in &story.notes {
-            // The whole note, not only the passages retrieval happened to return: a story's
-            // situation and result often sit in sections that do not name the competency.
-            let hits = retrieve::search_embedded(
-                store,
-                &retrieve::Request {
-                    text: query.clone(),
-                    k: 24,
-                    filter: SearchFilter {
-                        path_prefix: Some(path.clone()),
-                        ..request.filter.clone()
-                    },
-                    mode: crate::backends::SearchMode::Dense,
-                },
-                vector.clone(),
-            )?;
-            let ids: Vec<u64> = hits
-                .iter()
-                .filter(|h| &h.chunk.path == path)
-                .map(|h| h.id)
-                .collect();
-            let mut passages: Vec<Evidence> = store
-                .get(&ids)?
-                .into_iter()
-                .map(|s| {
-                    let text = s
-                        .chunk
-                        .text
-                        .lines()
-                        .filter(|l| !looks_like_instruction(l))
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    Evidence {
-                        id: String::new(),
-                        path: s.chunk.path.clone(),
-                        line_start: s.chunk.line_start,
-                        line_end: s.chunk.line_end,
-                        heading: s.chunk.heading.clone(),
-                        text,
-                        relevance: retrieve::cosine(&vector, &s.dense),
-                        pinned: false,
-                    }
-                })
-                .filter(|e| e.text.split_whitespace().count() >= 3)
-                .collect();
-            if passages.is_empty() {
-                if let Some(note) = notes.iter().find(|n| &n.path == path) {
-                    passages = note.passages.iter().map(as_evidence).collect();
-                }
-            }
-            passages.sort_by(|a, b| {
-                b.relevance
-                    .total_cmp(&a.relevance)
-                    .then(a.line_start.cmp(&b.line_start))
-            });
-            passages.truncate(per_note);
-            // In reading order within the note.
-            passages.sort_by_key(|e| e.line_start);
-            for item in passages {
-                let overlaps = evidence.iter().any(|e| {
-                    e.path == item.path
-                        && e.line_start <= item.line_end
-                        && item.line_start <= e.line_end
-                });
-                if !overlaps {
-                    evidence.push(item);
-                }
-            }
-        }
+        story_evidence(
+            embedder,
+            store,
+            &StoryQuery {
+                text: &query,
+                filter: &request.filter,
+                notes: &notes,
+                k,
+            },
+            story,
+            &mut evidence,
+        )?;
     }
     for (index, item) in evidence.iter_mut().enumerate() {
         item.id = format!("E{}", index + 1);
@@ -585,7 +514,7 @@ pub fn gather(
         notes
             .iter()
             .take(5)
-            .map(|n| as_evidence(n.best()))
+            .map(|n| passage_evidence(n.best()))
             .collect()
     } else {
         Vec::new()
@@ -597,6 +526,115 @@ pub fn gather(
         stories,
         chosen,
     })
+}
+
+/// A retrieved passage as a piece of evidence (numbered later).
+fn passage_evidence(p: &evidence::Passage) -> Evidence {
+    Evidence {
+        id: String::new(),
+        path: p.chunk.path.clone(),
+        line_start: p.chunk.line_start,
+        line_end: p.chunk.line_end,
+        heading: p.chunk.heading.clone(),
+        text: p.text.clone(),
+        relevance: p.similarity,
+        pinned: false,
+    }
+}
+
+/// What a story's passages are read for: the query (a competency or a question, as searched),
+/// the filter, the candidates the story was built from, and about how many passages in all.
+pub struct StoryQuery<'a> {
+    pub text: &'a str,
+    pub filter: &'a SearchFilter,
+    pub notes: &'a [evidence::NoteCandidate],
+    pub k: usize,
+}
+
+/// Appends the passages of `story`'s notes a draft reads to `evidence` (those that do not
+/// overlap what it holds): per note the ones closest to the query, at least two, in reading
+/// order within the note. The whole note is searched, not only the passages retrieval happened
+/// to return: a story's situation and result often sit in sections that do not name the
+/// competency.
+pub fn story_evidence(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    query: &StoryQuery,
+    story: &Story,
+    evidence: &mut Vec<Evidence>,
+) -> Result<()> {
+    let vector = embedder
+        .embed(&[crate::notes::glossary::expand(query.text)])?
+        .remove(0);
+    let per_note = (query.k / story.notes.len().max(1)).max(2);
+    for path in &story.notes {
+        let hits = retrieve::search_embedded(
+            store,
+            &retrieve::Request {
+                text: query.text.to_string(),
+                k: 24,
+                filter: SearchFilter {
+                    path_prefix: Some(path.clone()),
+                    ..query.filter.clone()
+                },
+                mode: crate::backends::SearchMode::Dense,
+            },
+            vector.clone(),
+        )?;
+        let ids: Vec<u64> = hits
+            .iter()
+            .filter(|h| &h.chunk.path == path)
+            .map(|h| h.id)
+            .collect();
+        let mut passages: Vec<Evidence> = store
+            .get(&ids)?
+            .into_iter()
+            .map(|s| {
+                let text = s
+                    .chunk
+                    .text
+                    .lines()
+                    .filter(|l| !looks_like_instruction(l))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Evidence {
+                    id: String::new(),
+                    path: s.chunk.path.clone(),
+                    line_start: s.chunk.line_start,
+                    line_end: s.chunk.line_end,
+                    heading: s.chunk.heading.clone(),
+                    text,
+                    relevance: retrieve::cosine(&vector, &s.dense),
+                    pinned: false,
+                }
+            })
+            .filter(|e| e.text.split_whitespace().count() >= 3)
+            .collect();
+        if passages.is_empty() {
+            if let Some(note) = query.notes.iter().find(|n| &n.path == path) {
+                passages = note.passages.iter().map(passage_evidence).collect();
+            }
+        }
+        passages.sort_by(|a, b| {
+            b.relevance
+                .total_cmp(&a.relevance)
+                .then(a.line_start.cmp(&b.line_start))
+        });
+        passages.truncate(per_note);
+        // In reading order within the note.
+        passages.sort_by_key(|e| e.line_start);
+        for item in passages {
+            let overlaps = evidence.iter().any(|e| {
+                e.path == item.path
+                    && e.line_start <= item.line_end
+                    && item.line_start <= e.line_end
+            });
+            if !overlaps {
+                evidence.push(item);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A sentence of evidence, with the id it came from.

@@ -57,6 +57,24 @@ pub struct Answer {
     pub pinned: Vec<Pinned>,
     /// Best first.
     pub stories: Vec<StoryHit>,
+    /// A STAR outline of the best story (`stories --star`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub star: Option<Outline>,
+}
+
+/// The best story told in four parts, every sentence from its notes (the extractive STAR draft
+/// of `star --no-model`, drafted from this story).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Outline {
+    /// Each part's text, every sentence followed by its evidence ids (` [E1]`); empty when no
+    /// sentence of the story reads as that part (`warnings` says so).
+    pub situation: String,
+    pub task: String,
+    pub action: String,
+    pub result: String,
+    /// The passages the sentences cite.
+    pub citations: Vec<star::Citation>,
+    pub warnings: Vec<String>,
 }
 
 /// A story that is the best answer to more questions than this is flagged as leaned on.
@@ -181,13 +199,124 @@ fn summary(text: &str, question: &str) -> String {
     }
 }
 
-/// Ranks the notes' stories for every question; `k` stories at most per question.
+/// Reciprocal-rank constant of the fused ranking (the usual 60; 10 and 30 give the same order on
+/// our sets: only the first few places of either list matter).
+const FUSION_K: f32 = 60.0;
+
+/// A question's stories, best first, `k` at most. When the notes hold a story at all (one the
+/// judge rates likely, see `star::build_stories`), the stories and the other relevant notes are
+/// ranked by reciprocal-rank fusion of two orders: the stories' support, and where plain search
+/// of the question puts each story's anchor. The judge was fitted on ladder items, and an
+/// interview question is often closer to how the notes put it than a ladder item is, so plain
+/// search is the second opinion; it also fills the list when few stories clear the judge's bar.
+/// A question with no such story stays without one, so "no story" keeps its meaning.
+fn rank(notes: &[evidence::NoteCandidate], bar: f32, k: usize) -> Vec<star::Story> {
+    let built = star::build_stories(notes, bar);
+    if built.is_empty() {
+        return built;
+    }
+    let search_rank = |path: &str| {
+        notes
+            .iter()
+            .find(|n| n.path == path)
+            .and_then(|n| n.search_rank)
+    };
+    let mut scored: Vec<(f32, star::Story)> = Vec::new();
+    for (i, story) in built.iter().enumerate() {
+        let search = search_rank(&story.notes[0]).map_or(0.0, |r| 1.0 / (FUSION_K + r as f32));
+        scored.push((1.0 / (FUSION_K + i as f32) + search, story.clone()));
+    }
+    for note in notes {
+        let Some(r) = note.search_rank else { continue };
+        if note.best().similarity < star::RELEVANCE
+            || built.iter().any(|s| s.notes.contains(&note.path))
+        {
+            continue;
+        }
+        scored.push((
+            1.0 / (FUSION_K + r as f32),
+            star::Story {
+                notes: vec![note.path.clone()],
+                score: note.probability,
+                support: note.probability,
+                ties: Vec::new(),
+            },
+        ));
+    }
+    // Stable: equal scores keep the stories first, then the search order.
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(k).map(|(_, s)| s).collect()
+}
+
+/// The STAR outline of `story` for `question`: the story's passages, drafted without a model.
+fn outline(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    question: &str,
+    filter: &SearchFilter,
+    notes: &[evidence::NoteCandidate],
+    story: &star::Story,
+) -> Result<Option<Outline>> {
+    let request = star::StarRequest {
+        competency: question.to_string(),
+        filter: filter.clone(),
+        k: STAR_PASSAGES,
+        ..Default::default()
+    };
+    let query = star::question_core(question);
+    let mut evidence = Vec::new();
+    star::story_evidence(
+        embedder,
+        store,
+        &star::StoryQuery {
+            text: &query,
+            filter,
+            notes,
+            k: STAR_PASSAGES,
+        },
+        story,
+        &mut evidence,
+    )?;
+    for (index, item) in evidence.iter_mut().enumerate() {
+        item.id = format!("E{}", index + 1);
+    }
+    let gathered = star::Gathered {
+        evidence,
+        closest: Vec::new(),
+        warnings: Vec::new(),
+        stories: vec![story.clone()],
+        chosen: 0,
+    };
+    Ok(
+        match star::draft_from(embedder, gathered, None, &request)? {
+            star::Outcome::Draft(draft) => {
+                let report = draft.report();
+                Some(Outline {
+                    situation: report.situation,
+                    task: report.task,
+                    action: report.action,
+                    result: report.result,
+                    citations: report.citations,
+                    warnings: report.warnings,
+                })
+            }
+            _ => None,
+        },
+    )
+}
+
+/// Passages an outline reads, as `star`'s default `-k`.
+const STAR_PASSAGES: usize = 6;
+
+/// Ranks the notes' stories for every question; `k` stories at most per question; with
+/// `outline`, the best story of each is also told in STAR form.
 pub fn find(
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
     questions: &[Question],
     k: usize,
     filter: &SearchFilter,
+    with_outline: bool,
 ) -> Result<Vec<Answer>> {
     let bar = evidence::judge().partial;
     let mut answers = Vec::with_capacity(questions.len());
@@ -204,9 +333,15 @@ pub fn find(
                 contrast: Vec::new(),
             },
         )?;
-        let stories = star::build_stories(&notes, bar)
+        let ranked = rank(&notes, bar, k.max(1));
+        let star = match ranked.first() {
+            Some(best) if with_outline => {
+                outline(embedder, store, &question.question, filter, &notes, best)?
+            }
+            _ => None,
+        };
+        let stories = ranked
             .into_iter()
-            .take(k.max(1))
             .filter_map(|story| {
                 let anchor = notes.iter().find(|n| n.path == story.notes[0])?;
                 let passage = anchor.best();
@@ -227,6 +362,7 @@ pub fn find(
             none: stories.is_empty() && question.pinned.is_empty(),
             pinned: question.pinned.clone(),
             stories,
+            star,
         });
     }
     // How many questions each story answers best.
@@ -275,6 +411,25 @@ pub fn to_markdown(answers: &[Answer]) -> String {
                 story.path, story.line_start, story.line_end, story.score, story.summary
             ));
         }
+        if let Some(outline) = &answer.star {
+            out.push('\n');
+            for (title, text) in outline.parts() {
+                out.push_str(&format!(
+                    "**{title}.** {}\n\n",
+                    if text.is_empty() {
+                        "_no sentence of the story reads as this part_"
+                    } else {
+                        text
+                    }
+                ));
+            }
+            for c in &outline.citations {
+                out.push_str(&format!(
+                    "[{}]: {}:{}-{}\n",
+                    c.id, c.path, c.line_start, c.line_end
+                ));
+            }
+        }
         out.push('\n');
     }
     let missing: Vec<&Answer> = answers.iter().filter(|a| a.none).collect();
@@ -285,6 +440,123 @@ pub fn to_markdown(answers: &[Answer]) -> String {
         }
     }
     out
+}
+
+impl Outline {
+    /// The four parts with their titles, in order.
+    pub fn parts(&self) -> [(&'static str, &str); 4] {
+        [
+            ("Situation", self.situation.as_str()),
+            ("Task", self.task.as_str()),
+            ("Action", self.action.as_str()),
+            ("Result", self.result.as_str()),
+        ]
+    }
+}
+
+/// The answers as one self-contained HTML page (no script, no outside resource, as the rubric
+/// map's): a summary table of the questions, then each question with its stories, its outline
+/// and the flags.
+pub fn to_html(file: &str, answers: &[Answer]) -> String {
+    use crate::tasks::map::escape;
+    let mut html = String::from("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n");
+    html.push_str(&format!(
+        "<title>Interview stories: {}</title>\n",
+        escape(file)
+    ));
+    html.push_str("<style>body{font:15px/1.45 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}.none{background:#ffebee}.leaned{color:#b71c1c}.q{margin:.6rem 0;padding:.3rem .6rem;border-left:.4rem solid #2e7d32;background:#f1f8e9}.q.none{border-color:#c62828}code{font-size:90%}dt{font-weight:600}dd{margin:0 0 .4rem 1rem}</style>\n</head><body>\n");
+    html.push_str(&format!(
+        "<h1>Interview stories: {}</h1>\n<table id=\"summary\"><tr><th>Line</th><th>Question</th><th>Best story</th></tr>\n",
+        escape(file)
+    ));
+    for answer in answers {
+        let best = match (answer.stories.first(), answer.pinned.first()) {
+            (Some(story), _) => format!(
+                "<code>{}:{}-{}</code>",
+                escape(&story.path),
+                story.line_start,
+                story.line_end
+            ),
+            (None, Some(pin)) => format!("linked: [[{}]]", escape(&pin.link)),
+            (None, None) => "<strong>no story in the notes</strong>".to_string(),
+        };
+        html.push_str(&format!(
+            "<tr{}><td>{}</td><td>{}</td><td>{best}</td></tr>\n",
+            if answer.none { " class=\"none\"" } else { "" },
+            answer.line,
+            escape(&answer.question)
+        ));
+    }
+    html.push_str("</table>\n");
+    for answer in answers {
+        html.push_str(&format!(
+            "<div class=\"q{}\"><h2>{} <small>(line {})</small></h2>\n",
+            if answer.none { " none" } else { "" },
+            escape(&answer.question),
+            answer.line
+        ));
+        for pin in &answer.pinned {
+            html.push_str(&format!(
+                "<p>Linked: [[{}]]{}</p>\n",
+                escape(&pin.link),
+                pin.line.map_or(String::new(), |l| format!(" (line {l})"))
+            ));
+        }
+        if answer.none {
+            html.push_str("<p><strong>No story in the notes.</strong></p>\n");
+        }
+        if !answer.stories.is_empty() {
+            html.push_str("<ol>\n");
+            for story in &answer.stories {
+                let leaned = if story.best_for >= LEANED_ON {
+                    format!(" <span class=\"leaned\">(best answer to {} questions: find another)</span>", story.best_for)
+                } else {
+                    String::new()
+                };
+                html.push_str(&format!(
+                    "<li><code>{}:{}-{}</code> ({:.2}){leaned}: {}</li>\n",
+                    escape(&story.path),
+                    story.line_start,
+                    story.line_end,
+                    story.score,
+                    escape(&story.summary)
+                ));
+            }
+            html.push_str("</ol>\n");
+        }
+        if let Some(outline) = &answer.star {
+            html.push_str("<dl class=\"star\">\n");
+            for (title, text) in outline.parts() {
+                html.push_str(&format!(
+                    "<dt>{title}</dt><dd>{}</dd>\n",
+                    if text.is_empty() {
+                        "<em>no sentence of the story reads as this part</em>".to_string()
+                    } else {
+                        escape(text)
+                    }
+                ));
+            }
+            html.push_str("</dl>\n<p>");
+            let cites: Vec<String> = outline
+                .citations
+                .iter()
+                .map(|c| {
+                    format!(
+                        "[{}] <code>{}:{}-{}</code>",
+                        escape(&c.id),
+                        escape(&c.path),
+                        c.line_start,
+                        c.line_end
+                    )
+                })
+                .collect();
+            html.push_str(&cites.join("; "));
+            html.push_str("</p>\n");
+        }
+        html.push_str("</div>\n");
+    }
+    html.push_str("</body></html>\n");
+    html
 }
 
 #[cfg(test)]

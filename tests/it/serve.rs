@@ -268,11 +268,18 @@ fn every_feature_answers_over_http_and_generation_streams() {
     let (status, stories) = server.call(
         "POST",
         "/v1/stories",
-        Some(json!({"questions": "- Tell me about a time you made the build faster.\n", "k": 2})),
+        Some(json!({"questions": "- Tell me about a time you made the build faster.\n", "k": 2, "star": true})),
     );
     assert_eq!(status, 200, "{stories}");
     assert_eq!(
         stories["questions"][0]["stories"][0]["path"], "work/2025-03-ci-flakes.md",
+        "{stories}"
+    );
+    assert!(
+        !stories["questions"][0]["star"]["citations"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "{stories}"
     );
     // Past the documented maxima: refused, never clamped silently.

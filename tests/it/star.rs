@@ -421,6 +421,53 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
         assert!(!story["summary"].as_str().unwrap().is_empty(), "{story}");
     }
 
+    assert!(
+        questions.iter().all(|q| q.get("star").is_none()),
+        "{answer}"
+    );
+
+    // --star tells each best story in four parts, every sentence cited to that story's notes.
+    let output = run(starling(home.path())
+        .arg("stories")
+        .arg(home.path().join("interview.md"))
+        .args(["--format", "json", "--no-model", "--star"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let build = &answer["questions"][2];
+    let outline = &build["star"];
+    let story_notes: Vec<&str> = build["stories"][0]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(!outline["action"].as_str().unwrap().is_empty(), "{outline}");
+    let cited: Vec<&str> = outline["citations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(!cited.is_empty(), "{outline}");
+    assert!(
+        cited.iter().all(|p| story_notes.contains(p)),
+        "{cited:?} outside the story {story_notes:?}"
+    );
+    assert!(answer["questions"][3].get("star").is_none(), "{answer}");
+
+    // HTML: one self-contained page with the outline and the question without a story.
+    let output = run(starling(home.path())
+        .arg("stories")
+        .arg(home.path().join("interview.md"))
+        .args(["--format", "html", "--star"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = stdout(&output);
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+    assert!(page.contains("No story in the notes."), "{page}");
+    assert!(page.contains("<dt>Action</dt>"), "{page}");
+    assert!(page.contains("work/2025-03-ci-flakes.md"), "{page}");
+
     // Markdown names the question without a story; a file with no questions is an error.
     let output = run(starling(home.path())
         .arg("stories")

@@ -15,6 +15,8 @@ use crate::output;
 pub enum Format {
     Md,
     Json,
+    /// One self-contained page (no script, nothing fetched).
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
@@ -29,6 +31,10 @@ pub struct Args {
     /// Rank without the model (the ranking never uses it; accepted as `star` and `map` do).
     #[arg(long)]
     no_model: bool,
+    /// Also tell each question's best story in STAR form (situation, task, action, result),
+    /// every sentence from its notes and cited.
+    #[arg(long)]
+    star: bool,
     #[command(flatten)]
     notes: super::NoteFilterArgs,
 }
@@ -47,6 +53,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         since: args.notes.since.clone(),
         until: args.notes.until.clone(),
         no_model: args.no_model,
+        star: args.star,
     };
     let name = args.questions.display().to_string();
     let mut report: StoriesReport = match super::open_notes(config, "stories")? {
@@ -61,6 +68,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let report = match args.format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
         Format::Md => report.to_markdown(),
+        Format::Html => report.to_html(),
     };
     output::print(&report)?;
     Ok(ExitCode::SUCCESS)
