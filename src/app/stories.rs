@@ -7,6 +7,9 @@ use utoipa::ToSchema;
 use super::{check_date, Context};
 use crate::backends::SearchFilter;
 use crate::error::{Error, Result};
+use crate::notes::index::IndexState;
+use crate::notes::loading::relative_path;
+use crate::services;
 use crate::tasks::stories::{self, Answer};
 
 /// Interview questions: a Markdown table (first column), bullet or numbered lists, task items.
@@ -68,6 +71,33 @@ impl StoriesRequest {
     }
 }
 
+/// The indexed notes' paths as chunks name them (relative to their note root), for the links
+/// of a questions file.
+fn indexed_notes(config: &crate::config::Config) -> Result<Vec<String>> {
+    let state = IndexState::load(&services::state_path(config))?;
+    let mut bases: std::collections::HashMap<&std::path::Path, std::path::PathBuf> =
+        std::collections::HashMap::new();
+    Ok(state
+        .files
+        .iter()
+        .map(|(path, record)| {
+            // A root that is one file names its note from the folder it sits in.
+            let base = bases.entry(record.root.as_path()).or_insert_with(|| {
+                if record.root.is_file() {
+                    record
+                        .root
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                        .unwrap_or_default()
+                } else {
+                    record.root.clone()
+                }
+            });
+            relative_path(base, path)
+        })
+        .collect())
+}
+
 /// The most stories a question may ask for.
 pub const MAX_K: usize = 50;
 
@@ -88,6 +118,7 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
         k,
         &SearchFilter::notes(&request.path, &request.since, &request.until),
         request.star,
+        &indexed_notes(ctx.config)?,
     )?;
     Ok(StoriesReport {
         file: file.to_string(),

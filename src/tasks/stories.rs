@@ -10,8 +10,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::backends::{Embedder, SearchFilter, VectorStore};
+use crate::backends::{Embedder, SearchFilter, SearchMode, VectorStore};
 use crate::error::Result;
+use crate::notes::retrieve;
 use crate::tasks::{evidence, map, star};
 
 /// One question of the file.
@@ -46,6 +47,10 @@ pub struct StoryHit {
     pub notes: Vec<String>,
     /// How many questions have this story as their best answer.
     pub best_for: usize,
+    /// A note the questions file links to for this question (`[[note]]`): the user's own
+    /// choice, shown first (its `score` is 1).
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -184,6 +189,28 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
     out
 }
 
+/// The indexed note a wikilink names, as Obsidian and Dendron resolve it: the link's note part
+/// (before `#` or `|`, `.md` optional) is a path from the note root, or the end of one after a
+/// `/`, or a file's name; letter case is ignored. Several files of that name: the shortest path
+/// (the one nearest the root), then the first in order. `notes` are paths as chunks name them.
+pub fn resolve_link<'a>(link: &str, notes: &'a [String]) -> Option<&'a String> {
+    let name = link.split(['#', '|']).next().unwrap_or_default().trim();
+    let name = name.strip_suffix(".md").unwrap_or(name).trim_matches('/');
+    if name.is_empty() {
+        return None;
+    }
+    let name = name.to_lowercase();
+    let suffix = format!("/{name}");
+    notes
+        .iter()
+        .filter_map(|path| {
+            let stem = path.strip_suffix(".md").unwrap_or(path).to_lowercase();
+            (stem == name || stem.ends_with(&suffix)).then_some((stem.len(), path))
+        })
+        .min()
+        .map(|(_, path)| path)
+}
+
 /// One line that says what a passage tells: its first sentence that reads as prose.
 fn summary(text: &str, question: &str) -> String {
     let shaped: Vec<String> = text.lines().filter_map(star::shape_line).collect();
@@ -246,6 +273,44 @@ fn rank(notes: &[evidence::NoteCandidate], bar: f32, k: usize) -> Vec<star::Stor
     // Stable: equal scores keep the stories first, then the search order.
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     scored.into_iter().take(k).map(|(_, s)| s).collect()
+}
+
+/// The story a questions file links to: the linked note's passage closest to the question.
+/// `None` when the filter leaves none of the note (`--path`, `--since`, `--until`).
+fn linked_story(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    question: &str,
+    filter: &SearchFilter,
+    path: &str,
+) -> Result<Option<StoryHit>> {
+    let text = star::question_core(question);
+    let hits = retrieve::search(
+        embedder,
+        store,
+        &retrieve::Request {
+            text,
+            k: 24,
+            filter: SearchFilter {
+                path_prefix: Some(path.to_string()),
+                ..filter.clone()
+            },
+            mode: SearchMode::Dense,
+        },
+    )?;
+    Ok(hits
+        .into_iter()
+        .find(|h| h.chunk.path == path)
+        .map(|hit| StoryHit {
+            path: path.to_string(),
+            line_start: hit.chunk.line_start,
+            line_end: hit.chunk.line_end,
+            summary: summary(&hit.chunk.text, question),
+            score: 1.0,
+            notes: vec![path.to_string()],
+            best_for: 0,
+            pinned: true,
+        }))
 }
 
 /// The STAR outline of `story` for `question`: the story's passages, drafted without a model.
@@ -317,10 +382,19 @@ pub fn find(
     k: usize,
     filter: &SearchFilter,
     with_outline: bool,
+    indexed: &[String],
 ) -> Result<Vec<Answer>> {
     let bar = evidence::judge().partial;
     let mut answers = Vec::with_capacity(questions.len());
     for question in questions {
+        let mut linked: Vec<&String> = Vec::new();
+        for pin in &question.pinned {
+            if let Some(path) = resolve_link(&pin.link, indexed) {
+                if !linked.contains(&path) {
+                    linked.push(path);
+                }
+            }
+        }
         let (notes, _) = evidence::candidates_and_quarantined(
             embedder,
             store,
@@ -333,29 +407,44 @@ pub fn find(
                 contrast: Vec::new(),
             },
         )?;
-        let ranked = rank(&notes, bar, k.max(1));
-        let star = match ranked.first() {
+        let mut ranked = rank(&notes, bar, k.max(1) + linked.len());
+        ranked.retain(|story| !linked.contains(&&story.notes[0]));
+        ranked.truncate(k.max(1).saturating_sub(linked.len()));
+        let mut stories = Vec::new();
+        for path in &linked {
+            if let Some(hit) = linked_story(embedder, store, &question.question, filter, path)? {
+                stories.push(hit);
+            }
+        }
+        let best = match stories.first() {
+            Some(hit) => Some(star::Story {
+                notes: vec![hit.path.clone()],
+                score: 1.0,
+                support: 1.0,
+                ties: Vec::new(),
+            }),
+            None => ranked.first().cloned(),
+        };
+        let star = match &best {
             Some(best) if with_outline => {
                 outline(embedder, store, &question.question, filter, &notes, best)?
             }
             _ => None,
         };
-        let stories = ranked
-            .into_iter()
-            .filter_map(|story| {
-                let anchor = notes.iter().find(|n| n.path == story.notes[0])?;
-                let passage = anchor.best();
-                Some(StoryHit {
-                    path: anchor.path.clone(),
-                    line_start: passage.chunk.line_start,
-                    line_end: passage.chunk.line_end,
-                    summary: summary(&passage.text, &question.question),
-                    score: story.support,
-                    notes: story.notes,
-                    best_for: 0,
-                })
+        stories.extend(ranked.into_iter().filter_map(|story| {
+            let anchor = notes.iter().find(|n| n.path == story.notes[0])?;
+            let passage = anchor.best();
+            Some(StoryHit {
+                path: anchor.path.clone(),
+                line_start: passage.chunk.line_start,
+                line_end: passage.chunk.line_end,
+                summary: summary(&passage.text, &question.question),
+                score: story.support,
+                notes: story.notes,
+                best_for: 0,
+                pinned: false,
             })
-            .collect::<Vec<_>>();
+        }));
         answers.push(Answer {
             question: question.question.clone(),
             line: question.line,
@@ -593,5 +682,43 @@ mod tests {
         assert!(questions[1].pinned.is_empty());
         assert_eq!(questions[4].pinned[0].link, "2024-03-ledger");
         assert_eq!(questions[4].pinned[0].line, None);
+    }
+
+    #[test]
+    fn links_resolve_to_notes_as_obsidian_and_dendron_do() {
+        let notes: Vec<String> = [
+            "1on1/marek-2025-01-21.md",
+            "archive/1on1/marek-2025-01-21.md",
+            "projects/Ingress Migration.md",
+            "work.incidents.2025-03-outage.md",
+            "marek.md",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let resolve = |link: &str| resolve_link(link, &notes).map(String::as_str);
+        // By name: the copy nearest the root.
+        assert_eq!(
+            resolve("marek-2025-01-21"),
+            Some("1on1/marek-2025-01-21.md")
+        );
+        // By path, with `.md`, a heading or an alias, and any letter case.
+        assert_eq!(
+            resolve("archive/1on1/marek-2025-01-21.md"),
+            Some("archive/1on1/marek-2025-01-21.md")
+        );
+        assert_eq!(
+            resolve("ingress migration#Rollout|the migration"),
+            Some("projects/Ingress Migration.md")
+        );
+        // Dendron's dotted names are file names.
+        assert_eq!(
+            resolve("work.incidents.2025-03-outage"),
+            Some("work.incidents.2025-03-outage.md")
+        );
+        // A name is whole: `marek` is not `marek-2025-01-21`; a heading link names no note.
+        assert_eq!(resolve("marek"), Some("marek.md"));
+        assert_eq!(resolve("#Vendor dispute"), None);
+        assert_eq!(resolve("no-such-note"), None);
     }
 }

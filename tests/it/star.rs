@@ -385,7 +385,8 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
 | Tell me about a production incident you owned | |\n\
 | Someone junior you helped grow | [[#Mentoring]] |\n\n\
 - Describe how you made the build faster and less flaky\n\
-- [ ] A time you negotiated a vendor contract and a budget\n\n### Mentoring\n\nSee my 1:1 notes.\n",
+- [ ] A time you negotiated a vendor contract and a budget\n\
+- A schema change other teams had to make [[Rfc-Event-Schema#Decision|the RFC]]\n\n### Mentoring\n\nSee my 1:1 notes.\n",
     )
     .unwrap();
     let output = run(starling(home.path()).arg("stories").arg(&questions).args([
@@ -396,7 +397,7 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
     assert!(output.status.success(), "{}", stderr(&output));
     let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let questions = answer["questions"].as_array().unwrap();
-    assert_eq!(questions.len(), 4, "{answer}");
+    assert_eq!(questions.len(), 5, "{answer}");
     let first_path = |i: usize| {
         questions[i]["stories"][0]["path"]
             .as_str()
@@ -410,9 +411,21 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
     );
     assert_eq!(questions[0]["line"], 5);
     assert_eq!(questions[1]["pinned"][0]["link"], "#Mentoring", "{answer}");
-    assert_eq!(questions[1]["pinned"][0]["line"], 11, "{answer}");
+    assert_eq!(questions[1]["pinned"][0]["line"], 12, "{answer}");
     assert_eq!(first_path(2), "work/2025-03-ci-flakes.md", "{answer}");
     assert_eq!(questions[3]["none"], true, "{answer}");
+    // A linked note is the question's first story, marked as the user's own choice; a heading
+    // link into the questions file names no note.
+    assert_eq!(first_path(4), "design/rfc-event-schema.md", "{answer}");
+    assert_eq!(questions[4]["stories"][0]["pinned"], true, "{answer}");
+    assert_eq!(questions[4]["stories"][0]["score"], 1.0, "{answer}");
+    assert!(
+        questions
+            .iter()
+            .flat_map(|q| q["stories"].as_array().unwrap())
+            .all(|s| s["pinned"] == (s["path"] == "design/rfc-event-schema.md")),
+        "{answer}"
+    );
     for story in questions
         .iter()
         .flat_map(|q| q["stories"].as_array().unwrap())
