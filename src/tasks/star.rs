@@ -377,6 +377,24 @@ pub fn question_core(question: &str) -> String {
 
 /// Groups candidate notes into stories: each anchor (best first, not yet in a story) with up to
 /// two notes tied to it that are themselves at least half as likely to be evidence.
+/// Two notes whose paths carry dates further apart than this tell different stories when only
+/// names tie them (a team's notes all name the same people; one story's notes are weeks apart
+/// at most). On our five evaluation sets every name-only tie between notes dated this far
+/// apart (69-122 days) was a note outside the story, and every one within it (0-5 days) a note
+/// of it; any span from 3 to 9 weeks splits them the same way.
+const STORY_SPAN_DAYS: i64 = 42;
+
+/// Whether both notes are dated in their paths (`daily/2024-03-12.md`) and further apart than
+/// a story spans. Front-matter dates are not known here, and a file's mtime (the index's last
+/// resort) says when it was copied as often as when it was written, so neither counts.
+fn far_apart(a: &str, b: &str) -> bool {
+    let day = |path: &str| {
+        crate::notes::markdown::date_from_path(path)
+            .and_then(|d| crate::notes::markdown::days_since_epoch(&d))
+    };
+    matches!((day(a), day(b)), (Some(x), Some(y)) if (x - y).abs() > STORY_SPAN_DAYS)
+}
+
 pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> {
     let mut used = vec![false; notes.len()];
     let mut stories = Vec::new();
@@ -406,7 +424,9 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
             // notes all name the same people) unless the other note is itself likely evidence.
             let strong_tie = why.iter().any(|w| !w.starts_with("names"));
             if (strong_tie && notes[other].probability >= bar * 0.5)
-                || (!why.is_empty() && notes[other].probability >= bar.max(0.5))
+                || (!why.is_empty()
+                    && notes[other].probability >= bar.max(0.5)
+                    && !far_apart(&notes[anchor].path, &notes[other].path))
             {
                 used[other] = true;
                 story.support = 1.0 - (1.0 - story.support) * (1.0 - notes[other].probability);
@@ -1547,6 +1567,49 @@ mod tests {
             ["incidents/inc-42.md", "1on1/ana.md", "design/cache.md"],
             "{stories:?}"
         );
+    }
+
+    #[test]
+    fn names_alone_tie_notes_dated_weeks_apart_into_one_story_not_months_apart() {
+        let note = evidence::candidate;
+        let notes = vec![
+            note(
+                "daily/2025-03-14.md",
+                "Paired with Marisol and Tobias on the checkout failover.",
+                0.8,
+            ),
+            // Same people, four months later: another story.
+            note(
+                "daily/2025-07-20.md",
+                "Marisol and Tobias reviewed the hiring loop with me.",
+                0.7,
+            ),
+            // Same people, two weeks later: the same story's follow-up.
+            note(
+                "daily/2025-03-28.md",
+                "Marisol and Tobias closed the failover actions.",
+                0.6,
+            ),
+            // Undated by its path: names still tie it, as before.
+            note(
+                "people/marisol.md",
+                "Marisol and Tobias own the checkout service.",
+                0.6,
+            ),
+        ];
+        let stories = build_stories(&notes, 0.4);
+        assert_eq!(
+            stories[0].notes,
+            [
+                "daily/2025-03-14.md",
+                "daily/2025-03-28.md",
+                "people/marisol.md"
+            ],
+            "{stories:?}"
+        );
+        assert!(far_apart("daily/2025-03-14.md", "daily/2025-07-20.md"));
+        assert!(!far_apart("daily/2025-03-14.md", "daily/2025-04-20.md"));
+        assert!(!far_apart("daily/2025-03-14.md", "people/marisol.md"));
     }
 
     #[test]
