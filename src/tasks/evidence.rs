@@ -347,6 +347,17 @@ impl NoteCandidate {
         &self.passages[0]
     }
 
+    /// A reading note or a note in a personal folder: never a story of work done, whatever the
+    /// judge's probability (it weighs these signals against the others).
+    pub fn off_work(&self) -> bool {
+        ["reading", "personal"].iter().any(|name| {
+            FEATURES
+                .iter()
+                .position(|n| n == name)
+                .is_some_and(|i| self.features.get(i).is_some_and(|v| *v > 0.0))
+        })
+    }
+
     /// Why the judge rated it as it did, in words a user can check.
     pub fn reasons(&self) -> Vec<String> {
         let f = |name: &str| {

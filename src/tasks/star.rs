@@ -399,10 +399,12 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
     let mut used = vec![false; notes.len()];
     let mut stories = Vec::new();
     for anchor in 0..notes.len() {
-        // A story needs a likely note that is also plainly about the competency: the judge's
+        // A story needs a likely note about work (not a reading or personal note) that is also
+        // plainly about the competency: the judge's
         // probability is relative to the other candidates, so in a vault with nothing on the
         // topic some note is always "best"; the absolute similarity bar refuses those.
         if used[anchor]
+            || notes[anchor].off_work()
             || notes[anchor].probability < bar
             || notes[anchor].best().similarity < RELEVANCE
         {
@@ -1610,6 +1612,36 @@ mod tests {
         assert!(far_apart("daily/2025-03-14.md", "daily/2025-07-20.md"));
         assert!(!far_apart("daily/2025-03-14.md", "daily/2025-04-20.md"));
         assert!(!far_apart("daily/2025-03-14.md", "people/marisol.md"));
+    }
+
+    #[test]
+    fn a_reading_or_personal_note_is_never_a_story() {
+        let flagged = |path: &str, text: &str, feature: &str| {
+            let mut note = evidence::candidate(path, text, 0.95);
+            note.features = vec![0.0; evidence::FEATURES.len()];
+            let at = evidence::FEATURES
+                .iter()
+                .position(|f| *f == feature)
+                .unwrap();
+            note.features[at] = 1.0;
+            note
+        };
+        let notes = vec![
+            flagged(
+                "personal/marathon.md",
+                "I trained for and ran my first marathon.",
+                "personal",
+            ),
+            flagged(
+                "reading/high-output.md",
+                "The author argues managers multiply output.",
+                "reading",
+            ),
+            evidence::candidate("projects/ledger.md", "I led the ledger migration.", 0.6),
+        ];
+        let stories = build_stories(&notes, 0.4);
+        assert_eq!(stories.len(), 1, "{stories:?}");
+        assert_eq!(stories[0].notes, ["projects/ledger.md"]);
     }
 
     #[test]

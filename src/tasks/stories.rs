@@ -256,6 +256,7 @@ fn rank(notes: &[evidence::NoteCandidate], bar: f32, k: usize) -> Vec<star::Stor
     for note in notes {
         let Some(r) = note.search_rank else { continue };
         if note.best().similarity < star::RELEVANCE
+            || note.off_work()
             || built.iter().any(|s| s.notes.contains(&note.path))
         {
             continue;
