@@ -414,7 +414,10 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
     assert_eq!(questions[1]["pinned"][0]["line"], 12, "{answer}");
     assert_eq!(first_path(2), "work/2025-03-ci-flakes.md", "{answer}");
     assert_eq!(questions[3]["none"], true, "{answer}");
-    assert!(questions[3]["stories"].as_array().unwrap().is_empty(), "{answer}");
+    assert!(
+        questions[3]["stories"].as_array().unwrap().is_empty(),
+        "{answer}"
+    );
     // A story the judge finds convincing answers the question; a linked note does too.
     assert_eq!(questions[0]["none"], false, "{answer}");
     assert_eq!(questions[4]["none"], false, "{answer}");
