@@ -234,6 +234,14 @@ static INSTRUCTION: LazyLock<Regex> = LazyLock::new(|| {
     .expect("instruction pattern")
 });
 
+/// `text` without its lines that `looks_like_instruction`: what may be evidence.
+pub fn without_instructions(text: &str) -> String {
+    text.lines()
+        .filter(|line| !looks_like_instruction(line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// True for text written to steer a model rather than to record work ("ignore previous
 /// instructions..."). Such sentences are never evidence.
 pub fn looks_like_instruction(text: &str) -> bool {

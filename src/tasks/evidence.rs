@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::backends::{Embedder, SearchFilter, SearchMode, StoredChunk, VectorStore};
 use crate::error::Result;
-use crate::notes::chunk::looks_like_instruction;
+use crate::notes::chunk::without_instructions;
 use crate::notes::{glossary, retrieve};
 
 /// One concept of the competency lexicon: how ladders name it, how notes record it.
@@ -539,13 +539,7 @@ pub fn candidates_and_quarantined(
     let n_item = texts.len();
     let mut by_note: BTreeMap<String, Vec<Passage>> = BTreeMap::new();
     for s in stored {
-        let text = s
-            .chunk
-            .text
-            .lines()
-            .filter(|line| !looks_like_instruction(line))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = without_instructions(&s.chunk.text);
         if text.split_whitespace().count() < 3 || !comparable_script(&query.text, &text) {
             continue;
         }

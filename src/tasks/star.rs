@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{evidence, facts, parts};
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
-use crate::notes::chunk::looks_like_instruction;
+use crate::notes::chunk::{looks_like_instruction, without_instructions};
 use crate::notes::retrieve;
 use crate::prompts::Prompt;
 use crate::structured::generate_json;
@@ -612,13 +612,7 @@ pub fn story_evidence(
             .get(&ids)?
             .into_iter()
             .map(|s| {
-                let text = s
-                    .chunk
-                    .text
-                    .lines()
-                    .filter(|l| !looks_like_instruction(l))
-                    .collect::<Vec<_>>()
-                    .join("\n");
+                let text = without_instructions(&s.chunk.text);
                 Evidence {
                     id: String::new(),
                     path: s.chunk.path.clone(),

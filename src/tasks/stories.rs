@@ -383,6 +383,9 @@ fn outline(
     )
 }
 
+/// What an outline says for a part no sentence of the story reads as.
+const NO_PART: &str = "no sentence of the story reads as this part";
+
 /// Passages an outline reads, as `star`'s default `-k`.
 const STAR_PASSAGES: usize = 6;
 
@@ -523,9 +526,9 @@ pub fn to_markdown(answers: &[Answer]) -> String {
                 out.push_str(&format!(
                     "**{title}.** {}\n\n",
                     if text.is_empty() {
-                        "_no sentence of the story reads as this part_"
+                        format!("_{NO_PART}_")
                     } else {
-                        text
+                        text.to_string()
                     }
                 ));
             }
@@ -645,7 +648,7 @@ pub fn to_html(file: &str, answers: &[Answer]) -> String {
                 html.push_str(&format!(
                     "<dt>{title}</dt><dd>{}</dd>\n",
                     if text.is_empty() {
-                        "<em>no sentence of the story reads as this part</em>".to_string()
+                        format!("<em>{NO_PART}</em>")
                     } else {
                         escape(text)
                     }
