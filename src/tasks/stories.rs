@@ -63,7 +63,8 @@ pub struct Answer {
     pub pinned: Vec<Pinned>,
     /// Best first.
     pub stories: Vec<StoryHit>,
-    /// A STAR outline of the best story (`stories --star`); absent otherwise.
+    /// A STAR outline of the best story (`stories --star`); absent otherwise, and for a
+    /// question flagged `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub star: Option<Outline>,
 }
@@ -441,8 +442,10 @@ pub fn find(
             }),
             None => ranked.first().cloned(),
         };
+        let none = !convincing && linked.is_empty() && question.pinned.is_empty();
+        // No outline of a story that does not answer the question.
         let star = match &best {
-            Some(best) if with_outline => {
+            Some(best) if with_outline && !none => {
                 outline(embedder, store, &question.question, filter, &notes, best)?
             }
             _ => None,
@@ -464,7 +467,7 @@ pub fn find(
         answers.push(Answer {
             question: question.question.clone(),
             line: question.line,
-            none: !convincing && linked.is_empty() && question.pinned.is_empty(),
+            none,
             pinned: question.pinned.clone(),
             stories,
             star,
