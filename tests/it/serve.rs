@@ -268,7 +268,12 @@ fn every_feature_answers_over_http_and_generation_streams() {
     let (status, stories) = server.call(
         "POST",
         "/v1/stories",
-        Some(json!({"questions": "- Tell me about a time you made the build faster.\n", "k": 2, "star": true})),
+        Some(json!({
+            "questions": "- Tell me about a time you made the build faster.\n\
+                          - Tell me about a production incident you owned.\n",
+            "k": 2,
+            "star": true
+        })),
     );
     assert_eq!(status, 200, "{stories}");
     assert_eq!(
@@ -276,7 +281,7 @@ fn every_feature_answers_over_http_and_generation_streams() {
         "{stories}"
     );
     assert!(
-        !stories["questions"][0]["star"]["citations"]
+        !stories["questions"][1]["star"]["citations"]
             .as_array()
             .unwrap()
             .is_empty(),
