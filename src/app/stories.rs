@@ -111,6 +111,12 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
             format!("`{file}`: no questions found; put one per table row (first column), list item or task item"),
         ));
     }
+    // The index record is read only when some question links a note (`[[#heading]]` links
+    // point into the questions file).
+    let links_a_note = questions
+        .iter()
+        .flat_map(|q| &q.pinned)
+        .any(|pin| !pin.link.starts_with('#'));
     let answers = stories::find(
         ctx.embedder,
         ctx.store,
@@ -118,7 +124,11 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
         k,
         &SearchFilter::notes(&request.path, &request.since, &request.until),
         request.star,
-        &indexed_notes(ctx.config)?,
+        &if links_a_note {
+            indexed_notes(ctx.config)?
+        } else {
+            Vec::new()
+        },
     )?;
     Ok(StoriesReport {
         file: file.to_string(),

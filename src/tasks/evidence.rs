@@ -350,22 +350,21 @@ impl NoteCandidate {
     /// A reading note or a note in a personal folder: never a story of work done, whatever the
     /// judge's probability (it weighs these signals against the others).
     pub fn off_work(&self) -> bool {
-        ["reading", "personal"].iter().any(|name| {
-            FEATURES
-                .iter()
-                .position(|n| n == name)
-                .is_some_and(|i| self.features.get(i).is_some_and(|v| *v > 0.0))
-        })
+        self.feature("reading") > 0.0 || self.feature("personal") > 0.0
+    }
+
+    /// The value of the judge's feature `name` (0 before the features are computed).
+    fn feature(&self, name: &str) -> f32 {
+        FEATURES
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| self.features.get(i).copied())
+            .unwrap_or(0.0)
     }
 
     /// Why the judge rated it as it did, in words a user can check.
     pub fn reasons(&self) -> Vec<String> {
-        let f = |name: &str| {
-            FEATURES
-                .iter()
-                .position(|n| *n == name)
-                .map_or(0.0, |i| self.features[i])
-        };
+        let f = |name: &str| self.feature(name);
         let mut out = vec![format!(
             "closest passage {:.2} similar to the item{}",
             f("similarity"),

@@ -375,8 +375,6 @@ pub fn question_core(question: &str) -> String {
     rest
 }
 
-/// Groups candidate notes into stories: each anchor (best first, not yet in a story) with up to
-/// two notes tied to it that are themselves at least half as likely to be evidence.
 /// Two notes whose paths carry dates further apart than this tell different stories when only
 /// names tie them (a team's notes all name the same people; one story's notes are weeks apart
 /// at most). On our five evaluation sets every name-only tie between notes dated this far
@@ -395,14 +393,16 @@ fn far_apart(a: &str, b: &str) -> bool {
     matches!((day(a), day(b)), (Some(x), Some(y)) if (x - y).abs() > STORY_SPAN_DAYS)
 }
 
+/// Groups candidate notes into stories: each anchor (best first, not yet in a story) with up to
+/// two notes tied to it that are themselves at least half as likely to be evidence.
 pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> {
     let mut used = vec![false; notes.len()];
     let mut stories = Vec::new();
     for anchor in 0..notes.len() {
         // A story needs a likely note about work (not a reading or personal note) that is also
-        // plainly about the competency: the judge's
-        // probability is relative to the other candidates, so in a vault with nothing on the
-        // topic some note is always "best"; the absolute similarity bar refuses those.
+        // plainly about the competency: the judge's probability is relative to the other
+        // candidates, so in a vault with nothing on the topic some note is always "best"; the
+        // absolute similarity bar refuses those.
         if used[anchor]
             || notes[anchor].off_work()
             || notes[anchor].probability < bar
@@ -573,6 +573,32 @@ pub struct StoryQuery<'a> {
     pub k: usize,
 }
 
+/// The passages of the note at `path` closest to `text` (embedded as `vector`), best first; none
+/// when `filter` leaves none of the note.
+pub fn note_passages(
+    store: &dyn VectorStore,
+    text: &str,
+    vector: &[f32],
+    filter: &SearchFilter,
+    path: &str,
+) -> Result<Vec<crate::backends::Hit>> {
+    let hits = retrieve::search_embedded(
+        store,
+        &retrieve::Request {
+            text: text.to_string(),
+            k: 24,
+            filter: SearchFilter {
+                path_prefix: Some(path.to_string()),
+                ..filter.clone()
+            },
+            mode: crate::backends::SearchMode::Dense,
+        },
+        vector.to_vec(),
+    )?;
+    // The prefix also matches `path` followed by more characters (`a.md` and `a.md.bak`).
+    Ok(hits.into_iter().filter(|h| h.chunk.path == path).collect())
+}
+
 /// Appends the passages of `story`'s notes a draft reads to `evidence` (those that do not
 /// overlap what it holds): per note the ones closest to the query, at least two, in reading
 /// order within the note. The whole note is searched, not only the passages retrieval happened
@@ -590,22 +616,8 @@ pub fn story_evidence(
         .remove(0);
     let per_note = (query.k / story.notes.len().max(1)).max(2);
     for path in &story.notes {
-        let hits = retrieve::search_embedded(
-            store,
-            &retrieve::Request {
-                text: query.text.to_string(),
-                k: 24,
-                filter: SearchFilter {
-                    path_prefix: Some(path.clone()),
-                    ..query.filter.clone()
-                },
-                mode: crate::backends::SearchMode::Dense,
-            },
-            vector.clone(),
-        )?;
-        let ids: Vec<u64> = hits
+        let ids: Vec<u64> = note_passages(store, query.text, &vector, query.filter, path)?
             .iter()
-            .filter(|h| &h.chunk.path == path)
             .map(|h| h.id)
             .collect();
         let mut passages: Vec<Evidence> = store

@@ -10,9 +10,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::backends::{Embedder, SearchFilter, SearchMode, VectorStore};
+use crate::backends::{Embedder, SearchFilter, VectorStore};
 use crate::error::Result;
-use crate::notes::retrieve;
+use crate::notes::glossary;
 use crate::tasks::{evidence, map, star};
 
 /// One question of the file.
@@ -299,22 +299,10 @@ fn linked_story(
     path: &str,
 ) -> Result<Option<StoryHit>> {
     let text = star::question_core(question);
-    let hits = retrieve::search(
-        embedder,
-        store,
-        &retrieve::Request {
-            text,
-            k: 24,
-            filter: SearchFilter {
-                path_prefix: Some(path.to_string()),
-                ..filter.clone()
-            },
-            mode: SearchMode::Dense,
-        },
-    )?;
-    Ok(hits
+    let vector = embedder.embed(&[glossary::expand(&text)])?.remove(0);
+    Ok(star::note_passages(store, &text, &vector, filter, path)?
         .into_iter()
-        .find(|h| h.chunk.path == path)
+        .next()
         .map(|hit| StoryHit {
             path: path.to_string(),
             line_start: hit.chunk.line_start,
