@@ -17,6 +17,7 @@ use qdrant_edge::{
     VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
 };
 
+use super::fusion::List;
 use super::{Hit, SearchMode, SearchQuery, StoredChunk, VectorStore};
 use crate::error::{Error, Result};
 use crate::notes::chunk::Chunk;
@@ -448,12 +449,18 @@ impl VectorStore for EdgeStore {
             SearchMode::Hybrid => {
                 // Each list on its own, fused here (`fusion::fuse`) so the order is reproducible.
                 let candidates = (query.k * 4).max(20);
-                let mut lists = vec![self.nearest(query, dense(), DENSE, candidates)?];
-                for (vector, using) in [lexical(SPARSE), lexical(SPARSE_HEADING)]
-                    .into_iter()
-                    .flatten()
+                let mut lists = vec![(
+                    List::Dense,
+                    self.nearest(query, dense(), DENSE, candidates)?,
+                )];
+                for (kind, (vector, using)) in [
+                    (List::Body, lexical(SPARSE)),
+                    (List::Heading, lexical(SPARSE_HEADING)),
+                ]
+                .into_iter()
+                .filter_map(|(kind, list)| Some((kind, list?)))
                 {
-                    lists.push(self.nearest(query, vector, using, candidates)?);
+                    lists.push((kind, self.nearest(query, vector, using, candidates)?));
                 }
                 Ok(super::fusion::fuse(&query.text, lists, query.k))
             }

@@ -27,6 +27,7 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use qdrant_edge::bm25_embed::EdgeBm25;
 
+use super::fusion::List;
 use super::qdrant_edge::{
     bm25, chunk_payload, heading_text, payload_chunk, DENSE, SPARSE, SPARSE_HEADING,
 };
@@ -510,11 +511,9 @@ impl VectorStore for QdrantServerStore {
                     requests.push(self.nearest(query, vector.clone(), SPARSE, candidates));
                     requests.push(self.nearest(query, vector, SPARSE_HEADING, candidates));
                 }
-                Ok(super::fusion::fuse(
-                    &query.text,
-                    self.run(requests)?,
-                    query.k,
-                ))
+                let kinds = [List::Dense, List::Body, List::Heading];
+                let lists = kinds.into_iter().zip(self.run(requests)?).collect();
+                Ok(super::fusion::fuse(&query.text, lists, query.k))
             }
         }
     }
