@@ -33,6 +33,9 @@ pub struct StoriesRequest {
     /// Also tell each question's best story in STAR form (`star` in each answer).
     #[serde(default)]
     pub star: bool,
+    /// The questions file's absolute path, when it is one: if it is one of the indexed notes,
+    /// it is no story of its own questions. Nothing is read from it.
+    pub name: Option<String>,
 }
 
 /// The stories for each question. The JSON field names are a contract (`stories --format
@@ -117,17 +120,21 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
         .iter()
         .flat_map(|q| &q.pinned)
         .any(|pin| !pin.link.starts_with('#'));
+    let indexed = if links_a_note {
+        indexed_notes(ctx.config)?
+    } else {
+        Vec::new()
+    };
     let answers = stories::find(
         ctx.embedder,
         ctx.store,
         &questions,
-        k,
-        &SearchFilter::notes(&request.path, &request.since, &request.until),
-        request.star,
-        &if links_a_note {
-            indexed_notes(ctx.config)?
-        } else {
-            Vec::new()
+        &stories::Settings {
+            k,
+            filter: SearchFilter::notes(&request.path, &request.since, &request.until),
+            outline: request.star,
+            indexed: &indexed,
+            questions_file: request.name.as_deref(),
         },
     )?;
     Ok(StoriesReport {

@@ -23,6 +23,10 @@ pub struct Question {
     pub line: usize,
     /// Answers the file already links to: `#heading` (this file) or a note name.
     pub pinned: Vec<Pinned>,
+    /// What the file itself says under the headings the question links to (`[[#heading]]`):
+    /// the user's own telling of the story, searched with the question.
+    #[serde(skip)]
+    pub answer: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -123,6 +127,19 @@ fn heading_key(text: &str) -> String {
         .to_lowercase()
 }
 
+impl Question {
+    /// What is searched for: the question's core, and the file's own telling of its story when
+    /// it links one (`[[#heading]]`), whose names and figures are the notes' own words.
+    pub fn query(&self) -> String {
+        let core = star::question_core(&self.question);
+        if self.answer.is_empty() {
+            core
+        } else {
+            format!("{core}\n{}", self.answer)
+        }
+    }
+}
+
 /// Reads the questions of a Markdown file (pure).
 pub fn parse_questions(text: &str) -> Vec<Question> {
     let lines: Vec<&str> = text.lines().collect();
@@ -131,20 +148,48 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
         .enumerate()
         .filter_map(|(i, l)| HEADING.captures(l).map(|c| (heading_key(&c[1]), i + 1)))
         .collect();
+    // The lines of the section under the heading at 1-based `line` (0-based indexes): up to
+    // the next heading of its level or higher.
+    let section_lines = |line: usize| -> std::ops::Range<usize> {
+        let level = |l: &str| l.chars().take_while(|&c| c == '#').count();
+        let own = level(lines[line - 1].trim_start());
+        let len = lines[line..]
+            .iter()
+            .take_while(|l| !HEADING.is_match(l.trim_start()) || level(l.trim_start()) > own)
+            .count();
+        line..line + len
+    };
+    let section = |line: usize| -> String {
+        lines[section_lines(line)]
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let heading_line = |link: &str| {
+        link.strip_prefix('#').and_then(|h| {
+            let key = heading_key(h);
+            headings.iter().find(|(k, _)| *k == key).map(|(_, l)| *l)
+        })
+    };
     let pins = |source: &str| -> Vec<Pinned> {
         WIKILINK
             .captures_iter(source)
             .map(|c| {
                 let link = c[1].trim().to_string();
-                let line = link.strip_prefix('#').and_then(|h| {
-                    let key = heading_key(h);
-                    headings.iter().find(|(k, _)| *k == key).map(|(_, l)| *l)
-                });
+                let line = heading_line(&link);
                 Pinned { link, line }
             })
             .filter(|p| !p.link.is_empty())
             .collect()
     };
+    // Sections the file links to as answers: their list items tell a story, they ask nothing.
+    let answers: Vec<std::ops::Range<usize>> = WIKILINK
+        .captures_iter(text)
+        .filter_map(|c| heading_line(c[1].trim()))
+        .map(section_lines)
+        .collect();
     let mut out = Vec::new();
     let mut in_code = false;
     let mut in_front_matter = false;
@@ -162,7 +207,7 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
             in_code = !in_code;
             continue;
         }
-        if in_code {
+        if in_code || answers.iter().any(|range| range.contains(&i)) {
             continue;
         }
         let candidate = if line.trim_start().starts_with('|') {
@@ -186,10 +231,18 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
         };
         if let Some((question, pinned)) = candidate {
             if question.chars().filter(|c| c.is_alphanumeric()).count() >= 3 {
+                let answer = pinned
+                    .iter()
+                    .filter_map(|pin| pin.line)
+                    .map(section)
+                    .filter(|text| !text.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 out.push(Question {
                     question,
                     line: i + 1,
                     pinned,
+                    answer,
                 });
             }
         }
@@ -319,18 +372,18 @@ fn linked_story(
 fn outline(
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
-    question: &str,
+    question: &Question,
     filter: &SearchFilter,
     notes: &[evidence::NoteCandidate],
     story: &star::Story,
 ) -> Result<Option<Outline>> {
     let request = star::StarRequest {
-        competency: question.to_string(),
+        competency: question.question.clone(),
         filter: filter.clone(),
         k: STAR_PASSAGES,
         ..Default::default()
     };
-    let query = star::question_core(question);
+    let query = question.query();
     let mut evidence = Vec::new();
     star::story_evidence(
         embedder,
@@ -378,17 +431,37 @@ const NO_PART: &str = "no sentence of the story reads as this part";
 /// Passages an outline reads, as `star`'s default `-k`.
 const STAR_PASSAGES: usize = 6;
 
-/// Ranks the notes' stories for every question; `k` stories at most per question; with
-/// `outline`, the best story of each is also told in STAR form.
+/// What `find` is asked for besides the questions.
+#[derive(Debug, Clone, Default)]
+pub struct Settings<'a> {
+    /// Stories at most per question.
+    pub k: usize,
+    pub filter: SearchFilter,
+    /// Also tell each question's best story in STAR form.
+    pub outline: bool,
+    /// The indexed notes' paths as chunks name them, for `[[note]]` links.
+    pub indexed: &'a [String],
+    /// The questions file's absolute path when it is a file: when the notes hold it, it is no
+    /// story of its own questions (its sections answer them only where a question links one).
+    pub questions_file: Option<&'a str>,
+}
+
+/// Ranks the notes' stories for every question; `settings.k` stories at most per question;
+/// with `settings.outline`, the best story of each is also told in STAR form.
 pub fn find(
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
     questions: &[Question],
-    k: usize,
-    filter: &SearchFilter,
-    with_outline: bool,
-    indexed: &[String],
+    settings: &Settings,
 ) -> Result<Vec<Answer>> {
+    let Settings {
+        k,
+        filter,
+        outline: with_outline,
+        indexed,
+        questions_file,
+    } = settings;
+    let (k, with_outline) = (*k, *with_outline);
     let bar = evidence::judge().partial;
     let mut answers = Vec::with_capacity(questions.len());
     for question in questions {
@@ -400,11 +473,12 @@ pub fn find(
                 }
             }
         }
-        let (notes, _) = evidence::candidates_and_quarantined(
+        let query = question.query();
+        let (mut notes, _) = evidence::candidates_and_quarantined(
             embedder,
             store,
             &evidence::Query {
-                text: star::question_core(&question.question),
+                text: query.clone(),
                 section: None,
                 filter: filter.clone(),
                 pool: 30,
@@ -412,6 +486,7 @@ pub fn find(
                 contrast: Vec::new(),
             },
         )?;
+        notes.retain(|note| Some(note.best().chunk.source.as_str()) != *questions_file);
         let (mut ranked, convincing) = rank(&notes, bar, k.max(1) + linked.len());
         ranked.retain(|story| !linked.contains(&&story.notes[0]));
         ranked.truncate(k.max(1).saturating_sub(linked.len()));
@@ -434,7 +509,7 @@ pub fn find(
         // No outline of a story that does not answer the question.
         let star = match &best {
             Some(best) if with_outline && !none => {
-                outline(embedder, store, &question.question, filter, &notes, best)?
+                outline(embedder, store, question, filter, &notes, best)?
             }
             _ => None,
         };
@@ -678,7 +753,8 @@ mod tests {
 | Question | Story |\n|---|---|\n| Tell me about a conflict | [[#Vendor dispute]] |\n\
 | A time you failed | |\n\n- Someone you helped grow\n  - nested note, not a question\n\
 1. How do you handle on-call load?\n- [ ] A hard trade-off [[2024-03-ledger]]\n\n\
-```\n- not a question in code\n```\n\n### Vendor dispute\n\nWe argued about the SLA.\n";
+```\n- not a question in code\n```\n\n### Vendor dispute\n\nWe argued about the SLA.\n\
+- I asked for the logs\n\n### Open\n- What was your biggest mistake?\n";
         let questions = parse_questions(text);
         let texts: Vec<&str> = questions.iter().map(|q| q.question.as_str()).collect();
         assert_eq!(
@@ -689,9 +765,21 @@ mod tests {
                 "Someone you helped grow",
                 "How do you handle on-call load?",
                 "A hard trade-off",
+                "What was your biggest mistake?",
             ]
         );
         assert_eq!(questions[0].line, 10);
+        // The linked section is the question's own answer, searched with it; its list item
+        // asks nothing. The next section is not part of it.
+        assert_eq!(
+            questions[0].answer,
+            "We argued about the SLA.\n- I asked for the logs"
+        );
+        assert!(questions[0]
+            .query()
+            .ends_with("\nWe argued about the SLA.\n- I asked for the logs"));
+        assert_eq!(questions[1].answer, "");
+        assert_eq!(questions[1].query(), "A time you failed");
         assert_eq!(
             questions[0].pinned,
             [Pinned {

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 use starling::tasks::facts;
 
-use crate::common::{fixture, indexed_fixture_vault, run, starling, stderr, stdout};
+use crate::common::{fixture, fixture_vault, indexed_fixture_vault, run, starling, stderr, stdout};
 
 fn star(home: &Path, args: &[&str]) -> std::process::Output {
     run(starling(home).arg("star").args(args))
@@ -372,6 +372,49 @@ fn at_a_terminal_it_asks_and_lets_the_user_untick_evidence() {
     assert!(screen.contains("[ ]"), "{screen}");
     assert!(screen.contains("not enough evidence"), "{screen}");
     assert_eq!(output.status.code(), Some(1), "{screen}");
+}
+
+#[test]
+fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer_the_search() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = fixture_vault(home.path(), &[]);
+    // The prep file sits in the vault, so it is indexed with the notes; its answer section
+    // tells the story in the user's own shorthand.
+    let questions = vault.join("prep.md");
+    std::fs::write(
+        &questions,
+        "# Interview prep\n\n| Question | Story |\n|---|---|\n\
+| A week you are proud of | [[#Invoices]] |\n\
+| Tell me about a production incident you owned | |\n\n\
+### Invoices\n- nightly billing was at risk, 1.2 million messages stuck\n\
+- scaled consumers 4 to 12, rolled back the deploy\n\
+- billing run started on time\n",
+    )
+    .unwrap();
+    let output = run(starling(home.path()).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(starling(home.path()).arg("stories").arg(&questions).args([
+        "--format",
+        "json",
+        "--no-model",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let questions = answer["questions"].as_array().unwrap();
+    // The answer section's list items ask nothing.
+    assert_eq!(questions.len(), 2, "{answer}");
+    let paths: Vec<&str> = questions
+        .iter()
+        .flat_map(|q| q["stories"].as_array().unwrap())
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert!(!paths.is_empty(), "{answer}");
+    assert!(!paths.contains(&"prep.md"), "{answer}");
+    // "A week you are proud of" says nothing of queues: the linked section finds the note.
+    assert_eq!(
+        questions[0]["stories"][0]["path"], "incidents/2025-06-queue-backlog.md",
+        "{answer}"
+    );
 }
 
 #[test]

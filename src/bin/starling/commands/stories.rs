@@ -54,6 +54,12 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         until: args.notes.until.clone(),
         no_model: args.no_model,
         star: args.star,
+        // As chunks record the file, so that an indexed questions file is no story of its own.
+        name: args
+            .questions
+            .canonicalize()
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned()),
     };
     let name = args.questions.display().to_string();
     let mut report: StoriesReport = match super::open_notes(config, "stories")? {
