@@ -415,6 +415,33 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
         questions[0]["stories"][0]["path"], "incidents/2025-06-queue-backlog.md",
         "{answer}"
     );
+
+    // Questions on stdin: the file is `-`.
+    let mut child = starling(home.path())
+        .args(["stories", "-", "--format", "json", "--no-model"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"- Tell me about a production incident you owned\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(answer["file"], "-");
+    assert_eq!(answer["questions"][0]["line"], 1, "{answer}");
+    assert!(
+        !answer["questions"][0]["stories"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{answer}"
+    );
 }
 
 #[test]

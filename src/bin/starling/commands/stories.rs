@@ -21,7 +21,8 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The questions: a Markdown table (first column), bullet or numbered lists, task items.
+    /// The questions: a Markdown table (first column), bullet or numbered lists, task items;
+    /// `-` reads them from stdin.
     questions: PathBuf,
     /// Stories shown per question, best first.
     #[arg(long, default_value_t = 3)]
@@ -39,6 +40,9 @@ pub struct Args {
     notes: super::NoteFilterArgs,
 }
 
+/// The largest questions file read.
+const MAX_INPUT_BYTES: u64 = 4 << 20;
+
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         (1..=stories::MAX_K).contains(&args.k),
@@ -46,8 +50,16 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         stories::MAX_K
     );
     args.notes.filter()?;
+    let from_stdin = args.questions == std::path::Path::new("-");
+    let questions = if from_stdin {
+        let stdin = std::path::Path::new("<stdin>");
+        let bytes = files::read_limited(stdin, std::io::stdin().lock(), MAX_INPUT_BYTES)?;
+        files::decode_text(stdin, bytes, MAX_INPUT_BYTES)?
+    } else {
+        files::read_text(&args.questions, MAX_INPUT_BYTES)?
+    };
     let request = StoriesRequest {
-        questions: files::read_text(&args.questions, 4 << 20)?,
+        questions,
         k: Some(args.k),
         path: args.notes.path.clone(),
         since: args.notes.since.clone(),
@@ -55,13 +67,16 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         no_model: args.no_model,
         star: args.star,
         // As chunks record the file, so that an indexed questions file is no story of its own.
-        name: args
-            .questions
-            .canonicalize()
-            .ok()
+        name: (!from_stdin)
+            .then(|| args.questions.canonicalize().ok())
+            .flatten()
             .map(|p| p.to_string_lossy().into_owned()),
     };
-    let name = args.questions.display().to_string();
+    let name = if from_stdin {
+        "-".to_string()
+    } else {
+        args.questions.display().to_string()
+    };
     let mut report: StoriesReport = match super::open_notes(config, "stories")? {
         super::Notes::Server(server) => server.request("/v1/stories", &request)?,
         super::Notes::Here(embedder, notes) => stories::run(
