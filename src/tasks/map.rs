@@ -189,8 +189,12 @@ pub fn best_sentence(text: &str, item: &str) -> String {
         .filter(|s| !s.is_empty())
         .max_by_key(|s| {
             let have = words(s);
+            // A fragment ("d.", "She confirmed that:") says nothing on its own: a sentence of
+            // four words or more wins a tie, then the shorter one.
+            let whole = s.split_whitespace().count() >= 4 && !s.ends_with(':');
             (
                 wanted.iter().filter(|w| have.contains(w)).count(),
+                whole,
                 std::cmp::Reverse(s.len()),
             )
         })
@@ -933,6 +937,16 @@ mod tests {
         assert_eq!(
             best_sentence(chunk, "Writes follow-ups after incidents"),
             "Wrote three follow-ups."
+        );
+        // Nothing in common: a whole sentence, not the shortest fragment.
+        assert_eq!(
+            best_sentence(
+                "She confirmed that:
+d.
+The rollout finished a week early.",
+                "Hiring"
+            ),
+            "The rollout finished a week early."
         );
     }
 
