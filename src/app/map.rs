@@ -71,6 +71,7 @@ impl MapRequest {
                 tag: None,
                 since: self.since.clone(),
                 until: self.until.clone(),
+                not_source: None,
             },
         })
     }

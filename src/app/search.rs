@@ -110,6 +110,7 @@ impl SearchRequest {
             tag: self.tag.clone(),
             since: self.since.clone(),
             until: self.until.clone(),
+            not_source: None,
         }
     }
 }

@@ -137,6 +137,7 @@ fn task_request(
             tag: None,
             since: since.clone(),
             until: until.clone(),
+            not_source: None,
         },
         include: include
             .iter()

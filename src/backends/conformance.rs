@@ -143,6 +143,22 @@ pub fn conformance(store: &dyn VectorStore) {
     };
     assert_eq!(query(store, stopwords, 4, tagged), ["work/outage.md"]);
     assert_eq!(query(store, stopwords, 4, april_on), ["1on1/priya.md"]);
+    // A file left out by its source: in every list, whatever else the filter says.
+    let not_outage = SearchFilter {
+        not_source: Some("/vault/work/outage.md".into()),
+        ..Default::default()
+    };
+    let found = query(store, "certificate outage", 99, not_outage.clone());
+    assert!(!found.is_empty() && !found.contains(&"work/outage.md".to_string()));
+    assert!(!query(store, stopwords, 4, not_outage.clone()).contains(&"work/outage.md".to_string()));
+    let work_not_outage = SearchFilter {
+        path_prefix: Some("work".into()),
+        ..not_outage
+    };
+    assert_eq!(
+        query(store, "certificate outage", 4, work_not_outage),
+        ["work/billing.md"]
+    );
 
     // A passage holding the whole query verbatim comes first, however far its vector is
     // (seed 4 is nearest to design/rfc.md; "the migration at the review" is in priya.md only).

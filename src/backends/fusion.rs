@@ -1,5 +1,6 @@
 //! Hybrid ranking: the dense list and the BM25 lists of one query fused by reciprocal rank
-//! (`1 / (RRF_K + position)` summed over the lists, as qdrant's own fusion scores them).
+//! (`weight / (RRF_K + position)` summed over the lists; qdrant's own fusion weighs every list
+//! 1 with a constant of 60).
 //!
 //! Done here rather than inside the store so that the order is the same on every run: qdrant's
 //! fusion sorts ties in no fixed order, and ties are common (a chunk first in one list and one
@@ -142,7 +143,8 @@ mod tests {
 
     #[test]
     fn ranks_are_summed_and_ties_break_by_path() {
-        // a: first in one list; b: second in both; c and d tie (first and fourth in one list each).
+        // a: first in the dense list; b: second in two lists; d: first in the body list, so a
+        // tie with a broken by path; c: first in the heading list, which counts for half.
         let dense = vec![hit(1, "a.md", "alpha", 0.9), hit(2, "b.md", "beta", 0.8)];
         let lexical = vec![
             hit(4, "d.md", "delta", 9.0),
@@ -160,7 +162,6 @@ mod tests {
             10,
         );
         let paths: Vec<&str> = out.iter().map(|h| h.chunk.path.as_str()).collect();
-        // c is first in the heading list, which counts for half: after d, first in a full list.
         assert_eq!(paths, ["b.md", "a.md", "d.md", "e.md", "c.md"]);
         assert!((out[0].score - 2.0 / (RRF_K + 1.0)).abs() < 1e-6);
         assert!((out[3].score - 1.0 / (RRF_K + 2.0)).abs() < 1e-6);
@@ -198,7 +199,7 @@ mod tests {
             3,
         );
         assert_eq!(one, other);
-        // 1 and 2 tie at the heading list's first rank; 9 is third (competition ranking).
+        // 1 and 2 tie at the second list's first rank; 9 is third (competition ranking).
         assert!((one.iter().find(|h| h.id == 9).unwrap().score - 1.0 / (RRF_K + 2.0)).abs() < 1e-6);
     }
 

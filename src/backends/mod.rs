@@ -161,6 +161,9 @@ pub struct SearchFilter {
     /// Inclusive `YYYY-MM-DD` bounds on the note's date.
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Never the chunks of this file (a chunk's `source`, its absolute path): a questions file
+    /// or a draft that is itself indexed is not evidence for itself.
+    pub not_source: Option<String>,
 }
 
 impl SearchFilter {
@@ -172,6 +175,7 @@ impl SearchFilter {
             tag: None,
             since: since.clone(),
             until: until.clone(),
+            not_source: None,
         }
     }
 }

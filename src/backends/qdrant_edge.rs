@@ -254,8 +254,15 @@ impl EdgeStore {
                 },
             )));
         }
-        (!must.is_empty()).then(|| Filter {
-            must: Some(must),
+        let must_not: Vec<Condition> = query
+            .filter
+            .not_source
+            .iter()
+            .map(|source| match_text("source", source))
+            .collect();
+        (!must.is_empty() || !must_not.is_empty()).then(|| Filter {
+            must: (!must.is_empty()).then_some(must),
+            must_not: (!must_not.is_empty()).then_some(must_not),
             ..Filter::new()
         })
     }

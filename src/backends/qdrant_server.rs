@@ -370,7 +370,17 @@ impl QdrantServerStore {
                 },
             ));
         }
-        (!must.is_empty()).then(|| Filter::must(must))
+        let must_not: Vec<Condition> = query
+            .filter
+            .not_source
+            .iter()
+            .map(|source| Condition::matches("source", source.clone()))
+            .collect();
+        (!must.is_empty() || !must_not.is_empty()).then(|| Filter {
+            must,
+            must_not,
+            ..Default::default()
+        })
     }
 
     /// The request for the `limit` chunks nearest to `vector` in the named vector space.

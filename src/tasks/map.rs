@@ -941,9 +941,7 @@ mod tests {
         // Nothing in common: a whole sentence, not the shortest fragment.
         assert_eq!(
             best_sentence(
-                "She confirmed that:
-d.
-The rollout finished a week early.",
+                "The plan had three steps:\nd.\nThe rollout finished a week early.",
                 "Hiring"
             ),
             "The rollout finished a week early."

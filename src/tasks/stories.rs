@@ -140,32 +140,49 @@ impl Question {
     }
 }
 
+/// The most words of a linked answer section searched with its question: about what the
+/// embedding model reads (256 word pieces); BM25 gets no more.
+const ANSWER_WORDS: usize = 200;
+
 /// Reads the questions of a Markdown file (pure).
 pub fn parse_questions(text: &str) -> Vec<Question> {
-    let lines: Vec<&str> = text.lines().collect();
-    let headings: Vec<(String, usize)> = lines
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| HEADING.captures(l).map(|c| (heading_key(&c[1]), i + 1)))
-        .collect();
-    // The lines of the section under the heading at 1-based `line` (0-based indexes): up to
-    // the next heading of its level or higher.
-    let section_lines = |line: usize| -> std::ops::Range<usize> {
-        let level = |l: &str| l.chars().take_while(|&c| c == '#').count();
-        let own = level(lines[line - 1].trim_start());
-        let len = lines[line..]
-            .iter()
-            .take_while(|l| !HEADING.is_match(l.trim_start()) || level(l.trim_start()) > own)
-            .count();
-        line..line + len
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    // Front matter and fenced code: never a question, a heading or the end of a section.
+    let mut hidden = vec![false; lines.len()];
+    let mut in_code = false;
+    let mut in_front_matter = false;
+    for (i, line) in lines.iter().enumerate() {
+        if i == 0 && *line == "---" {
+            in_front_matter = true;
+        } else if in_front_matter {
+            in_front_matter = *line != "---" && *line != "...";
+        } else if line.trim_start().starts_with("```") || line.trim_start().starts_with("~~~") {
+            in_code = !in_code;
+        } else if !in_code {
+            continue;
+        }
+        hidden[i] = true;
+    }
+    let level = |i: usize| -> Option<usize> {
+        (!hidden[i] && HEADING.is_match(lines[i]))
+            .then(|| lines[i].chars().take_while(|&c| c == '#').count())
     };
-    let section = |line: usize| -> String {
-        lines[section_lines(line)]
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
+    let headings: Vec<(String, usize)> = (0..lines.len())
+        .filter_map(|i| {
+            level(i)?;
+            HEADING
+                .captures(lines[i])
+                .map(|c| (heading_key(&c[1]), i + 1))
+        })
+        .collect();
+    // The lines (0-based) of the section under the heading at 1-based `line`: up to the next
+    // heading of its level or higher.
+    let section_lines = |line: usize| -> std::ops::Range<usize> {
+        let own = level(line - 1).unwrap_or(1);
+        let end = (line..lines.len())
+            .find(|&i| level(i).is_some_and(|l| l <= own))
+            .unwrap_or(lines.len());
+        line..end
     };
     let heading_line = |link: &str| {
         link.strip_prefix('#').and_then(|h| {
@@ -184,30 +201,9 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
             .filter(|p| !p.link.is_empty())
             .collect()
     };
-    // Sections the file links to as answers: their list items tell a story, they ask nothing.
-    let answers: Vec<std::ops::Range<usize>> = WIKILINK
-        .captures_iter(text)
-        .filter_map(|c| heading_line(c[1].trim()))
-        .map(section_lines)
-        .collect();
-    let mut out = Vec::new();
-    let mut in_code = false;
-    let mut in_front_matter = false;
-    for (i, raw) in lines.iter().enumerate() {
-        let line = raw.trim_end();
-        if i == 0 && line == "---" {
-            in_front_matter = true;
-            continue;
-        }
-        if in_front_matter {
-            in_front_matter = line != "---" && line != "...";
-            continue;
-        }
-        if line.trim_start().starts_with("```") || line.trim_start().starts_with("~~~") {
-            in_code = !in_code;
-            continue;
-        }
-        if in_code || answers.iter().any(|range| range.contains(&i)) {
+    let mut candidates: Vec<(usize, String, Vec<Pinned>)> = Vec::new();
+    for (i, &line) in lines.iter().enumerate() {
+        if hidden[i] {
             continue;
         }
         let candidate = if line.trim_start().starts_with('|') {
@@ -231,23 +227,60 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
         };
         if let Some((question, pinned)) = candidate {
             if question.chars().filter(|c| c.is_alphanumeric()).count() >= 3 {
-                let answer = pinned
-                    .iter()
-                    .filter_map(|pin| pin.line)
-                    .map(section)
-                    .filter(|text| !text.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                out.push(Question {
-                    question,
-                    line: i + 1,
-                    pinned,
-                    answer,
-                });
+                candidates.push((i, question, pinned));
             }
         }
     }
-    out
+    // The sections questions link to as their answers: their list items and rows tell a
+    // story, they ask nothing (a question inside the section it links to stays).
+    let mut answers: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, _, pinned) in &candidates {
+        for line in pinned.iter().filter_map(|pin| pin.line) {
+            let range = section_lines(line);
+            if !range.contains(i) && !answers.contains(&range) {
+                answers.push(range);
+            }
+        }
+    }
+    let answer_text = |line: usize| -> String {
+        let mut words = 0;
+        let mut out: Vec<&str> = Vec::new();
+        for i in section_lines(line).filter(|&i| !hidden[i]) {
+            let text = lines[i].trim();
+            if text.is_empty() || words >= ANSWER_WORDS {
+                continue;
+            }
+            let take = text.split_whitespace().count().min(ANSWER_WORDS - words);
+            words += take;
+            out.push(match text.split_whitespace().nth(take) {
+                // Cut at the word boundary the budget falls on.
+                Some(next) => text[..next.as_ptr() as usize - text.as_ptr() as usize].trim_end(),
+                None => text,
+            });
+        }
+        out.join("\n")
+    };
+    candidates
+        .into_iter()
+        .filter(|(i, _, _)| !answers.iter().any(|range| range.contains(i)))
+        .map(|(i, question, pinned)| {
+            let mut lines: Vec<usize> = pinned.iter().filter_map(|pin| pin.line).collect();
+            lines.sort_unstable();
+            lines.dedup();
+            let answer = lines
+                .into_iter()
+                .map(&answer_text)
+                .filter(|text| !text.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n");
+            Question {
+                question,
+                line: i + 1,
+                pinned,
+                answer,
+            }
+        })
+        .collect()
 }
 
 /// The indexed note a wikilink names, as Obsidian and Dendron resolve it: the link's note part
@@ -462,6 +495,11 @@ pub fn find(
         questions_file,
     } = settings;
     let (k, with_outline) = (*k, *with_outline);
+    // The questions file is no story of its own questions, nor evidence for them.
+    let filter = &SearchFilter {
+        not_source: questions_file.map(String::from),
+        ..filter.clone()
+    };
     let bar = evidence::judge().partial;
     let mut answers = Vec::with_capacity(questions.len());
     for question in questions {
@@ -474,7 +512,7 @@ pub fn find(
             }
         }
         let query = question.query();
-        let (mut notes, _) = evidence::candidates_and_quarantined(
+        let (notes, _) = evidence::candidates_and_quarantined(
             embedder,
             store,
             &evidence::Query {
@@ -486,7 +524,6 @@ pub fn find(
                 contrast: Vec::new(),
             },
         )?;
-        notes.retain(|note| Some(note.best().chunk.source.as_str()) != *questions_file);
         let (mut ranked, convincing) = rank(&notes, bar, k.max(1) + linked.len());
         ranked.retain(|story| !linked.contains(&&story.notes[0]));
         ranked.truncate(k.max(1).saturating_sub(linked.len()));
@@ -790,6 +827,44 @@ mod tests {
         assert!(questions[1].pinned.is_empty());
         assert_eq!(questions[4].pinned[0].link, "2024-03-ledger");
         assert_eq!(questions[4].pinned[0].line, None);
+    }
+
+    #[test]
+    fn linked_answer_sections_are_read_as_answers_not_questions() {
+        let texts = |questions: &[Question]| -> Vec<String> {
+            questions.iter().map(|q| q.question.clone()).collect()
+        };
+        // A link back from the answer asks nothing and hides nothing.
+        let questions = parse_questions(
+            "## Questions\n- Tell me about a conflict [[#Vendor dispute]]\n\
+## Vendor dispute\nWe argued (back to [[#Questions]])\n",
+        );
+        assert_eq!(texts(&questions), ["Tell me about a conflict"]);
+        assert_eq!(questions[0].answer, "We argued (back to [[#Questions]])");
+        // A question inside the section it links to stays a question.
+        let questions = parse_questions("## Conflict\n- Tell me about a conflict [[#Conflict]]\n");
+        assert_eq!(texts(&questions), ["Tell me about a conflict"]);
+        // A nested heading belongs to the section, the next one of its level ends it, a `#`
+        // line in fenced code is no heading, and a missing heading links nothing.
+        let questions = parse_questions(
+            "- Tell me about an outage [[#Outage]] [[#Nowhere]]\n## Outage\n- restarted it\n\
+```\n# scale up\n```\n### After\n- billing ran on time\n## Next\n- Another question here\n",
+        );
+        assert_eq!(
+            texts(&questions),
+            ["Tell me about an outage", "Another question here"]
+        );
+        assert_eq!(
+            questions[0].answer,
+            "- restarted it\n### After\n- billing ran on time"
+        );
+        assert_eq!(questions[0].pinned[1].line, None);
+        // A long answer is cut at ANSWER_WORDS words.
+        let long = "word ".repeat(ANSWER_WORDS + 50);
+        let questions = parse_questions(&format!(
+            "- A long story here [[#Long]]\n## Long\n{long}\n{long}\n"
+        ));
+        assert_eq!(questions[0].answer.split_whitespace().count(), ANSWER_WORDS);
     }
 
     #[test]

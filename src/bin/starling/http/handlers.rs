@@ -147,7 +147,11 @@ pub async fn stories(
     JsonBody(request): JsonBody<app::stories::StoriesRequest>,
 ) -> Result<Json<app::stories::StoriesReport>, ApiError> {
     request.check()?;
-    let answer = embedding_work(&state, move |ctx| app::stories::run(ctx, &request, "-"));
+    let answer = embedding_work(&state, move |ctx| {
+        // The report names the questions file as `/v1/audit` names the draft.
+        let file = request.name.clone().unwrap_or_else(|| "-".into());
+        app::stories::run(ctx, &request, &file)
+    });
     Ok(Json(answer.await?))
 }
 
