@@ -88,20 +88,10 @@ fn audit_tells_supported_contradicted_and_unsupported_claims_apart() {
     assert_eq!(sarif["runs"][0]["results"][1]["level"], "error");
 
     // Standard input, and a missing file named with exit 2 while the other is still audited.
-    let mut child = starling(home.path())
-        .args(["audit", "-", "--format", "json"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"I cut flaky failures by 30% in Q1.\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_with_input(
+        starling(home.path()).args(["audit", "-", "--format", "json"]),
+        b"I cut flaky failures by 30% in Q1.\n",
+    );
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(report["file"], "-");
     assert_eq!(report["claims"].as_array().unwrap().len(), 1, "{report}");

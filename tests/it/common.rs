@@ -55,6 +55,23 @@ pub fn run(command: &mut Command) -> Output {
     command.output().expect("the starling binary runs")
 }
 
+/// `command` run with `input` on its standard input (stdout and stderr captured).
+pub fn run_with_input(command: &mut Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the starling binary runs");
+    child
+        .stdin
+        .take()
+        .expect("a piped stdin")
+        .write_all(input)
+        .expect("stdin takes the input");
+    child.wait_with_output().expect("the starling binary runs")
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

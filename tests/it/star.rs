@@ -7,7 +7,9 @@ use std::path::Path;
 use serde_json::Value;
 use starling::tasks::facts;
 
-use crate::common::{fixture, fixture_vault, indexed_fixture_vault, run, starling, stderr, stdout};
+use crate::common::{
+    fixture, fixture_vault, indexed_fixture_vault, run, run_with_input, starling, stderr, stdout,
+};
 
 fn star(home: &Path, args: &[&str]) -> std::process::Output {
     run(starling(home).arg("star").args(args))
@@ -417,21 +419,11 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
     );
 
     // Questions on stdin: the file is `-`.
-    let mut child = starling(home.path())
-        .args(["stories", "-", "--format", "json", "--no-model"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"- Tell me about a production incident you owned\n")
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
+    let output = run_with_input(
+        starling(home.path()).args(["stories", "-", "--format", "json", "--no-model"]),
+        b"- Tell me about a production incident you owned\n",
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
     let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(answer["file"], "-");
     assert_eq!(answer["questions"][0]["line"], 1, "{answer}");

@@ -1,12 +1,9 @@
 //! `starling tone` through the binary: the shared PIP script, output formats, exit codes,
 //! bad inputs, user rules, and the model-backed --deep and --fix paths.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use serde_json::Value;
 
-use crate::common::{fixture, run, shared_examples, starling, stderr, stdout};
+use crate::common::{fixture, run, run_with_input, shared_examples, starling, stderr, stdout};
 
 fn tone_json(home: &std::path::Path, args: &[&str]) -> (Option<i32>, Value, String) {
     let output = run(starling(home)
@@ -168,19 +165,10 @@ fn bad_inputs_are_named_and_the_rest_still_checked() {
 #[test]
 fn stdin_line_and_sarif_formats() {
     let home = tempfile::tempdir().unwrap();
-    let mut child = starling(home.path())
-        .args(["tone", "-", "--format", "sarif"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all("Mistakes were made.\n\nPer my last email, it is done.".as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run_with_input(
+        starling(home.path()).args(["tone", "-", "--format", "sarif"]),
+        b"Mistakes were made.\n\nPer my last email, it is done.",
+    );
     let sarif: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let results = sarif["runs"][0]["results"].as_array().unwrap();
