@@ -104,6 +104,10 @@ fn indexed_notes(config: &crate::config::Config) -> Result<Vec<String>> {
 /// The most stories a question may ask for.
 pub const MAX_K: usize = 50;
 
+/// The most questions one file or request may hold: each is a search and a judging of its
+/// candidates (a few hundred milliseconds), and an interview prep file holds tens.
+pub const MAX_QUESTIONS: usize = 500;
+
 /// Finds the stories for the questions of `request.questions`, named `file`.
 pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<StoriesReport> {
     let k = request.check()?;
@@ -112,6 +116,15 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
         return Err(Error::unusable(
             "questions",
             format!("`{file}`: no questions found; put one per table row (first column), list item or task item"),
+        ));
+    }
+    if questions.len() > MAX_QUESTIONS {
+        return Err(Error::unusable(
+            "questions",
+            format!(
+                "`{file}`: {} questions, at most {MAX_QUESTIONS} at a time; split the file",
+                questions.len()
+            ),
         ));
     }
     // The index record is read only when some question links a note (`[[#heading]]` links

@@ -5,6 +5,7 @@
 //! stories the best answer to many questions. Answers a question already links to
 //! (`[[#heading]]`, `[[note]]`) are kept as pinned.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -167,28 +168,32 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
         (!hidden[i] && HEADING.is_match(lines[i]))
             .then(|| lines[i].chars().take_while(|&c| c == '#').count())
     };
-    let headings: Vec<(String, usize)> = (0..lines.len())
-        .filter_map(|i| {
-            level(i)?;
-            HEADING
-                .captures(lines[i])
-                .map(|c| (heading_key(&c[1]), i + 1))
-        })
-        .collect();
-    // The lines (0-based) of the section under the heading at 1-based `line`: up to the next
-    // heading of its level or higher.
-    let section_lines = |line: usize| -> std::ops::Range<usize> {
-        let own = level(line - 1).unwrap_or(1);
-        let end = (line..lines.len())
-            .find(|&i| level(i).is_some_and(|l| l <= own))
-            .unwrap_or(lines.len());
-        line..end
-    };
+    // Each heading's key (the first of a name wins, as Obsidian resolves it) and where its
+    // section ends (0-based, exclusive): at the next heading of its level or higher. One pass,
+    // so a long file with many headings and links stays linear.
+    let mut headings: HashMap<String, usize> = HashMap::new();
+    let mut ends: HashMap<usize, usize> = HashMap::new();
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    for i in 0..lines.len() {
+        let Some(own) = level(i) else { continue };
+        while open.last().is_some_and(|&(_, l)| l >= own) {
+            let (line, _) = open.pop().unwrap_or_default();
+            ends.insert(line, i);
+        }
+        open.push((i + 1, own));
+        if let Some(c) = HEADING.captures(lines[i]) {
+            headings.entry(heading_key(&c[1])).or_insert(i + 1);
+        }
+    }
+    for (line, _) in open {
+        ends.insert(line, lines.len());
+    }
+    // The lines (0-based) of the section under the heading at 1-based `line`.
+    let section_lines =
+        |line: usize| -> std::ops::Range<usize> { line..ends.get(&line).copied().unwrap_or(line) };
     let heading_line = |link: &str| {
-        link.strip_prefix('#').and_then(|h| {
-            let key = heading_key(h);
-            headings.iter().find(|(k, _)| *k == key).map(|(_, l)| *l)
-        })
+        link.strip_prefix('#')
+            .and_then(|h| headings.get(&heading_key(h)).copied())
     };
     let pins = |source: &str| -> Vec<Pinned> {
         WIKILINK
@@ -233,21 +238,29 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
     }
     // The sections questions link to as their answers: their list items and rows tell a
     // story, they ask nothing (a question inside the section it links to stays).
-    let mut answers: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut in_answer = vec![false; lines.len()];
+    let mut marked: HashSet<usize> = HashSet::new();
     for (i, _, pinned) in &candidates {
         for line in pinned.iter().filter_map(|pin| pin.line) {
             let range = section_lines(line);
-            if !range.contains(i) && !answers.contains(&range) {
-                answers.push(range);
+            if !range.contains(i) && marked.insert(line) {
+                in_answer[range].fill(true);
             }
         }
     }
-    let answer_text = |line: usize| -> String {
+    let mut texts: HashMap<usize, String> = HashMap::new();
+    let mut answer_text = |line: usize| -> String {
+        if let Some(text) = texts.get(&line) {
+            return text.clone();
+        }
         let mut words = 0;
         let mut out: Vec<&str> = Vec::new();
         for i in section_lines(line).filter(|&i| !hidden[i]) {
             let text = lines[i].trim();
-            if text.is_empty() || words >= ANSWER_WORDS {
+            if words >= ANSWER_WORDS {
+                break;
+            }
+            if text.is_empty() {
                 continue;
             }
             let take = text.split_whitespace().count().min(ANSWER_WORDS - words);
@@ -258,18 +271,20 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
                 None => text,
             });
         }
-        out.join("\n")
+        let text = out.join("\n");
+        texts.insert(line, text.clone());
+        text
     };
     candidates
         .into_iter()
-        .filter(|(i, _, _)| !answers.iter().any(|range| range.contains(i)))
+        .filter(|(i, _, _)| !in_answer[*i])
         .map(|(i, question, pinned)| {
             let mut lines: Vec<usize> = pinned.iter().filter_map(|pin| pin.line).collect();
             lines.sort_unstable();
             lines.dedup();
             let answer = lines
                 .into_iter()
-                .map(&answer_text)
+                .map(&mut answer_text)
                 .filter(|text| !text.is_empty())
                 .collect::<Vec<_>>()
                 .join("\n");

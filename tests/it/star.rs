@@ -573,4 +573,17 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
         "{}",
         stderr(&output)
     );
+    // More questions than one run takes: refused before any search, with the fix.
+    let many = home.path().join("many.md");
+    let list: String = (0..=starling::app::stories::MAX_QUESTIONS)
+        .map(|i| format!("- Question number {i}\n"))
+        .collect();
+    std::fs::write(&many, list).unwrap();
+    let output = run(starling(home.path()).arg("stories").arg(&many));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("at most 500 at a time; split the file"),
+        "{}",
+        stderr(&output)
+    );
 }
