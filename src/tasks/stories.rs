@@ -390,30 +390,60 @@ fn rank(notes: &[evidence::NoteCandidate], bar: f32, k: usize) -> (Vec<star::Sto
     )
 }
 
-/// The story a questions file links to: the linked note's passage closest to the question.
-/// `None` when the filter leaves none of the note (`--path`, `--since`, `--until`).
+/// The heading a note link names (`[[note#Heading|label]]` → `heading`, as `heading_key`
+/// spells it), if any.
+fn link_heading(link: &str) -> Option<String> {
+    let heading = link.split('|').next()?.split_once('#')?.1;
+    // Obsidian's nested form `#Parent#Child` names the last heading.
+    let key = heading_key(heading.rsplit('#').next().unwrap_or(heading));
+    (!key.is_empty()).then_some(key)
+}
+
+/// A note a questions file links to, and the heading the link names.
+struct Link<'a> {
+    path: &'a str,
+    heading: Option<&'a str>,
+}
+
+/// The story a questions file links to: the linked note's passage under the heading the link
+/// names, else its passage closest to the question. `None` when the filter leaves none of the
+/// note (`--path`, `--since`, `--until`).
 fn linked_story(
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
     question: &str,
     filter: &SearchFilter,
-    path: &str,
+    link: &Link,
 ) -> Result<Option<StoryHit>> {
+    let path = link.path;
     let text = star::question_core(question);
     let vector = embedder.embed(&[glossary::expand(&text)])?.remove(0);
-    Ok(star::note_passages(store, &text, &vector, filter, path)?
-        .into_iter()
-        .next()
-        .map(|hit| StoryHit {
-            path: path.to_string(),
-            line_start: hit.chunk.line_start,
-            line_end: hit.chunk.line_end,
-            summary: summary(&hit.chunk.text, question),
-            score: 1.0,
-            notes: vec![path.to_string()],
-            best_for: 0,
-            pinned: true,
-        }))
+    let passages = star::note_passages(store, &text, &vector, filter, path)?;
+    // A chunk's heading is its note's title and heading path, ` > `-separated.
+    let under_heading = |hit: &&crate::backends::Hit| {
+        link.heading.is_some_and(|wanted| {
+            hit.chunk
+                .heading
+                .rsplit(" > ")
+                .next()
+                .is_some_and(|last| heading_key(last) == wanted)
+        })
+    };
+    let chosen = passages
+        .iter()
+        .find(under_heading)
+        .or(passages.first())
+        .cloned();
+    Ok(chosen.map(|hit| StoryHit {
+        path: path.to_string(),
+        line_start: hit.chunk.line_start,
+        line_end: hit.chunk.line_end,
+        summary: summary(&hit.chunk.text, question),
+        score: 1.0,
+        notes: vec![path.to_string()],
+        best_for: 0,
+        pinned: true,
+    }))
 }
 
 /// The STAR outline of `story` for `question`: the story's passages, drafted without a model.
@@ -519,10 +549,13 @@ pub fn find(
     let mut answers = Vec::with_capacity(questions.len());
     for question in questions {
         let mut linked: Vec<&String> = Vec::new();
+        // Each linked note once, with the heading its first link names (`[[note#heading]]`).
+        let mut headings: Vec<Option<String>> = Vec::new();
         for pin in &question.pinned {
             if let Some(path) = resolve_link(&pin.link, indexed) {
                 if !linked.contains(&path) {
                     linked.push(path);
+                    headings.push(link_heading(&pin.link));
                 }
             }
         }
@@ -543,8 +576,12 @@ pub fn find(
         ranked.retain(|story| !linked.contains(&&story.notes[0]));
         ranked.truncate(k.max(1).saturating_sub(linked.len()));
         let mut stories = Vec::new();
-        for path in &linked {
-            if let Some(hit) = linked_story(embedder, store, &question.question, filter, path)? {
+        for (path, heading) in linked.iter().zip(&headings) {
+            let link = Link {
+                path,
+                heading: heading.as_deref(),
+            };
+            if let Some(hit) = linked_story(embedder, store, &question.question, filter, &link)? {
                 stories.push(hit);
             }
         }

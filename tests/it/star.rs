@@ -387,10 +387,20 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
         &questions,
         "# Interview prep\n\n| Question | Story |\n|---|---|\n\
 | A week you are proud of | [[#Invoices]] |\n\
-| Tell me about a production incident you owned | |\n\n\
+| Tell me about a production incident you owned | |\n\
+| Tell me about a migration | [[two-parts#Hiring|the loop]] |\n\n\
 ### Invoices\n- nightly billing was at risk, 1.2 million messages stuck\n\
 - scaled consumers 4 to 12, rolled back the deploy\n\
 - billing run started on time\n",
+    )
+    .unwrap();
+    // A note of two sections: a link naming one is answered from that one, whatever the
+    // question's words are closer to.
+    std::fs::create_dir_all(vault.join("projects")).unwrap();
+    std::fs::write(
+        vault.join("projects/two-parts.md"),
+        "# Two parts\n\n## Migration\nWe moved the billing jobs to the new scheduler over two weeks.\n\n\
+## Hiring\nI ran the interview loop for two backend engineers and both accepted.\n",
     )
     .unwrap();
     let output = run(starling(home.path()).arg("index").arg(&vault));
@@ -404,7 +414,11 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
     let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let questions = answer["questions"].as_array().unwrap();
     // The answer section's list items ask nothing.
-    assert_eq!(questions.len(), 2, "{answer}");
+    assert_eq!(questions.len(), 3, "{answer}");
+    let linked = &questions[2]["stories"][0];
+    assert_eq!(linked["path"], "projects/two-parts.md", "{answer}");
+    assert_eq!(linked["pinned"], true, "{answer}");
+    assert!(linked["line_start"].as_u64().unwrap() >= 6, "{answer}");
     let paths: Vec<&str> = questions
         .iter()
         .flat_map(|q| q["stories"].as_array().unwrap())
