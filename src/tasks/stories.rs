@@ -174,14 +174,14 @@ pub fn parse_questions(text: &str) -> Vec<Question> {
     let mut headings: HashMap<String, usize> = HashMap::new();
     let mut ends: HashMap<usize, usize> = HashMap::new();
     let mut open: Vec<(usize, usize)> = Vec::new();
-    for i in 0..lines.len() {
+    for (i, line) in lines.iter().enumerate() {
         let Some(own) = level(i) else { continue };
         while open.last().is_some_and(|&(_, l)| l >= own) {
             let (line, _) = open.pop().unwrap_or_default();
             ends.insert(line, i);
         }
         open.push((i + 1, own));
-        if let Some(c) = HEADING.captures(lines[i]) {
+        if let Some(c) = HEADING.captures(line) {
             headings.entry(heading_key(&c[1])).or_insert(i + 1);
         }
     }
