@@ -376,6 +376,17 @@ fn at_a_terminal_it_asks_and_lets_the_user_untick_evidence() {
     assert_eq!(output.status.code(), Some(1), "{screen}");
 }
 
+/// `starling stories QUESTIONS --format json --no-model`, which must succeed.
+fn stories_json(home: &Path, questions: &Path) -> Value {
+    let output =
+        run(starling(home)
+            .arg("stories")
+            .arg(questions)
+            .args(["--format", "json", "--no-model"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
 #[test]
 fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer_the_search() {
     let home = tempfile::tempdir().unwrap();
@@ -405,13 +416,7 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
     .unwrap();
     let output = run(starling(home.path()).arg("index").arg(&vault));
     assert!(output.status.success(), "{}", stderr(&output));
-    let output = run(starling(home.path()).arg("stories").arg(&questions).args([
-        "--format",
-        "json",
-        "--no-model",
-    ]));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let answer = stories_json(home.path(), &questions);
     let questions = answer["questions"].as_array().unwrap();
     // The answer section's list items ask nothing.
     assert_eq!(questions.len(), 3, "{answer}");
@@ -465,13 +470,7 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
 - A schema change other teams had to make [[Rfc-Event-Schema#Decision|the RFC]]\n\n### Mentoring\n\nSee my 1:1 notes.\n",
     )
     .unwrap();
-    let output = run(starling(home.path()).arg("stories").arg(&questions).args([
-        "--format",
-        "json",
-        "--no-model",
-    ]));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let answer = stories_json(home.path(), &questions);
     let questions = answer["questions"].as_array().unwrap();
     assert_eq!(questions.len(), 5, "{answer}");
     let first_path = |i: usize| {
