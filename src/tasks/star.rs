@@ -524,6 +524,7 @@ pub fn gather(
                 filter: &request.filter,
                 notes: &notes,
                 k,
+                section: None,
             },
             story,
             &mut evidence,
@@ -571,6 +572,9 @@ pub struct StoryQuery<'a> {
     pub filter: &'a SearchFilter,
     pub notes: &'a [evidence::NoteCandidate],
     pub k: usize,
+    /// Only a note's passages under this heading (the last part of their heading path, as
+    /// `stories::heading_key` spells it), when it has any: a link that names a section.
+    pub section: Option<&'a str>,
 }
 
 /// The passages of the note at `path` closest to `text` (embedded as `vector`), best first; none
@@ -638,6 +642,17 @@ pub fn story_evidence(
             })
             .filter(|e| e.text.split_whitespace().count() >= 3)
             .collect();
+        if let Some(wanted) = query.section {
+            let under = |e: &Evidence| {
+                e.heading
+                    .rsplit(" > ")
+                    .next()
+                    .is_some_and(|last| crate::tasks::stories::heading_key(last) == wanted)
+            };
+            if passages.iter().any(under) {
+                passages.retain(under);
+            }
+        }
         if passages.is_empty() {
             if let Some(note) = query.notes.iter().find(|n| &n.path == path) {
                 passages = note.passages.iter().map(passage_evidence).collect();

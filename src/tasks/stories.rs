@@ -119,7 +119,8 @@ fn clean(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn heading_key(text: &str) -> String {
+/// A heading as links name it: `#` marks and spacing aside, lower case.
+pub fn heading_key(text: &str) -> String {
     text.trim()
         .trim_start_matches('#')
         .split_whitespace()
@@ -454,6 +455,7 @@ fn outline(
     filter: &SearchFilter,
     notes: &[evidence::NoteCandidate],
     story: &star::Story,
+    section: Option<&str>,
 ) -> Result<Option<Outline>> {
     let request = star::StarRequest {
         competency: question.question.clone(),
@@ -471,6 +473,7 @@ fn outline(
             filter,
             notes,
             k: STAR_PASSAGES,
+            section,
         },
         story,
         &mut evidence,
@@ -576,12 +579,17 @@ pub fn find(
         ranked.retain(|story| !linked.contains(&&story.notes[0]));
         ranked.truncate(k.max(1).saturating_sub(linked.len()));
         let mut stories = Vec::new();
+        // The section the best linked note's link names, for its outline.
+        let mut best_section: Option<String> = None;
         for (path, heading) in linked.iter().zip(&headings) {
             let link = Link {
                 path,
                 heading: heading.as_deref(),
             };
             if let Some(hit) = linked_story(embedder, store, &question.question, filter, &link)? {
+                if stories.is_empty() {
+                    best_section = heading.clone();
+                }
                 stories.push(hit);
             }
         }
@@ -597,9 +605,15 @@ pub fn find(
         let none = !convincing && linked.is_empty() && question.pinned.is_empty();
         // No outline of a story that does not answer the question.
         let star = match &best {
-            Some(best) if with_outline && !none => {
-                outline(embedder, store, question, filter, &notes, best)?
-            }
+            Some(best) if with_outline && !none => outline(
+                embedder,
+                store,
+                question,
+                filter,
+                &notes,
+                best,
+                best_section.as_deref(),
+            )?,
             _ => None,
         };
         stories.extend(ranked.into_iter().filter_map(|story| {

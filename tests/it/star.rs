@@ -393,9 +393,9 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
     let vault = fixture_vault(home.path(), &[]);
     // The prep file sits in the vault, so it is indexed with the notes; its answer section
     // tells the story in the user's own shorthand.
-    let questions = vault.join("prep.md");
+    let questions_file = vault.join("prep.md");
     std::fs::write(
-        &questions,
+        &questions_file,
         "# Interview prep\n\n| Question | Story |\n|---|---|\n\
 | A week you are proud of | [[#Invoices]] |\n\
 | Tell me about a production incident you owned | |\n\
@@ -416,7 +416,7 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
     .unwrap();
     let output = run(starling(home.path()).arg("index").arg(&vault));
     assert!(output.status.success(), "{}", stderr(&output));
-    let answer = stories_json(home.path(), &questions);
+    let answer = stories_json(home.path(), &questions_file);
     let questions = answer["questions"].as_array().unwrap();
     // The answer section's list items ask nothing.
     assert_eq!(questions.len(), 3, "{answer}");
@@ -424,6 +424,23 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
     assert_eq!(linked["path"], "projects/two-parts.md", "{answer}");
     assert_eq!(linked["pinned"], true, "{answer}");
     assert!(linked["line_start"].as_u64().unwrap() >= 6, "{answer}");
+    // Its outline tells that section, not the note's other one.
+    let output = run(starling(home.path())
+        .arg("stories")
+        .arg(&questions_file)
+        .args(["--format", "json", "--no-model", "--star"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let starred: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let citations = starred["questions"][2]["star"]["citations"]
+        .as_array()
+        .unwrap();
+    assert!(!citations.is_empty(), "{starred}");
+    assert!(
+        citations
+            .iter()
+            .all(|c| c["path"] == "projects/two-parts.md" && c["line_start"].as_u64().unwrap() >= 6),
+        "{starred}"
+    );
     let paths: Vec<&str> = questions
         .iter()
         .flat_map(|q| q["stories"].as_array().unwrap())
