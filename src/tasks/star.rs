@@ -643,12 +643,7 @@ pub fn story_evidence(
             .filter(|e| e.text.split_whitespace().count() >= 3)
             .collect();
         if let Some(wanted) = query.section {
-            let under = |e: &Evidence| {
-                e.heading
-                    .rsplit(" > ")
-                    .next()
-                    .is_some_and(|last| crate::tasks::stories::heading_key(last) == wanted)
-            };
+            let under = |e: &Evidence| crate::tasks::stories::under_heading(&e.heading, wanted);
             if passages.iter().any(under) {
                 passages.retain(under);
             }

@@ -129,6 +129,15 @@ pub fn heading_key(text: &str) -> String {
         .to_lowercase()
 }
 
+/// Whether a chunk's heading path (its note's title and headings, ` > `-separated) ends in the
+/// heading `wanted` (as `heading_key` spells it).
+pub fn under_heading(heading_path: &str, wanted: &str) -> bool {
+    heading_path
+        .rsplit(" > ")
+        .next()
+        .is_some_and(|last| heading_key(last) == wanted)
+}
+
 impl Question {
     /// What is searched for: the question's core, and the file's own telling of its story when
     /// it links one (`[[#heading]]`), whose names and figures are the notes' own words.
@@ -420,19 +429,12 @@ fn linked_story(
     let text = star::question_core(question);
     let vector = embedder.embed(&[glossary::expand(&text)])?.remove(0);
     let passages = star::note_passages(store, &text, &vector, filter, path)?;
-    // A chunk's heading is its note's title and heading path, ` > `-separated.
-    let under_heading = |hit: &&crate::backends::Hit| {
-        link.heading.is_some_and(|wanted| {
-            hit.chunk
-                .heading
-                .rsplit(" > ")
-                .next()
-                .is_some_and(|last| heading_key(last) == wanted)
-        })
-    };
     let chosen = passages
         .iter()
-        .find(under_heading)
+        .find(|hit| {
+            link.heading
+                .is_some_and(|wanted| under_heading(&hit.chunk.heading, wanted))
+        })
         .or(passages.first())
         .cloned();
     Ok(chosen.map(|hit| StoryHit {
@@ -551,14 +553,12 @@ pub fn find(
     let bar = evidence::judge().partial;
     let mut answers = Vec::with_capacity(questions.len());
     for question in questions {
-        let mut linked: Vec<&String> = Vec::new();
         // Each linked note once, with the heading its first link names (`[[note#heading]]`).
-        let mut headings: Vec<Option<String>> = Vec::new();
+        let mut linked: Vec<(&String, Option<String>)> = Vec::new();
         for pin in &question.pinned {
             if let Some(path) = resolve_link(&pin.link, indexed) {
-                if !linked.contains(&path) {
-                    linked.push(path);
-                    headings.push(link_heading(&pin.link));
+                if !linked.iter().any(|(p, _)| *p == path) {
+                    linked.push((path, link_heading(&pin.link)));
                 }
             }
         }
@@ -576,12 +576,12 @@ pub fn find(
             },
         )?;
         let (mut ranked, convincing) = rank(&notes, bar, k.max(1) + linked.len());
-        ranked.retain(|story| !linked.contains(&&story.notes[0]));
+        ranked.retain(|story| !linked.iter().any(|(p, _)| **p == story.notes[0]));
         ranked.truncate(k.max(1).saturating_sub(linked.len()));
         let mut stories = Vec::new();
         // The section the best linked note's link names, for its outline.
         let mut best_section: Option<String> = None;
-        for (path, heading) in linked.iter().zip(&headings) {
+        for (path, heading) in &linked {
             let link = Link {
                 path,
                 heading: heading.as_deref(),
