@@ -13,7 +13,8 @@ link names a vault note, and a note linked on a question's line is among that qu
 entries have 1-2 `best`; no path is in both lists; every question of the file has exactly one
 truth entry and no two entries share a question.
 
-Standard library only. Run from anywhere: python3 data/evalsets/check_stories_truth.py
+Standard library only. Run from anywhere: python3 data/evalsets/check_stories_truth.py [EVALSETS_DIR]
+(default: the folder this script is in; data/heldout holds the sets kept out of every fit).
 Exit status 0 when every set passes, 1 otherwise.
 """
 
@@ -183,7 +184,8 @@ def check_set(set_dir):
 
 
 def main():
-    sets = sorted(p.parent.parent for p in EVALSETS.glob("*/stories/truth.json"))
+    root = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else EVALSETS
+    sets = sorted(p.parent.parent for p in root.glob("*/stories/truth.json"))
     if not sets:
         print("no data/evalsets/*/stories/truth.json found")
         return 1

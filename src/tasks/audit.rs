@@ -1438,6 +1438,12 @@ pub fn audit(
             .collect::<Vec<_>>(),
     )?;
     let mut files: HashMap<String, Option<String>> = HashMap::new();
+    // A draft that is itself indexed is kept out by the store, so its chunks take no slot of
+    // the pool.
+    let filter = SearchFilter {
+        not_source: draft.file.clone().or_else(|| filter.not_source.clone()),
+        ..filter.clone()
+    };
 
     // Lines of every retrieved chunk, per claim.
     let mut per_claim: Vec<Vec<Line>> = Vec::with_capacity(spans.len());
@@ -1456,9 +1462,7 @@ pub fn audit(
                 vector.clone(),
             )?;
             for hit in hits {
-                if hit.chunk.steers_model
-                    || draft.file.as_deref() == Some(hit.chunk.source.as_str())
-                {
+                if hit.chunk.steers_model {
                     continue;
                 }
                 // Each note file is read once per draft.
