@@ -136,6 +136,12 @@ fn the_shared_pip_script_gets_through_with_its_figures_unsupported() {
         })
         .collect();
     assert!(with_figures.len() >= 3, "{report}");
+    for claim in claims {
+        for evidence in claim["evidence"].as_array().unwrap() {
+            let path = evidence["path"].as_str().unwrap();
+            assert!(!path.ends_with("pip-outcome-meeting-script.md"), "{claim}");
+        }
+    }
     for claim in with_figures {
         assert_eq!(claim["verdict"], "unsupported", "{claim}");
     }
