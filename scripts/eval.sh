@@ -3,7 +3,7 @@
 # dir per run, for both paths: without the model (--no-model) and with the default model.
 #   scripts/eval.sh [SET] [--fast]      --fast: the --no-model path only
 # Also scores the project's own labelled sets (data/evalsets/*), which the judges are fitted on,
-# and the tone checker on our own whole documents (data/tone/scripts).
+# our held-out sets (data/heldout/*), which nothing is fitted on, and the tone checker on our own whole documents (data/tone/scripts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 set_dir="${1:-../shared/devset}"
@@ -19,6 +19,12 @@ if [ "$fast" = 0 ]; then
 fi
 for s in data/evalsets/*/; do
     echo "== $s (training data for the judges), --no-model"
+    python3 ../shared/quality/quality.py --set "$s" --map-flags=--no-model --star-flags=--no-model --only search,map,star,audit,stories
+done
+# Held-out sets of our own, written by helpers who never read the code, our other sets or the
+# dev set: scored, never fitted on (no script under scripts/ reads them for training).
+for s in data/heldout/*/; do
+    echo "== $s (held out), --no-model"
     python3 ../shared/quality/quality.py --set "$s" --map-flags=--no-model --star-flags=--no-model --only search,map,star,audit,stories
 done
 # Whole documents of our own (data/tone/scripts, never trained on); the cases part is the
