@@ -23,3 +23,9 @@ cargo test --locked --all-targets
 bash scripts/fuzz-api.sh 120 "${CARGO_TARGET_DIR:-target}/debug/starling"
 # The shipped evidence judge is exactly what its fitting script makes of the kept features.
 python3 scripts/train-evidence-judge.py --features-from data/evalsets/judge-features.json --check
+# The labelled sets' truth files are well formed (every quoted claim in its draft, every cited
+# line and note present), ours to fit on and the held-out ones alike.
+for sets in data/evalsets data/heldout; do
+    python3 data/evalsets/check_audit_truth.py "$sets" > /dev/null
+    python3 data/evalsets/check_stories_truth.py "$sets" > /dev/null
+done
