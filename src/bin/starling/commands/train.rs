@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long)]
     check: bool,
     /// Texts whose longer words get word vectors of their own (tone): every .md file and every
-    /// `text` of a .jsonl file under this folder.
+    /// `text` of a .jsonl file under this folder, but for its `heldout/` sets (measuring sticks,
+    /// never training data).
     #[arg(long, default_value = "data")]
     corpus: PathBuf,
 }
@@ -50,10 +51,12 @@ fn read_corpus(root: &Path) -> anyhow::Result<Vec<String>> {
     }
     let mut files = Vec::new();
     // Every file, hidden or ignored ones too, through links: the shipped weights were trained
-    // on all of them.
+    // on all of them. The held-out evaluation sets (`data/heldout`) are not training data.
+    let heldout = root.join("heldout");
     for entry in ignore::WalkBuilder::new(root)
         .standard_filters(false)
         .follow_links(true)
+        .filter_entry(move |e| e.path() != heldout)
         .build()
     {
         let entry =
