@@ -21,8 +21,8 @@ for s in data/evalsets/*/; do
     echo "== $s (training data for the judges), --no-model"
     python3 ../shared/quality/quality.py --set "$s" --map-flags=--no-model --star-flags=--no-model --only search,map,star,audit,stories
 done
-# Held-out sets of our own, written by helpers who never read the code, our other sets or the
-# dev set: scored, never fitted on (no script under scripts/ reads them for training).
+# Held-out sets of our own, written by helpers who never read the code, our other sets
+# or the dev set: scored, never fitted on (no training script reads them).
 for s in data/heldout/*/; do
     echo "== $s (held out), --no-model"
     python3 ../shared/quality/quality.py --set "$s" --map-flags=--no-model --star-flags=--no-model --only search,map,star,audit,stories

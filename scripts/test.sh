@@ -26,6 +26,6 @@ python3 scripts/train-evidence-judge.py --features-from data/evalsets/judge-feat
 # The labelled sets' truth files are well formed (every quoted claim in its draft, every cited
 # line and note present), ours to fit on and the held-out ones alike.
 for sets in data/evalsets data/heldout; do
-    python3 data/evalsets/check_audit_truth.py "$sets" > /dev/null
-    python3 data/evalsets/check_stories_truth.py "$sets" > /dev/null
+    python3 data/evalsets/check_audit_truth.py "$sets"
+    python3 data/evalsets/check_stories_truth.py "$sets"
 done

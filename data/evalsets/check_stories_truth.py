@@ -187,7 +187,7 @@ def main():
     root = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else EVALSETS
     sets = sorted(p.parent.parent for p in root.glob("*/stories/truth.json"))
     if not sets:
-        print("no data/evalsets/*/stories/truth.json found")
+        print(f"no {root}/*/stories/truth.json found")
         return 1
     failed = 0
     for set_dir in sets:

@@ -1439,9 +1439,9 @@ pub fn audit(
     )?;
     let mut files: HashMap<String, Option<String>> = HashMap::new();
     // A draft that is itself indexed is kept out by the store, so its chunks take no slot of
-    // the pool.
+    // the pool (unless the caller already keeps another file out: then the check below does).
     let filter = SearchFilter {
-        not_source: draft.file.clone().or_else(|| filter.not_source.clone()),
+        not_source: filter.not_source.clone().or_else(|| draft.file.clone()),
         ..filter.clone()
     };
 
@@ -1462,7 +1462,9 @@ pub fn audit(
                 vector.clone(),
             )?;
             for hit in hits {
-                if hit.chunk.steers_model {
+                if hit.chunk.steers_model
+                    || draft.file.as_deref() == Some(hit.chunk.source.as_str())
+                {
                     continue;
                 }
                 // Each note file is read once per draft.

@@ -1,9 +1,9 @@
-import pickle, numpy as np
+import glob, pickle, numpy as np
 from fit import *
 D=load()
-r1,_=pickle.load(open('/tmp/query-adapter/res_meandiff_meandiff_type_centre_whiten.pkl','rb'))
-r2,_=pickle.load(open('/tmp/query-adapter/res_lowrank8_lowrank16_lowrank32_full.pkl','rb'))
-R={**r1,**r2}
+R={}
+for f in sorted(glob.glob('/tmp/query-adapter/res_*.pkl')):
+    R.update(pickle.load(open(f,'rb'))[0])
 # derived: full adapter only on abstract queries (search queries left as identity)
 R['full_abstract_only']={h:np.where((D[h]['types']=='search')[:,None],R['identity'][h],R['full'][h]) for h in data.SETS}
 names=['identity','centre','whiten','meandiff','meandiff_type','lowrank8','lowrank16','lowrank32','full','full_abstract_only']
