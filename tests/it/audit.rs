@@ -146,3 +146,55 @@ fn the_shared_pip_script_gets_through_with_its_figures_unsupported() {
         assert_eq!(claim["verdict"], "unsupported", "{claim}");
     }
 }
+
+#[test]
+fn an_indexed_draft_takes_no_slot_of_its_claims_evidence() {
+    // The draft restates its claim in ten sections, each a chunk closer to the claim than the
+    // note that backs it: dropped only after the search, they would fill every slot of the
+    // claim's pool and leave the note out.
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    std::fs::write(
+        vault.join("build-log.md"),
+        "# Build log\n\nNightly pipeline: 18 min down to 11 min once the integration tests \
+         ran on four runners.\n",
+    )
+    .unwrap();
+    let claim = "I cut the nightly build from 18 to 11 minutes by sharding the integration suite";
+    let mut draft = format!("# Self-review\n\n{claim}.\n");
+    for n in 1..=10 {
+        draft.push_str(&format!("\n## Recap {n}\n\n{claim}, recap {n}.\n"));
+    }
+    let draft_path = vault.join("self-review.md");
+    std::fs::write(&draft_path, draft).unwrap();
+    let output = run(starling(home.path()).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let output = run(starling(home.path()).arg("audit").arg(&draft_path).args([
+        "--format",
+        "json",
+        "--no-model",
+    ]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let claim = &report["claims"][0];
+    assert!(
+        claim["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("I cut the nightly build"),
+        "{report}"
+    );
+    assert_eq!(claim["verdict"], "supported", "{report}");
+    let paths: Vec<&str> = claim["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.iter().all(|p| p.ends_with("build-log.md")),
+        "{report}"
+    );
+}
