@@ -66,13 +66,7 @@ impl MapRequest {
         }
         Ok(MapOptions {
             k: self.k.unwrap_or(5).clamp(1, MAX_K),
-            filter: SearchFilter {
-                path_prefix: None,
-                tag: None,
-                since: self.since.clone(),
-                until: self.until.clone(),
-                not_source: None,
-            },
+            filter: SearchFilter::notes(&None, &self.since, &self.until),
         })
     }
 }

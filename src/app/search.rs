@@ -106,11 +106,8 @@ impl SearchRequest {
 
     pub fn filter(&self) -> SearchFilter {
         SearchFilter {
-            path_prefix: self.path.clone(),
             tag: self.tag.clone(),
-            since: self.since.clone(),
-            until: self.until.clone(),
-            not_source: None,
+            ..SearchFilter::notes(&self.path, &self.since, &self.until)
         }
     }
 }

@@ -132,13 +132,7 @@ fn task_request(
     Ok(StarRequest {
         competency,
         context: context.clone(),
-        filter: SearchFilter {
-            path_prefix: path.clone(),
-            tag: None,
-            since: since.clone(),
-            until: until.clone(),
-            not_source: None,
-        },
+        filter: SearchFilter::notes(path, since, until),
         include: include
             .iter()
             .map(|spec| pin(spec))

@@ -411,8 +411,8 @@ fn link_heading(link: &str) -> Option<String> {
 
 /// A note a questions file links to, and the heading the link names.
 struct Link<'a> {
-    path: &'a str,
-    heading: Option<&'a str>,
+    path: &'a String,
+    heading: Option<String>,
 }
 
 /// The story a questions file links to: the linked note's passage under the heading the link
@@ -425,7 +425,7 @@ fn linked_story(
     filter: &SearchFilter,
     link: &Link,
 ) -> Result<Option<StoryHit>> {
-    let path = link.path;
+    let path = link.path.as_str();
     let text = star::question_core(question);
     let vector = embedder.embed(&[glossary::expand(&text)])?.remove(0);
     let passages = star::note_passages(store, &text, &vector, filter, path)?;
@@ -433,6 +433,7 @@ fn linked_story(
         .iter()
         .find(|hit| {
             link.heading
+                .as_deref()
                 .is_some_and(|wanted| under_heading(&hit.chunk.heading, wanted))
         })
         .or(passages.first())
@@ -554,11 +555,14 @@ pub fn find(
     let mut answers = Vec::with_capacity(questions.len());
     for question in questions {
         // Each linked note once, with the heading its first link names (`[[note#heading]]`).
-        let mut linked: Vec<(&String, Option<String>)> = Vec::new();
+        let mut linked: Vec<Link> = Vec::new();
         for pin in &question.pinned {
             if let Some(path) = resolve_link(&pin.link, indexed) {
-                if !linked.iter().any(|(p, _)| *p == path) {
-                    linked.push((path, link_heading(&pin.link)));
+                if !linked.iter().any(|l| l.path == path) {
+                    linked.push(Link {
+                        path,
+                        heading: link_heading(&pin.link),
+                    });
                 }
             }
         }
@@ -576,19 +580,15 @@ pub fn find(
             },
         )?;
         let (mut ranked, convincing) = rank(&notes, bar, k.max(1) + linked.len());
-        ranked.retain(|story| !linked.iter().any(|(p, _)| **p == story.notes[0]));
+        ranked.retain(|story| !linked.iter().any(|l| *l.path == story.notes[0]));
         ranked.truncate(k.max(1).saturating_sub(linked.len()));
         let mut stories = Vec::new();
         // The section the best linked note's link names, for its outline.
         let mut best_section: Option<String> = None;
-        for (path, heading) in &linked {
-            let link = Link {
-                path,
-                heading: heading.as_deref(),
-            };
-            if let Some(hit) = linked_story(embedder, store, &question.question, filter, &link)? {
+        for link in &linked {
+            if let Some(hit) = linked_story(embedder, store, &question.question, filter, link)? {
                 if stories.is_empty() {
-                    best_section = heading.clone();
+                    best_section = link.heading.clone();
                 }
                 stories.push(hit);
             }

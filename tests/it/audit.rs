@@ -12,6 +12,17 @@ const DRAFT: &str = "---\ntitle: H1 self-review\n---\n# H1 self-review\n\n\
 - I migrated the billing service to Kubernetes and cut cloud costs by $120k.\n\n\
 Next half I will mentor two new hires. Thanks to the platform team for their help.\n";
 
+/// `starling audit DRAFT --format json FLAGS...`, which must succeed, as JSON.
+fn audit_json(home: &std::path::Path, draft: &std::path::Path, flags: &[&str]) -> Value {
+    let output = run(starling(home)
+        .arg("audit")
+        .arg(draft)
+        .args(["--format", "json"])
+        .args(flags));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(&stdout(&output)).unwrap()
+}
+
 #[test]
 fn audit_tells_supported_contradicted_and_unsupported_claims_apart() {
     let home = tempfile::tempdir().unwrap();
@@ -19,13 +30,7 @@ fn audit_tells_supported_contradicted_and_unsupported_claims_apart() {
     let draft = home.path().join("self-review.md");
     std::fs::write(&draft, DRAFT).unwrap();
 
-    let output = run(starling(home.path()).arg("audit").arg(&draft).args([
-        "--format",
-        "json",
-        "--no-model",
-    ]));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report = audit_json(home.path(), &draft, &["--no-model"]);
     let claims = report["claims"].as_array().unwrap();
     let verdicts: Vec<&str> = claims
         .iter()
@@ -118,12 +123,11 @@ fn the_shared_pip_script_gets_through_with_its_figures_unsupported() {
     let output = run(starling(home.path()).arg("index").arg(&examples));
     assert!(output.status.success(), "{}", stderr(&output));
     // The script itself is indexed: a draft is never its own evidence.
-    let output = run(starling(home.path())
-        .arg("audit")
-        .arg(examples.join("pip-outcome-meeting-script.md"))
-        .args(["--format", "json"]));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report = audit_json(
+        home.path(),
+        &examples.join("pip-outcome-meeting-script.md"),
+        &[],
+    );
     let claims = report["claims"].as_array().unwrap();
     let with_figures: Vec<&Value> = claims
         .iter()
@@ -171,13 +175,7 @@ fn an_indexed_draft_takes_no_slot_of_its_claims_evidence() {
     let output = run(starling(home.path()).arg("index").arg(&vault));
     assert!(output.status.success(), "{}", stderr(&output));
 
-    let output = run(starling(home.path()).arg("audit").arg(&draft_path).args([
-        "--format",
-        "json",
-        "--no-model",
-    ]));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let report = audit_json(home.path(), &draft_path, &["--no-model"]);
     let claim = &report["claims"][0];
     assert!(
         claim["text"]
