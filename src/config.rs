@@ -452,6 +452,8 @@ pub struct Config {
 
 /// The default generator file, relative to the model cache (see models/manifest.toml).
 pub const DEFAULT_GENERATOR_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The default generator re-encoded as Q8_0 on its first load (`services::generator_model_file`).
+pub const DEFAULT_GENERATOR_Q8_0: &str = "SmolLM2-135M-Instruct.Q8_0.gguf";
 /// The default embedder folder, relative to the model cache.
 pub const DEFAULT_EMBEDDER_DIR: &str = "all-MiniLM-L6-v2";
 /// The ONNX Runtime library, relative to the model cache.

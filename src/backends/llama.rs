@@ -57,6 +57,61 @@ impl LlamaOptions {
     }
 }
 
+/// Re-encodes the GGUF at `source` as Q8_0 into `target` with llama.cpp's own quantizer
+/// (`llama_model_quantize`, requantizing allowed: every weight of a 4-bit block is one of 16
+/// values, which 8 bits per weight hold to within 1/254 of the block's range). Written to a
+/// temporary file beside `target`, given the source's modification time and renamed into
+/// place, so no reader sees a partial model; a failure leaves `target` as it was.
+pub fn requantize_q8_0(source: &Path, target: &Path) -> Result<()> {
+    let text = |path: &Path| {
+        path.to_str()
+            .and_then(|text| std::ffi::CString::new(text).ok())
+            .ok_or_else(|| Error::ModelLoad {
+                path: path.to_path_buf(),
+                message: "the path is not UTF-8 text without NUL bytes; move the model".into(),
+            })
+    };
+    backend()?;
+    let temporary = target.with_extension(format!("gguf.partial-{}", std::process::id()));
+    let (from, to) = (text(source)?, text(&temporary)?);
+    // SAFETY: both pointers are NUL-terminated strings that outlive the call; the parameters
+    // are llama.cpp's defaults (no imatrix, overrides or pruned layers: null pointers it
+    // checks) with the type and the requantize flag set; the backend is initialised above.
+    #[allow(unsafe_code)]
+    let status = unsafe {
+        let mut params = llama_cpp_sys_2::llama_model_quantize_default_params();
+        params.ftype = llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q8_0;
+        params.allow_requantize = true;
+        llama_cpp_sys_2::llama_model_quantize(from.as_ptr(), to.as_ptr(), &params)
+    };
+    let renamed = if status == 0 {
+        // The re-encoding carries its source's modification time (a stale one differs).
+        let time = std::fs::metadata(source).and_then(|meta| meta.modified());
+        time.and_then(|time| {
+            std::fs::File::options()
+                .write(true)
+                .open(&temporary)?
+                .set_modified(time)
+        })
+        .and_then(|()| std::fs::rename(&temporary, target))
+        .map_err(|err| {
+            Error::io(
+                format!("cannot move the re-encoded model to `{}`", target.display()),
+                err,
+            )
+        })
+    } else {
+        Err(Error::ModelLoad {
+            path: source.to_path_buf(),
+            message: format!("llama.cpp could not re-encode it as Q8_0 (status {status})"),
+        })
+    };
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed
+}
+
 /// llama.cpp's backend may be initialised once per process.
 fn backend() -> Result<&'static LlamaBackend> {
     static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::new();

@@ -496,3 +496,80 @@ fn requests_that_cannot_share_the_context_wait_their_turn() {
         assert!(generation.n_prompt_tokens > 1024);
     }
 }
+
+/// The default model (Q4_1, which llama.cpp's CPU code multiplies a row at a time) is loaded
+/// as its Q8_0 re-encoding, made beside it on the first load: kept while it carries its
+/// source's modification time and is a Q8_0 GGUF, made again when either fails; a model under another name is loaded
+/// as it is.
+#[test]
+fn the_default_model_is_loaded_as_its_q8_0_re_encoding() {
+    use starling::backends::gguf::ModelInfo;
+    use starling::config::{DEFAULT_GENERATOR_FILE, DEFAULT_GENERATOR_Q8_0};
+    let home = tempfile::tempdir().unwrap();
+    let models = home.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let source = models.join(DEFAULT_GENERATOR_FILE);
+    std::fs::copy(models_dir().join(DEFAULT_GENERATOR_FILE), &source).unwrap();
+    let q8_0 = models.join(DEFAULT_GENERATOR_Q8_0);
+    let loaded = |extra: &[&str]| {
+        let output = run(starling(home.path())
+            .env("STARLING_MODELS_DIR", &models)
+            .args([
+                "generate",
+                "--max-tokens",
+                "4",
+                "--temperature",
+                "0",
+                "--stats",
+            ])
+            .args(extra)
+            .arg("Say hello"));
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stderr(&output);
+        let name = text
+            .lines()
+            .find_map(|line| line.strip_prefix("model "))
+            .and_then(|rest| rest.split(':').next())
+            .unwrap_or_else(|| panic!("no model line in {text}"));
+        name.to_string()
+    };
+    let made = |path: &std::path::Path| std::fs::metadata(path).unwrap().modified().unwrap();
+
+    assert!(!q8_0.exists());
+    assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
+    assert_eq!(ModelInfo::read(&q8_0).unwrap().quantization, "Q8_0");
+    let first = made(&q8_0);
+    assert!(
+        std::fs::read_dir(&models).unwrap().count() == 2,
+        "no temporary file is left beside the models"
+    );
+
+    assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
+    assert_eq!(
+        made(&q8_0),
+        first,
+        "a current re-encoding is not made again"
+    );
+
+    // Not a GGUF (newer than its source all the same): made again.
+    std::fs::write(&q8_0, b"not a model").unwrap();
+    assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
+    assert_eq!(ModelInfo::read(&q8_0).unwrap().quantization, "Q8_0");
+
+    // Older than its source (set-up fetched the model again): made again.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&source)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
+    assert_eq!(made(&q8_0), later, "a stale re-encoding is made again");
+
+    // Any other file is loaded as it is, even the same weights.
+    let other = models.join("mine.gguf");
+    std::fs::copy(&source, &other).unwrap();
+    assert_eq!(loaded(&["--model", other.to_str().unwrap()]), "mine");
+    assert!(!models.join("mine.Q8_0.gguf").exists());
+}

@@ -177,7 +177,7 @@ fn a_note_with_instructions_changes_nothing() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let draft: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    assert_eq!(draft["model"], "SmolLM2-135M-Instruct.Q4_1", "{draft}");
+    assert_eq!(draft["model"], "SmolLM2-135M-Instruct.Q8_0", "{draft}");
     assert_grounded(&draft);
     for part in ["situation", "task", "action", "result"] {
         let text = draft[part].as_str().unwrap();

@@ -81,6 +81,17 @@ fn check_generator(config: &Config, entries: &[ManifestFile]) -> Check {
                     info.quantization,
                     info.context_length.map_or("?".into(), |n| n.to_string())
                 );
+                if let Some(q8_0) = starling::services::default_generator_q8_0(config) {
+                    check.detail.push_str(&format!(
+                        "; loaded as its Q8_0 re-encoding {} ({})",
+                        q8_0.display(),
+                        if q8_0.is_file() {
+                            "made"
+                        } else {
+                            "made on the first load"
+                        }
+                    ));
+                }
             }
             Err(err) => {
                 check.ok = false;
