@@ -14,7 +14,7 @@ use qdrant_edge::{
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Match, Modifier, NamedQuery,
     PayloadFieldSchema, PayloadSchemaType, PointInsertOperations, PointOperations, PointStruct,
     QueryEnum, QueryRequest, Range, ScoringQuery, UpdateOperation, ValueVariants, VectorInternal,
-    VectorStructInternal, Vectors, WithPayloadInterface, WithVector,
+    VectorStructInternal, Vectors, WalOptions, WithPayloadInterface, WithVector,
 };
 
 use super::fusion::List;
@@ -33,6 +33,18 @@ pub struct EdgeStore {
     shard: EdgeShard,
     bm25: EdgeBm25,
     path: PathBuf,
+    /// Declared after `shard`, so it drops after the shard has flushed and let go of its log.
+    _prune: PruneOnDrop,
+}
+
+/// Cuts the store's write-ahead log once the shard is closed (`prune_write_ahead_log`), so a
+/// first index does not leave its whole log on disk until the next open.
+struct PruneOnDrop(PathBuf);
+
+impl Drop for PruneOnDrop {
+    fn drop(&mut self) {
+        prune_write_ahead_log(&self.0);
+    }
 }
 
 impl std::fmt::Debug for EdgeStore {
@@ -101,6 +113,55 @@ fn match_text(field: &str, value: &str) -> Condition {
     ))
 }
 
+/// The write-ahead log's segment size (qdrant's default is 32 MiB). The log is pruned to its
+/// newest closed segment on every open and close (`prune_write_ahead_log`), so what stays on disk is two or
+/// three segments; an entry larger than a segment gets a segment of its own size.
+fn wal_options() -> WalOptions {
+    WalOptions {
+        segment_capacity: WAL_SEGMENT_BYTES,
+        ..WalOptions::default()
+    }
+}
+
+pub const WAL_SEGMENT_BYTES: usize = 1 << 20;
+
+/// qdrant-edge 0.7.0 writes every update to its write-ahead log and never reads the log back
+/// (a shard loads from its flushed segments, with no replay) nor truncates it, so the log grew
+/// with every index run: 52 MB of the 102 MB store after a first index of 5,000 notes, and more
+/// with each re-index. Before the shard opens and after it closes, every closed log segment but
+/// the newest is removed, oldest first, as the log's own `prefix_truncate` does once all is acknowledged: the
+/// newest stays so that operation numbers go on counting up (a point keeps the number of its
+/// last update and ignores an update numbered below it). Only while no process holds the log
+/// (the lock the log itself takes on its folder); a crash midway leaves a contiguous suffix,
+/// which the log opens as it is.
+fn prune_write_ahead_log(dir: &Path) {
+    let wal = dir.join("wal");
+    let Ok(folder) = std::fs::File::open(&wal) else {
+        return;
+    };
+    if folder.try_lock().is_err() {
+        return;
+    }
+    let mut closed: Vec<(u64, PathBuf)> = std::fs::read_dir(&wal)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let start = name.to_str()?.strip_prefix("closed-")?.parse().ok()?;
+            Some((start, entry.path()))
+        })
+        .collect();
+    closed.sort();
+    closed.pop();
+    for (_, path) in closed {
+        if let Err(err) = std::fs::remove_file(&path) {
+            tracing::debug!(path = %path.display(), "cannot remove an old log segment: {err}");
+            break;
+        }
+    }
+}
+
 impl EdgeStore {
     /// Opens the store in `dir`, creating it for vectors of `dimension` when it does not exist.
     pub fn open(dir: &Path, dimension: usize) -> Result<Self> {
@@ -121,10 +182,26 @@ impl EdgeStore {
                     (name.to_string(), params)
                 })
                 .collect(),
+            wal_options: Some(wal_options()),
             ..Default::default()
         };
-        let exists = dir.join("edge_config.json").exists();
-        let shard = if exists { EdgeShard::load(dir, None) } else { EdgeShard::new(dir, config) }.map_err(|e| {
+        let saved = dir.join("edge_config.json");
+        prune_write_ahead_log(dir);
+        let shard = if saved.exists() {
+            // The saved config as it is, with this build's write-ahead log size (a store made
+            // before it keeps its older, larger log files until they are retired).
+            let config = std::fs::read_to_string(&saved)
+                .ok()
+                .and_then(|text| qjson::from_str::<EdgeConfig>(&text).ok())
+                .map(|config| EdgeConfig {
+                    wal_options: Some(wal_options()),
+                    ..config
+                });
+            EdgeShard::load(dir, config)
+        } else {
+            EdgeShard::new(dir, config)
+        }
+        .map_err(|e| {
             store_error(dir, format!("{e}; if it is damaged beyond repair, remove the folder and run `starling index` again"))
         })?;
         if let Some(existing) = shard.config().vectors.get(DENSE) {
@@ -146,6 +223,7 @@ impl EdgeStore {
             shard,
             bm25,
             path: dir.to_path_buf(),
+            _prune: PruneOnDrop(dir.to_path_buf()),
         })
     }
 

@@ -614,3 +614,91 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     let apart = worst(&alone[0], &new[1]);
     assert!(apart < 1e-4, "alone and in a batch differ by {apart}");
 }
+
+/// The store's write-ahead log (which qdrant-edge writes and never reads back or truncates) is
+/// cut to its newest closed segment when the store closes and opens: a first index fills
+/// several 1 MiB segments and leaves one, and updates after that still apply (operation numbers
+/// go on counting up; a point ignores an update numbered below its last).
+#[test]
+fn the_write_ahead_log_is_cut_and_updates_still_apply() {
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    let made = run(starling(home.path())
+        .args(["bench", "vault", "--notes", "300", "--out"])
+        .arg(&vault));
+    assert!(made.status.success(), "{}", stderr(&made));
+    index(home.path(), &[&vault]);
+    let wal = home.path().join("data/starling/index/qdrant/wal");
+    let files = || -> Vec<(String, u64)> {
+        let mut files: Vec<_> = std::fs::read_dir(&wal)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                (name, entry.metadata().unwrap().len())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let closed = |files: &[(String, u64)]| {
+        files
+            .iter()
+            .filter(|(name, _)| name.starts_with("closed-"))
+            .count()
+    };
+    let before = files();
+    // A first index fills several segments; closing the store cut the older ones.
+    assert_eq!(closed(&before), 1, "{before:?}");
+    assert!(
+        !before.iter().any(|(name, _)| name == "closed-0"),
+        "{before:?}"
+    );
+    assert!(
+        before
+            .iter()
+            .all(|(_, len)| *len <= starling::backends::qdrant_edge::WAL_SEGMENT_BYTES as u64),
+        "{before:?}"
+    );
+
+    // Edits of the first chunk of the note indexed last, a point stored before the cut with
+    // the highest operation numbers: applied only if the numbers did not start again.
+    let note = walk_markdown(&vault).pop().unwrap();
+    let text = std::fs::read_to_string(&note).unwrap();
+    let title = text.find("\n# ").expect("a synthetic note has a title");
+    let title_end = title + 1 + text[title + 1..].find('\n').unwrap();
+    let with = |sentence: &str| {
+        format!(
+            "{}\n\n{sentence}\n{}",
+            &text[..title_end],
+            &text[title_end..]
+        )
+    };
+    std::fs::write(&note, with("The quokka relay rollout took eleven days.")).unwrap();
+    assert_eq!(index(home.path(), &[&vault])["files_indexed"], 1);
+    let after = files();
+    assert_eq!(closed(&after), 1, "{after:?}");
+    std::fs::write(&note, with("The quokka relay rollout took nine days.")).unwrap();
+    assert_eq!(index(home.path(), &[&vault])["files_indexed"], 1);
+    let hits = search(home.path(), "quokka relay rollout", &[]);
+    let texts: Vec<&str> = hits.iter().filter_map(|h| h["text"].as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("nine days")), "{texts:?}");
+    assert!(
+        !texts.iter().any(|t| t.contains("eleven days")),
+        "{texts:?}"
+    );
+}
+
+fn walk_markdown(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_markdown(&path));
+        } else if path.extension().is_some_and(|e| e == "md") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
