@@ -20,6 +20,7 @@ models="${STARLING_MODELS_DIR:-$cache/models}"
 # the same file, so every ratio compares the same weights.
 $bin generate --max-tokens 1 "Hello" >/dev/null
 model="$models/SmolLM2-135M-Instruct.Q8_0.gguf"
+[ -f "$model" ] || { echo "bench.sh: $model was not made (see the warning above)" >&2; exit 1; }
 threads="${STARLING_BENCH_THREADS:-$($bin config show --json | python3 -c 'import json,sys; print(next(e["value"] for e in json.load(sys.stdin)["entries"] if e["key"]=="generator.threads"))')}"
 [ "$threads" = 0 ] && threads=$(nproc)
 

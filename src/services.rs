@@ -249,31 +249,21 @@ pub fn openai_options(config: &Config) -> Result<OpenAiOptions> {
 }
 
 /// The GGUF file the in-process generator loads for `generator.model`. The manifest's default
-/// model is a Q4_1 file, a type llama.cpp's CPU code multiplies one weight row at a time, while
-/// its 8-bit type is multiplied as whole matrices: the first load re-encodes the default once,
-/// beside it, as `DEFAULT_GENERATOR_Q8_0` (0.5 s; 136 MiB against 94) and every load after
-/// that takes the Q8_0 file. The same model to 0.006 nats of KL divergence per token, prompts
-/// read 2.0x as fast (README, "Performance"). The re-encoding takes its source's modification
-/// time; one whose time differs (set-up fetched the model again) or that is no Q8_0 GGUF is
-/// made again; any other model is loaded as it is; if the re-encoding cannot be written (a
-/// read-only model cache), the Q4_1 file is loaded, with a warning.
+/// model is a Q4_1 file, a type for which llama.cpp's CPU code has no whole-matrix kernel (its
+/// llamafile tinyBLAS covers Q8_0, Q4_0, Q5_0 and IQ4_NL), so prompts are read a weight row at
+/// a time: the first load re-encodes the default once, beside it, as `DEFAULT_GENERATOR_Q8_0`
+/// (0.3-0.5 s; 138 MiB against 94), and every load after that takes the Q8_0 file: the same
+/// model to 0.006 nats of KL divergence per token, prompts read 2.2x as fast on a 2-vCPU
+/// AVX-512 machine (README, "Performance"). A re-encoding that is not current
+/// (`default_generator_q8_0_is_current`) is made again; any other model is loaded as it is; if
+/// the re-encoding cannot be written (a read-only model cache), the Q4_1 file is loaded, with
+/// a warning.
 pub fn generator_model_file(config: &Config) -> PathBuf {
     let configured = &config.generator.model;
     let Some(target) = default_generator_q8_0(config) else {
         return configured.clone();
     };
-    let modified = |path: &Path| {
-        std::fs::metadata(path)
-            .and_then(|meta| meta.modified())
-            .ok()
-    };
-    // A re-encoding carries its source's modification time: one that differs is stale.
-    let source_time = modified(configured);
-    let current = source_time.is_some() && modified(&target) == source_time;
-    let ready = current
-        && crate::backends::gguf::ModelInfo::read(&target)
-            .is_ok_and(|info| info.quantization == "Q8_0");
-    if ready {
+    if default_generator_q8_0_is_current(configured, &target) {
         return target;
     }
     if !configured.is_file() {
@@ -290,6 +280,21 @@ pub fn generator_model_file(config: &Config) -> PathBuf {
             configured.clone()
         }
     }
+}
+
+/// Whether the re-encoding at `target` may be loaded for `source`: it carries the source's
+/// modification time (a source fetched again has another) and its header says Q8_0.
+pub fn default_generator_q8_0_is_current(source: &Path, target: &Path) -> bool {
+    let modified = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+    };
+    let source_time = modified(source);
+    source_time.is_some()
+        && modified(target) == source_time
+        && crate::backends::gguf::ModelInfo::read(target)
+            .is_ok_and(|info| info.quantization == "Q8_0")
 }
 
 /// Where the default model's Q8_0 re-encoding lives when `generator.model` is the default
@@ -310,10 +315,28 @@ pub fn default_generator_q8_0(config: &Config) -> Option<PathBuf> {
 /// server (backend openai), reached before this returns.
 pub fn open_generator(config: &Config) -> Result<Box<dyn Generator>> {
     match config.generator.backend {
-        Backend::Llama => Ok(Box::new(LlamaGenerator::load(&LlamaOptions {
-            model: generator_model_file(config),
-            ..LlamaOptions::from_settings(&config.generator)
-        })?)),
+        Backend::Llama => {
+            let options = LlamaOptions::from_settings(&config.generator);
+            let model = generator_model_file(config);
+            let loaded = LlamaGenerator::load(&LlamaOptions {
+                model: model.clone(),
+                ..options.clone()
+            });
+            match loaded {
+                // A re-encoding that llama.cpp cannot load (its data lost after a crash, say)
+                // is removed, and the model it was made from loads instead.
+                Err(err) if model != options.model => {
+                    tracing::warn!(
+                        model = %model.display(),
+                        "the re-encoded default model does not load; removed, loading `{}`: {err}",
+                        options.model.display()
+                    );
+                    let _ = std::fs::remove_file(&model);
+                    Ok(Box::new(LlamaGenerator::load(&options)?))
+                }
+                loaded => Ok(Box::new(loaded?)),
+            }
+        }
         Backend::OpenAi => Ok(Box::new(OpenAiGenerator::connect(&openai_options(
             config,
         )?)?)),

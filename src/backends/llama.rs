@@ -60,8 +60,8 @@ impl LlamaOptions {
 /// Re-encodes the GGUF at `source` as Q8_0 into `target` with llama.cpp's own quantizer
 /// (`llama_model_quantize`, requantizing allowed: every weight of a 4-bit block is one of 16
 /// values, which 8 bits per weight hold to within 1/254 of the block's range). Written to a
-/// temporary file beside `target`, given the source's modification time and renamed into
-/// place, so no reader sees a partial model; a failure leaves `target` as it was.
+/// temporary file beside `target`, given the source's modification time, synced and renamed
+/// into place, so no reader sees a partial model; a failure leaves `target` as it was.
 pub fn requantize_q8_0(source: &Path, target: &Path) -> Result<()> {
     let text = |path: &Path| {
         path.to_str()
@@ -72,6 +72,8 @@ pub fn requantize_q8_0(source: &Path, target: &Path) -> Result<()> {
             })
     };
     backend()?;
+    remove_stale_partials(target);
+    let source_time = std::fs::metadata(source).and_then(|meta| meta.modified());
     let temporary = target.with_extension(format!("gguf.partial-{}", std::process::id()));
     let (from, to) = (text(source)?, text(&temporary)?);
     // SAFETY: both pointers are NUL-terminated strings that outlive the call; the parameters
@@ -85,15 +87,28 @@ pub fn requantize_q8_0(source: &Path, target: &Path) -> Result<()> {
         llama_cpp_sys_2::llama_model_quantize(from.as_ptr(), to.as_ptr(), &params)
     };
     let renamed = if status == 0 {
-        // The re-encoding carries its source's modification time (a stale one differs).
-        let time = std::fs::metadata(source).and_then(|meta| meta.modified());
-        time.and_then(|time| {
-            std::fs::File::options()
+        // The re-encoding carries its source's modification time as it was before it was read
+        // (a source replaced meanwhile leaves a re-encoding that is stale at once), and is on
+        // disk before its name says it is complete.
+        let time_now = std::fs::metadata(source).and_then(|meta| meta.modified());
+        match (source_time, time_now) {
+            (Ok(before), Ok(now)) if before == now => std::fs::File::options()
                 .write(true)
-                .open(&temporary)?
-                .set_modified(time)
-        })
-        .and_then(|()| std::fs::rename(&temporary, target))
+                .open(&temporary)
+                .and_then(|file| {
+                    file.set_modified(before)?;
+                    file.sync_all()
+                })
+                .and_then(|()| std::fs::rename(&temporary, target))
+                .and_then(|()| match target.parent() {
+                    Some(folder) => std::fs::File::open(folder)?.sync_all(),
+                    None => Ok(()),
+                }),
+            (Err(err), _) | (_, Err(err)) => Err(err),
+            _ => Err(std::io::Error::other(
+                "the source changed while it was read",
+            )),
+        }
         .map_err(|err| {
             Error::io(
                 format!("cannot move the re-encoded model to `{}`", target.display()),
@@ -110,6 +125,29 @@ pub fn requantize_q8_0(source: &Path, target: &Path) -> Result<()> {
         let _ = std::fs::remove_file(&temporary);
     }
     renamed
+}
+
+/// Removes what a process killed while writing `target` left beside it (`NAME.partial-PID`, older
+/// than a minute: a re-encoding takes about a second).
+fn remove_stale_partials(target: &Path) {
+    let (Some(folder), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.partial-", name.to_string_lossy());
+    let stale = |entry: &std::fs::DirEntry| {
+        entry.file_name().to_string_lossy().starts_with(&prefix)
+            && entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|time| time.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60))
+    };
+    for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+        if stale(&entry) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// llama.cpp's backend may be initialised once per process.

@@ -113,9 +113,11 @@ fn match_text(field: &str, value: &str) -> Condition {
     ))
 }
 
-/// The write-ahead log's segment size (qdrant's default is 32 MiB). The log is pruned to its
-/// newest closed segment on every open and close (`prune_write_ahead_log`), so what stays on disk is two or
-/// three segments; an entry larger than a segment gets a segment of its own size.
+/// The write-ahead log's segment size (qdrant's default is 32 MiB). The log is cut to its
+/// newest closed segment when the store opens and closes (`prune_write_ahead_log`), so two or
+/// three segments stay on disk; an entry larger than a segment gets a segment of its own size.
+pub const WAL_SEGMENT_BYTES: usize = 1 << 20;
+
 fn wal_options() -> WalOptions {
     WalOptions {
         segment_capacity: WAL_SEGMENT_BYTES,
@@ -123,17 +125,21 @@ fn wal_options() -> WalOptions {
     }
 }
 
-pub const WAL_SEGMENT_BYTES: usize = 1 << 20;
-
 /// qdrant-edge 0.7.0 writes every update to its write-ahead log and never reads the log back
 /// (a shard loads from its flushed segments, with no replay) nor truncates it, so the log grew
 /// with every index run: 52 MB of the 102 MB store after a first index of 5,000 notes, and more
 /// with each re-index. Before the shard opens and after it closes, every closed log segment but
-/// the newest is removed, oldest first, as the log's own `prefix_truncate` does once all is acknowledged: the
-/// newest stays so that operation numbers go on counting up (a point keeps the number of its
-/// last update and ignores an update numbered below it). Only while no process holds the log
-/// (the lock the log itself takes on its folder); a crash midway leaves a contiguous suffix,
-/// which the log opens as it is.
+/// the newest is removed, oldest first, as the log's own `prefix_truncate` does once all is
+/// acknowledged: the newest stays so that operation numbers go on counting up (a point keeps
+/// the number of its last update and ignores an update numbered below it). Only while no
+/// process holds the log (the lock the log itself takes on its folder); a crash midway leaves a
+/// contiguous suffix, which the log opens as it is. A process that keeps the store open (`serve`,
+/// `index --watch`) cuts its log only when it closes it.
+///
+/// A cut on close does not wait for the write gate: a snapshot copy (`services::open_snapshot`)
+/// taken meanwhile may hold closed segments with a gap, which the log would refuse to open; the
+/// copy is cut the same way when it opens, down to its newest closed segment, so it opens (its
+/// numbers do not matter: a copy is only read).
 fn prune_write_ahead_log(dir: &Path) {
     let wal = dir.join("wal");
     let Ok(folder) = std::fs::File::open(&wal) else {
@@ -190,9 +196,14 @@ impl EdgeStore {
         let shard = if saved.exists() {
             // The saved config as it is, with this build's write-ahead log size (a store made
             // before it keeps its older, larger log files until they are retired).
-            let config = std::fs::read_to_string(&saved)
-                .ok()
-                .and_then(|text| qjson::from_str::<EdgeConfig>(&text).ok())
+            let config = EdgeConfig::load(dir)
+                .transpose()
+                .map_err(|e| {
+                    store_error(
+                        dir,
+                        format!("its edge_config.json cannot be read ({e}); if it is damaged beyond repair, remove the folder and run `starling index` again"),
+                    )
+                })?
                 .map(|config| EdgeConfig {
                     wal_options: Some(wal_options()),
                     ..config

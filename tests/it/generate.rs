@@ -535,13 +535,27 @@ fn the_default_model_is_loaded_as_its_q8_0_re_encoding() {
     };
     let made = |path: &std::path::Path| std::fs::metadata(path).unwrap().modified().unwrap();
 
+    // What a process killed while writing the re-encoding left, two minutes ago.
+    let left = models.join(format!("{DEFAULT_GENERATOR_Q8_0}.partial-1"));
+    std::fs::write(&left, b"half a model").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&left)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+        .unwrap();
     assert!(!q8_0.exists());
     assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
     assert_eq!(ModelInfo::read(&q8_0).unwrap().quantization, "Q8_0");
     let first = made(&q8_0);
-    assert!(
-        std::fs::read_dir(&models).unwrap().count() == 2,
-        "no temporary file is left beside the models"
+    let names: Vec<_> = std::fs::read_dir(&models)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "no partial file is left beside the models: {names:?}"
     );
 
     assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
@@ -551,8 +565,15 @@ fn the_default_model_is_loaded_as_its_q8_0_re_encoding() {
         "a current re-encoding is not made again"
     );
 
-    // Not a GGUF (newer than its source all the same): made again.
+    // Not a GGUF, though dated like its source: made again.
     std::fs::write(&q8_0, b"not a model").unwrap();
+    let source_time = made(&source);
+    std::fs::File::options()
+        .write(true)
+        .open(&q8_0)
+        .unwrap()
+        .set_modified(source_time)
+        .unwrap();
     assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
     assert_eq!(ModelInfo::read(&q8_0).unwrap().quantization, "Q8_0");
 
@@ -566,6 +587,21 @@ fn the_default_model_is_loaded_as_its_q8_0_re_encoding() {
         .unwrap();
     assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
     assert_eq!(made(&q8_0), later, "a stale re-encoding is made again");
+
+    // A current-looking re-encoding whose data was lost (a crash before it reached the disk):
+    // removed, and the download loads instead; the next load makes it again.
+    let whole = std::fs::read(&q8_0).unwrap();
+    std::fs::write(&q8_0, &whole[..whole.len() / 2]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&q8_0)
+        .unwrap()
+        .set_modified(made(&source))
+        .unwrap();
+    assert_eq!(ModelInfo::read(&q8_0).unwrap().quantization, "Q8_0");
+    assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q4_1");
+    assert!(!q8_0.exists());
+    assert_eq!(loaded(&[]), "SmolLM2-135M-Instruct.Q8_0");
 
     // Any other file is loaded as it is, even the same weights.
     let other = models.join("mine.gguf");

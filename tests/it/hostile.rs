@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-use crate::common::{run, starling, stderr, stdout, Server};
+use crate::common::{run, starling, stderr, stdout, walk_files, Server};
 
 /// Exit 0 (or 1: ran and found something), never a panic (101) or an error.
 fn ran(output: &Output, what: &str) {
@@ -223,7 +223,7 @@ fn a_hostile_vault_goes_through_every_command_and_the_api() {
     assert!(!stdout(&output).contains("injection.md"));
 
     // Tone on every regular file, and rewrite of the whole vault (dry run) and of the drafts.
-    let mut regular: Vec<PathBuf> = walk(&vault);
+    let mut regular: Vec<PathBuf> = walk_files(&vault);
     regular.sort();
     // The two files that are not text are named (exit 2); every other file is still checked.
     let output = run(starling(home.path())
@@ -340,19 +340,4 @@ fn a_hostile_vault_goes_through_every_command_and_the_api() {
         .contains("## Strengths and growth areas"));
     let (status, _) = server.call("GET", "/v1/health", None);
     assert_eq!(status, 200);
-}
-
-/// The regular files under `dir`, links and special files left out.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            out.extend(walk(&entry.path()));
-        } else if kind.is_file() {
-            out.push(entry.path());
-        }
-    }
-    out
 }

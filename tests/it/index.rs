@@ -663,7 +663,10 @@ fn the_write_ahead_log_is_cut_and_updates_still_apply() {
 
     // Edits of the first chunk of the note indexed last, a point stored before the cut with
     // the highest operation numbers: applied only if the numbers did not start again.
-    let note = walk_markdown(&vault).pop().unwrap();
+    let note = crate::common::walk_files(&vault)
+        .into_iter()
+        .rfind(|path| path.extension().is_some_and(|e| e == "md"))
+        .unwrap();
     let text = std::fs::read_to_string(&note).unwrap();
     let title = text.find("\n# ").expect("a synthetic note has a title");
     let title_end = title + 1 + text[title + 1..].find('\n').unwrap();
@@ -687,18 +690,4 @@ fn the_write_ahead_log_is_cut_and_updates_still_apply() {
         !texts.iter().any(|t| t.contains("eleven days")),
         "{texts:?}"
     );
-}
-
-fn walk_markdown(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk_markdown(&path));
-        } else if path.extension().is_some_and(|e| e == "md") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }

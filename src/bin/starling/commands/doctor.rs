@@ -85,7 +85,7 @@ fn check_generator(config: &Config, entries: &[ManifestFile]) -> Check {
                     check.detail.push_str(&format!(
                         "; loaded as its Q8_0 re-encoding {} ({})",
                         q8_0.display(),
-                        if q8_0.is_file() {
+                        if starling::services::default_generator_q8_0_is_current(path, &q8_0) {
                             "made"
                         } else {
                             "made on the first load"
