@@ -111,7 +111,7 @@ pub fn requantize_q8_0(source: &Path, target: &Path) -> Result<()> {
         }
         .map_err(|err| {
             Error::io(
-                format!("cannot move the re-encoded model to `{}`", target.display()),
+                format!("cannot finish the re-encoded model `{}`", target.display()),
                 err,
             )
         })

@@ -191,26 +191,24 @@ impl EdgeStore {
             wal_options: Some(wal_options()),
             ..Default::default()
         };
-        let saved = dir.join("edge_config.json");
         prune_write_ahead_log(dir);
-        let shard = if saved.exists() {
-            // The saved config as it is, with this build's write-ahead log size (a store made
-            // before it keeps its older, larger log files until they are retired).
-            let config = EdgeConfig::load(dir)
-                .transpose()
-                .map_err(|e| {
-                    store_error(
-                        dir,
-                        format!("its edge_config.json cannot be read ({e}); if it is damaged beyond repair, remove the folder and run `starling index` again"),
-                    )
-                })?
-                .map(|config| EdgeConfig {
+        // A saved config is kept as it is, with this build's write-ahead log size (a store made
+        // before it keeps its older, larger log files until they are cut).
+        let saved = EdgeConfig::load(dir).transpose().map_err(|e| {
+            store_error(
+                dir,
+                format!("its edge_config.json cannot be read ({e}); if it is damaged beyond repair, remove the folder and run `starling index` again"),
+            )
+        })?;
+        let shard = match saved {
+            Some(saved) => EdgeShard::load(
+                dir,
+                Some(EdgeConfig {
                     wal_options: Some(wal_options()),
-                    ..config
-                });
-            EdgeShard::load(dir, config)
-        } else {
-            EdgeShard::new(dir, config)
+                    ..saved
+                }),
+            ),
+            None => EdgeShard::new(dir, config),
         }
         .map_err(|e| {
             store_error(dir, format!("{e}; if it is damaged beyond repair, remove the folder and run `starling index` again"))
