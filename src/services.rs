@@ -169,6 +169,19 @@ pub fn stated_dimension(config: &Config) -> Option<usize> {
     value.get("hidden_size")?.as_u64().map(|n| n as usize)
 }
 
+/// Hands the heap pages the allocator holds free back to the system: glibc keeps freed memory
+/// mapped (and counted in the process's resident size) until it is trimmed. Called after a large
+/// owner goes, such as the embedder's ONNX session at the end of a one-shot `starling index`.
+#[allow(unsafe_code)]
+pub fn release_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` takes no pointers and only returns free pages to the system; glibc
+    // locks each arena while it trims, so other threads may allocate meanwhile.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Opens the embedder and, meanwhile on this thread, what needs only the size of its vectors
 /// (`open`: the note store). Starting ONNX Runtime and opening the store each take about a
 /// tenth of a second, so a command that needs both starts sooner (a 1,000-note search: 0.33-0.38

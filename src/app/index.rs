@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::Context;
 use crate::error::{Error, RequestError, Result};
-use crate::notes::index::{index, IndexOptions, IndexReport, Progress};
+use crate::notes::index::{build_search_index, index_files, IndexOptions, IndexReport, Progress};
 use crate::notes::loading::path_under_roots;
 
 /// Which notes to bring up to date. On the command line the paths are note roots (remembered
@@ -54,14 +54,28 @@ impl IndexRequest {
     }
 }
 
-/// One pass over `roots` into the context's store, recorded in `state_path`.
+/// One pass over `roots` into the context's store, recorded in `state_path`, ending with the
+/// search index the store needs at its new size.
 pub fn run(
     ctx: &Context,
     roots: &[PathBuf],
     state_path: &Path,
     progress: Progress<'_>,
 ) -> Result<IndexReport> {
-    index(
+    let mut report = run_files(ctx, roots, state_path, &mut *progress)?;
+    build_search_index(state_path, ctx.store, &mut report, progress)?;
+    Ok(report)
+}
+
+/// `run` without the search index at the end: `starling index` lets go of its embedder before
+/// `build_search_index` (see `notes::index::build_search_index`).
+pub fn run_files(
+    ctx: &Context,
+    roots: &[PathBuf],
+    state_path: &Path,
+    progress: Progress<'_>,
+) -> Result<IndexReport> {
+    index_files(
         roots,
         state_path,
         ctx.embedder,

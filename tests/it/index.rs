@@ -691,3 +691,38 @@ fn the_write_ahead_log_is_cut_and_updates_still_apply() {
         "{texts:?}"
     );
 }
+
+#[test]
+fn a_one_shot_index_past_the_hnsw_size_builds_the_search_index_once() {
+    // `starling index` lets go of its embedder before the store's optimizer runs; the index
+    // must still be built, once. Notes filled in from one template, so a batch embeds few texts.
+    let home = tempfile::tempdir().unwrap();
+    let vault = home.path().join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    let mut note = String::from("# Weekly log\n");
+    for part in 1..=9 {
+        note.push_str(&format!(
+            "\n## Part {part}\n\nPart {part} of the weekly template: what shipped, what slipped, who helped and what comes next.\n"
+        ));
+    }
+    let hnsw_from = starling::backends::qdrant_edge::HNSW_FROM;
+    for i in 0..hnsw_from / 9 + 10 {
+        std::fs::write(vault.join(format!("week-{i:04}.md")), &note).unwrap();
+    }
+    let first = index(home.path(), &[&vault]);
+    assert!(
+        first["chunks_total"].as_u64().unwrap() >= hnsw_from as u64,
+        "{first}"
+    );
+    assert!(first["chunks_embedded"].as_u64().unwrap() < 500, "{first}");
+    assert!(first["search_index_s"].as_f64().unwrap() > 0.0, "{first}");
+    let hits = search(home.path(), "what slipped in part 7", &[]);
+    assert!(
+        hits.iter()
+            .any(|h| h["text"].as_str().is_some_and(|t| t.contains("Part 7"))),
+        "{hits:?}"
+    );
+    let again = index(home.path(), &[&vault]);
+    assert_eq!(again["files_unchanged"], first["files_indexed"], "{again}");
+    assert_eq!(again["search_index_s"].as_f64(), Some(0.0), "{again}");
+}

@@ -46,6 +46,15 @@ fn describe(report: &IndexReport) -> String {
     )
 }
 
+fn print_report(report: &IndexReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        output::print(&format!("{}\n", serde_json::to_string(report)?))?;
+    } else {
+        output::print(&describe(report))?;
+    }
+    Ok(())
+}
+
 pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let roots: Vec<PathBuf> = if args.paths.is_empty() {
         config.notes.paths.clone()
@@ -83,11 +92,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             );
             let report: IndexReport =
                 server.request("/v1/index", &IndexRequest { paths: roots })?;
-            if args.json {
-                output::print(&format!("{}\n", serde_json::to_string(&report)?))?;
-            } else {
-                output::print(&describe(&report))?;
-            }
+            print_report(&report, args.json)?;
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -97,10 +102,33 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         |dimension| services::open_store(config, lock, dimension),
     )?;
     let ctx = client::context(config, &embedder, &notes);
-    let mut last_error: Option<String> = None;
-    loop {
+    if !args.watch {
         // Drawn on a terminal only (indicatif hides itself otherwise), and only for a pass
         // long enough to need one.
+        let bar = crate::output::Progress::new("indexing {pos}/{len} ({percent}%) {wide_msg}");
+        let mut progress = |done: usize, total: usize, current: &str| {
+            if total >= 20 {
+                bar.update(done, total);
+                bar.set_message(current);
+            }
+        };
+        let mut report = app::index::run_files(&ctx, &roots, &notes.state_path, &mut progress)?;
+        // The embedder goes before the store's optimizer maps its old and new segments: its ONNX
+        // session (about 140 MB of heap) and the optimizer's pages made the run's peak.
+        drop(embedder);
+        services::release_freed_heap();
+        starling::notes::index::build_search_index(
+            &notes.state_path,
+            notes.store.as_ref(),
+            &mut report,
+            &mut progress,
+        )?;
+        bar.finish_and_clear();
+        print_report(&report, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut last_error: Option<String> = None;
+    loop {
         let bar = crate::output::Progress::new("indexing {pos}/{len} ({percent}%) {wide_msg}");
         let mut progress = |done: usize, total: usize, current: &str| {
             if total < 20 {
@@ -118,7 +146,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             }
             // A pass that fails (a root unplugged, the disk full) does not end --watch: the
             // next pass may succeed. Each new problem is said once.
-            Err(err) if args.watch => {
+            Err(err) => {
                 let message = err.to_string();
                 if last_error.as_deref() != Some(message.as_str()) {
                     eprintln!("warning: indexing failed: {message} (still watching)");
@@ -127,18 +155,9 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 std::thread::sleep(Duration::from_secs(2));
                 continue;
             }
-            Err(err) => return Err(err.into()),
         };
-        let changed = report.files_indexed + report.files_renamed + report.files_deleted > 0;
-        if !args.watch || changed {
-            if args.json {
-                output::print(&format!("{}\n", serde_json::to_string(&report)?))?;
-            } else {
-                output::print(&describe(&report))?;
-            }
-        }
-        if !args.watch {
-            return Ok(ExitCode::SUCCESS);
+        if report.files_indexed + report.files_renamed + report.files_deleted > 0 {
+            print_report(&report, args.json)?;
         }
         std::thread::sleep(Duration::from_secs(2));
     }
