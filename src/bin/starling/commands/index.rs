@@ -112,18 +112,23 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 bar.set_message(current);
             }
         };
-        let mut report = app::index::run_files(&ctx, &roots, &notes.state_path, &mut progress)?;
-        // The embedder goes before the store's optimizer maps its old and new segments: its ONNX
-        // session (about 140 MB of heap) and the optimizer's pages made the run's peak.
-        drop(embedder);
-        services::release_freed_heap();
-        starling::notes::index::build_search_index(
-            &notes.state_path,
-            notes.store.as_ref(),
-            &mut report,
-            &mut progress,
-        )?;
+        let result = app::index::run_files(&ctx, &roots, &notes.state_path, &mut progress)
+            .and_then(|mut report| {
+                // The embedder goes before the store's optimizer maps its old and new segments:
+                // its ONNX session (about 140 MB of heap) and the optimizer's pages made the
+                // run's peak.
+                drop(embedder);
+                services::release_freed_heap();
+                starling::notes::index::build_search_index(
+                    &notes.state_path,
+                    notes.store.as_ref(),
+                    &mut report,
+                    &mut progress,
+                )?;
+                Ok(report)
+            });
         bar.finish_and_clear();
+        let report = result?;
         print_report(&report, args.json)?;
         return Ok(ExitCode::SUCCESS);
     }
