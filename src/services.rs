@@ -172,6 +172,7 @@ pub fn stated_dimension(config: &Config) -> Option<usize> {
 /// Hands the heap pages the allocator holds free back to the system: glibc keeps freed memory
 /// mapped (and counted in the process's resident size) until it is trimmed. Called after a large
 /// owner goes, such as the embedder's ONNX session at the end of a one-shot `starling index`.
+/// Does nothing outside Linux with glibc.
 #[allow(unsafe_code)]
 pub fn release_freed_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
