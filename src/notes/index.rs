@@ -215,17 +215,19 @@ pub fn build_search_index(
 ) -> Result<()> {
     let total = report.files_seen;
     if report.files_indexed > 0 || report.files_deleted > 0 || report.files_renamed > 0 {
-        let gated = Gated {
-            store,
-            gate: WriteGate::open(state_path.parent().unwrap_or(Path::new(".")))?,
-        };
+        let gate = WriteGate::open(state_path.parent().unwrap_or(Path::new(".")))?;
         // After the pass's last commit: a crash while it runs loses nothing.
         let settling = Instant::now();
         progress(total, total, "building the search index");
-        if gated.settle()? {
-            report.search_index_s = settling.elapsed().as_secs_f64();
+        let built = {
+            let _held = gate.write()?;
+            store.settle()?
+        };
+        let seconds = settling.elapsed().as_secs_f64();
+        if built {
+            report.search_index_s = seconds;
         }
-        report.seconds += settling.elapsed().as_secs_f64();
+        report.seconds += seconds;
     }
     progress(total, total, "");
     Ok(())

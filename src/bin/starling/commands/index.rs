@@ -46,6 +46,21 @@ fn describe(report: &IndexReport) -> String {
     )
 }
 
+/// Drawn on a terminal only (indicatif hides itself otherwise).
+fn progress_bar() -> crate::output::Progress {
+    crate::output::Progress::new("indexing {pos}/{len} ({percent}%) {wide_msg}")
+}
+
+/// The pass's progress on `bar`, only for a pass long enough to need one.
+fn shown_on(bar: &crate::output::Progress) -> impl FnMut(usize, usize, &str) + '_ {
+    move |done, total, current| {
+        if total >= 20 {
+            bar.update(done, total);
+            bar.set_message(current);
+        }
+    }
+}
+
 fn print_report(report: &IndexReport, json: bool) -> anyhow::Result<()> {
     if json {
         output::print(&format!("{}\n", serde_json::to_string(report)?))?;
@@ -103,15 +118,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     )?;
     let ctx = client::context(config, &embedder, &notes);
     if !args.watch {
-        // Drawn on a terminal only (indicatif hides itself otherwise), and only for a pass
-        // long enough to need one.
-        let bar = crate::output::Progress::new("indexing {pos}/{len} ({percent}%) {wide_msg}");
-        let mut progress = |done: usize, total: usize, current: &str| {
-            if total >= 20 {
-                bar.update(done, total);
-                bar.set_message(current);
-            }
-        };
+        let bar = progress_bar();
+        let mut progress = shown_on(&bar);
         let result = app::index::run_files(&ctx, &roots, &notes.state_path, &mut progress)
             .and_then(|mut report| {
                 // The embedder goes before the store's optimizer maps its old and new segments:
@@ -134,14 +142,8 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     }
     let mut last_error: Option<String> = None;
     loop {
-        let bar = crate::output::Progress::new("indexing {pos}/{len} ({percent}%) {wide_msg}");
-        let mut progress = |done: usize, total: usize, current: &str| {
-            if total < 20 {
-                return;
-            }
-            bar.update(done, total);
-            bar.set_message(current);
-        };
+        let bar = progress_bar();
+        let mut progress = shown_on(&bar);
         let result = app::index::run(&ctx, &roots, &notes.state_path, &mut progress);
         bar.finish_and_clear();
         let report = match result {
