@@ -8,6 +8,14 @@ set -euo pipefail
 version=0.3.36
 # The build options are part of the cache key: change them, change the folder name.
 flavour=native
+# No Intel AMX kernels (the reason is in .cargo/config.toml): on x86-64, -mno-amx-* wins over
+# -march=native; other architectures have no such flags.
+cflags=()
+if [ "$(uname -m)" = x86_64 ]; then
+    flavour=native-noamx
+    noamx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    cflags=(-DCMAKE_C_FLAGS="$noamx" -DCMAKE_CXX_FLAGS="$noamx")
+fi
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/starling"
 dir="$cache/llama-server-$version-$flavour"
 bin="$dir/bin/llama-server"
@@ -21,7 +29,7 @@ if [ ! -x "$bin" ]; then
     src="$scratch/llama_cpp_python-$version/vendor/llama.cpp"
     # Tuned for this CPU (-march=native), as llama-cpp-2 builds Starling's own copy: the
     # generic x86-64 build is ten times slower, too slow for tests.
-    cmake -S "$src" -B "$scratch/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    cmake -S "$src" -B "$scratch/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON "${cflags[@]}" \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
         -DLLAMA_USE_PREBUILT_UI=OFF >/dev/null
