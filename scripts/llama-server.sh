@@ -3,7 +3,7 @@
 # vendored in the llama-cpp-python sdist on PyPI (no other source is reachable), once, into the
 # cache, and prints the binary's path. The integration tests and scripts/bench.sh serve the
 # default GGUF with it to check Starling's `generator.backend = "openai"` path against a real
-# server. Usage: scripts/llama-server.sh   (prints e.g. ~/.cache/starling/llama-server-0.3.36/bin/llama-server)
+# server. Usage: scripts/llama-server.sh   (prints e.g. ~/.cache/starling/llama-server-0.3.36-native-noamx/bin/llama-server)
 set -euo pipefail
 version=0.3.36
 # The build options are part of the cache key: change them, change the folder name.
@@ -29,7 +29,7 @@ if [ ! -x "$bin" ]; then
     src="$scratch/llama_cpp_python-$version/vendor/llama.cpp"
     # Tuned for this CPU (-march=native), as llama-cpp-2 builds Starling's own copy: the
     # generic x86-64 build is ten times slower, too slow for tests.
-    cmake -S "$src" -B "$scratch/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON "${cflags[@]}" \
+    cmake -S "$src" -B "$scratch/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON ${cflags[@]+"${cflags[@]}"} \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF \
         -DLLAMA_USE_PREBUILT_UI=OFF >/dev/null

@@ -192,11 +192,13 @@ pub fn conformance(store: &dyn VectorStore) {
     }
     assert_eq!(seen.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(seen[3].chunk, items[3].chunk);
+    // A store may keep vectors in half precision (the embedded store does): each component of a
+    // unit vector back to within its rounding, under 1e-3.
     assert!(seen[3]
         .dense
         .iter()
         .zip(&items[3].dense)
-        .all(|(a, b)| (a - b).abs() < 1e-4));
+        .all(|(a, b)| (a - b).abs() < 1e-3));
 
     // Get returns the chunk and its vector; upsert replaces by id; delete removes by source.
     let got = store.get(&[2, 77]).unwrap();
@@ -206,7 +208,7 @@ pub fn conformance(store: &dyn VectorStore) {
         .dense
         .iter()
         .zip(&items[1].dense)
-        .all(|(a, b)| (a - b).abs() < 1e-4));
+        .all(|(a, b)| (a - b).abs() < 1e-3));
     store
         .upsert(&[item(
             2,

@@ -10,11 +10,12 @@ use qdrant_edge::bm25_embed::{EdgeBm25, EdgeBm25Config};
 use qdrant_edge::external::ordered_float::OrderedFloat;
 use qdrant_edge::external::serde_json::{self as qjson, json};
 use qdrant_edge::{
-    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams,
-    EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Match, Modifier, NamedQuery,
-    PayloadFieldSchema, PayloadSchemaType, PointInsertOperations, PointOperations, PointStruct,
-    QueryEnum, QueryRequest, Range, ScoringQuery, UpdateOperation, ValueVariants, VectorInternal,
-    VectorStructInternal, Vectors, WalOptions, WithPayloadInterface, WithVector,
+    Condition, CountRequest, CreateIndex, Distance, EdgeConfig, EdgeOptimizersConfig, EdgeShard,
+    EdgeSparseVectorParams, EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Match,
+    Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointInsertOperations,
+    PointOperations, PointStruct, QueryEnum, QueryRequest, Range, ScoringQuery, UpdateOperation,
+    ValueVariants, VectorInternal, VectorStorageDatatype, VectorStructInternal, Vectors,
+    WalOptions, WithPayloadInterface, WithVector,
 };
 
 use super::fusion::List;
@@ -176,8 +177,14 @@ impl EdgeStore {
         let config = EdgeConfig {
             vectors: HashMap::from([(
                 DENSE.to_string(),
-                EdgeVectorParams::builder(dimension, Distance::Cosine).build(),
+                EdgeVectorParams::builder(dimension, Distance::Cosine)
+                    .datatype(VectorStorageDatatype::Float16)
+                    .build(),
             )]),
+            optimizers: EdgeOptimizersConfig {
+                indexing_threshold: Some(INDEXING_THRESHOLD_KB),
+                ..Default::default()
+            },
             sparse_vectors: [SPARSE, SPARSE_HEADING]
                 .into_iter()
                 .map(|name| {
@@ -461,9 +468,21 @@ fn numeric_id(id: &qdrant_edge::PointId) -> Option<u64> {
 /// 0.03 s, a whole `search` process 0.21-0.23 s → 0.18-0.19 s and 317-322 MB → 278 MB; 10,830
 /// chunks: 284 MB → 261 MB; the build takes 0.9-1.5 s once). Search speed alone would not need
 /// it below 20,000 (10,000 chunks: p50 0.6 ms exact, 0.7 ms with HNSW; at 100,000 exact takes
-/// 8 ms, HNSW 2.5 ms: README, `bench search`). Below qdrant's indexing threshold (10 MB of
-/// vectors, about 6,500 chunks) the optimizer has nothing to do, hence 8,000.
+/// 8 ms, HNSW 2.5 ms: README, `bench search`). Below qdrant's indexing threshold (about 6,700
+/// chunks or fewer, `INDEXING_THRESHOLD_KB`) the optimizer has nothing to do, hence 8,000.
 pub const HNSW_FROM: usize = 8_000;
+
+/// The dense vectors of a new store are kept in half precision: the store's largest part and
+/// the optimizer's two copies of it at half the size (69,000 chunks: 106 MB of vectors → 53 MB
+/// per copy; the peak of a first index is the optimizer's, README "Where that memory went"),
+/// with cosine scores within 1e-3 of single precision. A store made before keeps its saved
+/// single-precision config.
+///
+/// qdrant builds no HNSW index for a segment until its largest vector store (the dense
+/// vectors, or a BM25 store on wordy chunks) reaches the indexing threshold, in bytes (default
+/// 10,000 KB: 6,667 single-precision chunks of 384 dimensions); half precision halves the dense
+/// bytes, so the threshold is halved to keep that number of chunks, below `HNSW_FROM`.
+const INDEXING_THRESHOLD_KB: usize = 5_000;
 
 impl VectorStore for EdgeStore {
     fn settle(&self) -> Result<bool> {

@@ -75,6 +75,18 @@ fn a_large_store_builds_its_search_index_once_and_finds_the_same() {
             .clone()
     };
     assert_eq!(top(&store), "n4321.md");
+    // A new store keeps vectors in half precision (its rounding shows: over 1e-6 somewhere, where
+    // single precision would give back the same bits), and similarities computed from a stored
+    // vector move by less than 1e-3.
+    let stored = store.get(&[4321]).unwrap().remove(0).dense;
+    let rounding = stored
+        .iter()
+        .zip(&probe)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(rounding > 1e-6 && rounding < 1e-3, "{rounding}");
+    let cosine: f32 = stored.iter().zip(&probe).map(|(a, b)| a * b).sum();
+    assert!((cosine - 1.0).abs() < 1e-3, "{cosine}");
     assert!(store.settle().unwrap(), "the HNSW index is built");
     assert_eq!(top(&store), "n4321.md");
     // Built once: a later pass with nothing new does no work.
