@@ -99,3 +99,41 @@ fn a_large_store_builds_its_search_index_once_and_finds_the_same() {
     store.delete_source("/vault/n4321.md").unwrap();
     assert_ne!(top(&store), "n4321.md");
 }
+
+#[test]
+fn a_store_made_before_half_precision_keeps_its_single_precision_vectors() {
+    use qdrant_edge::{Distance, EdgeConfig, EdgeShard, EdgeSparseVectorParams, EdgeVectorParams};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qdrant");
+    std::fs::create_dir_all(&path).unwrap();
+    // The config an older starling saved: single-precision dense vectors, both BM25 lists.
+    let sparse = EdgeSparseVectorParams {
+        modifier: Some(qdrant_edge::Modifier::Idf),
+        ..Default::default()
+    };
+    let old = EdgeConfig {
+        vectors: [(
+            "dense".to_string(),
+            EdgeVectorParams::builder(DIMENSION, Distance::Cosine).build(),
+        )]
+        .into(),
+        sparse_vectors: [
+            ("bm25".to_string(), sparse.clone()),
+            ("bm25_heading".to_string(), sparse),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    drop(EdgeShard::new(&path, old).unwrap());
+
+    let store = EdgeStore::open(&path, DIMENSION).unwrap();
+    let one = item(1, "a.md", "walrus feeder", "t", "2024-01-01");
+    store.upsert(std::slice::from_ref(&one)).unwrap();
+    let back = store.get(&[1]).unwrap().remove(0).dense;
+    let rounding = back
+        .iter()
+        .zip(&one.dense)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(rounding < 1e-6, "{rounding}");
+}
