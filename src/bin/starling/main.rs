@@ -225,6 +225,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    starling::backends::qdrant_edge::map_store_files_once();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(&cli) {
