@@ -28,7 +28,10 @@
 //! The map's evidence judge keeps the weights fitted on the candidates of the old constants: a
 //! refit on the new ones lowered our STAR recall (backend-ic 0.58 → 0.42).
 
+use std::collections::HashMap;
+
 use super::Hit;
+use crate::notes::chunk::Chunk;
 
 /// The rank constant of reciprocal-rank fusion. qdrant's `Fusion::Rrf` uses 60; a smaller
 /// constant lets a chunk that one list ranks first count for more than one that every list
@@ -74,34 +77,120 @@ fn same_score(a: f32, b: f32) -> bool {
 /// The best `k` chunks of `lists` (each best first, from the same filtered store), fused;
 /// `query` is the text searched for. A hit's score becomes its fused score.
 pub fn fuse(query: &str, lists: Vec<(List, Vec<Hit>)>, k: usize) -> Vec<Hit> {
+    let scored = reciprocal_rank(
+        lists
+            .iter()
+            .map(|(kind, list)| (*kind, list.iter().map(|hit| (hit.id, hit.score)).collect()))
+            .collect(),
+    );
+    let mut chunks: HashMap<u64, Chunk> = HashMap::new();
+    for hit in lists.into_iter().flat_map(|(_, list)| list) {
+        chunks.entry(hit.id).or_insert(hit.chunk);
+    }
+    let hits = scored
+        .into_iter()
+        .filter_map(|(id, score)| {
+            let chunk = chunks.remove(&id)?;
+            Some(Hit { id, score, chunk })
+        })
+        .collect();
+    rank(phrase(query).as_deref(), hits, k)
+}
+
+/// The same fusion over lists of ids and scores alone, reading (`fetch`) only the chunks the
+/// ranking needs: with a query of fewer than three words, the `k` best fused scores and any
+/// tied with the k-th (the ties break by path and line); with a longer query, every candidate
+/// once (the verbatim-phrase rule reads each one's text). A store's lists each ask for 4 × k
+/// candidates (at least 20), so a short query reads its k best and their ties instead of every
+/// list's candidates, and a long one each chunk once however many lists hold it (100,000
+/// synthetic chunks: README "Performance").
+///
+/// An id that `fetch` does not return (deleted since the lists were made, or a payload that
+/// cannot be read) is left out, after it has taken its place in its lists' ranks (`fuse`, given
+/// whole hits, never sees it); when one of a short query's best is missing, the remaining
+/// candidates are read too, so the k best that can be read are still returned.
+pub fn fuse_then_fetch(
+    query: &str,
+    lists: Vec<(List, Vec<(u64, f32)>)>,
+    k: usize,
+    mut fetch: impl FnMut(&[u64]) -> crate::error::Result<Vec<(u64, Chunk)>>,
+) -> crate::error::Result<Vec<Hit>> {
+    if k == 0 {
+        return Ok(Vec::new());
+    }
+    let phrase = phrase(query);
+    let scored = reciprocal_rank(lists);
+    let needed: Vec<u64> = if phrase.is_some() || scored.len() <= k {
+        scored.iter().map(|(id, _)| *id).collect()
+    } else {
+        let mut scores: Vec<f32> = scored.iter().map(|(_, score)| *score).collect();
+        scores.sort_by(|a, b| b.total_cmp(a));
+        let cut = scores[k - 1];
+        scored
+            .iter()
+            .filter(|(_, score)| score.total_cmp(&cut).is_ge())
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let mut chunks: HashMap<u64, Chunk> = fetch(&needed)?.into_iter().collect();
+    if chunks.len() < needed.len() && needed.len() < scored.len() {
+        let asked: std::collections::HashSet<u64> = needed.iter().copied().collect();
+        let rest: Vec<u64> = scored
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !asked.contains(id))
+            .collect();
+        chunks.extend(fetch(&rest)?);
+    }
+    let hits = scored
+        .into_iter()
+        .filter_map(|(id, score)| {
+            let chunk = chunks.remove(&id)?;
+            Some(Hit { id, score, chunk })
+        })
+        .collect();
+    Ok(rank(phrase.as_deref(), hits, k))
+}
+
+/// The query squashed, when it is long enough for the verbatim-phrase rule.
+fn phrase(query: &str) -> Option<String> {
     let phrase = squashed(query);
-    let phrase = (phrase.split(' ').count() >= PHRASE_WORDS).then_some(phrase);
-    let mut fused: Vec<Hit> = Vec::new();
-    let mut slot: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    (phrase.split(' ').count() >= PHRASE_WORDS).then_some(phrase)
+}
+
+/// Every id of `lists` with its reciprocal-rank score summed over the lists, in the order the
+/// ids were first seen.
+fn reciprocal_rank(lists: Vec<(List, Vec<(u64, f32)>)>) -> Vec<(u64, f32)> {
+    let mut fused: Vec<(u64, f32)> = Vec::new();
+    let mut slot: HashMap<u64, usize> = HashMap::new();
     for (kind, list) in lists {
         let mut rank = 0usize;
         let mut previous: Option<f32> = None;
-        for (position, hit) in list.into_iter().enumerate() {
-            if previous.is_none_or(|p| !same_score(p, hit.score)) {
+        for (position, (id, list_score)) in list.into_iter().enumerate() {
+            if previous.is_none_or(|p| !same_score(p, list_score)) {
                 rank = position;
             }
-            previous = Some(hit.score);
+            previous = Some(list_score);
             let score = kind.weight() / (RRF_K + rank as f32);
-            match slot.get(&hit.id) {
-                Some(&i) => fused[i].score += score,
+            match slot.get(&id) {
+                Some(&i) => fused[i].1 += score,
                 None => {
-                    slot.insert(hit.id, fused.len());
-                    fused.push(Hit { score, ..hit });
+                    slot.insert(id, fused.len());
+                    fused.push((id, score));
                 }
             }
         }
     }
-    let mut ranked: Vec<(bool, Hit)> = fused
+    fused
+}
+
+/// The best `k` of `hits` (fused scores): a verbatim occurrence of `phrase` first, then by
+/// score, ties by path and line.
+fn rank(phrase: Option<&str>, hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+    let mut ranked: Vec<(bool, Hit)> = hits
         .into_iter()
         .map(|hit| {
-            let verbatim = phrase
-                .as_ref()
-                .is_some_and(|p| squashed(&hit.chunk.text).contains(p.as_str()));
+            let verbatim = phrase.is_some_and(|p| squashed(&hit.chunk.text).contains(p));
             (verbatim, hit)
         })
         .collect();
@@ -225,5 +314,112 @@ mod tests {
                 .path,
             "a.md"
         );
+    }
+
+    /// Reading only the chunks the ranking needs gives the same ranking as reading them all:
+    /// random lists with overlapping ids, tied list scores, tied fused scores, short queries and
+    /// phrase queries whose text some candidates hold verbatim. A short query reads no more
+    /// than its k best and their ties; a phrase query reads each candidate once.
+    #[test]
+    fn fusing_ids_then_reading_chunks_ranks_as_fusing_whole_hits() {
+        let mut rng = crate::notes::synthetic::SplitMix::new(11);
+        let words = ["plan", "the", "billing", "migration", "review", "cache"];
+        for round in 0..400 {
+            let universe = 4 + rng.below(30);
+            let chunk_of = |id: u64| {
+                let text: Vec<&str> = (0..6)
+                    .map(|i| words[(id as usize * 7 + i * (id as usize % 5 + 1)) % words.len()])
+                    .collect();
+                // Paths repeat so that ties reach the line number too.
+                let mut h = hit(id, &format!("{}.md", id % 5), &text.join(" "), 0.0);
+                h.chunk.line_start = id as usize;
+                h
+            };
+            let mut lists = Vec::new();
+            for kind in [List::Dense, List::Body, List::Heading] {
+                let len = rng.below(universe.min(12) + 1);
+                let mut ids: Vec<u64> = (0..universe as u64).collect();
+                let mut list = Vec::new();
+                let mut score = 10.0f32;
+                for _ in 0..len {
+                    let id = ids.swap_remove(rng.below(ids.len()));
+                    if rng.below(3) > 0 {
+                        score -= 0.5;
+                    }
+                    let mut h = chunk_of(id);
+                    h.score = score;
+                    list.push(h);
+                }
+                lists.push((kind, list));
+            }
+            let query = if round % 2 == 0 {
+                "billing"
+            } else {
+                "the billing migration"
+            };
+            let k = 1 + rng.below(6);
+            let whole = fuse(query, lists.clone(), k);
+            let ids_only = lists
+                .iter()
+                .map(|(kind, list)| (*kind, list.iter().map(|h| (h.id, h.score)).collect()))
+                .collect();
+            if round % 7 == 3 {
+                // The best candidate cannot be read: the rest still fill k.
+                let Some(lost) = whole.first().map(|h| h.id) else {
+                    continue;
+                };
+                let readable = |ids: &[u64]| {
+                    Ok(ids
+                        .iter()
+                        .filter(|&&id| id != lost)
+                        .map(|&id| (id, chunk_of(id).chunk))
+                        .collect())
+                };
+                let out = fuse_then_fetch(query, ids_only, k, readable).unwrap();
+                let candidates = lists
+                    .iter()
+                    .flat_map(|(_, list)| list.iter().map(|h| h.id))
+                    .collect::<std::collections::HashSet<u64>>()
+                    .len();
+                assert_eq!(out.len(), k.min(candidates - 1), "round {round}");
+                assert!(out.iter().all(|h| h.id != lost));
+                continue;
+            }
+            let mut read: Vec<u64> = Vec::new();
+            let lazy = fuse_then_fetch(query, ids_only, k, |ids| {
+                read.extend_from_slice(ids);
+                Ok(ids.iter().map(|&id| (id, chunk_of(id).chunk)).collect())
+            })
+            .unwrap();
+            let order = |hits: &[Hit]| hits.iter().map(|h| (h.id, h.score)).collect::<Vec<_>>();
+            assert_eq!(
+                order(&lazy),
+                order(&whole),
+                "round {round}, query {query:?}, k {k}"
+            );
+            let distinct: std::collections::HashSet<u64> = read.iter().copied().collect();
+            assert_eq!(distinct.len(), read.len(), "a chunk read twice");
+            let candidates: std::collections::HashSet<u64> = lists
+                .iter()
+                .flat_map(|(_, list)| list.iter().map(|h| h.id))
+                .collect();
+            if query == "billing" && candidates.len() > k {
+                // Exactly the ids whose fused score reaches the k-th best.
+                let mut all = fuse(query, lists.clone(), usize::MAX);
+                all.sort_by(|a, b| b.score.total_cmp(&a.score));
+                let cut = all[k - 1].score;
+                let expected: std::collections::HashSet<u64> = all
+                    .iter()
+                    .filter(|h| h.score >= cut)
+                    .map(|h| h.id)
+                    .collect();
+                assert_eq!(distinct, expected, "round {round}, k {k}");
+            } else {
+                assert_eq!(distinct, candidates, "round {round}, k {k}");
+            }
+        }
+        assert!(fuse_then_fetch("q", Vec::new(), 0, |_| unreachable!())
+            .unwrap()
+            .is_empty());
     }
 }

@@ -307,6 +307,61 @@ impl EdgeStore {
         PointStruct::new(item.id, Vectors::new_named(vectors), payload)
     }
 
+    /// The ids and scores of the `limit` chunks nearest to `vector` in the named vector space,
+    /// under the query's filter, without their payloads.
+    fn nearest_ids(
+        &self,
+        query: &SearchQuery,
+        vector: VectorInternal,
+        using: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, f32)>> {
+        let points = self
+            .shard
+            .query(QueryRequest {
+                prefetches: Vec::new(),
+                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
+                    query: vector,
+                    using: Some(using.into()),
+                }))),
+                filter: self.filter(query),
+                score_threshold: None,
+                limit,
+                offset: 0,
+                params: None,
+                with_vector: WithVector::Bool(false),
+                with_payload: WithPayloadInterface::Bool(false),
+            })
+            .map_err(|e| store_error(&self.path, e))?;
+        Ok(points
+            .into_iter()
+            .filter_map(|p| Some((numeric_id(&p.id)?, p.score)))
+            .collect())
+    }
+
+    /// The chunks (payloads only) of `ids` that are stored.
+    fn chunks(&self, ids: &[u64]) -> Result<Vec<(u64, Chunk)>> {
+        let ids: Vec<qdrant_edge::PointId> = ids
+            .iter()
+            .map(|&id| qdrant_edge::PointId::NumId(id))
+            .collect();
+        let records = self
+            .shard
+            .retrieve(
+                &ids,
+                Some(WithPayloadInterface::Bool(true)),
+                Some(WithVector::Bool(false)),
+            )
+            .map_err(|e| store_error(&self.path, e))?;
+        Ok(records
+            .into_iter()
+            .filter_map(|record| {
+                let chunk = payload_chunk(&record.payload.as_ref()?.0)?;
+                Some((numeric_id(&record.id)?, chunk))
+            })
+            .collect())
+    }
+
     /// The `limit` chunks nearest to `vector` in the named vector space, under the query's filter.
     fn nearest(
         &self,
@@ -578,11 +633,13 @@ impl VectorStore for EdgeStore {
                 None => Ok(Vec::new()),
             },
             SearchMode::Hybrid => {
-                // Each list on its own, fused here (`fusion::fuse`) so the order is reproducible.
+                // Each list on its own, ids and scores only, fused here so the order is
+                // reproducible; then only the chunks the ranking needs are read
+                // (`fusion::fuse_then_fetch`).
                 let candidates = (query.k * 4).max(20);
                 let mut lists = vec![(
                     List::Dense,
-                    self.nearest(query, dense(), DENSE, candidates)?,
+                    self.nearest_ids(query, dense(), DENSE, candidates)?,
                 )];
                 for (kind, (vector, using)) in [
                     (List::Body, lexical(SPARSE)),
@@ -591,9 +648,9 @@ impl VectorStore for EdgeStore {
                 .into_iter()
                 .filter_map(|(kind, list)| Some((kind, list?)))
                 {
-                    lists.push((kind, self.nearest(query, vector, using, candidates)?));
+                    lists.push((kind, self.nearest_ids(query, vector, using, candidates)?));
                 }
-                Ok(super::fusion::fuse(&query.text, lists, query.k))
+                super::fusion::fuse_then_fetch(&query.text, lists, query.k, |ids| self.chunks(ids))
             }
         }
     }
