@@ -422,24 +422,26 @@ fn measure(
     queries: usize,
     rng: &mut starling::notes::synthetic::SplitMix,
 ) -> anyhow::Result<(f64, f64)> {
-    measure_mode(store, queries, rng, Default::default())
+    measure_mode(store, queries, rng, Default::default(), 2)
 }
 
-/// The same queries in one search mode (hybrid, or only its dense or only its BM25 list).
+/// The same queries in one search mode (hybrid, or only its dense or only its BM25 list), of
+/// `words` random words (three or more bring in the verbatim-phrase rule, which reads every
+/// candidate's text).
 fn measure_mode(
     store: &dyn starling::backends::VectorStore,
     queries: usize,
     rng: &mut starling::notes::synthetic::SplitMix,
     mode: starling::backends::SearchMode,
+    words: usize,
 ) -> anyhow::Result<(f64, f64)> {
     use starling::backends::{SearchFilter, SearchQuery};
     let mut latencies = Vec::with_capacity(queries);
     for _ in 0..queries {
-        let text = format!(
-            "{} {}",
-            BENCH_WORDS[rng.below(BENCH_WORDS.len())],
-            BENCH_WORDS[rng.below(BENCH_WORDS.len())]
-        );
+        let text = (0..words)
+            .map(|_| BENCH_WORDS[rng.below(BENCH_WORDS.len())])
+            .collect::<Vec<_>>()
+            .join(" ");
         let query = SearchQuery {
             text,
             dense: random_vector(rng),
@@ -479,9 +481,11 @@ fn search_latency(
         // synthetic text draws 40 words from 15, so each query word is in about 94% of chunks:
         // the BM25 list scans far longer postings than real notes give it.
         use starling::backends::SearchMode;
-        let (dense_p50, dense_p99) = measure_mode(&store, queries, &mut rng, SearchMode::Dense)?;
+        let (dense_p50, dense_p99) = measure_mode(&store, queries, &mut rng, SearchMode::Dense, 2)?;
         let (lexical_p50, lexical_p99) =
-            measure_mode(&store, queries, &mut rng, SearchMode::Lexical)?;
+            measure_mode(&store, queries, &mut rng, SearchMode::Lexical, 2)?;
+        let (phrase_p50, phrase_p99) =
+            measure_mode(&store, queries, &mut rng, SearchMode::Hybrid, 4)?;
         result["optimized"] = json!({
             "hnsw_built": built,
             "optimize_s": optimize_s,
@@ -489,6 +493,7 @@ fn search_latency(
             "p99_ms": p99,
             "dense_only": {"p50_ms": dense_p50, "p99_ms": dense_p99},
             "bm25_only": {"p50_ms": lexical_p50, "p99_ms": lexical_p99},
+            "four_word_queries": {"p50_ms": phrase_p50, "p99_ms": phrase_p99},
         });
     }
     result["peak_rss_mb"] = json!(peak_rss_mb());
