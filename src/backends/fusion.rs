@@ -87,14 +87,7 @@ pub fn fuse(query: &str, lists: Vec<(List, Vec<Hit>)>, k: usize) -> Vec<Hit> {
     for hit in lists.into_iter().flat_map(|(_, list)| list) {
         chunks.entry(hit.id).or_insert(hit.chunk);
     }
-    let hits = scored
-        .into_iter()
-        .filter_map(|(id, score)| {
-            let chunk = chunks.remove(&id)?;
-            Some(Hit { id, score, chunk })
-        })
-        .collect();
-    rank(phrase(query).as_deref(), hits, k)
+    rank(phrase(query).as_deref(), attach(scored, chunks), k)
 }
 
 /// The same fusion over lists of ids and scores alone, reading (`fetch`) only the chunks the
@@ -142,14 +135,18 @@ pub fn fuse_then_fetch(
             .collect();
         chunks.extend(fetch(&rest)?);
     }
-    let hits = scored
+    Ok(rank(phrase.as_deref(), attach(scored, chunks), k))
+}
+
+/// The fused scores with their chunks, leaving out an id without one.
+fn attach(scored: Vec<(u64, f32)>, mut chunks: HashMap<u64, Chunk>) -> Vec<Hit> {
+    scored
         .into_iter()
         .filter_map(|(id, score)| {
             let chunk = chunks.remove(&id)?;
             Some(Hit { id, score, chunk })
         })
-        .collect();
-    Ok(rank(phrase.as_deref(), hits, k))
+        .collect()
 }
 
 /// The query squashed, when it is long enough for the verbatim-phrase rule.

@@ -307,17 +307,17 @@ impl EdgeStore {
         PointStruct::new(item.id, Vectors::new_named(vectors), payload)
     }
 
-    /// The ids and scores of the `limit` chunks nearest to `vector` in the named vector space,
-    /// under the query's filter, without their payloads.
-    fn nearest_ids(
+    /// The `limit` points nearest to `vector` in the named vector space, under the query's
+    /// filter, best first; with their payloads when `payload`.
+    fn ranked(
         &self,
         query: &SearchQuery,
         vector: VectorInternal,
         using: &str,
         limit: usize,
-    ) -> Result<Vec<(u64, f32)>> {
-        let points = self
-            .shard
+        payload: bool,
+    ) -> Result<Vec<qdrant_edge::ScoredPoint>> {
+        self.shard
             .query(QueryRequest {
                 prefetches: Vec::new(),
                 query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
@@ -330,10 +330,21 @@ impl EdgeStore {
                 offset: 0,
                 params: None,
                 with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(false),
+                with_payload: WithPayloadInterface::Bool(payload),
             })
-            .map_err(|e| store_error(&self.path, e))?;
-        Ok(points
+            .map_err(|e| store_error(&self.path, e))
+    }
+
+    /// The ids and scores of the `limit` chunks nearest to `vector`, without their payloads.
+    fn nearest_ids(
+        &self,
+        query: &SearchQuery,
+        vector: VectorInternal,
+        using: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, f32)>> {
+        Ok(self
+            .ranked(query, vector, using, limit, false)?
             .into_iter()
             .filter_map(|p| Some((numeric_id(&p.id)?, p.score)))
             .collect())
@@ -341,25 +352,29 @@ impl EdgeStore {
 
     /// The chunks (payloads only) of `ids` that are stored.
     fn chunks(&self, ids: &[u64]) -> Result<Vec<(u64, Chunk)>> {
-        let ids: Vec<qdrant_edge::PointId> = ids
-            .iter()
-            .map(|&id| qdrant_edge::PointId::NumId(id))
-            .collect();
-        let records = self
-            .shard
-            .retrieve(
-                &ids,
-                Some(WithPayloadInterface::Bool(true)),
-                Some(WithVector::Bool(false)),
-            )
-            .map_err(|e| store_error(&self.path, e))?;
-        Ok(records
+        Ok(self
+            .records(ids, false)?
             .into_iter()
             .filter_map(|record| {
                 let chunk = payload_chunk(&record.payload.as_ref()?.0)?;
                 Some((numeric_id(&record.id)?, chunk))
             })
             .collect())
+    }
+
+    /// The stored records of `ids` with their payloads, and their vectors when `vectors`.
+    fn records(&self, ids: &[u64], vectors: bool) -> Result<Vec<qdrant_edge::Record>> {
+        let ids: Vec<qdrant_edge::PointId> = ids
+            .iter()
+            .map(|&id| qdrant_edge::PointId::NumId(id))
+            .collect();
+        self.shard
+            .retrieve(
+                &ids,
+                Some(WithPayloadInterface::Bool(true)),
+                Some(WithVector::Bool(vectors)),
+            )
+            .map_err(|e| store_error(&self.path, e))
     }
 
     /// The `limit` chunks nearest to `vector` in the named vector space, under the query's filter.
@@ -370,24 +385,8 @@ impl EdgeStore {
         using: &str,
         limit: usize,
     ) -> Result<Vec<Hit>> {
-        let points = self
-            .shard
-            .query(QueryRequest {
-                prefetches: Vec::new(),
-                query: Some(ScoringQuery::Vector(QueryEnum::Nearest(NamedQuery {
-                    query: vector,
-                    using: Some(using.into()),
-                }))),
-                filter: self.filter(query),
-                score_threshold: None,
-                limit,
-                offset: 0,
-                params: None,
-                with_vector: WithVector::Bool(false),
-                with_payload: WithPayloadInterface::Bool(true),
-            })
-            .map_err(|e| store_error(&self.path, e))?;
-        Ok(points
+        Ok(self
+            .ranked(query, vector, using, limit, true)?
             .into_iter()
             .filter_map(|p| {
                 Some(Hit {
@@ -587,19 +586,11 @@ impl VectorStore for EdgeStore {
     }
 
     fn get(&self, ids: &[u64]) -> Result<Vec<StoredChunk>> {
-        let ids: Vec<qdrant_edge::PointId> = ids
-            .iter()
-            .map(|&id| qdrant_edge::PointId::NumId(id))
-            .collect();
-        let records = self
-            .shard
-            .retrieve(
-                &ids,
-                Some(WithPayloadInterface::Bool(true)),
-                Some(WithVector::Bool(true)),
-            )
-            .map_err(|e| store_error(&self.path, e))?;
-        Ok(records.into_iter().filter_map(stored_chunk).collect())
+        Ok(self
+            .records(ids, true)?
+            .into_iter()
+            .filter_map(stored_chunk)
+            .collect())
     }
 
     fn scroll(&self, from: Option<u64>, limit: usize) -> Result<(Vec<StoredChunk>, Option<u64>)> {
