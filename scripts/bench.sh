@@ -153,7 +153,7 @@ PY
 fi
 
 if want search; then
-echo "== store: hybrid search latency (k=8, dense + BM25 + heading BM25 prefetch, RRF)"
+echo "== store: hybrid search latency (k=8, dense + BM25 + heading BM25 lists fused by rank, payloads read after; each list alone; four-word queries)"
 $bin bench search --chunks 10000 --optimize | tee "$out/search-10k.json"
 $bin bench search --chunks 100000 --optimize | tee "$out/search-100k.json"
 fi
