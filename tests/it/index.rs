@@ -344,6 +344,47 @@ fn commands_that_read_share_the_store_and_an_index_run_waits_for_them() {
     );
 }
 
+/// A passage holding a query of three words or more verbatim comes first in a hybrid search,
+/// even where both lists alone rank passages closer in words and meaning above it.
+#[test]
+fn a_passage_holding_the_query_verbatim_comes_first() {
+    let home = tempfile::tempdir().unwrap();
+    let notes = home.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let close = [
+        "Connection drop alerts: a quiet connection pool hid every drop, so each connection drop \
+         on the database link now pages someone.",
+        "Quiet drops of the connection between the load balancer and the API: the connection \
+         pool drops idle connections and nobody hears of it.",
+        "The connection to the payments queue would drop quietly; a quiet drop of a connection \
+         now logs and retries.",
+    ];
+    for (i, text) in close.iter().enumerate() {
+        std::fs::write(
+            notes.join(format!("net-{i}.md")),
+            format!("# Network\n\n{text}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        notes.join("garden.md"),
+        "# Garden\n\nSaturday: repainted the fence and watched the quiet connection drop of the \
+         ivy from the old gate.\n",
+    )
+    .unwrap();
+    index(home.path(), &[&notes]);
+    let first = |extra: &[&str]| {
+        search(home.path(), "Quiet  CONNECTION drop", extra)[0]["path"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(first(&[]), "garden.md");
+    // Neither list alone puts it first: the rule is what does.
+    assert_ne!(first(&["--mode", "dense"]), "garden.md");
+    assert_ne!(first(&["--mode", "lexical"]), "garden.md");
+}
+
 #[test]
 fn two_roots_with_the_same_file_name_stay_apart() {
     let home = tempfile::tempdir().unwrap();
