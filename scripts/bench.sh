@@ -32,19 +32,8 @@ echo "== starling: generation (release build, in process)"
 $bin --threads "$threads" bench generate | tee "$out/generate.json"
 
 echo "== llama.cpp llama-bench (same model, same threads)"
-lcp_version=0.3.36
-bench_dir="$cache/llama-bench-$lcp_version"
-llama_bench="$bench_dir/build/bin/llama-bench"
-if [ ! -x "$llama_bench" ]; then
-    scratch=$(mktemp -d)
-    trap 'rm -rf "$scratch"' EXIT
-    python3 -m pip download -q --no-binary :all: --no-deps "llama-cpp-python==$lcp_version" -d "$scratch"
-    tar xzf "$scratch"/llama_cpp_python-*.tar.gz -C "$scratch"
-    src="$scratch/llama_cpp_python-$lcp_version/vendor/llama.cpp"
-    cmake -S "$src" -B "$bench_dir/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
-        -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-    cmake --build "$bench_dir/build" --target llama-bench -j "$(nproc)" >/dev/null
-fi
+# Built as scripts/llama-server.sh builds llama-server (native, no Intel AMX kernels).
+llama_bench=$(bash scripts/llama-server.sh llama-bench)
 "$llama_bench" -m "$model" -t "$threads" -p 512 -n 128 -r 3 -o json > "$out/llama-bench.json"
 
 python3 - "$out/generate.json" "$out/llama-bench.json" <<'PY'
