@@ -77,6 +77,20 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// Turns off ONNX Runtime's own telemetry. The ONNX Runtime that `scripts/setup.sh` installs
+/// (the `onnxruntime` wheel, 1.31) reports to Microsoft's collector
+/// (`mobile.events.data.microsoft.com`) from Linux too: at its first session it writes a device id
+/// and an event store under `~/.cache/Microsoft/DeveloperTools/.onnxruntime` and a `.ses` file in
+/// the temporary folder, for upload. `ORT_DISABLE_TELEMETRY=1`, which that library reads (a test
+/// checks that nothing is written), stops all of it. Call it first in `main`, while the process
+/// has one thread; a value the user has set is kept.
+pub fn keep_onnx_runtime_offline() {
+    const NAME: &str = "ORT_DISABLE_TELEMETRY";
+    if std::env::var_os(NAME).is_none() {
+        std::env::set_var(NAME, "1");
+    }
+}
+
 /// Tells ort's load-dynamic where ONNX Runtime is (read once, when the first session is
 /// created), unless `ORT_DYLIB_PATH` already says. Changing the environment races with any
 /// thread reading it: call this before starting other threads (`services::open_embedder_beside`

@@ -47,3 +47,56 @@ fn generate_and_doctor_work_without_a_network() {
         stderr(&doctor)
     );
 }
+
+/// ONNX Runtime 1.31 (the wheel scripts/setup.sh installs) keeps a device id and an event store
+/// for Microsoft's telemetry collector unless `ORT_DISABLE_TELEMETRY` is set; starling sets it, so
+/// indexing and searching leave nothing of the kind in the cache or temporary folders. A user who
+/// sets the variable to 0 gets ONNX Runtime's default back, which shows the check can see it.
+#[test]
+fn onnx_runtime_keeps_no_telemetry() {
+    let home = tempfile::tempdir().unwrap();
+    let notes = home.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        notes.join("week.md"),
+        "# Week\n\nShipped the retry fix for the billing export.\n",
+    )
+    .unwrap();
+    let traces = |run: &str, telemetry: Option<&str>| -> Vec<String> {
+        let (cache, tmp) = (
+            home.path().join(run).join("cache"),
+            home.path().join(run).join("tmp"),
+        );
+        std::fs::create_dir_all(&cache).unwrap();
+        std::fs::create_dir_all(&tmp).unwrap();
+        for args in [
+            vec!["index", notes.to_str().unwrap()],
+            vec!["search", "billing export retry"],
+        ] {
+            let mut command = crate::common::starling(&home.path().join(run));
+            command
+                .args(&args)
+                .env("HOME", home.path().join(run))
+                .env("XDG_CACHE_HOME", &cache)
+                .env("TMPDIR", &tmp)
+                .env_remove("ORT_DISABLE_TELEMETRY");
+            if let Some(value) = telemetry {
+                command.env("ORT_DISABLE_TELEMETRY", value);
+            }
+            let output = crate::common::run(&mut command);
+            assert!(output.status.success(), "{}", stderr(&output));
+        }
+        crate::common::walk_files(&home.path().join(run))
+            .into_iter()
+            .map(|path| path.display().to_string())
+            .filter(|path| path.contains("Microsoft") || path.ends_with(".ses"))
+            .collect()
+    };
+    assert_eq!(traces("default", None), Vec::<String>::new());
+    let enabled = traces("enabled", Some("0"));
+    assert!(
+        enabled.iter().any(|path| path.contains("DeveloperTools"))
+            && enabled.iter().any(|path| path.ends_with(".ses")),
+        "{enabled:?}"
+    );
+}

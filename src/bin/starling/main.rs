@@ -226,6 +226,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     starling::backends::qdrant_edge::map_store_files_once();
+    starling::backends::fastembed::keep_onnx_runtime_offline();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     match run(&cli) {
