@@ -1,4 +1,7 @@
 import json, re, os, glob, time, numpy as np
+
+# ONNX Runtime's telemetry off, as starling itself does (README, first paragraph).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import onnxruntime as ort
 from tokenizers import Tokenizer
 P=os.path.join(os.environ.get('STARLING_MODELS_DIR') or os.path.join(os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'starling', 'models'), 'all-MiniLM-L6-v2', '')
