@@ -96,6 +96,8 @@ pub fn keep_onnx_runtime_offline() {
 /// thread reading it: call this before starting other threads (`services::open_embedder_beside`
 /// does).
 pub fn point_ort_at(library: &Path) {
+    // The binary has done this first in `main`; other users of the library get it here.
+    keep_onnx_runtime_offline();
     if std::env::var_os("ORT_DYLIB_PATH").is_none() {
         std::env::set_var("ORT_DYLIB_PATH", library);
     }

@@ -12,9 +12,9 @@
 //! the note that says it, not a passage that is close in meaning or in another language. The
 //! rule looks at the BM25 body list's candidates: a passage holding the query verbatim holds its
 //! words, which is what that list ranks by, so the other lists' candidates need not be read to
-//! check it (100,000 synthetic chunks, four-word queries: each query read about 80 texts for the
-//! rule, now the body list's 32; README "Performance"). A query of stop words alone makes no BM25
-//! list, and so no verbatim rule.
+//! check it (100,000 synthetic chunks, four-word queries: each query read about 64 texts for the
+//! rule, up to 96, now the body list's 32; README "Performance"). A query of stop words alone
+//! ("to be or not to be") makes no BM25 list: then every candidate's text is checked, as before.
 //!
 //! Within one list, hits of equal score share the rank of the first of them: a store returns
 //! tied hits in an order of its own (the embedded store and a Qdrant server order a heading
@@ -99,34 +99,48 @@ pub fn fuse(query: &str, lists: Vec<(List, Vec<Hit>)>, k: usize) -> Vec<Hit> {
     for hit in lists.into_iter().flat_map(|(_, list)| list) {
         chunks.entry(hit.id).or_insert(hit.chunk);
     }
-    rank(phrase.as_deref(), &lexical, attach(scored, chunks), k)
+    rank(
+        phrase.as_deref(),
+        lexical.as_ref(),
+        attach(scored, chunks),
+        k,
+    )
 }
 
-/// The ids of the body list, whose texts the verbatim-phrase rule checks (none without a phrase).
+/// The ids whose texts the verbatim-phrase rule checks: the body list's (none without a
+/// phrase); `None`, every candidate, when a phrase query has no body list (stop words alone).
 fn lexical_ids<I: Iterator<Item = u64>>(
     phrase: bool,
     lists: impl Iterator<Item = (List, I)>,
-) -> HashSet<u64> {
+) -> Option<HashSet<u64>> {
     if !phrase {
-        return HashSet::new();
+        return Some(HashSet::new());
     }
-    lists
-        .filter(|(kind, _)| *kind == List::Body)
-        .flat_map(|(_, ids)| ids)
-        .collect()
+    let mut body = None;
+    for (kind, ids) in lists {
+        if kind == List::Body {
+            body.get_or_insert_with(HashSet::new).extend(ids);
+        }
+    }
+    body
+}
+
+/// Whether the verbatim-phrase rule checks `id` (see `lexical_ids`).
+fn checked(lexical: Option<&HashSet<u64>>, id: u64) -> bool {
+    lexical.is_none_or(|ids| ids.contains(&id))
 }
 
 /// The same fusion over lists of ids and scores alone, reading (`fetch`) only the chunks the
 /// ranking needs: the `k` best fused scores and any tied with the k-th (the ties break by path
 /// and line), and with a query of three words or more the body list's candidates too (the
-/// verbatim-phrase rule reads their texts), each once. A store's lists each ask for 4 × k
-/// candidates (at least 20), so a query reads its k best and their ties, and the body list's
-/// 4 × k for a phrase, instead of every list's candidates (100,000 synthetic chunks: README
-/// "Performance").
+/// verbatim-phrase rule reads their texts; every candidate when a phrase query has no body
+/// list), each once. A store's lists each ask for 4 × k candidates (at least 20), so a query
+/// reads its k best and their ties, and the body list's 4 × k for a phrase, instead of every
+/// list's candidates (100,000 synthetic chunks: README "Performance").
 ///
 /// An id that `fetch` does not return (deleted since the lists were made, or a payload that
 /// cannot be read) is left out, after it has taken its place in its lists' ranks (`fuse`, given
-/// whole hits, never sees it); when one of a short query's best is missing, the remaining
+/// whole hits, never sees it); when one of the k best (or their ties) is missing, the remaining
 /// candidates are read too, so the k best that can be read are still returned.
 pub fn fuse_then_fetch(
     query: &str,
@@ -154,12 +168,15 @@ pub fn fuse_then_fetch(
     };
     let needed: Vec<u64> = scored
         .iter()
-        .filter(|(id, score)| score.total_cmp(&cut).is_ge() || lexical.contains(id))
+        .filter(|(id, score)| score.total_cmp(&cut).is_ge() || checked(lexical.as_ref(), *id))
         .map(|(id, _)| *id)
         .collect();
     let mut chunks: HashMap<u64, Chunk> = fetch(&needed)?.into_iter().collect();
-    if chunks.len() < needed.len() && needed.len() < scored.len() {
-        let asked: std::collections::HashSet<u64> = needed.iter().copied().collect();
+    let best_missing = scored
+        .iter()
+        .any(|(id, score)| score.total_cmp(&cut).is_ge() && !chunks.contains_key(id));
+    if best_missing && needed.len() < scored.len() {
+        let asked: HashSet<u64> = needed.iter().copied().collect();
         let rest: Vec<u64> = scored
             .iter()
             .map(|(id, _)| *id)
@@ -167,7 +184,12 @@ pub fn fuse_then_fetch(
             .collect();
         chunks.extend(fetch(&rest)?);
     }
-    Ok(rank(phrase.as_deref(), &lexical, attach(scored, chunks), k))
+    Ok(rank(
+        phrase.as_deref(),
+        lexical.as_ref(),
+        attach(scored, chunks),
+        k,
+    ))
 }
 
 /// The fused scores with their chunks, leaving out an id without one.
@@ -213,15 +235,19 @@ fn reciprocal_rank(lists: Vec<(List, Vec<(u64, f32)>)>) -> Vec<(u64, f32)> {
     fused
 }
 
-/// The best `k` of `hits` (fused scores): a verbatim occurrence of `phrase` in a hit of the body
-/// list (`lexical`) first, then by score, ties by path and line.
-fn rank(phrase: Option<&str>, lexical: &HashSet<u64>, hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+/// The best `k` of `hits` (fused scores): a verbatim occurrence of `phrase` in a hit the rule
+/// checks (`lexical`, see `lexical_ids`) first, then by score, ties by path and line.
+fn rank(
+    phrase: Option<&str>,
+    lexical: Option<&HashSet<u64>>,
+    hits: Vec<Hit>,
+    k: usize,
+) -> Vec<Hit> {
     let mut ranked: Vec<(bool, Hit)> = hits
         .into_iter()
         .map(|hit| {
-            let verbatim = phrase.is_some_and(|p| {
-                lexical.contains(&hit.id) && squashed(&hit.chunk.text).contains(p)
-            });
+            let verbatim = phrase
+                .is_some_and(|p| checked(lexical, hit.id) && squashed(&hit.chunk.text).contains(p));
             (verbatim, hit)
         })
         .collect();
@@ -334,11 +360,20 @@ mod tests {
         let paths: Vec<&str> = out.iter().map(|h| h.chunk.path.as_str()).collect();
         // x.md holds the phrase; then z.md and y.md, tied in the list, by path.
         assert_eq!(paths, ["x.md", "y.md", "z.md"]);
-        // The rule reads the body list's texts only: the same hits in the dense list alone rank
-        // by their scores.
-        let out = fuse("quiet connection drop", vec![(List::Dense, body)], 3);
+        // The rule reads the body list's texts only: the same hits in the dense list, beside a
+        // body list that lacks x.md, rank by their scores.
+        let other = vec![hit(4, "w.md", "quiet connection", 0.1)];
+        let out = fuse(
+            "quiet connection drop",
+            vec![(List::Dense, body.clone()), (List::Body, other)],
+            3,
+        );
         let paths: Vec<&str> = out.iter().map(|h| h.chunk.path.as_str()).collect();
-        assert_eq!(paths, ["y.md", "z.md", "x.md"]);
+        assert_eq!(paths, ["w.md", "y.md", "z.md"]);
+        // Without a body list (a query of stop words alone makes none) every candidate is
+        // checked.
+        let out = fuse("quiet connection drop", vec![(List::Dense, body)], 3);
+        assert_eq!(out[0].chunk.path, "x.md");
         // Two words are not a phrase: the ranks decide.
         let body = vec![
             hit(1, "a.md", "x", 0.9),
@@ -354,8 +389,9 @@ mod tests {
 
     /// Reading only the chunks the ranking needs gives the same ranking as reading them all:
     /// random lists with overlapping ids, tied list scores, tied fused scores, short queries and
-    /// phrase queries whose text some candidates hold verbatim. A query reads its k best and
-    /// their ties, and a phrase query the body list's candidates too, each once.
+    /// phrase queries whose text some candidates hold verbatim, lists without a body list. A
+    /// query reads its k best and their ties, and a phrase query the body list's candidates too
+    /// (every candidate without a body list), each once.
     #[test]
     fn fusing_ids_then_reading_chunks_ranks_as_fusing_whole_hits() {
         let mut rng = crate::notes::synthetic::SplitMix::new(11);
@@ -386,7 +422,10 @@ mod tests {
                     h.score = score;
                     list.push(h);
                 }
-                lists.push((kind, list));
+                // Now and then no body list at all, as a query of stop words alone gives.
+                if kind != List::Body || round % 5 != 4 {
+                    lists.push((kind, list));
+                }
             }
             let query = if round % 2 == 0 {
                 "billing"
@@ -451,7 +490,10 @@ mod tests {
                     .map(|h| h.id)
                     .collect();
                 if query != "billing" {
-                    expected.extend(lists[1].1.iter().map(|h| h.id));
+                    match lists.iter().find(|(kind, _)| *kind == List::Body) {
+                        Some((_, body)) => expected.extend(body.iter().map(|h| h.id)),
+                        None => expected.clone_from(&candidates),
+                    }
                 }
                 assert_eq!(distinct, expected, "round {round}, k {k}");
             } else {

@@ -426,8 +426,8 @@ fn measure(
 }
 
 /// The same queries in one search mode (hybrid, or only its dense or only its BM25 list), of
-/// `words` random words (three or more bring in the verbatim-phrase rule, which reads every
-/// candidate's text).
+/// `words` random words (three or more bring in the verbatim-phrase rule, which reads the BM25
+/// body list's texts).
 fn measure_mode(
     store: &dyn starling::backends::VectorStore,
     queries: usize,
