@@ -85,10 +85,7 @@ fn read(dir: &Path, name: &str) -> Result<Vec<u8>> {
 /// checks that nothing is written), stops all of it. Call it first in `main`, while the process
 /// has one thread; a value the user has set is kept.
 pub fn keep_onnx_runtime_offline() {
-    const NAME: &str = "ORT_DISABLE_TELEMETRY";
-    if std::env::var_os(NAME).is_none() {
-        std::env::set_var(NAME, "1");
-    }
+    super::set_env_unless_set("ORT_DISABLE_TELEMETRY", "1");
 }
 
 /// Tells ort's load-dynamic where ONNX Runtime is (read once, when the first session is
@@ -98,9 +95,7 @@ pub fn keep_onnx_runtime_offline() {
 pub fn point_ort_at(library: &Path) {
     // The binary has done this first in `main`; other users of the library get it here.
     keep_onnx_runtime_offline();
-    if std::env::var_os("ORT_DYLIB_PATH").is_none() {
-        std::env::set_var("ORT_DYLIB_PATH", library);
-    }
+    super::set_env_unless_set("ORT_DYLIB_PATH", library);
 }
 
 impl FastEmbedder {

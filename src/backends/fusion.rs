@@ -82,29 +82,60 @@ fn same_score(a: f32, b: f32) -> bool {
 /// The best `k` chunks of `lists` (each best first, from the same filtered store), fused;
 /// `query` is the text searched for. A hit's score becomes its fused score.
 pub fn fuse(query: &str, lists: Vec<(List, Vec<Hit>)>, k: usize) -> Vec<Hit> {
-    let scored = reciprocal_rank(
-        lists
-            .iter()
-            .map(|(kind, list)| (*kind, list.iter().map(|hit| (hit.id, hit.score)).collect()))
-            .collect(),
-    );
-    let phrase = phrase(query);
-    let lexical = lexical_ids(
-        phrase.is_some(),
-        lists
-            .iter()
-            .map(|(kind, list)| (*kind, list.iter().map(|hit| hit.id))),
-    );
     let mut chunks: HashMap<u64, Chunk> = HashMap::new();
-    for hit in lists.into_iter().flat_map(|(_, list)| list) {
-        chunks.entry(hit.id).or_insert(hit.chunk);
+    let lists = lists
+        .into_iter()
+        .map(|(kind, list)| {
+            let ids = list
+                .into_iter()
+                .map(|hit| {
+                    let (id, score) = (hit.id, hit.score);
+                    chunks.entry(id).or_insert(hit.chunk);
+                    (id, score)
+                })
+                .collect();
+            (kind, ids)
+        })
+        .collect();
+    let fused = Fused::new(query, lists);
+    fused.rank(chunks, k)
+}
+
+/// One query's lists fused: what both `fuse` and `fuse_then_fetch` rank.
+struct Fused {
+    /// The query squashed, when it is long enough for the verbatim-phrase rule.
+    phrase: Option<String>,
+    /// The ids the rule checks (see `lexical_ids`).
+    lexical: Option<HashSet<u64>>,
+    /// Every id with its reciprocal-rank score, in the order first seen.
+    scored: Vec<(u64, f32)>,
+}
+
+impl Fused {
+    fn new(query: &str, lists: Vec<(List, Vec<(u64, f32)>)>) -> Fused {
+        let phrase = phrase(query);
+        let lexical = lexical_ids(
+            phrase.is_some(),
+            lists
+                .iter()
+                .map(|(kind, list)| (*kind, list.iter().map(|(id, _)| *id))),
+        );
+        Fused {
+            phrase,
+            lexical,
+            scored: reciprocal_rank(lists),
+        }
     }
-    rank(
-        phrase.as_deref(),
-        lexical.as_ref(),
-        attach(scored, chunks),
-        k,
-    )
+
+    /// The best `k` of the ids that have a chunk in `chunks`.
+    fn rank(self, chunks: HashMap<u64, Chunk>, k: usize) -> Vec<Hit> {
+        rank(
+            self.phrase.as_deref(),
+            self.lexical.as_ref(),
+            attach(self.scored, chunks),
+            k,
+        )
+    }
 }
 
 /// The ids whose texts the verbatim-phrase rule checks: the body list's (none without a
@@ -151,14 +182,8 @@ pub fn fuse_then_fetch(
     if k == 0 {
         return Ok(Vec::new());
     }
-    let phrase = phrase(query);
-    let lexical = lexical_ids(
-        phrase.is_some(),
-        lists
-            .iter()
-            .map(|(kind, list)| (*kind, list.iter().map(|(id, _)| *id))),
-    );
-    let scored = reciprocal_rank(lists);
+    let fused = Fused::new(query, lists);
+    let scored = &fused.scored;
     let cut = if scored.len() <= k {
         f32::NEG_INFINITY
     } else {
@@ -168,7 +193,7 @@ pub fn fuse_then_fetch(
     };
     let needed: Vec<u64> = scored
         .iter()
-        .filter(|(id, score)| score.total_cmp(&cut).is_ge() || checked(lexical.as_ref(), *id))
+        .filter(|(id, score)| score.total_cmp(&cut).is_ge() || checked(fused.lexical.as_ref(), *id))
         .map(|(id, _)| *id)
         .collect();
     let mut chunks: HashMap<u64, Chunk> = fetch(&needed)?.into_iter().collect();
@@ -184,12 +209,7 @@ pub fn fuse_then_fetch(
             .collect();
         chunks.extend(fetch(&rest)?);
     }
-    Ok(rank(
-        phrase.as_deref(),
-        lexical.as_ref(),
-        attach(scored, chunks),
-        k,
-    ))
+    Ok(fused.rank(chunks, k))
 }
 
 /// The fused scores with their chunks, leaving out an id without one.

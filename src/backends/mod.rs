@@ -20,6 +20,15 @@ use std::sync::Arc;
 
 use crate::error::Result;
 
+/// Sets the environment variable `name` for this process unless it is set already (the user's
+/// value is kept). Changing the environment races with any thread reading it: callers run while
+/// the process has one thread (see each caller).
+pub(crate) fn set_env_unless_set(name: &str, value: impl AsRef<std::ffi::OsStr>) {
+    if std::env::var_os(name).is_none() {
+        std::env::set_var(name, value);
+    }
+}
+
 /// How the next token is chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sampling {

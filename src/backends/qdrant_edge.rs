@@ -68,10 +68,7 @@ impl std::fmt::Debug for EdgeStore {
 /// run before any store is opened, while the process has one thread (the first line of
 /// `main`). A value the user has set is kept.
 pub fn map_store_files_once() {
-    const NAME: &str = "QDRANT_NO_MULTI_MMAP";
-    if std::env::var_os(NAME).is_none() {
-        std::env::set_var(NAME, "1");
-    }
+    super::set_env_unless_set("QDRANT_NO_MULTI_MMAP", "1");
 }
 
 fn store_error(path: &Path, err: impl std::fmt::Display) -> Error {
