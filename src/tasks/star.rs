@@ -176,7 +176,7 @@ pub struct Story {
     /// `1 - Π(1 - p)`. Stories are ranked by it, so a story two or three notes bear out comes
     /// before a lone note the judge rates a little higher.
     pub support: f32,
-    /// What ties the other notes to the anchor ("links to it", "INC-2291", "names: Ana, Li").
+    /// What ties the other notes to the anchor ("INC-2291", "names: Ana, Li").
     pub ties: Vec<String>,
 }
 
@@ -193,8 +193,10 @@ pub struct Gathered {
     pub chosen: usize,
 }
 
+/// A ticket, incident or decision id (`INC-2291`, `ADR-014`): a number of two digits or more.
+/// `SEV-2`, `P-1` or `WD-2` name a level or a category that many stories share, not one story.
 static IDENTIFIER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,9}-\d{1,6}\b").expect("identifier"));
+    LazyLock::new(|| Regex::new(r"\b[A-Z][A-Z0-9]{1,9}-\d{2,6}\b").expect("identifier"));
 static NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[A-Z][a-z]{2,15}\b").expect("name"));
 static WIKILINK: LazyLock<Regex> = LazyLock::new(|| {
     // Target (empty for a link into the same note), `#heading` or `#^block`, `|label`.
@@ -286,14 +288,6 @@ const NOT_NAMES: &[&str] = &[
     "Plan",
 ];
 
-fn note_stem(path: &str) -> String {
-    path.rsplit('/')
-        .next()
-        .unwrap_or(path)
-        .trim_end_matches(".md")
-        .to_lowercase()
-}
-
 fn note_text(note: &evidence::NoteCandidate) -> String {
     note.passages
         .iter()
@@ -306,19 +300,6 @@ fn note_text(note: &evidence::NoteCandidate) -> String {
 fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String> {
     let (ta, tb) = (note_text(a), note_text(b));
     let mut out = Vec::new();
-    let links = |text: &str, target: &str| {
-        WIKILINK.captures_iter(text).any(|c| {
-            let link = c[1].trim().to_lowercase();
-            link.rsplit('/')
-                .next()
-                .unwrap_or(&link)
-                .trim_end_matches(".md")
-                == target
-        })
-    };
-    if links(&ta, &note_stem(&b.path)) || links(&tb, &note_stem(&a.path)) {
-        out.push("linked".to_string());
-    }
     let ids = |t: &str| -> Vec<String> {
         let mut v: Vec<String> = IDENTIFIER
             .find_iter(t)
@@ -422,7 +403,7 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
                 continue;
             }
             let why = ties(&notes[anchor], &notes[other]);
-            // A link or a shared identifier ties a story; shared names alone do not (a team's
+            // A shared identifier ties a story; shared names alone do not (a team's
             // notes all name the same people) unless the other note is itself likely evidence.
             let strong_tie = why.iter().any(|w| !w.starts_with("names"));
             if (strong_tie && notes[other].probability >= bar * 0.5)
@@ -1553,27 +1534,28 @@ mod tests {
     }
 
     #[test]
-    fn stories_join_notes_tied_by_links_or_ids_not_by_names_alone() {
+    fn stories_join_notes_tied_by_ids_not_by_names_or_severity_levels_alone() {
         let note = evidence::candidate;
         let notes = vec![
             note(
                 "incidents/inc-42.md",
-                "INC-42: checkout down for 20 minutes. Ana and Li on the bridge.",
+                "INC-42 (SEV-2): checkout down for 20 minutes. Ana and Lior on the bridge.",
                 0.8,
             ),
             note(
                 "1on1/ana.md",
-                "Talked with Ana and Li about the INC-42 follow-ups.",
+                "Talked with Ana and Lior about the INC-42 follow-ups.",
                 0.3,
             ),
             note(
                 "weekly/log.md",
-                "Ana and Li paired on the search index.",
+                "Ana and Lior paired on the search index.",
                 0.3,
             ),
+            // A severity level is shared by many incidents, not an id of one.
             note(
-                "design/cache.md",
-                "See [[inc-42]] for why the cache needs a TTL.",
+                "incidents/inc-57.md",
+                "INC-57 was a SEV-2 as well: the search cluster ran out of disk.",
                 0.3,
             ),
             note("reading/book.md", "Chapter on incident command.", 0.1),
@@ -1582,9 +1564,10 @@ mod tests {
         assert_eq!(stories.len(), 1, "{stories:?}");
         assert_eq!(
             stories[0].notes,
-            ["incidents/inc-42.md", "1on1/ana.md", "design/cache.md"],
+            ["incidents/inc-42.md", "1on1/ana.md"],
             "{stories:?}"
         );
+        assert_eq!(stories[0].ties, ["1on1/ana.md: INC-42; names: Ana, Lior"]);
     }
 
     #[test]
@@ -1671,12 +1654,12 @@ mod tests {
             ),
             note(
                 "projects/ledger.md",
-                "LEDG-7: moved the ledger to the new queue.",
+                "LEDG-17: moved the ledger to the new queue.",
                 0.58,
             ),
             note(
                 "1on1/kai.md",
-                "Kai asked how LEDG-7 went; we wrote the runbook.",
+                "Kai asked how LEDG-17 went; we wrote the runbook.",
                 0.45,
             ),
             note("retro/q2.md", "Unrelated retro about the offsite.", 0.05),
