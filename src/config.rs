@@ -46,6 +46,7 @@ const PROFILES: &[&str] = &[
 const LEVELS: &[&str] = &["info", "warning", "error"];
 const BACKENDS: &[&str] = &["llama", "openai"];
 const STORES: &[&str] = &["edge", "qdrant"];
+const PRODUCTS: &[&str] = &["float", "int8"];
 
 /// Every key the configuration accepts. `config show` lists them in this order.
 const KEYS: &[KeyDef] = &[
@@ -181,6 +182,11 @@ const KEYS: &[KeyDef] = &[
         key: "embedder.onnxruntime",
         kind: Kind::Path,
         help: "libonnxruntime shared library",
+    },
+    KeyDef {
+        key: "embedder.products",
+        kind: Kind::Choice(PRODUCTS),
+        help: "float: indexing multiplies the model's weights in floats, as the learned layers were fitted; int8: in 8-bit integers, about 1.45x the chunks per second for vectors within 0.999 cosine (rankings near a tie can change)",
     },
     KeyDef {
         key: "notes.paths",
@@ -385,6 +391,8 @@ pub struct GeneratorSettings {
 pub struct EmbedderSettings {
     pub dir: PathBuf,
     pub onnxruntime: PathBuf,
+    /// Whether indexing computes the weight products in 8-bit integers (`embedder.products`).
+    pub int8: bool,
 }
 
 /// Settings for the notes index.
@@ -651,6 +659,7 @@ fn default_value(key: &str, models_dir: &Path) -> Value {
         "models.folders" => Value::Paths(Vec::new()),
         "embedder.dir" => Value::Path(models_dir.join(DEFAULT_EMBEDDER_DIR)),
         "embedder.onnxruntime" => Value::Path(models_dir.join(DEFAULT_ONNXRUNTIME)),
+        "embedder.products" => Value::Text("float".into()),
         "notes.paths" => Value::Paths(Vec::new()),
         "notes.max_file_bytes" => Value::Int(4 * 1024 * 1024),
         "store.backend" => Value::Text("edge".into()),
@@ -836,6 +845,7 @@ impl Config {
             embedder: EmbedderSettings {
                 dir: path("embedder.dir"),
                 onnxruntime: path("embedder.onnxruntime"),
+                int8: text("embedder.products") == "int8",
             },
             models: ModelsSettings {
                 folders: match get("models.folders") {

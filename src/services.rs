@@ -157,6 +157,7 @@ pub fn open_embedder(config: &Config, workload: Workload) -> Result<FastEmbedder
         onnxruntime: config.embedder.onnxruntime.clone(),
         threads: config.generator.threads,
         streamline: true,
+        int8: workload == Workload::Bulk && config.embedder.int8,
         workload,
     })
 }

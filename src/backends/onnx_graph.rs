@@ -49,6 +49,47 @@ pub fn streamline(model: &[u8]) -> Option<Streamlined> {
     })
 }
 
+/// What [`int8_products`] changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Int8Products {
+    /// The model's bytes after the rewrite.
+    pub bytes: Vec<u8>,
+    /// Matrix products now computed on 8-bit integers (all but the first token's row).
+    pub products: usize,
+}
+
+/// Computes each product of a token's state with an int8 weight matrix in integers: the weight as
+/// stored (int8, one scale per output column, the form of the default all-MiniLM-L6-v2 export)
+/// times the states quantised to 8 bits on the fly (`DynamicQuantizeLinear`: one scale per call,
+/// over every token of the batch), where the model as shipped turns the weights into floats and
+/// multiplies floats. About 1.5x the texts per second on two cores, for vectors within 0.999 mean
+/// cosine of the float ones (measured on the project's own notes; see `FastEmbedder`).
+///
+/// The first token of each text (`[CLS]`) keeps its float product: its states are 5-8 times
+/// larger than every other token's (an attention sink), and with it in the range the one scale
+/// of the batch leaves the other tokens a few levels each (vectors at 0.993 mean cosine, against
+/// 0.9988 with the row apart). The split is on axis 1, the sequence of a `[batch, tokens,
+/// width]` state; the caller checks the rewritten model's vectors against the float ones, since a
+/// graph laid out otherwise is not detected here. `None` when there is no such product or the
+/// bytes are not a model this understands.
+pub fn int8_products(model: &[u8]) -> Option<Int8Products> {
+    let fields = parse(model)?;
+    let graph_field = fields.iter().position(|f| f.number == MODEL_GRAPH)?;
+    let (graph, products) = rewrite_products(fields[graph_field].bytes()?)?;
+    if products == 0 {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(model.len() + 4096);
+    for (index, field) in fields.iter().enumerate() {
+        if index == graph_field {
+            put_bytes(&mut bytes, MODEL_GRAPH, &graph);
+        } else {
+            bytes.extend_from_slice(field.raw);
+        }
+    }
+    Some(Int8Products { bytes, products })
+}
+
 // Field numbers from onnx.proto.
 const MODEL_GRAPH: u32 = 7;
 const GRAPH_NODE: u32 = 1;
@@ -68,9 +109,11 @@ const ATTRIBUTE_TYPE_INT: u64 = 2;
 const TENSOR_DIMS: u32 = 1;
 const TENSOR_DATA_TYPE: u32 = 2;
 const TENSOR_NAME: u32 = 8;
+const TENSOR_RAW_DATA: u32 = 9;
 const VALUE_INFO_NAME: u32 = 1;
 const TYPE_FLOAT: u64 = 1;
 const TYPE_INT8: u64 = 3;
+const TYPE_INT64: u64 = 7;
 
 const WIRE_VARINT: u8 = 0;
 const WIRE_I64: u8 = 1;
@@ -474,6 +517,182 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
     Some((out, int8_lookups, nan_guards))
 }
 
+/// An initializer: `name`, element type, dimensions and little-endian data.
+fn put_tensor(out: &mut Vec<u8>, name: &str, data_type: u64, dims: &[u64], raw: &[u8]) {
+    let mut tensor = Vec::new();
+    for &dim in dims {
+        put_key(&mut tensor, TENSOR_DIMS, WIRE_VARINT);
+        put_varint(&mut tensor, dim);
+    }
+    put_key(&mut tensor, TENSOR_DATA_TYPE, WIRE_VARINT);
+    put_varint(&mut tensor, data_type);
+    put_bytes(&mut tensor, TENSOR_NAME, name.as_bytes());
+    put_bytes(&mut tensor, TENSOR_RAW_DATA, raw);
+    put_bytes(out, GRAPH_INITIALIZER, &tensor);
+}
+
+/// Names of the constants [`rewrite_products`] adds.
+const FIRST: &str = "starling/int8/first";
+const SECOND: &str = "starling/int8/second";
+const END: &str = "starling/int8/end";
+const TOKENS_AXIS: &str = "starling/int8/tokens_axis";
+const ZERO: &str = "starling/int8/zero";
+
+/// Returns the rewritten graph and the number of products now in integers (see [`int8_products`]).
+fn rewrite_products(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let fields = parse(graph)?;
+    let mut nodes = Vec::new();
+    let mut initializers = HashMap::new();
+    for field in &fields {
+        match field.number {
+            GRAPH_NODE => nodes.push(Node::parse(field.bytes()?)?),
+            GRAPH_INITIALIZER => {
+                let (name, tensor) = tensor(field.bytes()?)?;
+                initializers.insert(name, tensor);
+            }
+            _ => {}
+        }
+    }
+    if nodes.iter().any(|n| n.has_subgraph) || initializers.contains_key(ZERO) {
+        return None;
+    }
+    let producer: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
+        .collect();
+    // value -> (int8 weight [in, out], its scale: one per output column or one in all), for
+    // `Mul(Cast(weight to float), scale)`.
+    let mut weights: HashMap<String, (String, String)> = HashMap::new();
+    for node in &nodes {
+        let Some(out) = node.output_of("Mul", 2) else {
+            continue;
+        };
+        let Some(&cast) = producer.get(node.inputs[0].as_str()) else {
+            continue;
+        };
+        let cast = &nodes[cast];
+        let weight = cast.inputs.first().and_then(|t| initializers.get(t));
+        let scale = initializers.get(&node.inputs[1]);
+        if let (true, Some(weight), Some(scale)) = (cast.is("Cast"), weight, scale) {
+            let columns = weight.dims.get(1).copied();
+            let per_column = match scale.dims.as_slice() {
+                [] | [1] | [1, 1] => true,
+                [n] | [1, n] => Some(*n) == columns,
+                _ => false,
+            };
+            if cast.int("to") == Some(TYPE_FLOAT)
+                && weight.data_type == TYPE_INT8
+                && weight.dims.len() == 2
+                && scale.data_type == TYPE_FLOAT
+                && per_column
+            {
+                weights.insert(
+                    out.clone(),
+                    (cast.inputs[0].clone(), node.inputs[1].clone()),
+                );
+            }
+        }
+    }
+
+    let mut rewritten: Vec<Node> = Vec::with_capacity(nodes.len() * 2);
+    let mut split: HashSet<String> = HashSet::new();
+    let mut products = 0;
+    for node in nodes {
+        let weight = node
+            .output_of("MatMul", 2)
+            .and_then(|_| weights.get(&node.inputs[1]));
+        let (Some((int8, scale)), Some(out)) = (weight, node.outputs.first().cloned()) else {
+            rewritten.push(node);
+            continue;
+        };
+        let states = node.inputs[0].clone();
+        let (first, rest) = (format!("{states}/first"), format!("{states}/rest"));
+        let (quantized, quantized_scale, quantized_zero) = (
+            format!("{states}/q"),
+            format!("{states}/q_scale"),
+            format!("{states}/q_zero"),
+        );
+        if split.insert(states.clone()) {
+            rewritten.push(Node::new(
+                "Slice",
+                &[&states, FIRST, SECOND, TOKENS_AXIS],
+                &first,
+                &[],
+            ));
+            rewritten.push(Node::new(
+                "Slice",
+                &[&states, SECOND, END, TOKENS_AXIS],
+                &rest,
+                &[],
+            ));
+            let mut quantize = Node::new("DynamicQuantizeLinear", &[&rest], &quantized, &[]);
+            quantize
+                .outputs
+                .extend([quantized_scale.clone(), quantized_zero.clone()]);
+            rewritten.push(quantize);
+        }
+        let (first_out, integers, floats, scales, rest_out) = (
+            format!("{out}/first"),
+            format!("{out}/int32"),
+            format!("{out}/float"),
+            format!("{out}/scales"),
+            format!("{out}/rest"),
+        );
+        rewritten.push(Node::new(
+            "MatMul",
+            &[&first, &node.inputs[1]],
+            &first_out,
+            &[],
+        ));
+        rewritten.push(Node::new(
+            "MatMulInteger",
+            &[&quantized, int8, &quantized_zero, ZERO],
+            &integers,
+            &[],
+        ));
+        rewritten.push(Node::new(
+            "Cast",
+            &[&integers],
+            &floats,
+            &[("to", TYPE_FLOAT)],
+        ));
+        rewritten.push(Node::new("Mul", &[&quantized_scale, scale], &scales, &[]));
+        rewritten.push(Node::new("Mul", &[&floats, &scales], &rest_out, &[]));
+        rewritten.push(Node::new(
+            "Concat",
+            &[&first_out, &rest_out],
+            &out,
+            &[("axis", 1)],
+        ));
+        products += 1;
+    }
+    if products == 0 {
+        return Some((graph.to_vec(), 0));
+    }
+
+    let mut out = Vec::with_capacity(graph.len() + 4096);
+    let mut nodes_written = false;
+    for field in &fields {
+        if field.number == GRAPH_NODE {
+            if !nodes_written {
+                for node in &rewritten {
+                    put_bytes(&mut out, GRAPH_NODE, &node.encode());
+                }
+                nodes_written = true;
+            }
+        } else {
+            out.extend_from_slice(field.raw);
+        }
+    }
+    put_tensor(&mut out, FIRST, TYPE_INT64, &[1], &0i64.to_le_bytes());
+    put_tensor(&mut out, SECOND, TYPE_INT64, &[1], &1i64.to_le_bytes());
+    put_tensor(&mut out, END, TYPE_INT64, &[1], &i64::MAX.to_le_bytes());
+    put_tensor(&mut out, TOKENS_AXIS, TYPE_INT64, &[1], &1i64.to_le_bytes());
+    put_tensor(&mut out, ZERO, TYPE_INT8, &[], &[0]);
+    Some((out, products))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,6 +846,101 @@ mod tests {
             streamline(&model_with(&[(GRAPH_NODE, node.encode())])),
             None
         );
+    }
+
+    /// A model with one product of token states and an int8 weight, dequantized per column.
+    fn product_model(scale_dims: &[u64]) -> Vec<u8> {
+        let mut graph = Vec::new();
+        let nodes = [
+            Node::new("LayerNormalization", &["x", "g", "b"], "states", &[]),
+            Node::new("Cast", &["w_q"], "w_f", &[("to", TYPE_FLOAT)]),
+            Node::new("Mul", &["w_f", "w_scale"], "w", &[]),
+            Node::new("MatMul", &["states", "w"], "y", &[]),
+            Node::new("Add", &["y", "bias"], "out", &[]),
+        ];
+        for node in &nodes {
+            put_bytes(&mut graph, GRAPH_NODE, &node.encode());
+        }
+        put_bytes(
+            &mut graph,
+            GRAPH_INITIALIZER,
+            &tensor_bytes("w_q", TYPE_INT8, &[4, 3]),
+        );
+        put_bytes(
+            &mut graph,
+            GRAPH_INITIALIZER,
+            &tensor_bytes("w_scale", TYPE_FLOAT, scale_dims),
+        );
+        let mut output = Vec::new();
+        put_bytes(&mut output, VALUE_INFO_NAME, b"out");
+        put_bytes(&mut graph, GRAPH_OUTPUT, &output);
+        let mut model = Vec::new();
+        put_bytes(&mut model, MODEL_GRAPH, &graph);
+        model
+    }
+
+    #[test]
+    fn products_with_int8_weights_go_to_integers_but_the_first_tokens_row() {
+        let done = int8_products(&product_model(&[1, 3])).expect("rewritten");
+        assert_eq!(done.products, 1);
+        let nodes = nodes_of(&done.bytes);
+        let ops: Vec<&str> = nodes.iter().map(|n| n.0.as_str()).collect();
+        assert_eq!(
+            ops,
+            [
+                "LayerNormalization",
+                "Cast",
+                "Mul",
+                "Slice",
+                "Slice",
+                "DynamicQuantizeLinear",
+                "MatMul",
+                "MatMulInteger",
+                "Cast",
+                "Mul",
+                "Mul",
+                "Concat",
+                "Add"
+            ]
+        );
+        // [CLS]'s row: the float weight; the others: the int8 weight as stored, its scale per column.
+        assert_eq!(nodes[3].1, ["states", FIRST, SECOND, TOKENS_AXIS]);
+        assert_eq!(nodes[4].1, ["states", SECOND, END, TOKENS_AXIS]);
+        assert_eq!(nodes[5].2.len(), 3, "values, scale and zero point");
+        assert_eq!(nodes[6].1, ["states/first", "w"]);
+        assert_eq!(nodes[7].1, ["states/q", "w_q", "states/q_zero", ZERO]);
+        assert_eq!(nodes[9].1, ["states/q_scale", "w_scale"]);
+        assert_eq!(nodes[11].1, ["y/first", "y/rest"]);
+        assert_eq!(
+            nodes[11].2,
+            ["y"],
+            "the product keeps its name for its readers"
+        );
+        // The constants are there, once; the model is not rewritten twice.
+        let fields = parse(&done.bytes).unwrap();
+        let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
+        let names: Vec<String> = parse(graph.bytes().unwrap())
+            .unwrap()
+            .iter()
+            .filter(|f| f.number == GRAPH_INITIALIZER)
+            .map(|f| tensor(f.bytes().unwrap()).unwrap().0)
+            .collect();
+        for name in [FIRST, SECOND, END, TOKENS_AXIS, ZERO] {
+            assert_eq!(names.iter().filter(|n| *n == name).count(), 1, "{name}");
+        }
+        assert_eq!(int8_products(&done.bytes), None);
+        // A scale per tensor is a scale per column too.
+        assert!(int8_products(&product_model(&[])).is_some());
+    }
+
+    #[test]
+    fn products_are_left_alone_unless_the_weight_is_int8_with_a_column_scale() {
+        // A scale per row (as a word table's) or of another width: not this pattern.
+        assert_eq!(int8_products(&product_model(&[4, 1])), None);
+        assert_eq!(int8_products(&product_model(&[1, 5])), None);
+        // No product at all, and bytes that are no model.
+        assert_eq!(int8_products(&model()), None);
+        assert_eq!(int8_products(b"not a model"), None);
     }
 
     #[test]

@@ -63,6 +63,7 @@ fn embedder() -> FastEmbedder {
         onnxruntime: models_dir().join(DEFAULT_ONNXRUNTIME),
         threads: 2,
         streamline: true,
+        int8: false,
         workload: starling::backends::fastembed::Workload::Queries,
     })
     .unwrap()

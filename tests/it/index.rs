@@ -597,12 +597,13 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
 
     let models = crate::common::models_dir();
-    let load = |streamline, workload| {
+    let load = |streamline, int8, workload| {
         FastEmbedder::load(&EmbedderOptions {
             dir: models.join(DEFAULT_EMBEDDER_DIR),
             onnxruntime: models.join(DEFAULT_ONNXRUNTIME),
             threads: 2,
             streamline,
+            int8,
             workload,
         })
         .unwrap()
@@ -612,9 +613,11 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     assert_eq!((rewrite.int8_lookups, rewrite.nan_guards), (2, 6));
     use starling::backends::fastembed::Workload::{Bulk, Queries};
     // As indexing loads it (matrices folded once) and as shipped, unfolded (how it used to run).
-    let (streamlined, shipped) = (load(true, Bulk), load(false, Queries));
+    let (streamlined, shipped) = (load(true, false, Bulk), load(false, false, Queries));
     // ... and as one-shot commands load it (streamlined, unfolded).
-    let queries = load(true, Queries);
+    let queries = load(true, false, Queries);
+    // ... and with the weight products in 8-bit integers, as indexing loads it.
+    let int8 = load(true, true, Bulk);
     let mut texts: Vec<String> = [
         "1:1 with Priya",
         "Led the migration of the billing service to the new queue; p99 latency fell from 900 ms to 240 ms.",
@@ -659,6 +662,31 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     let alone = streamlined.embed(&texts[1..2]).unwrap();
     let apart = worst(&alone[0], &new[1]);
     assert!(apart < 1e-4, "alone and in a batch differ by {apart}");
+
+    // Integer products: close to the float vectors, not equal to them (so the rewrite ran).
+    let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let approximate = int8.embed(&texts).unwrap();
+    // (An empty text, never indexed, agrees to 0.991 only: its one token besides [CLS] is
+    // quantised on a scale the longer texts beside it set.)
+    let agreement: Vec<f32> = approximate
+        .iter()
+        .zip(&old)
+        .zip(&texts)
+        .filter(|(_, text)| !text.is_empty())
+        .map(|((a, b), _)| cosine(a, b))
+        .collect();
+    let mean = agreement.iter().sum::<f32>() / agreement.len() as f32;
+    let lowest = agreement.iter().copied().fold(1.0f32, f32::min);
+    assert!(
+        mean > 0.998 && lowest > 0.995,
+        "mean {mean}, lowest {lowest}"
+    );
+    let moved = approximate
+        .iter()
+        .zip(&old)
+        .map(|(a, b)| worst(a, b))
+        .fold(0.0f32, f32::max);
+    assert!(moved > 1e-3, "the int8 products changed nothing ({moved})");
 }
 
 /// The store's write-ahead log (which qdrant-edge writes and never reads back or truncates) is
@@ -771,4 +799,50 @@ fn a_one_shot_index_past_the_hnsw_size_builds_the_search_index() {
     let again = index(home.path(), &[&vault]);
     assert_eq!(again["files_unchanged"], first["files_indexed"], "{again}");
     assert_eq!(again["search_index_s"].as_f64(), Some(0.0), "{again}");
+}
+
+/// `embedder.products = "int8"` indexes with integer products (its start-up check passes: no
+/// fallback to float products) and the index finds the notes the float index finds.
+#[test]
+fn an_int8_index_finds_what_the_float_index_finds() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault");
+    let queries = [
+        "certificate expired and the outage",
+        "queue backlog during the incident",
+        "flaky tests in CI",
+        "event schema design review",
+        "1:1 with Priya about growth",
+    ];
+    let mut found: Vec<Vec<String>> = Vec::new();
+    for products in ["float", "int8"] {
+        let home = tempfile::tempdir().unwrap();
+        let output = run(starling(home.path())
+            .env("STARLING_EMBEDDER_PRODUCTS", products)
+            .arg("index")
+            .arg(&fixture)
+            .arg("--json"));
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            !stderr(&output).contains("float products"),
+            "{products}: {}",
+            stderr(&output)
+        );
+        found.push(
+            queries
+                .iter()
+                .map(|q| {
+                    search(home.path(), q, &[])[0]["path"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect(),
+        );
+    }
+    assert_eq!(found[0], found[1]);
+    assert!(
+        found[0].iter().any(|p| p.contains("certificate")),
+        "{:?}",
+        found[0]
+    );
 }

@@ -149,7 +149,8 @@ fn finish(files: &[(PathBuf, Vec<u8>)], check: bool) -> anyhow::Result<ExitCode>
 }
 
 pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
-    let embedder = services::open_embedder(config, starling::backends::fastembed::Workload::Bulk)?;
+    let embedder =
+        services::open_embedder(config, starling::backends::fastembed::Workload::Training)?;
     match command {
         Command::Tone(args) => {
             let data = args.data.clone().unwrap_or_else(|| "data/tone".into());
