@@ -28,20 +28,10 @@ pub struct Streamlined {
 /// Rewrites the model if it has the patterns above; `None` when there is nothing to change or
 /// the bytes are not a model this understands (ONNX Runtime then reads them as they are).
 pub fn streamline(model: &[u8]) -> Option<Streamlined> {
-    let fields = parse(model)?;
-    let graph_field = fields.iter().position(|f| f.number == MODEL_GRAPH)?;
-    let (graph, int8_lookups, nan_guards) = rewrite_graph(fields[graph_field].bytes()?)?;
-    if int8_lookups == 0 && nan_guards == 0 {
-        return None;
-    }
-    let mut bytes = Vec::with_capacity(model.len() + 1024);
-    for (index, field) in fields.iter().enumerate() {
-        if index == graph_field {
-            put_bytes(&mut bytes, MODEL_GRAPH, &graph);
-        } else {
-            bytes.extend_from_slice(field.raw);
-        }
-    }
+    let (bytes, (int8_lookups, nan_guards)) = with_graph(model, |graph| {
+        let (graph, lookups, guards) = rewrite_graph(graph)?;
+        (lookups + guards > 0).then_some((graph, (lookups, guards)))
+    })?;
     Some(Streamlined {
         bytes,
         int8_lookups,
@@ -73,12 +63,21 @@ pub struct Int8Products {
 /// graph laid out otherwise is not detected here. `None` when there is no such product or the
 /// bytes are not a model this understands.
 pub fn int8_products(model: &[u8]) -> Option<Int8Products> {
+    let (bytes, products) = with_graph(model, |graph| {
+        rewrite_products(graph).filter(|(_, products)| *products > 0)
+    })?;
+    Some(Int8Products { bytes, products })
+}
+
+/// The model with its graph put through `rewrite`; `None` when the bytes are no model or
+/// `rewrite` gives nothing.
+fn with_graph<T>(
+    model: &[u8],
+    rewrite: impl FnOnce(&[u8]) -> Option<(Vec<u8>, T)>,
+) -> Option<(Vec<u8>, T)> {
     let fields = parse(model)?;
     let graph_field = fields.iter().position(|f| f.number == MODEL_GRAPH)?;
-    let (graph, products) = rewrite_products(fields[graph_field].bytes()?)?;
-    if products == 0 {
-        return None;
-    }
+    let (graph, changed) = rewrite(fields[graph_field].bytes()?)?;
     let mut bytes = Vec::with_capacity(model.len() + 4096);
     for (index, field) in fields.iter().enumerate() {
         if index == graph_field {
@@ -87,7 +86,7 @@ pub fn int8_products(model: &[u8]) -> Option<Int8Products> {
             bytes.extend_from_slice(field.raw);
         }
     }
-    Some(Int8Products { bytes, products })
+    Some((bytes, changed))
 }
 
 // Field numbers from onnx.proto.
@@ -352,40 +351,90 @@ fn tensor(bytes: &[u8]) -> Option<(String, Tensor)> {
     Some((name?, tensor))
 }
 
-/// Returns the rewritten graph and the counts of its two rewrites.
-fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
-    let fields = parse(graph)?;
-    let mut nodes = Vec::new();
-    let mut initializers = HashMap::new();
-    let mut graph_outputs = HashSet::new();
-    for field in &fields {
-        match field.number {
-            GRAPH_NODE => nodes.push(Node::parse(field.bytes()?)?),
-            GRAPH_INITIALIZER => {
-                let (name, tensor) = tensor(field.bytes()?)?;
-                initializers.insert(name, tensor);
-            }
-            GRAPH_OUTPUT => {
-                let info = parse(field.bytes()?)?;
-                if let Some(name) = info.iter().find(|f| f.number == VALUE_INFO_NAME) {
-                    graph_outputs.insert(name.text()?.to_string());
+/// A graph's fields, and what the rewrites read of them.
+struct Graph<'a> {
+    fields: Vec<Field<'a>>,
+    nodes: Vec<Node<'a>>,
+    initializers: HashMap<String, Tensor>,
+    outputs: HashSet<String>,
+}
+
+impl<'a> Graph<'a> {
+    /// `None` when the bytes are not a graph this understands, or when a node holds a subgraph
+    /// (whose body may read the outer graph's values by name).
+    fn decode(bytes: &'a [u8]) -> Option<Self> {
+        let fields = parse(bytes)?;
+        let mut nodes = Vec::new();
+        let mut initializers = HashMap::new();
+        let mut outputs = HashSet::new();
+        for field in &fields {
+            match field.number {
+                GRAPH_NODE => nodes.push(Node::parse(field.bytes()?)?),
+                GRAPH_INITIALIZER => {
+                    let (name, tensor) = tensor(field.bytes()?)?;
+                    initializers.insert(name, tensor);
                 }
+                GRAPH_OUTPUT => {
+                    let info = parse(field.bytes()?)?;
+                    if let Some(name) = info.iter().find(|f| f.number == VALUE_INFO_NAME) {
+                        outputs.insert(name.text()?.to_string());
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
+        if nodes.iter().any(|n: &Node| n.has_subgraph) {
+            return None;
+        }
+        Some(Graph {
+            fields,
+            nodes,
+            initializers,
+            outputs,
+        })
     }
-    if nodes.iter().any(|n| n.has_subgraph) {
-        return None;
+
+    /// The graph's bytes with `nodes` in place of its own and `extra` (encoded fields, such as
+    /// new initializers) after the rest.
+    fn encode(&self, nodes: &[Node], extra: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut nodes_written = false;
+        for field in &self.fields {
+            if field.number == GRAPH_NODE {
+                if !nodes_written {
+                    for node in nodes {
+                        put_bytes(&mut out, GRAPH_NODE, &node.encode());
+                    }
+                    nodes_written = true;
+                }
+            } else {
+                out.extend_from_slice(field.raw);
+            }
+        }
+        out.extend_from_slice(extra);
+        out
     }
-    let producer: HashMap<&str, usize> = nodes
+}
+
+/// Which node gives each value.
+fn producers<'n>(nodes: &'n [Node]) -> HashMap<&'n str, usize> {
+    nodes
         .iter()
         .enumerate()
         .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
-        .collect();
+        .collect()
+}
 
-    // value -> (int8 table, its per-row scale), for `Mul(Cast(table to float), scale)`.
-    let mut dequantized: HashMap<String, (String, String)> = HashMap::new();
-    for node in &nodes {
+/// The values `Mul(Cast(int8 matrix to float), float scale)` of initializers, as value -> (the
+/// int8 matrix, its scale), where `fits(matrix dims, scale dims)`.
+fn dequantized(
+    nodes: &[Node],
+    initializers: &HashMap<String, Tensor>,
+    fits: impl Fn(&[u64], &[u64]) -> bool,
+) -> HashMap<String, (String, String)> {
+    let producer = producers(nodes);
+    let mut found = HashMap::new();
+    for node in nodes {
         let Some(out) = node.output_of("Mul", 2) else {
             continue;
         };
@@ -393,25 +442,34 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
             continue;
         };
         let cast = &nodes[cast];
-        let table = cast.inputs.first().and_then(|t| initializers.get(t));
+        let matrix = cast.inputs.first().and_then(|t| initializers.get(t));
         let scale = initializers.get(&node.inputs[1]);
-        if let (true, Some(table), Some(scale)) = (cast.is("Cast"), table, scale) {
-            let rows = table.dims.first().copied();
-            let per_row =
-                scale.dims.len() == 2 && scale.dims[1] == 1 && scale.dims.first().copied() == rows;
+        if let (true, Some(matrix), Some(scale)) = (cast.is("Cast"), matrix, scale) {
             if cast.int("to") == Some(TYPE_FLOAT)
-                && table.data_type == TYPE_INT8
-                && table.dims.len() == 2
+                && matrix.data_type == TYPE_INT8
+                && matrix.dims.len() == 2
                 && scale.data_type == TYPE_FLOAT
-                && per_row
+                && fits(&matrix.dims, &scale.dims)
             {
-                dequantized.insert(
+                found.insert(
                     out.clone(),
                     (cast.inputs[0].clone(), node.inputs[1].clone()),
                 );
             }
         }
     }
+    found
+}
+
+/// Returns the rewritten graph and the counts of its two rewrites.
+fn rewrite_graph(bytes: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
+    let graph = Graph::decode(bytes)?;
+    let (nodes, graph_outputs) = (&graph.nodes, &graph.outputs);
+    let producer = producers(nodes);
+    // value -> (int8 table, its per-row scale).
+    let dequantized = dequantized(nodes, &graph.initializers, |table, scale| {
+        scale.len() == 2 && scale[1] == 1 && scale.first() == table.first()
+    });
 
     // NaN guards: Where(IsNaN(s), zero, s) after s = Softmax(...): consumers read s instead.
     // (The IsNaN goes with the dead nodes below once nothing else reads it.) `FastEmbedder`
@@ -439,7 +497,8 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
 
     let mut rewritten: Vec<Node> = Vec::with_capacity(nodes.len() + 8);
     let mut int8_lookups = 0;
-    for (index, mut node) in nodes.into_iter().enumerate() {
+    for (index, node) in nodes.iter().enumerate() {
+        let mut node = node.clone();
         if removed.contains(&index) {
             continue;
         }
@@ -500,25 +559,12 @@ fn rewrite_graph(graph: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
         });
     }
 
-    let mut out = Vec::with_capacity(graph.len() + 1024);
-    let mut nodes_written = false;
-    for field in &fields {
-        if field.number == GRAPH_NODE {
-            if !nodes_written {
-                for node in &rewritten {
-                    put_bytes(&mut out, GRAPH_NODE, &node.encode());
-                }
-                nodes_written = true;
-            }
-        } else {
-            out.extend_from_slice(field.raw);
-        }
-    }
+    let out = graph.encode(&rewritten, &[]);
     Some((out, int8_lookups, nan_guards))
 }
 
-/// An initializer: `name`, element type, dimensions and little-endian data.
-fn put_tensor(out: &mut Vec<u8>, name: &str, data_type: u64, dims: &[u64], raw: &[u8]) {
+/// A tensor message: `name`, element type, dimensions and little-endian data.
+fn tensor_message(name: &str, data_type: u64, dims: &[u64], raw: &[u8]) -> Vec<u8> {
     let mut tensor = Vec::new();
     for &dim in dims {
         put_key(&mut tensor, TENSOR_DIMS, WIRE_VARINT);
@@ -528,7 +574,16 @@ fn put_tensor(out: &mut Vec<u8>, name: &str, data_type: u64, dims: &[u64], raw: 
     put_varint(&mut tensor, data_type);
     put_bytes(&mut tensor, TENSOR_NAME, name.as_bytes());
     put_bytes(&mut tensor, TENSOR_RAW_DATA, raw);
-    put_bytes(out, GRAPH_INITIALIZER, &tensor);
+    tensor
+}
+
+/// Appends an initializer to a graph's bytes.
+fn put_tensor(out: &mut Vec<u8>, name: &str, data_type: u64, dims: &[u64], raw: &[u8]) {
+    put_bytes(
+        out,
+        GRAPH_INITIALIZER,
+        &tensor_message(name, data_type, dims, raw),
+    );
 }
 
 /// Names of the constants [`rewrite_products`] adds.
@@ -539,71 +594,31 @@ const TOKENS_AXIS: &str = "starling/int8/tokens_axis";
 const ZERO: &str = "starling/int8/zero";
 
 /// Returns the rewritten graph and the number of products now in integers (see [`int8_products`]).
-fn rewrite_products(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let fields = parse(graph)?;
-    let mut nodes = Vec::new();
-    let mut initializers = HashMap::new();
-    for field in &fields {
-        match field.number {
-            GRAPH_NODE => nodes.push(Node::parse(field.bytes()?)?),
-            GRAPH_INITIALIZER => {
-                let (name, tensor) = tensor(field.bytes()?)?;
-                initializers.insert(name, tensor);
-            }
-            _ => {}
-        }
-    }
-    if nodes.iter().any(|n| n.has_subgraph) || initializers.contains_key(ZERO) {
+fn rewrite_products(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let graph = Graph::decode(bytes)?;
+    if graph.initializers.contains_key(ZERO) {
         return None;
     }
-    let producer: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .flat_map(|(i, n)| n.outputs.iter().map(move |o| (o.as_str(), i)))
-        .collect();
-    // value -> (int8 weight [in, out], its scale: one per output column or one in all), for
-    // `Mul(Cast(weight to float), scale)`.
-    let mut weights: HashMap<String, (String, String)> = HashMap::new();
-    for node in &nodes {
-        let Some(out) = node.output_of("Mul", 2) else {
-            continue;
-        };
-        let Some(&cast) = producer.get(node.inputs[0].as_str()) else {
-            continue;
-        };
-        let cast = &nodes[cast];
-        let weight = cast.inputs.first().and_then(|t| initializers.get(t));
-        let scale = initializers.get(&node.inputs[1]);
-        if let (true, Some(weight), Some(scale)) = (cast.is("Cast"), weight, scale) {
-            let columns = weight.dims.get(1).copied();
-            let per_column = match scale.dims.as_slice() {
-                [] | [1] | [1, 1] => true,
-                [n] | [1, n] => Some(*n) == columns,
-                _ => false,
-            };
-            if cast.int("to") == Some(TYPE_FLOAT)
-                && weight.data_type == TYPE_INT8
-                && weight.dims.len() == 2
-                && scale.data_type == TYPE_FLOAT
-                && per_column
-            {
-                weights.insert(
-                    out.clone(),
-                    (cast.inputs[0].clone(), node.inputs[1].clone()),
-                );
-            }
-        }
-    }
+    // value -> (int8 weight [in, out], its scale: one per output column or one in all).
+    let weights = dequantized(
+        &graph.nodes,
+        &graph.initializers,
+        |weight, scale| match scale {
+            [] | [1] | [1, 1] => true,
+            [n] | [1, n] => Some(n) == weight.get(1),
+            _ => false,
+        },
+    );
 
-    let mut rewritten: Vec<Node> = Vec::with_capacity(nodes.len() * 2);
+    let mut rewritten: Vec<Node> = Vec::with_capacity(graph.nodes.len() * 2);
     let mut split: HashSet<String> = HashSet::new();
     let mut products = 0;
-    for node in nodes {
+    for node in &graph.nodes {
         let weight = node
             .output_of("MatMul", 2)
             .and_then(|_| weights.get(&node.inputs[1]));
         let (Some((int8, scale)), Some(out)) = (weight, node.outputs.first().cloned()) else {
-            rewritten.push(node);
+            rewritten.push(node.clone());
             continue;
         };
         let states = node.inputs[0].clone();
@@ -667,29 +682,31 @@ fn rewrite_products(graph: &[u8]) -> Option<(Vec<u8>, usize)> {
         ));
         products += 1;
     }
-    if products == 0 {
-        return Some((graph.to_vec(), 0));
-    }
-
-    let mut out = Vec::with_capacity(graph.len() + 4096);
-    let mut nodes_written = false;
-    for field in &fields {
-        if field.number == GRAPH_NODE {
-            if !nodes_written {
-                for node in &rewritten {
-                    put_bytes(&mut out, GRAPH_NODE, &node.encode());
-                }
-                nodes_written = true;
-            }
-        } else {
-            out.extend_from_slice(field.raw);
-        }
-    }
-    put_tensor(&mut out, FIRST, TYPE_INT64, &[1], &0i64.to_le_bytes());
-    put_tensor(&mut out, SECOND, TYPE_INT64, &[1], &1i64.to_le_bytes());
-    put_tensor(&mut out, END, TYPE_INT64, &[1], &i64::MAX.to_le_bytes());
-    put_tensor(&mut out, TOKENS_AXIS, TYPE_INT64, &[1], &1i64.to_le_bytes());
-    put_tensor(&mut out, ZERO, TYPE_INT8, &[], &[0]);
+    let mut constants = Vec::new();
+    put_tensor(&mut constants, FIRST, TYPE_INT64, &[1], &0i64.to_le_bytes());
+    put_tensor(
+        &mut constants,
+        SECOND,
+        TYPE_INT64,
+        &[1],
+        &1i64.to_le_bytes(),
+    );
+    put_tensor(
+        &mut constants,
+        END,
+        TYPE_INT64,
+        &[1],
+        &i64::MAX.to_le_bytes(),
+    );
+    put_tensor(
+        &mut constants,
+        TOKENS_AXIS,
+        TYPE_INT64,
+        &[1],
+        &1i64.to_le_bytes(),
+    );
+    put_tensor(&mut constants, ZERO, TYPE_INT8, &[], &[0]);
+    let out = graph.encode(&rewritten, &constants);
     Some((out, products))
 }
 
@@ -698,16 +715,7 @@ mod tests {
     use super::*;
 
     fn tensor_bytes(name: &str, data_type: u64, dims: &[u64]) -> Vec<u8> {
-        let mut t = Vec::new();
-        for &d in dims {
-            put_key(&mut t, TENSOR_DIMS, WIRE_VARINT);
-            put_varint(&mut t, d);
-        }
-        put_key(&mut t, TENSOR_DATA_TYPE, WIRE_VARINT);
-        put_varint(&mut t, data_type);
-        put_bytes(&mut t, TENSOR_NAME, name.as_bytes());
-        put_bytes(&mut t, 9, &[0u8; 4]);
-        t
+        tensor_message(name, data_type, dims, &[0u8; 4])
     }
 
     /// A model with a dequantized table looked up by a Gather and a guarded softmax.
