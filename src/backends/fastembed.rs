@@ -236,6 +236,10 @@ fn int8_checked(
         _ => f32::NAN,
     };
     if agreement >= INT8_AGREEMENT {
+        tracing::info!(
+            agreement,
+            "weight products in int8 (the lowest cosine to the float vectors on the check texts)"
+        );
         Some((quantized, dimension))
     } else {
         tracing::warn!(
