@@ -11,6 +11,7 @@ use fastembed::{
 
 use super::{onnx_graph, Embedder};
 use crate::error::{Error, Result};
+use crate::notes::retrieve::cosine;
 
 /// Longest input in tokens; MiniLM was trained on 256.
 pub const MAX_TOKENS: usize = 256;
@@ -158,7 +159,10 @@ impl FastEmbedder {
         let (float, rewritten) = match streamlined {
             // Not kept for the rare fallback: a second copy of the weights while ONNX Runtime
             // starts was 23 MB of a search call's peak.
-            Some(rewrite) => (rewrite.bytes, true),
+            Some(rewrite) => {
+                drop(shipped);
+                (rewrite.bytes, true)
+            }
             None => (shipped, false),
         };
         let int8 = options
@@ -223,15 +227,9 @@ fn int8_checked(
         .ok()?;
     let agreement = match quantized.embed(INT8_CHECK, Some(BATCH)) {
         Ok(vectors) if vectors.len() == expected.len() => vectors
-            .into_iter()
-            .zip(expected)
-            .map(|(a, b)| {
-                normalise(a)
-                    .iter()
-                    .zip(normalise(b))
-                    .map(|(x, y)| x * y)
-                    .sum::<f32>()
-            })
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| cosine(a, b))
             .fold(1.0f32, f32::min),
         _ => f32::NAN,
     };

@@ -63,9 +63,7 @@ pub struct Int8Products {
 /// graph laid out otherwise is not detected here. `None` when there is no such product or the
 /// bytes are not a model this understands.
 pub fn int8_products(model: &[u8]) -> Option<Int8Products> {
-    let (bytes, products) = with_graph(model, |graph| {
-        rewrite_products(graph).filter(|(_, products)| *products > 0)
-    })?;
+    let (bytes, products) = with_graph(model, rewrite_products)?;
     Some(Int8Products { bytes, products })
 }
 
@@ -463,11 +461,12 @@ fn dequantized(
 
 /// Returns the rewritten graph and the counts of its two rewrites.
 fn rewrite_graph(bytes: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
-    let graph = Graph::decode(bytes)?;
-    let (nodes, graph_outputs) = (&graph.nodes, &graph.outputs);
-    let producer = producers(nodes);
+    let mut graph = Graph::decode(bytes)?;
+    let nodes = std::mem::take(&mut graph.nodes);
+    let graph_outputs = &graph.outputs;
+    let producer = producers(&nodes);
     // value -> (int8 table, its per-row scale).
-    let dequantized = dequantized(nodes, &graph.initializers, |table, scale| {
+    let dequantized = dequantized(&nodes, &graph.initializers, |table, scale| {
         scale.len() == 2 && scale[1] == 1 && scale.first() == table.first()
     });
 
@@ -497,8 +496,7 @@ fn rewrite_graph(bytes: &[u8]) -> Option<(Vec<u8>, usize, usize)> {
 
     let mut rewritten: Vec<Node> = Vec::with_capacity(nodes.len() + 8);
     let mut int8_lookups = 0;
-    for (index, node) in nodes.iter().enumerate() {
-        let mut node = node.clone();
+    for (index, mut node) in nodes.into_iter().enumerate() {
         if removed.contains(&index) {
             continue;
         }
@@ -593,32 +591,30 @@ const END: &str = "starling/int8/end";
 const TOKENS_AXIS: &str = "starling/int8/tokens_axis";
 const ZERO: &str = "starling/int8/zero";
 
-/// Returns the rewritten graph and the number of products now in integers (see [`int8_products`]).
+/// Returns the rewritten graph and the number of products now in integers (see [`int8_products`]);
+/// `None` when there is none.
 fn rewrite_products(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let graph = Graph::decode(bytes)?;
+    let mut graph = Graph::decode(bytes)?;
     if graph.initializers.contains_key(ZERO) {
         return None;
     }
+    let nodes = std::mem::take(&mut graph.nodes);
     // value -> (int8 weight [in, out], its scale: one per output column or one in all).
-    let weights = dequantized(
-        &graph.nodes,
-        &graph.initializers,
-        |weight, scale| match scale {
-            [] | [1] | [1, 1] => true,
-            [n] | [1, n] => Some(n) == weight.get(1),
-            _ => false,
-        },
-    );
+    let weights = dequantized(&nodes, &graph.initializers, |weight, scale| match scale {
+        [] | [1] | [1, 1] => true,
+        [n] | [1, n] => Some(n) == weight.get(1),
+        _ => false,
+    });
 
-    let mut rewritten: Vec<Node> = Vec::with_capacity(graph.nodes.len() * 2);
+    let mut rewritten: Vec<Node> = Vec::with_capacity(nodes.len() * 2);
     let mut split: HashSet<String> = HashSet::new();
     let mut products = 0;
-    for node in &graph.nodes {
+    for node in nodes {
         let weight = node
             .output_of("MatMul", 2)
             .and_then(|_| weights.get(&node.inputs[1]));
         let (Some((int8, scale)), Some(out)) = (weight, node.outputs.first().cloned()) else {
-            rewritten.push(node.clone());
+            rewritten.push(node);
             continue;
         };
         let states = node.inputs[0].clone();
@@ -681,6 +677,9 @@ fn rewrite_products(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
             &[("axis", 1)],
         ));
         products += 1;
+    }
+    if products == 0 {
+        return None;
     }
     let mut constants = Vec::new();
     put_tensor(&mut constants, FIRST, TYPE_INT64, &[1], &0i64.to_le_bytes());

@@ -664,7 +664,7 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     assert!(apart < 1e-4, "alone and in a batch differ by {apart}");
 
     // Integer products: close to the float vectors, not equal to them (so the rewrite ran).
-    let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    use starling::notes::retrieve::cosine;
     let approximate = int8.embed(&texts).unwrap();
     // (An empty text, never indexed, agrees to 0.991 only: its one token besides [CLS] is
     // quantised on a scale the longer texts beside it set.)
