@@ -111,8 +111,8 @@ measure_index() { # HOME_DIR ARGS... -> prints the JSON report and the peak RSS
 $bin bench vault --notes 1000 --out "$work/vault-1k" >/dev/null
 echo "1,000 notes, first index:"; measure_index "$work/h1k" "$work/vault-1k"
 echo "1,000 notes, unchanged re-index:"; measure_index "$work/h1k"
-echo "1,000 notes, first index with embedder.products=int8 (integer weight products):"
-STARLING_EMBEDDER_PRODUCTS=int8 measure_index "$work/h1k-int8" "$work/vault-1k"
+echo "1,000 notes, first index with embedder.products=float (float weight products; the default is int8):"
+STARLING_EMBEDDER_PRODUCTS=float measure_index "$work/h1k-float" "$work/vault-1k"
 
 $bin bench vault --notes 5000 --out "$work/vault-5k" >/dev/null
 echo "5,000 notes, first index:"; measure_index "$work/h5k" "$work/vault-5k"

@@ -610,7 +610,10 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     };
     let shipped_file = std::fs::read(models.join(DEFAULT_EMBEDDER_DIR).join("model.onnx")).unwrap();
     let rewrite = starling::backends::onnx_graph::streamline(&shipped_file).expect("a rewrite");
-    assert_eq!((rewrite.int8_lookups, rewrite.nan_guards), (2, 6));
+    assert_eq!(
+        (rewrite.int8_lookups, rewrite.nan_guards, rewrite.gelus),
+        (2, 6, 6)
+    );
     use starling::backends::fastembed::Workload::{Bulk, Queries};
     // As indexing loads it (matrices folded once) and as shipped, unfolded (how it used to run).
     let (streamlined, shipped) = (load(true, false, Bulk), load(false, false, Queries));
@@ -666,8 +669,8 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     // Integer products: close to the float vectors, not equal to them (so the rewrite ran).
     use starling::notes::retrieve::cosine;
     let approximate = int8.embed(&texts).unwrap();
-    // (An empty text, never indexed, agrees to 0.991 only: its one token besides [CLS] is
-    // quantised on a scale the longer texts beside it set.)
+    // Measured 2026-12-06: mean 0.99975, lowest 0.99944. (An empty text, never indexed, agrees
+    // to 0.998 only: its vector is the mean of two tokens, one of them quantised.)
     let agreement: Vec<f32> = approximate
         .iter()
         .zip(&old)
@@ -678,7 +681,7 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     let mean = agreement.iter().sum::<f32>() / agreement.len() as f32;
     let lowest = agreement.iter().copied().fold(1.0f32, f32::min);
     assert!(
-        mean > 0.998 && lowest > 0.995,
+        mean > 0.9995 && lowest > 0.999,
         "mean {mean}, lowest {lowest}"
     );
     let moved = approximate
