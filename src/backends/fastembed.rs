@@ -129,16 +129,10 @@ impl FastEmbedder {
         let init = InitOptionsUserDefined::new()
             .with_max_length(MAX_TOKENS)
             .with_intra_threads(options.threads.max(1));
-        // ONNX Runtime's fused `SkipLayerNormalization` kernel (its `SkipLayerNormFusion` of each
-        // residual `Add` and the `LayerNormalization` after it) was 11-20% of a call's time on
-        // two cores; left as the two ops, the same model gave 1.15-1.2x the texts per second.
-        // The list is separated by `;` (ONNX Runtime 1.31 reads "A,B" as one name it does not
-        // know and disables nothing: the one-shot session then folded, +80 MB per search call).
-        let disabled = match options.workload {
-            Workload::Bulk | Workload::Training => "SkipLayerNormFusion",
-            Workload::Queries => "ConstantFolding;SkipLayerNormFusion",
-        };
-        let init = init.with_session_config("optimization.disable_specified_optimizers", disabled);
+        let init = init.with_session_config(
+            "optimization.disable_specified_optimizers",
+            disabled_optimizers(options.workload),
+        );
         // Starts a session on `onnx` and embeds a probe: a text, and an empty one padded beside
         // it (the case a dropped NaN guard would get wrong), each of which must come out finite.
         let start = |onnx: Vec<u8>| -> std::result::Result<(TextEmbedding, usize), String> {
@@ -199,6 +193,20 @@ impl FastEmbedder {
             dimension,
             name,
         })
+    }
+}
+
+/// The ONNX Runtime optimizers a session for `workload` turns off. `SkipLayerNormFusion`
+/// always: its fused `SkipLayerNormalization` kernel (each residual `Add` with the
+/// `LayerNormalization` after it) was 11-20% of a call's time on two cores, and left as the two
+/// ops the same model gave 1.15-1.2x the texts per second. `ConstantFolding` for one-shot
+/// queries (see [`Workload`]). The list is separated by `;`: ONNX Runtime 1.31 took
+/// "ConstantFolding,SkipLayerNormFusion" as one name it did not know and disabled nothing (a
+/// search call then folded the weights, +80 MB).
+fn disabled_optimizers(workload: Workload) -> &'static str {
+    match workload {
+        Workload::Bulk | Workload::Training => "SkipLayerNormFusion",
+        Workload::Queries => "ConstantFolding;SkipLayerNormFusion",
     }
 }
 
@@ -312,6 +320,22 @@ impl Embedder for FastEmbedder {
                 .encode(text, false)
                 .map_or(text.split_whitespace().count(), |e| e.len()),
             Err(_) => text.split_whitespace().count(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_optimizers_are_a_semicolon_list() {
+        for workload in [Workload::Bulk, Workload::Training, Workload::Queries] {
+            let list = disabled_optimizers(workload);
+            assert!(!list.contains(',') && !list.contains(' '), "{list}");
+            assert!(list.split(';').any(|name| name == "SkipLayerNormFusion"));
+            let folds = !list.split(';').any(|name| name == "ConstantFolding");
+            assert_eq!(folds, workload != Workload::Queries, "{workload:?}");
         }
     }
 }

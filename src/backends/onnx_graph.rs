@@ -333,8 +333,10 @@ impl<'a> Node<'a> {
         self
     }
 
-    /// The node in an operator domain other than the default one.
+    /// The node in an operator domain other than the default one. For new nodes only: a parsed
+    /// node keeps its own domain field among `rest`.
     fn in_domain(mut self, domain: &str) -> Self {
+        debug_assert!(self.rest.is_empty(), "in_domain on a parsed node");
         self.domain = domain.to_string();
         self.new_domain = true;
         self
@@ -411,7 +413,11 @@ fn tensor(bytes: &[u8]) -> Option<(String, Tensor)> {
             _ => {}
         }
     }
-    if tensor.data_type == TYPE_FLOAT && tensor.dims.iter().all(|&d| d == 1) {
+    // A scalar or one value: a `[1, 1]` constant would broadcast its product up a rank.
+    if tensor.data_type == TYPE_FLOAT
+        && tensor.dims.len() <= 1
+        && tensor.dims.iter().all(|&d| d == 1)
+    {
         tensor.scalar = data
             .and_then(|d| <[u8; 4]>::try_from(d).ok())
             .map(f32::from_le_bytes);
@@ -1246,29 +1252,65 @@ mod tests {
         tensor_message(name, TYPE_FLOAT, &[], &value.to_le_bytes())
     }
 
-    /// A model holding an exporter-style erf GELU of `x`; `sqrt2` is the divisor it uses, and
-    /// `swapped` puts each product's and sum's inputs the other way round.
-    fn gelu_model(sqrt2: f32, swapped: bool) -> Vec<u8> {
-        let pair = |a: &'static str, b: &'static str| if swapped { [b, a] } else { [a, b] };
+    /// How a test GELU is written.
+    #[derive(Clone, Copy)]
+    struct GeluForm {
+        /// The divisor of `x` (√2 in the exporter's form).
+        sqrt2: f32,
+        /// The halving constant (0.5).
+        half: f32,
+        /// Each product's and sum's inputs the other way round.
+        swapped: bool,
+        /// `x · (1/√2)` instead of `x / √2`.
+        multiplied: bool,
+        /// The `Erf` result also read by another node.
+        erf_read_elsewhere: bool,
+    }
+
+    const EXPORTED: GeluForm = GeluForm {
+        sqrt2: std::f32::consts::SQRT_2,
+        half: 0.5,
+        swapped: false,
+        multiplied: false,
+        erf_read_elsewhere: false,
+    };
+
+    /// A model holding an erf GELU of `x` written as `form` says.
+    fn gelu_model(form: GeluForm) -> Vec<u8> {
+        let pair = |a: &'static str, b: &'static str| if form.swapped { [b, a] } else { [a, b] };
         let mut graph = Vec::new();
-        let nodes = [
+        let mut nodes = vec![
             Node::new("Add", &["h", "bias"], "x", &[]),
-            Node::new("Div", &["x", "sqrt2"], "t", &[]),
+            if form.multiplied {
+                Node::new("Mul", &pair("x", "sqrt2"), "t", &[])
+            } else {
+                Node::new("Div", &["x", "sqrt2"], "t", &[])
+            },
             Node::new("Erf", &["t"], "e", &[]),
             Node::new("Add", &pair("e", "one"), "g", &[]),
             Node::new("Mul", &pair("g", "half"), "hg", &[]),
             Node::new("Mul", &pair("x", "hg"), "gelu", &[]),
             Node::new("Identity", &["gelu"], "out", &[]),
         ];
+        if form.erf_read_elsewhere {
+            nodes.push(Node::new("Identity", &["e"], "out2", &[]));
+        }
         for node in &nodes {
             put_bytes(&mut graph, GRAPH_NODE, &node.encode());
         }
-        for (name, value) in [("sqrt2", sqrt2), ("one", 1.0), ("half", 0.5)] {
+        let divisor = if form.multiplied {
+            1.0 / form.sqrt2
+        } else {
+            form.sqrt2
+        };
+        for (name, value) in [("sqrt2", divisor), ("one", 1.0), ("half", form.half)] {
             put_bytes(&mut graph, GRAPH_INITIALIZER, &scalar(name, value));
         }
-        let mut output = Vec::new();
-        put_bytes(&mut output, VALUE_INFO_NAME, b"out");
-        put_bytes(&mut graph, GRAPH_OUTPUT, &output);
+        for name in ["out", "out2"] {
+            let mut output = Vec::new();
+            put_bytes(&mut output, VALUE_INFO_NAME, name.as_bytes());
+            put_bytes(&mut graph, GRAPH_OUTPUT, &output);
+        }
         let mut model = Vec::new();
         put_bytes(&mut model, MODEL_GRAPH, &graph);
         let mut set = Vec::new();
@@ -1296,13 +1338,23 @@ mod tests {
 
     #[test]
     fn the_five_node_gelu_becomes_one() {
-        for swapped in [false, true] {
-            let done =
-                streamline(&gelu_model(std::f32::consts::SQRT_2, swapped)).expect("rewritten");
+        let forms = [
+            EXPORTED,
+            GeluForm {
+                swapped: true,
+                ..EXPORTED
+            },
+            GeluForm {
+                multiplied: true,
+                ..EXPORTED
+            },
+        ];
+        for (index, form) in forms.into_iter().enumerate() {
+            let done = streamline(&gelu_model(form)).expect("rewritten");
             assert_eq!((done.gelus, done.nan_guards, done.int8_lookups), (1, 0, 0));
             let nodes = nodes_of(&done.bytes);
             let ops: Vec<&str> = nodes.iter().map(|n| n.0.as_str()).collect();
-            assert_eq!(ops, ["Add", "Gelu", "Identity"], "swapped: {swapped}");
+            assert_eq!(ops, ["Add", "Gelu", "Identity"], "form {index}");
             assert_eq!(
                 (&nodes[1].1[..], &nodes[1].2[..]),
                 (&["x".to_string()][..], &["gelu".to_string()][..])
@@ -1323,16 +1375,77 @@ mod tests {
             );
             assert_eq!(streamline(&done.bytes), None, "nothing left to change");
         }
-        // Another constant is another function: left alone.
-        assert_eq!(streamline(&gelu_model(1.5, false)), None);
+        // Other constants are another function: left alone.
+        for form in [
+            GeluForm {
+                sqrt2: 1.5,
+                ..EXPORTED
+            },
+            GeluForm {
+                half: 0.4,
+                ..EXPORTED
+            },
+        ] {
+            assert_eq!(streamline(&gelu_model(form)), None);
+        }
+        // An intermediate value read elsewhere stays computed for its other reader.
+        let shared = streamline(&gelu_model(GeluForm {
+            erf_read_elsewhere: true,
+            ..EXPORTED
+        }))
+        .expect("rewritten");
+        let ops: Vec<String> = nodes_of(&shared.bytes).into_iter().map(|n| n.0).collect();
+        assert_eq!(ops, ["Add", "Div", "Erf", "Gelu", "Identity", "Identity"]);
         // An opset already imported is not imported twice.
+        let model = gelu_model(EXPORTED);
         let twice = with_opset(
-            &with_opset(&gelu_model(1.5, false), CONTRIB_DOMAIN, 1).unwrap(),
+            &with_opset(&model, CONTRIB_DOMAIN, 1).unwrap(),
             CONTRIB_DOMAIN,
             1,
         )
         .unwrap();
         assert_eq!(opsets(&twice).len(), 2);
+        // The default operator set is found whichever domain is imported first.
+        let mut contrib_first = Vec::new();
+        let mut set = Vec::new();
+        put_bytes(&mut set, OPSET_DOMAIN, CONTRIB_DOMAIN.as_bytes());
+        put_key(&mut set, OPSET_VERSION, WIRE_VARINT);
+        put_varint(&mut set, 1);
+        put_bytes(&mut contrib_first, MODEL_OPSET_IMPORT, &set);
+        contrib_first.extend_from_slice(&model);
+        assert_eq!(default_opset(&contrib_first), Some(17));
+    }
+
+    #[test]
+    fn only_one_value_is_a_scalar() {
+        let one = |dims: &[u64]| {
+            tensor(&tensor_message(
+                "c",
+                TYPE_FLOAT,
+                dims,
+                &0.5f32.to_le_bytes(),
+            ))
+            .unwrap()
+            .1
+            .scalar
+        };
+        assert_eq!(one(&[]), Some(0.5));
+        assert_eq!(one(&[1]), Some(0.5));
+        assert_eq!(one(&[1, 1]), None, "a rank-2 constant broadcasts");
+        // `float_data` instead of `raw_data`, packed or as one fixed32.
+        let mut packed = Vec::new();
+        put_key(&mut packed, TENSOR_DATA_TYPE, WIRE_VARINT);
+        put_varint(&mut packed, TYPE_FLOAT);
+        put_bytes(&mut packed, TENSOR_NAME, b"c");
+        put_bytes(&mut packed, TENSOR_FLOAT_DATA, &0.5f32.to_le_bytes());
+        assert_eq!(tensor(&packed).unwrap().1.scalar, Some(0.5));
+        let mut fixed = Vec::new();
+        put_key(&mut fixed, TENSOR_DATA_TYPE, WIRE_VARINT);
+        put_varint(&mut fixed, TYPE_FLOAT);
+        put_bytes(&mut fixed, TENSOR_NAME, b"c");
+        put_key(&mut fixed, TENSOR_FLOAT_DATA, WIRE_I32);
+        fixed.extend_from_slice(&0.5f32.to_le_bytes());
+        assert_eq!(tensor(&fixed).unwrap().1.scalar, Some(0.5));
     }
 
     #[test]

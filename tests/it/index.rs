@@ -669,8 +669,9 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     // Integer products: close to the float vectors, not equal to them (so the rewrite ran).
     use starling::notes::retrieve::cosine;
     let approximate = int8.embed(&texts).unwrap();
-    // Measured 2026-12-06: mean 0.99975, lowest 0.99944. (An empty text, never indexed, agrees
-    // to 0.998 only: its vector is the mean of two tokens, one of them quantised.)
+    // Measured 2026-12-06 on an AVX-512 VNNI Xeon: mean 0.99975, lowest 0.99944; the bar is the
+    // loader's own (0.998), with room for other CPUs' integer kernels. (An empty text, never
+    // indexed, agrees to 0.998 only: its vector is the mean of two tokens, one quantised.)
     let agreement: Vec<f32> = approximate
         .iter()
         .zip(&old)
@@ -681,7 +682,7 @@ fn the_streamlined_embedder_gives_the_shipped_models_vectors() {
     let mean = agreement.iter().sum::<f32>() / agreement.len() as f32;
     let lowest = agreement.iter().copied().fold(1.0f32, f32::min);
     assert!(
-        mean > 0.9995 && lowest > 0.999,
+        mean > 0.999 && lowest > 0.998,
         "mean {mean}, lowest {lowest}"
     );
     let moved = approximate
