@@ -974,15 +974,30 @@ mod tests {
         model
     }
 
-    fn nodes_of(model: &[u8]) -> Vec<(String, Vec<String>, Vec<String>)> {
+    /// The payloads of the model's graph fields numbered `number` (nodes, initializers...).
+    fn graph_fields(model: &[u8], number: u32) -> Vec<Vec<u8>> {
         let fields = parse(model).unwrap();
         let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
         parse(graph.bytes().unwrap())
             .unwrap()
             .iter()
-            .filter(|f| f.number == GRAPH_NODE)
-            .map(|f| {
-                let n = Node::parse(f.bytes().unwrap()).unwrap();
+            .filter(|f| f.number == number)
+            .map(|f| f.bytes().unwrap().to_vec())
+            .collect()
+    }
+
+    fn initializers_of(model: &[u8]) -> Vec<(String, Tensor)> {
+        graph_fields(model, GRAPH_INITIALIZER)
+            .iter()
+            .map(|bytes| tensor(bytes).unwrap())
+            .collect()
+    }
+
+    fn nodes_of(model: &[u8]) -> Vec<(String, Vec<String>, Vec<String>)> {
+        graph_fields(model, GRAPH_NODE)
+            .iter()
+            .map(|bytes| {
+                let n = Node::parse(bytes).unwrap();
                 (n.op_type, n.inputs, n.outputs)
             })
             .collect()
@@ -1119,13 +1134,9 @@ mod tests {
 
     /// The `axes` and `keepdims` attributes of the model's `ReduceMax`.
     fn reduce_max_attributes(model: &[u8]) -> (Vec<i64>, Option<u64>) {
-        let fields = parse(model).unwrap();
-        let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
-        let graph = parse(graph.bytes().unwrap()).unwrap();
-        let node = graph
+        let nodes = graph_fields(model, GRAPH_NODE);
+        let node = nodes
             .iter()
-            .filter(|f| f.number == GRAPH_NODE)
-            .map(|f| f.bytes().unwrap())
             .find(|bytes| Node::parse(bytes).unwrap().op_type == "ReduceMax")
             .unwrap();
         let mut axes = Vec::new();
@@ -1206,13 +1217,9 @@ mod tests {
         let reduce = reduce_max_attributes(&done.bytes);
         assert_eq!(reduce, (vec![-1], Some(1)), "last axis, kept");
         // The constants are there, once; the model is not rewritten twice.
-        let fields = parse(&done.bytes).unwrap();
-        let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
-        let names: Vec<String> = parse(graph.bytes().unwrap())
-            .unwrap()
-            .iter()
-            .filter(|f| f.number == GRAPH_INITIALIZER)
-            .map(|f| tensor(f.bytes().unwrap()).unwrap().0)
+        let names: Vec<String> = initializers_of(&done.bytes)
+            .into_iter()
+            .map(|(name, _)| name)
             .collect();
         for name in [FIRST, SECOND, END, TOKENS_AXIS, ZERO, TINY] {
             assert_eq!(names.iter().filter(|n| *n == name).count(), 1, "{name}");
@@ -1232,13 +1239,8 @@ mod tests {
         let reduce = nodes.iter().find(|n| n.0 == "ReduceMax").unwrap();
         assert_eq!(reduce.1, ["states/abs", LAST_AXIS]);
         assert_eq!(reduce_max_attributes(&done.bytes), (vec![], Some(1)));
-        let fields = parse(&done.bytes).unwrap();
-        let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
-        let axis = parse(graph.bytes().unwrap())
-            .unwrap()
-            .iter()
-            .filter(|f| f.number == GRAPH_INITIALIZER)
-            .map(|f| tensor(f.bytes().unwrap()).unwrap())
+        let axis = initializers_of(&done.bytes)
+            .into_iter()
             .find(|(name, _)| name == LAST_AXIS)
             .expect("the axis constant")
             .1;
@@ -1359,16 +1361,13 @@ mod tests {
                 (&nodes[1].1[..], &nodes[1].2[..]),
                 (&["x".to_string()][..], &["gelu".to_string()][..])
             );
-            let fields = parse(&done.bytes).unwrap();
-            let graph = fields.iter().find(|f| f.number == MODEL_GRAPH).unwrap();
-            let gelu = parse(graph.bytes().unwrap())
-                .unwrap()
+            let domains: Vec<String> = graph_fields(&done.bytes, GRAPH_NODE)
                 .iter()
-                .filter(|f| f.number == GRAPH_NODE)
-                .map(|f| Node::parse(f.bytes().unwrap()).unwrap())
-                .find(|n| n.op_type == "Gelu")
-                .unwrap();
-            assert_eq!(gelu.domain, CONTRIB_DOMAIN);
+                .map(|bytes| Node::parse(bytes).unwrap())
+                .filter(|n| n.op_type == "Gelu")
+                .map(|n| n.domain)
+                .collect();
+            assert_eq!(domains, [CONTRIB_DOMAIN]);
             assert_eq!(
                 opsets(&done.bytes),
                 [("".to_string(), 17), (CONTRIB_DOMAIN.to_string(), 1)]
