@@ -39,7 +39,7 @@ pub fn streamline(model: &[u8]) -> Option<Streamlined> {
         (counts.int8_lookups + counts.nan_guards + counts.gelus > 0).then_some((graph, counts))
     })?;
     let bytes = if counts.gelus > 0 {
-        with_opset(&bytes, CONTRIB_DOMAIN, 1)?
+        with_opset(bytes, CONTRIB_DOMAIN, 1)?
     } else {
         bytes
     };
@@ -538,10 +538,10 @@ fn dequantized(
 /// ONNX Runtime's operator domain (`Gelu`).
 const CONTRIB_DOMAIN: &str = "com.microsoft";
 
-/// The model with `domain` among its operator sets (at `version`) if it was not.
-fn with_opset(model: &[u8], domain: &str, version: u64) -> Option<Vec<u8>> {
-    let fields = parse(model)?;
-    let imported = fields
+/// The model with `domain` among its operator sets (at `version`) if it was not: the import is
+/// appended (a message's fields may come in any order), so the weights are not copied again.
+fn with_opset(mut model: Vec<u8>, domain: &str, version: u64) -> Option<Vec<u8>> {
+    let imported = parse(&model)?
         .iter()
         .filter(|f| f.number == MODEL_OPSET_IMPORT)
         .filter_map(|f| parse(f.bytes()?))
@@ -549,15 +549,14 @@ fn with_opset(model: &[u8], domain: &str, version: u64) -> Option<Vec<u8>> {
             set.iter()
                 .any(|f| f.number == OPSET_DOMAIN && f.text() == Some(domain))
         });
-    let mut out = model.to_vec();
     if !imported {
         let mut set = Vec::new();
         put_bytes(&mut set, OPSET_DOMAIN, domain.as_bytes());
         put_key(&mut set, OPSET_VERSION, WIRE_VARINT);
         put_varint(&mut set, version);
-        put_bytes(&mut out, MODEL_OPSET_IMPORT, &set);
+        put_bytes(&mut model, MODEL_OPSET_IMPORT, &set);
     }
-    Some(out)
+    Some(model)
 }
 
 /// The exporter's erf GELUs, `x · (0.5 · (1 + erf(x / √2)))` in five nodes (`Div`, `Erf`, `Add`,
@@ -605,15 +604,15 @@ fn gelus(nodes: &[Node], initializers: &HashMap<String, Tensor>) -> HashMap<usiz
             let Some(erf) = made_by(&erf, "Erf", 1) else {
                 continue;
             };
+            // What the erf reads: x / √2 or x · (1/√2), of this same x.
             let scaled = made_by(&erf.inputs[0], "Div", 2)
                 .filter(|d| constant(&d.inputs[1], std::f32::consts::SQRT_2))
-                .map(|d| &d.inputs[0])
+                .map(|d| d.inputs[0].clone())
                 .or_else(|| {
                     made_by(&erf.inputs[0], "Mul", 2)
                         .and_then(|m| other_than(m, std::f32::consts::FRAC_1_SQRT_2))
-                        .and_then(|input| (&input == x).then_some(x))
                 });
-            if scaled == Some(x) {
+            if scaled.as_ref() == Some(x) {
                 found.insert(index, x.clone());
                 break;
             }
@@ -1398,7 +1397,7 @@ mod tests {
         // An opset already imported is not imported twice.
         let model = gelu_model(EXPORTED);
         let twice = with_opset(
-            &with_opset(&model, CONTRIB_DOMAIN, 1).unwrap(),
+            with_opset(model.clone(), CONTRIB_DOMAIN, 1).unwrap(),
             CONTRIB_DOMAIN,
             1,
         )

@@ -805,8 +805,8 @@ fn a_one_shot_index_past_the_hnsw_size_builds_the_search_index() {
     assert_eq!(again["search_index_s"].as_f64(), Some(0.0), "{again}");
 }
 
-/// `embedder.products = "int8"` indexes with integer products (its start-up check passes: no
-/// fallback to float products) and the index finds the notes the float index finds.
+/// `embedder.products = "int8"` (the default) indexes with integer products (its start-up check
+/// passes: no fallback to float products) and the index finds the notes the float index finds.
 #[test]
 fn an_int8_index_finds_what_the_float_index_finds() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault");
