@@ -1,6 +1,8 @@
 //! `FastEmbedder`: all-MiniLM-L6-v2 (or any BERT-style ONNX model with its tokenizer files)
 //! through fastembed's user-defined model and a dynamically loaded ONNX Runtime. The session
-//! sits behind a mutex (fastembed's `embed` takes `&mut self`).
+//! sits behind a mutex (fastembed's `embed` takes `&mut self`). A deferred embedder
+//! ([`FastEmbedder::deferred`]) starts it when the first texts come: an index run with nothing
+//! to embed never starts ONNX Runtime.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -60,9 +62,26 @@ pub enum Workload {
 }
 
 pub struct FastEmbedder {
-    model: Mutex<TextEmbedding>,
+    session: Mutex<Session>,
     dimension: usize,
     name: String,
+}
+
+/// The ONNX Runtime session of an embedder.
+enum Session {
+    /// Not started (a deferred embedder before its first texts): what to start it with, and the
+    /// tokenizer it will use, to count tokens meanwhile (dropped at the start: the session has
+    /// its own, and both held at once were 12 MB of a one-note index's peak).
+    Waiting {
+        options: Box<EmbedderOptions>,
+        counter: Box<tokenizers::Tokenizer>,
+    },
+    Ready(Box<TextEmbedding>),
+    /// The start failed; each later call says why.
+    Failed {
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl std::fmt::Debug for FastEmbedder {
@@ -106,83 +125,154 @@ pub fn point_ort_at(library: &Path) {
     super::set_env_unless_set("ORT_DYLIB_PATH", library);
 }
 
+fn check_onnx_runtime(options: &EmbedderOptions) -> Result<()> {
+    if !options.onnxruntime.is_file() {
+        return Err(Error::Embedder {
+            path: options.onnxruntime.clone(),
+            message:
+                "ONNX Runtime library not found; run `scripts/setup.sh` or set embedder.onnxruntime"
+                    .into(),
+        });
+    }
+    point_ort_at(&options.onnxruntime);
+    Ok(())
+}
+
+fn tokenizer_files(dir: &Path) -> Result<TokenizerFiles> {
+    Ok(TokenizerFiles {
+        tokenizer_file: read(dir, "tokenizer.json")?,
+        config_file: read(dir, "config.json")?,
+        special_tokens_map_file: read(dir, "special_tokens_map.json")?,
+        tokenizer_config_file: read(dir, "tokenizer_config.json")?,
+    })
+}
+
+fn name_of(dir: &Path) -> String {
+    dir.file_name()
+        .map_or("embedder".into(), |n| n.to_string_lossy().into_owned())
+}
+
 impl FastEmbedder {
+    /// Starts the session now.
     pub fn load(options: &EmbedderOptions) -> Result<Self> {
-        let dir = &options.dir;
-        if !options.onnxruntime.is_file() {
+        let (embedding, dimension) = start_session(options)?;
+        Ok(FastEmbedder {
+            session: Mutex::new(Session::Ready(Box::new(embedding))),
+            dimension,
+            name: name_of(&options.dir),
+        })
+    }
+
+    /// Starts the session when the first texts come, for a run that may embed nothing (an index
+    /// run over 19,000 unchanged notes: 0.78-0.94 s and 326 MB -> 0.42-0.49 s and 162 MB, as
+    /// the int8 graph's start-up check goes too). `dimension` is what the model states (`services::stated_dimension`); a
+    /// session that gives another size fails its first call, naming the model's config.json.
+    /// The files are read now, so a missing one is said at once.
+    pub fn deferred(options: &EmbedderOptions, dimension: usize) -> Result<Self> {
+        check_onnx_runtime(options)?;
+        let counter =
+            counting_tokenizer(tokenizer_files(&options.dir)?).map_err(|message| {
+                Error::Embedder {
+                    path: options.dir.clone(),
+                    message: format!("cannot read the tokenizer files ({message}); run `scripts/setup.sh` or fix embedder.dir"),
+                }
+            })?;
+        let model = options.dir.join("model.onnx");
+        if !model.is_file() {
             return Err(Error::Embedder {
-                path: options.onnxruntime.clone(),
-                message: "ONNX Runtime library not found; run `scripts/setup.sh` or set embedder.onnxruntime".into(),
+                path: options.dir.clone(),
+                message: format!(
+                    "cannot read `{}` (not a file); run `scripts/setup.sh` or fix embedder.dir",
+                    model.display()
+                ),
             });
         }
-        point_ort_at(&options.onnxruntime);
-        let shipped = read(dir, "model.onnx")?;
-        let tokenizer = TokenizerFiles {
-            tokenizer_file: read(dir, "tokenizer.json")?,
-            config_file: read(dir, "config.json")?,
-            special_tokens_map_file: read(dir, "special_tokens_map.json")?,
-            tokenizer_config_file: read(dir, "tokenizer_config.json")?,
-        };
-        // Constant folding turns the int8 matrices into float ones once, at session start,
-        // instead of on every call (see `Workload`). On the model as shipped, it also made a
-        // float copy of the whole word table (0.42 s and 290 MB against 0.31 s and 192 MB).
-        let init = InitOptionsUserDefined::new()
-            .with_max_length(MAX_TOKENS)
-            .with_intra_threads(options.threads.max(1));
-        let configured = |workload| {
-            init.clone().with_session_config(
-                "optimization.disable_specified_optimizers",
-                disabled_optimizers(workload),
-            )
-        };
-        // The int8 check's float reference embeds a few texts once: it starts as a one-shot
-        // session does, without folding the weights (a one-note index peaked 240 -> 218 MB).
-        let (init, reference_init) = (configured(options.workload), configured(Workload::Queries));
-        // Starts a session on `onnx` and embeds a probe: a text, and an empty one padded beside
-        // it (the case a dropped NaN guard would get wrong), each of which must come out finite.
-        let start_with = |onnx: Vec<u8>,
-                          init: &InitOptionsUserDefined|
-         -> std::result::Result<(TextEmbedding, usize), String> {
-            let model =
-                UserDefinedEmbeddingModel::new(onnx, tokenizer.clone()).with_pooling(Pooling::Mean);
-            let mut embedding = TextEmbedding::try_new_from_user_defined(model, init.clone())
-                .map_err(|err| format!("cannot start ONNX Runtime: {err}"))?;
-            let probe = embedding
-                .embed(["dimension probe", ""], Some(2))
-                .map_err(|err| err.to_string())?;
-            let dimension = probe.first().map_or(0, Vec::len);
-            if probe.iter().flatten().any(|x| !x.is_finite()) {
-                return Err("the model gives non-finite vectors".into());
-            }
-            Ok((embedding, dimension))
-        };
-        let start = |onnx: Vec<u8>| start_with(onnx, &init);
-        let reference = |onnx: Vec<u8>| start_with(onnx, &reference_init);
-        let streamlined = options
-            .streamline
-            .then(|| onnx_graph::streamline(&shipped))
-            .flatten();
-        let (float, rewritten) = match streamlined {
-            // Not kept for the rare fallback: a second copy of the weights while ONNX Runtime
-            // starts was 23 MB of a search call's peak.
-            Some(rewrite) => {
-                tracing::info!(
-                    int8_lookups = rewrite.int8_lookups,
-                    nan_guards = rewrite.nan_guards,
-                    gelus = rewrite.gelus,
-                    "embedder graph streamlined"
-                );
-                drop(shipped);
-                (rewrite.bytes, true)
-            }
-            None => (shipped, false),
-        };
-        let int8 = options
-            .int8
-            .then(|| onnx_graph::int8_products(&float))
-            .flatten();
-        let checked = int8.and_then(|int8| int8_checked(int8.bytes, &float, &start, &reference));
-        let started = match checked {
+        Ok(FastEmbedder {
+            session: Mutex::new(Session::Waiting {
+                options: Box::new(options.clone()),
+                counter: Box::new(counter),
+            }),
+            dimension,
+            name: name_of(&options.dir),
+        })
+    }
+
+    /// Whether the ONNX Runtime session has started (or tried to).
+    pub fn started(&self) -> bool {
+        !matches!(
+            self.session.lock().as_deref(),
+            Ok(Session::Waiting { .. }) | Err(_)
+        )
+    }
+}
+
+/// Starts ONNX Runtime on the model in `options.dir` (streamlined, and with int8 products when
+/// asked and they pass their check); the session and the size of its vectors.
+fn start_session(options: &EmbedderOptions) -> Result<(TextEmbedding, usize)> {
+    let dir = &options.dir;
+    check_onnx_runtime(options)?;
+    let shipped = read(dir, "model.onnx")?;
+    let tokenizer = tokenizer_files(dir)?;
+    // Constant folding turns the int8 matrices into float ones once, at session start,
+    // instead of on every call (see `Workload`). On the model as shipped, it also made a
+    // float copy of the whole word table (0.42 s and 290 MB against 0.31 s and 192 MB).
+    let init = InitOptionsUserDefined::new()
+        .with_max_length(MAX_TOKENS)
+        .with_intra_threads(options.threads.max(1));
+    let configured = |workload| {
+        init.clone().with_session_config(
+            "optimization.disable_specified_optimizers",
+            disabled_optimizers(workload),
+        )
+    };
+    // The int8 check's float reference embeds a few texts once: it starts as a one-shot
+    // session does, without folding the weights (a one-note index peaked 240 -> 218 MB).
+    let (init, reference_init) = (configured(options.workload), configured(Workload::Queries));
+    // Starts a session on `onnx` and embeds a probe: a text, and an empty one padded beside
+    // it (the case a dropped NaN guard would get wrong), each of which must come out finite.
+    let start_with = |onnx: Vec<u8>,
+                      init: &InitOptionsUserDefined|
+     -> std::result::Result<(TextEmbedding, usize), String> {
+        let model =
+            UserDefinedEmbeddingModel::new(onnx, tokenizer.clone()).with_pooling(Pooling::Mean);
+        let mut embedding = TextEmbedding::try_new_from_user_defined(model, init.clone())
+            .map_err(|err| format!("cannot start ONNX Runtime: {err}"))?;
+        let probe = embedding
+            .embed(["dimension probe", ""], Some(2))
+            .map_err(|err| err.to_string())?;
+        let dimension = probe.first().map_or(0, Vec::len);
+        if probe.iter().flatten().any(|x| !x.is_finite()) {
+            return Err("the model gives non-finite vectors".into());
+        }
+        Ok((embedding, dimension))
+    };
+    let start = |onnx: Vec<u8>| start_with(onnx, &init);
+    let reference = |onnx: Vec<u8>| start_with(onnx, &reference_init);
+    let streamlined = options
+        .streamline
+        .then(|| onnx_graph::streamline(&shipped))
+        .flatten();
+    let (float, rewritten) = match streamlined {
+        // Not kept for the rare fallback: a second copy of the weights while ONNX Runtime
+        // starts was 23 MB of a search call's peak.
+        Some(rewrite) => {
+            tracing::info!(
+                int8_lookups = rewrite.int8_lookups,
+                nan_guards = rewrite.nan_guards,
+                gelus = rewrite.gelus,
+                "embedder graph streamlined"
+            );
+            drop(shipped);
+            (rewrite.bytes, true)
+        }
+        None => (shipped, false),
+    };
+    let int8 = options
+        .int8
+        .then(|| onnx_graph::int8_products(&float))
+        .flatten();
+    let checked = int8.and_then(|int8| int8_checked(int8.bytes, &float, &start, &reference));
+    let started = match checked {
             Some(quantized) => Ok(quantized),
             None if rewritten => start(float).or_else(|reason| {
                 tracing::warn!(model = %dir.display(), %reason, "the streamlined graph failed; using the model as it is");
@@ -190,19 +280,61 @@ impl FastEmbedder {
             }),
             None => start(float),
         };
-        let (embedding, dimension) = started.map_err(|message| Error::Embedder {
-            path: dir.clone(),
-            message,
-        })?;
-        let name = dir
-            .file_name()
-            .map_or("embedder".into(), |n| n.to_string_lossy().into_owned());
-        Ok(FastEmbedder {
-            model: Mutex::new(embedding),
-            dimension,
-            name,
-        })
-    }
+    started.map_err(|message| Error::Embedder {
+        path: dir.clone(),
+        message,
+    })
+}
+
+/// The tokenizer fastembed builds for a user-defined model (`fastembed::common::load_tokenizer`,
+/// not public): truncation at the shorter of [`MAX_TOKENS`] and the model's
+/// `model_max_length`, and the special tokens of special_tokens_map.json, so that counts before
+/// the session starts are the session's own (an integration test compares them). fastembed pads
+/// a batch to its longest text, which leaves a single text as it is: no padding here (the
+/// shipped tokenizer.json pads every text to 128, which would count an empty text as 128).
+fn counting_tokenizer(files: TokenizerFiles) -> std::result::Result<tokenizers::Tokenizer, String> {
+    let json = |bytes: &[u8], name: &str| {
+        serde_json::from_slice::<serde_json::Value>(bytes).map_err(|err| format!("{name}: {err}"))
+    };
+    let special = json(&files.special_tokens_map_file, "special_tokens_map.json")?;
+    let config = json(&files.tokenizer_config_file, "tokenizer_config.json")?;
+    let model_max = config["model_max_length"]
+        .as_f64()
+        .ok_or("tokenizer_config.json has no numeric `model_max_length`")?;
+    let mut tokenizer = tokenizers::Tokenizer::from_bytes(&files.tokenizer_file)
+        .map_err(|err| format!("tokenizer.json: {err}"))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(tokenizers::TruncationParams {
+            max_length: MAX_TOKENS.min(model_max as usize),
+            ..Default::default()
+        }))
+        .map_err(|err| format!("tokenizer.json: {err}"))?;
+    let tokens = special
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, value)| {
+            if let Some(content) = value.as_str() {
+                return Some(tokenizers::AddedToken {
+                    content: content.into(),
+                    special: true,
+                    ..Default::default()
+                });
+            }
+            Some(tokenizers::AddedToken {
+                content: value["content"].as_str()?.into(),
+                special: true,
+                single_word: value["single_word"].as_bool()?,
+                lstrip: value["lstrip"].as_bool()?,
+                rstrip: value["rstrip"].as_bool()?,
+                normalized: value["normalized"].as_bool()?,
+            })
+        });
+    tokenizer
+        .add_special_tokens(tokens.collect::<Vec<_>>())
+        .map_err(|err| format!("special_tokens_map.json: {err}"))?;
+    Ok(tokenizer)
 }
 
 /// The ONNX Runtime optimizers a session for `workload` turns off. `SkipLayerNormFusion`
@@ -284,6 +416,47 @@ fn normalise(mut vector: Vec<f32>) -> Vec<f32> {
     vector
 }
 
+impl FastEmbedder {
+    /// The running session, started first if it waits.
+    fn ready<'a>(&self, session: &'a mut Session) -> Result<&'a mut TextEmbedding> {
+        if matches!(session, Session::Waiting { .. }) {
+            // Stays "failed" if the start panics, so a later call does not start it again.
+            let interrupted = Session::Failed {
+                path: PathBuf::from(&self.name),
+                message: "the embedder's start was interrupted".into(),
+            };
+            let Session::Waiting { options, counter } = std::mem::replace(session, interrupted)
+            else {
+                unreachable!("matched above")
+            };
+            drop(counter);
+            *session = match start_session(&options) {
+                Ok((_, dimension)) if dimension != self.dimension => Session::Failed {
+                    path: options.dir.join("config.json"),
+                    message: format!(
+                        "the file says hidden_size {} but the model gives vectors of {dimension}; fix the file or embedder.dir",
+                        self.dimension
+                    ),
+                },
+                Ok((embedding, _)) => Session::Ready(Box::new(embedding)),
+                Err(Error::Embedder { path, message }) => Session::Failed { path, message },
+                Err(other) => Session::Failed {
+                    path: options.dir.clone(),
+                    message: other.to_string(),
+                },
+            };
+        }
+        match session {
+            Session::Ready(embedding) => Ok(embedding),
+            Session::Failed { path, message } => Err(Error::Embedder {
+                path: path.clone(),
+                message: message.clone(),
+            }),
+            Session::Waiting { .. } => unreachable!("a waiting session was just started"),
+        }
+    }
+}
+
 impl Embedder for FastEmbedder {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
@@ -293,10 +466,11 @@ impl Embedder for FastEmbedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let sorted: Vec<&str> = order.iter().map(|&i| texts[i].as_str()).collect();
-        let mut model = self.model.lock().map_err(|_| Error::Embedder {
+        let mut session = self.session.lock().map_err(|_| Error::Embedder {
             path: PathBuf::from(&self.name),
             message: "a previous embedding call panicked".into(),
         })?;
+        let model = self.ready(&mut session)?;
         let mut vectors = Vec::with_capacity(texts.len());
         for call in sorted.chunks(CALL) {
             vectors.extend(
@@ -324,12 +498,15 @@ impl Embedder for FastEmbedder {
     }
 
     fn count_tokens(&self, text: &str) -> usize {
-        match self.model.lock() {
-            Ok(model) => model
-                .tokenizer
+        let count = |tokenizer: &tokenizers::Tokenizer| {
+            tokenizer
                 .encode(text, false)
-                .map_or(text.split_whitespace().count(), |e| e.len()),
-            Err(_) => text.split_whitespace().count(),
+                .map_or(text.split_whitespace().count(), |e| e.len())
+        };
+        match self.session.lock().as_deref() {
+            Ok(Session::Ready(model)) => count(&model.tokenizer),
+            Ok(Session::Waiting { counter, .. }) => count(counter),
+            _ => text.split_whitespace().count(),
         }
     }
 }

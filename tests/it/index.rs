@@ -461,6 +461,69 @@ fn two_roots_with_the_same_file_name_stay_apart() {
     );
 }
 
+/// `starling index` starts ONNX Runtime only when a note needs embedding: with a model file that
+/// cannot start, a run over unchanged notes succeeds, and a run with an edited note fails naming
+/// the model, leaves the store as it was, and the next run with a good model picks the edit up.
+#[test]
+fn index_starts_the_embedder_only_when_a_note_needs_it() {
+    let home = tempfile::tempdir().unwrap();
+    let notes = home.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let note = notes.join("retro.md");
+    std::fs::write(
+        &note,
+        "# Retro\n\nWe moved the release train to Tuesdays.\n",
+    )
+    .unwrap();
+    assert_eq!(index(home.path(), &[&notes])["files_indexed"], 1);
+
+    // The same name (the store records which embedder built it), a model file that is not one.
+    let model = crate::common::models_dir().join("all-MiniLM-L6-v2");
+    let broken = home.path().join("broken").join("all-MiniLM-L6-v2");
+    std::fs::create_dir_all(&broken).unwrap();
+    for entry in std::fs::read_dir(&model).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "model.onnx" {
+            std::os::unix::fs::symlink(entry.path(), broken.join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::write(broken.join("model.onnx"), b"not a model").unwrap();
+    let with_broken = || {
+        run(starling(home.path()).args([
+            "index",
+            "--json",
+            "--set",
+            &format!("embedder.dir={}", broken.display()),
+        ]))
+    };
+    let unchanged = with_broken();
+    assert!(unchanged.status.success(), "{}", stderr(&unchanged));
+    let report: Value = serde_json::from_str(stdout(&unchanged).lines().last().unwrap()).unwrap();
+    assert_eq!(report["files_indexed"], 0);
+
+    std::fs::write(
+        &note,
+        "# Retro\n\nWe moved the release train to Thursdays at noon.\n",
+    )
+    .unwrap();
+    let edited = with_broken();
+    assert!(!edited.status.success());
+    let said = stderr(&edited);
+    assert!(
+        said.contains(&broken.display().to_string()) && !said.contains("panicked"),
+        "{said}"
+    );
+    assert!(search(home.path(), "release train Thursdays noon", &[])
+        .iter()
+        .all(|h| !h["text"].as_str().unwrap().contains("Thursdays")));
+    assert_eq!(index(home.path(), &[])["files_indexed"], 1);
+    let hits = search(home.path(), "release train Thursdays noon", &[]);
+    assert!(
+        hits[0]["text"].as_str().unwrap().contains("Thursdays"),
+        "{hits:#?}"
+    );
+}
+
 #[test]
 fn watch_indexes_a_new_note_as_it_appears() {
     use std::io::{BufRead, BufReader};
@@ -849,4 +912,88 @@ fn an_int8_index_finds_what_the_float_index_finds() {
         "{:?}",
         found[0]
     );
+}
+
+/// A deferred embedder (what `starling index` opens when the store exists) counts tokens as the
+/// started session does, before and after it starts (chunk boundaries, and so chunk ids, depend
+/// on the counts), starts ONNX Runtime only at its first texts, and then gives the vectors of an
+/// embedder started at once.
+#[test]
+fn a_deferred_embedder_counts_as_its_session_and_starts_at_its_first_texts() {
+    use starling::backends::fastembed::{EmbedderOptions, FastEmbedder, Workload};
+    use starling::backends::Embedder;
+    use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
+
+    let models = crate::common::models_dir();
+    let options = EmbedderOptions {
+        dir: models.join(DEFAULT_EMBEDDER_DIR),
+        onnxruntime: models.join(DEFAULT_ONNXRUNTIME),
+        threads: 2,
+        streamline: true,
+        int8: false,
+        workload: Workload::Queries,
+    };
+    let started = FastEmbedder::load(&options).unwrap();
+    let deferred = FastEmbedder::deferred(&options, 384).unwrap();
+    assert!(!deferred.started());
+    let mut texts: Vec<String> = [
+        "",
+        "1:1 with Priya",
+        "[CLS] a literal [SEP] and [MASK] and [PAD] [UNK]",
+        "Réunion d'équipe : nous avons décidé de reporter la mise en production.",
+        "会议记录：发布推迟到下周。 ✅ — “Q3” ½",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let examples = crate::common::shared_examples();
+    let mut names: Vec<_> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    names.sort();
+    for path in &names {
+        let text = std::fs::read_to_string(path).unwrap();
+        texts.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(20)
+                .map(String::from),
+        );
+        // Whole files: far past the 256-token cap.
+        texts.push(text);
+    }
+    assert!(texts.len() > 40, "{} texts", texts.len());
+    let capped = texts
+        .iter()
+        .filter(|t| started.count_tokens(t) == 256)
+        .count();
+    assert!(capped >= 3, "{capped} texts reach the cap");
+    for text in &texts {
+        assert_eq!(
+            deferred.count_tokens(text),
+            started.count_tokens(text),
+            "{text:?}"
+        );
+    }
+    assert!(!deferred.started(), "counting started the session");
+    let sample = &texts[1..6];
+    let (now, later) = (
+        started.embed(sample).unwrap(),
+        deferred.embed(sample).unwrap(),
+    );
+    assert!(deferred.started());
+    for (a, b) in now.iter().zip(&later) {
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+    for text in &texts {
+        assert_eq!(deferred.count_tokens(text), started.count_tokens(text));
+    }
+    // A size the model does not give: the first call fails, naming the model's config.json.
+    let wrong = FastEmbedder::deferred(&options, 768).unwrap();
+    let err = wrong.embed(&texts[1..2]).unwrap_err().to_string();
+    assert!(err.contains("config.json") && err.contains("768"), "{err}");
+    let again = wrong.embed(&texts[1..2]).unwrap_err().to_string();
+    assert_eq!(err, again);
 }

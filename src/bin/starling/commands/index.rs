@@ -111,7 +111,7 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let (embedder, notes) = services::open_embedder_beside(
+    let (embedder, notes) = services::open_embedder_deferred(
         config,
         starling::backends::fastembed::Workload::Bulk,
         |dimension| services::open_store(config, lock, dimension),
