@@ -52,6 +52,73 @@ static SIGNALS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     .collect()
 });
 
+#[derive(Debug, Deserialize)]
+struct HeadingRules {
+    part: Vec<HeadingPart>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeadingPart {
+    name: String,
+    phrases: Vec<String>,
+}
+
+/// Each heading phrase of `rules/star-headings.toml` with the index of its part in [`PARTS`],
+/// longest first (the longest phrase that matches decides).
+static HEADINGS: LazyLock<Vec<(Regex, usize, usize)>> = LazyLock::new(|| {
+    let rules: HeadingRules = toml::from_str(include_str!("../../rules/star-headings.toml"))
+        .expect("rules/star-headings.toml");
+    let mut out: Vec<(Regex, usize, usize)> = rules
+        .part
+        .iter()
+        .flat_map(|part| {
+            let index = PARTS
+                .iter()
+                .position(|p| *p == part.name)
+                .expect("a part of PARTS in rules/star-headings.toml");
+            part.phrases.iter().map(move |phrase| {
+                let pattern = format!(r"(?i)(?:^|[^\w]){}(?:[^\w]|$)", regex::escape(phrase));
+                (
+                    Regex::new(&pattern).expect("heading phrase"),
+                    index,
+                    phrase.len(),
+                )
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.2.cmp(&a.2));
+    out
+});
+
+/// The part (an index into [`PARTS`]) the sentences under `heading` usually tell, by its
+/// innermost section (`Plan > What went wrong` reads `What went wrong`), or `None`.
+pub fn heading_part(heading: &str) -> Option<usize> {
+    let innermost = heading.rsplit(" > ").next().unwrap_or(heading).trim();
+    if innermost.is_empty() {
+        return None;
+    }
+    HEADINGS
+        .iter()
+        .find(|(pattern, _, _)| pattern.is_match(innermost))
+        .map(|(_, index, _)| *index)
+}
+
+/// How much a section's heading multiplies the probability of its part (then renormalised).
+pub const HEADING_WEIGHT: f32 = 3.0;
+
+/// The part probabilities of a sentence, given the heading of its section: the heading's part
+/// (if it names one) weighs [`HEADING_WEIGHT`] times, the rest keep their proportions.
+pub fn with_heading(mut probabilities: [f32; 5], heading: &str, weight: f32) -> [f32; 5] {
+    if let Some(part) = heading_part(heading) {
+        probabilities[part] *= weight;
+        let total: f32 = probabilities.iter().sum();
+        if total > 0.0 {
+            probabilities.iter_mut().for_each(|p| *p /= total);
+        }
+    }
+    probabilities
+}
+
 /// Input row: the embedding, then the lexical signals.
 pub fn features(embedding: &[f32], text: &str) -> Vec<f32> {
     let mut x = embedding.to_vec();
@@ -128,4 +195,46 @@ pub fn train(
             "recall_per_part": PARTS.iter().zip(per_part).map(|(p, [c, n])| (p.to_string(), c as f32 / n.max(1) as f32)).collect::<std::collections::BTreeMap<_, _>>(),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(heading: &str) -> Option<&'static str> {
+        heading_part(heading).map(|i| PARTS[i])
+    }
+
+    #[test]
+    fn the_innermost_heading_names_the_part_and_the_longest_phrase_decides() {
+        assert_eq!(
+            named("Heron reset > What went wrong (my read)"),
+            Some("situation")
+        );
+        assert_eq!(named("Q3 > Results"), Some("result"));
+        assert_eq!(named("Goals for the half"), Some("task"));
+        assert_eq!(named("Retro > What I did"), Some("action"));
+        assert_eq!(named("Ideas, not started"), Some("other"));
+        // "what happened" (situation) is longer than "after" (result).
+        assert_eq!(named("What happened after the cutover"), Some("situation"));
+        assert_eq!(named("Next steps"), Some("other"));
+        // Whole words only: "aftermath" does not match inside "aftermaths2".
+        assert_eq!(named("aftermaths2"), None);
+        // The outer sections do not count: only the innermost one.
+        assert_eq!(named("Results > Tuesday"), None);
+        assert_eq!(named(""), None);
+        assert_eq!(named("Sync with Dana"), None);
+    }
+
+    #[test]
+    fn a_heading_raises_its_part_and_keeps_a_distribution() {
+        let p = [0.30, 0.10, 0.35, 0.15, 0.10];
+        let q = with_heading(p, "Background", HEADING_WEIGHT);
+        assert!((q.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!(q[0] > q[2], "{q:?}");
+        // The other parts keep their proportions.
+        assert!((q[2] / q[3] - p[2] / p[3]).abs() < 1e-5);
+        assert_eq!(with_heading(p, "Tuesday", HEADING_WEIGHT), p);
+        assert_eq!(with_heading(p, "Background", 1.0), p);
+    }
 }

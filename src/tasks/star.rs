@@ -661,6 +661,8 @@ pub fn story_evidence(
 pub struct EvidenceSentence {
     pub evidence: String,
     pub text: String,
+    /// The heading path of the passage it came from (`Title > Section`).
+    pub heading: String,
 }
 
 static MD_LINK: LazyLock<Regex> =
@@ -768,6 +770,7 @@ pub fn sentences(evidence: &[Evidence], warnings: &mut Vec<String>) -> Vec<Evide
                 out.push(EvidenceSentence {
                     evidence: item.id.clone(),
                     text: sentence,
+                    heading: item.heading.clone(),
                 });
             }
         }
@@ -913,14 +916,17 @@ pub fn extract_classified(
         vectors.extend(embedder.embed(batch)?);
     }
     let query = vectors.pop().expect("competency vector");
-    let rows: Vec<(Vec<f32>, f32)> = sentences
+    let rows: Vec<([f32; 5], f32)> = sentences
         .iter()
         .zip(&vectors)
         .map(|(s, v)| {
-            (
-                model.model.probabilities(&parts::features(v, &s.text)),
-                retrieve::cosine(v, &query),
-            )
+            let p = model.model.probabilities(&parts::features(v, &s.text));
+            let p = parts::with_heading(
+                [p[0], p[1], p[2], p[3], p[4]],
+                &s.heading,
+                parts::HEADING_WEIGHT,
+            );
+            (p, retrieve::cosine(v, &query))
         })
         .collect();
     let rounded = |x: f32| (x * 1e4).round() as i64;

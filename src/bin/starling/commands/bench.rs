@@ -66,6 +66,9 @@ pub enum Command {
         #[arg(long)]
         deep: bool,
     },
+    /// Accuracy of the STAR part classifier on labelled sentences of sectioned notes (JSON
+    /// lines: text, heading, part), alone and with its section heading at several weights.
+    StarParts { labelled: PathBuf },
     /// The figures of SENTENCE found in none of EVIDENCE (JSON list), as STAR drafting checks them.
     Figures {
         sentence: String,
@@ -328,6 +331,88 @@ fn tone_quality(config: &Config, labelled: &PathBuf, deep: bool) -> anyhow::Resu
     Ok(report)
 }
 
+fn star_parts(config: &Config, labelled: &PathBuf) -> anyhow::Result<serde_json::Value> {
+    use starling::backends::Embedder;
+    use starling::tasks::parts::{self, PARTS};
+    #[derive(serde::Deserialize)]
+    struct Row {
+        text: String,
+        #[serde(default)]
+        heading: String,
+        part: String,
+    }
+    let text = std::fs::read_to_string(labelled)
+        .with_context(|| format!("cannot read `{}`", labelled.display()))?;
+    let rows: Vec<Row> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| {
+                format!(
+                    "`{}` line {}: not a labelled row",
+                    labelled.display(),
+                    i + 1
+                )
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let want: Vec<usize> = rows
+        .iter()
+        .map(|r| PARTS.iter().position(|p| *p == r.part))
+        .collect::<Option<_>>()
+        .with_context(|| format!("`{}`: a part outside {PARTS:?}", labelled.display()))?;
+    let model = parts::builtin().context("the built-in part classifier did not load")?;
+    let embedder = starling::services::open_embedder(
+        config,
+        starling::backends::fastembed::Workload::Queries,
+    )?;
+    let texts: Vec<String> = rows.iter().map(|r| r.text.clone()).collect();
+    let vectors = embedder.embed(&texts)?;
+    let probabilities: Vec<[f32; 5]> = rows
+        .iter()
+        .zip(&vectors)
+        .map(|(r, v)| {
+            let p = model.model.probabilities(&parts::features(v, &r.text));
+            [p[0], p[1], p[2], p[3], p[4]]
+        })
+        .collect();
+    let argmax = |p: &[f32; 5]| (0..5).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(4);
+    let mut by_weight = serde_json::Map::new();
+    for weight in [1.0f32, 1.5, 2.0, 3.0, 5.0, 10.0] {
+        let mut correct = [[0usize; 2]; 5];
+        for ((r, p), &w) in rows.iter().zip(&probabilities).zip(&want) {
+            let got = argmax(&parts::with_heading(*p, &r.heading, weight));
+            correct[w][1] += 1;
+            correct[w][0] += (got == w) as usize;
+        }
+        let right: usize = correct.iter().map(|c| c[0]).sum();
+        by_weight.insert(
+            format!("{weight}"),
+            json!({
+                "accuracy": right as f64 / rows.len().max(1) as f64,
+                "recall": PARTS.iter().zip(correct).map(|(p, [c, n])| (p.to_string(), c as f64 / n.max(1) as f64)).collect::<std::collections::BTreeMap<_, _>>(),
+            }),
+        );
+    }
+    let named = rows
+        .iter()
+        .filter(|r| parts::heading_part(&r.heading).is_some())
+        .count();
+    let agrees = rows
+        .iter()
+        .zip(&want)
+        .filter(|(r, &w)| parts::heading_part(&r.heading) == Some(w))
+        .count();
+    Ok(json!({
+        "sentences": rows.len(),
+        "heading_names_a_part": named,
+        "heading_part_is_the_label": agrees,
+        "by_heading_weight": by_weight,
+        "shipped_weight": parts::HEADING_WEIGHT,
+    }))
+}
+
 fn vault(notes: usize, out: &std::path::Path, seed: u64) -> anyhow::Result<serde_json::Value> {
     let mut bytes = 0;
     for index in 0..notes {
@@ -577,6 +662,10 @@ pub fn run(config: &Config, command: &Command) -> anyhow::Result<ExitCode> {
         }
         Command::ToneQuality { labelled, deep } => tone_quality(config, labelled, *deep)?,
         Command::Vault { notes, out, seed } => format!("{}\n", vault(*notes, out, *seed)?),
+        Command::StarParts { labelled } => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&star_parts(config, labelled)?)?
+        ),
         Command::Figures { sentence, evidence } => {
             let evidence: Vec<&str> = evidence.iter().map(String::as_str).collect();
             format!(
