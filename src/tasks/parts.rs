@@ -86,7 +86,7 @@ static HEADINGS: LazyLock<Vec<(Regex, usize, usize)>> = LazyLock::new(|| {
             })
         })
         .collect();
-    out.sort_by(|a, b| b.2.cmp(&a.2));
+    out.sort_by_key(|entry| std::cmp::Reverse(entry.2));
     out
 });
 
