@@ -751,9 +751,65 @@ pub fn shape_line(line: &str) -> Option<String> {
             .to_lowercase()
             .collect::<String>();
         body = format!("I {first}{}", chars.as_str());
+    } else if LOWER_START.is_match(&body)
+        && !LOWERCASE_NAMES.contains(
+            &body
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or(""),
+        )
+    {
+        // A note's shorthand ("dual-run diff trending to zero") starts a sentence of the draft.
+        let mut chars = body.chars();
+        let first = chars
+            .next()
+            .expect("non-empty")
+            .to_uppercase()
+            .collect::<String>();
+        body = format!("{first}{}", chars.as_str());
     }
     Some(body)
 }
+
+/// A line that starts with a plain lowercase word (letters, hyphens, an apostrophe), not a
+/// name written in lowercase on purpose (`npm`, `kubectl`, `iOS` has a capital anyway) or a
+/// figure (`p99`).
+static LOWER_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[a-z]+(?:['’-][a-z]+)*)(?:[\s,;:.!?)]|$)").expect("lowercase start")
+});
+const LOWERCASE_NAMES: &[&str] = &[
+    "npm",
+    "pnpm",
+    "yarn",
+    "kubectl",
+    "git",
+    "grep",
+    "curl",
+    "cron",
+    "sudo",
+    "ssh",
+    "vim",
+    "bash",
+    "zsh",
+    "systemd",
+    "pip",
+    "conda",
+    "gcc",
+    "clang",
+    "rustc",
+    "cargo",
+    "terraform",
+    "helm",
+    "jq",
+    "awk",
+    "sed",
+    "make",
+    "cmake",
+    "iperf",
+    "nginx",
+    "redis",
+    "postgres",
+];
 
 /// Splits evidence text into sentences (one per list item, then at sentence ends), shaped into
 /// clean prose (`shape_line`); drops sentences that read as instructions to a model, with a
@@ -1550,6 +1606,27 @@ mod tests {
             Some("Ana led the migration of the billing jobs."),
         );
         check("- Too short", None);
+        // A sentence of the draft starts with a capital, unless the word is a lowercase name.
+        check(
+            "- dual-run diff trending to zero by Friday",
+            Some("Dual-run diff trending to zero by Friday"),
+        );
+        check(
+            "every weekly demo shows something new",
+            Some("Every weekly demo shows something new"),
+        );
+        check(
+            "- npm audit flagged two packages this week",
+            Some("npm audit flagged two packages this week"),
+        );
+        check(
+            "p99 latency stayed under 200 ms all week",
+            Some("p99 latency stayed under 200 ms all week"),
+        );
+        check(
+            "iOS build times halved after the cache change",
+            Some("iOS build times halved after the cache change"),
+        );
     }
 
     #[test]
