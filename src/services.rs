@@ -178,8 +178,8 @@ fn edge_store_exists(config: &Config) -> bool {
 /// As [`open_embedder_beside`], for a run that may embed nothing (an index run): when the
 /// embedded store exists and the model states its size, the embedder starts ONNX Runtime only
 /// at its first texts ([`FastEmbedder::deferred`]): re-indexing 5,000 unchanged notes takes
-/// 0.16-0.23 s and 122 MB instead of 0.64-0.85 s and 302 MB (a changed note: 0.05 s and 8 MB
-/// more, as the store no longer opens while ONNX Runtime starts). A new store waits for the
+/// 0.16-0.23 s and 122 MB instead of 0.64-0.85 s and 302 MB (a changed note: 0.05-0.1 s and
+/// 8 MB more, as the store no longer opens while ONNX Runtime starts). A new store waits for the
 /// model's own word on the size.
 pub fn open_embedder_deferred<T, E: From<crate::error::Error>>(
     config: &Config,

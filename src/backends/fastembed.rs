@@ -167,7 +167,9 @@ impl FastEmbedder {
     /// run over 19,000 unchanged notes: 0.78-0.94 s and 326 MB -> 0.42-0.49 s and 162 MB, as
     /// the int8 graph's start-up check goes too). `dimension` is what the model states (`services::stated_dimension`); a
     /// session that gives another size fails its first call, naming the model's config.json.
-    /// The files are read now, so a missing one is said at once.
+    /// The tokenizer files are read now and model.onnx is checked to exist, so a missing file
+    /// is said at once; a model that cannot start fails the first call, naming its folder, and
+    /// every call after it (the run ends; `starling index --watch` starts at once instead).
     pub fn deferred(options: &EmbedderOptions, dimension: usize) -> Result<Self> {
         check_onnx_runtime(options)?;
         let counter =
@@ -197,7 +199,8 @@ impl FastEmbedder {
         })
     }
 
-    /// Whether the ONNX Runtime session has started (or tried to).
+    /// Whether the ONNX Runtime session has started or tried to (false after a panic while
+    /// starting, which leaves the lock poisoned).
     pub fn started(&self) -> bool {
         !matches!(
             self.session.lock().as_deref(),

@@ -513,9 +513,16 @@ fn index_starts_the_embedder_only_when_a_note_needs_it() {
         said.contains(&broken.display().to_string()) && !said.contains("panicked"),
         "{said}"
     );
-    assert!(search(home.path(), "release train Thursdays noon", &[])
+    let before = search(home.path(), "release train Thursdays noon", &[]);
+    assert!(before
         .iter()
         .all(|h| !h["text"].as_str().unwrap().contains("Thursdays")));
+    assert!(
+        before
+            .iter()
+            .any(|h| h["text"].as_str().unwrap().contains("Tuesdays")),
+        "{before:#?}"
+    );
     assert_eq!(index(home.path(), &[])["files_indexed"], 1);
     let hits = search(home.path(), "release train Thursdays noon", &[]);
     assert!(

@@ -620,7 +620,7 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
 
 /// The section heading a sentence sits under moves the part classifier towards that section's
 /// part (`rules/star-headings.toml`): on the project's own labelled sectioned notes
-/// (`data/star/sectioned.jsonl`, 715 sentences of 52 notes whose headings and labels disagree in
+/// (`data/heldout/star-sectioned.jsonl`, 715 sentences of 52 notes whose headings and labels disagree in
 /// about a quarter of the cases) accuracy rose from 0.56 to 0.66 at the shipped weight.
 #[test]
 fn section_headings_lift_the_part_classifier_on_labelled_notes() {
@@ -630,7 +630,7 @@ fn section_headings_lift_the_part_classifier_on_labelled_notes() {
     use starling::tasks::parts::{self, PARTS};
 
     let rows: Vec<Value> = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/star/sectioned.jsonl"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/heldout/star-sectioned.jsonl"),
     )
     .unwrap()
     .lines()

@@ -111,11 +111,16 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let (embedder, notes) = services::open_embedder_deferred(
-        config,
-        starling::backends::fastembed::Workload::Bulk,
-        |dimension| services::open_store(config, lock, dimension),
-    )?;
+    // A one-shot run may have nothing to embed: ONNX Runtime starts only if a note needs it.
+    // --watch starts it now, so that a model that cannot start stops it at once instead of
+    // failing every pass that has a change.
+    let open = |dimension| services::open_store(config, lock, dimension);
+    let workload = starling::backends::fastembed::Workload::Bulk;
+    let (embedder, notes) = if args.watch {
+        services::open_embedder_beside(config, workload, open)?
+    } else {
+        services::open_embedder_deferred(config, workload, open)?
+    };
     let ctx = client::context(config, &embedder, &notes);
     if !args.watch {
         let bar = progress_bar();
