@@ -782,6 +782,7 @@ static LOWER_START: LazyLock<Regex> = LazyLock::new(|| {
 const LOWERCASE_NAMES: &[&str] = &[
     "npm",
     "pnpm",
+    "npx",
     "yarn",
     "kubectl",
     "git",
@@ -805,7 +806,6 @@ const LOWERCASE_NAMES: &[&str] = &[
     "jq",
     "awk",
     "sed",
-    "make",
     "cmake",
     "iperf",
     "nginx",

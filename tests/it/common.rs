@@ -42,6 +42,29 @@ pub fn models_dir() -> PathBuf {
     cache.join("starling").join("models")
 }
 
+/// The shipped embedder's options for a test: streamlined, float products, two threads.
+pub fn embedder_options(
+    workload: starling::backends::fastembed::Workload,
+) -> starling::backends::fastembed::EmbedderOptions {
+    use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
+    starling::backends::fastembed::EmbedderOptions {
+        dir: models_dir().join(DEFAULT_EMBEDDER_DIR),
+        onnxruntime: models_dir().join(DEFAULT_ONNXRUNTIME),
+        threads: 2,
+        streamline: true,
+        int8: false,
+        workload,
+    }
+}
+
+/// The shipped embedder as one-shot commands open it.
+pub fn embedder() -> starling::backends::fastembed::FastEmbedder {
+    starling::backends::fastembed::FastEmbedder::load(&embedder_options(
+        starling::backends::fastembed::Workload::Queries,
+    ))
+    .expect("the shipped embedder (run scripts/setup.sh)")
+}
+
 /// A loopback port free right now: bound, read, released (for a server started next).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

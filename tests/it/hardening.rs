@@ -8,14 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-use starling::backends::fastembed::{EmbedderOptions, FastEmbedder};
 use starling::backends::qdrant_edge::EdgeStore;
 use starling::backends::{Embedder, StoredChunk, VectorStore};
-use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
 use starling::notes::chunk::Chunk;
 use starling::notes::index::{index, IndexOptions, IndexState};
 
-use crate::common::{models_dir, run, starling, stderr, stdout};
+use crate::common::{embedder, run, starling, stderr, stdout};
 
 fn index_json(home: &Path, roots: &[&Path]) -> Value {
     let output = run(starling(home).arg("index").args(roots).arg("--json"));
@@ -55,18 +53,6 @@ fn vault_with(home: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
     }
     std::fs::create_dir_all(&vault).unwrap();
     vault
-}
-
-fn embedder() -> FastEmbedder {
-    FastEmbedder::load(&EmbedderOptions {
-        dir: models_dir().join(DEFAULT_EMBEDDER_DIR),
-        onnxruntime: models_dir().join(DEFAULT_ONNXRUNTIME),
-        threads: 2,
-        streamline: true,
-        int8: false,
-        workload: starling::backends::fastembed::Workload::Queries,
-    })
-    .unwrap()
 }
 
 #[test]

@@ -927,19 +927,10 @@ fn an_int8_index_finds_what_the_float_index_finds() {
 /// embedder started at once.
 #[test]
 fn a_deferred_embedder_counts_as_its_session_and_starts_at_its_first_texts() {
-    use starling::backends::fastembed::{EmbedderOptions, FastEmbedder, Workload};
+    use starling::backends::fastembed::{FastEmbedder, Workload};
     use starling::backends::Embedder;
-    use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
 
-    let models = crate::common::models_dir();
-    let options = EmbedderOptions {
-        dir: models.join(DEFAULT_EMBEDDER_DIR),
-        onnxruntime: models.join(DEFAULT_ONNXRUNTIME),
-        threads: 2,
-        streamline: true,
-        int8: false,
-        workload: Workload::Queries,
-    };
+    let options = crate::common::embedder_options(Workload::Queries);
     let started = FastEmbedder::load(&options).unwrap();
     let deferred = FastEmbedder::deferred(&options, 384).unwrap();
     assert!(!deferred.started());

@@ -624,9 +624,7 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
 /// about a quarter of the cases) accuracy rose from 0.56 to 0.66 at the shipped weight.
 #[test]
 fn section_headings_lift_the_part_classifier_on_labelled_notes() {
-    use starling::backends::fastembed::{EmbedderOptions, FastEmbedder, Workload};
     use starling::backends::Embedder;
-    use starling::config::{DEFAULT_EMBEDDER_DIR, DEFAULT_ONNXRUNTIME};
     use starling::tasks::parts::{self, PARTS};
 
     let rows: Vec<Value> = std::fs::read_to_string(
@@ -638,16 +636,7 @@ fn section_headings_lift_the_part_classifier_on_labelled_notes() {
     .map(|l| serde_json::from_str(l).unwrap())
     .collect();
     assert!(rows.len() > 500, "{} rows", rows.len());
-    let models = crate::common::models_dir();
-    let embedder = FastEmbedder::load(&EmbedderOptions {
-        dir: models.join(DEFAULT_EMBEDDER_DIR),
-        onnxruntime: models.join(DEFAULT_ONNXRUNTIME),
-        threads: 2,
-        streamline: true,
-        int8: false,
-        workload: Workload::Queries,
-    })
-    .unwrap();
+    let embedder = crate::common::embedder();
     let model = parts::builtin().expect("the shipped part classifier");
     let texts: Vec<String> = rows
         .iter()
