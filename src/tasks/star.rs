@@ -1040,6 +1040,27 @@ pub fn extract_classified(
             picked.push(i);
         }
     }
+    // A part still empty takes, from a part that holds two or more, the sentence most likely
+    // to tell it (a work log's "Cut p99 latency from 900 ms to 310 ms" read as the task beside
+    // another task sentence, and the result stayed empty).
+    for p in 0..4 {
+        if !chosen[p].is_empty() {
+            continue;
+        }
+        let candidate = (0..4)
+            .filter(|&q| q != p && chosen[q].len() >= 2)
+            .flat_map(|q| chosen[q].iter().map(move |&i| (q, i)))
+            .filter(|&(_, i)| rows[i].0[p] >= 0.15)
+            .max_by(|&(_, a), &(_, b)| {
+                rounded(score(a, p))
+                    .cmp(&rounded(score(b, p)))
+                    .then(b.cmp(&a))
+            });
+        if let Some((q, i)) = candidate {
+            chosen[q].retain(|&j| j != i);
+            chosen[p].push(i);
+        }
+    }
     Ok(PARTS
         .iter()
         .zip(chosen)

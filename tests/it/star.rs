@@ -666,3 +666,31 @@ fn section_headings_lift_the_part_classifier_on_labelled_notes() {
         "alone {alone:.3}, with headings {with_heading:.3}"
     );
 }
+
+/// The demo's STAR entry (`scripts/demo.sh`) has all four parts: a part the classifier gave
+/// nothing takes, from a part holding two or more, the sentence most likely to tell it (on the
+/// demo's work log the result was empty, its sentences read as task and action).
+#[test]
+fn the_demo_star_entry_has_all_four_parts() {
+    let home = tempfile::tempdir().unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/notes");
+    let indexed = run(starling(home.path()).arg("index").arg(&demo));
+    assert!(indexed.status.success(), "{}", stderr(&indexed));
+    let output = star(
+        home.path(),
+        &[
+            "--competency",
+            "Incident review and outage follow-up",
+            "--no-model",
+            "--yes",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let draft: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    for part in ["situation", "task", "action", "result"] {
+        let text = draft[part].as_str().unwrap_or("");
+        assert!(text.contains("[E"), "{part} is empty: {draft:#}");
+    }
+}
