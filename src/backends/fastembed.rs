@@ -199,6 +199,45 @@ impl FastEmbedder {
         })
     }
 
+    /// The running session, started first if it waits.
+    fn ready<'a>(&self, session: &'a mut Session) -> Result<&'a mut TextEmbedding> {
+        if matches!(session, Session::Waiting { .. }) {
+            // Stays "failed" if the start panics, so a later call does not start it again.
+            let interrupted = Session::Failed {
+                path: PathBuf::from(&self.name),
+                message: "the embedder's start was interrupted".into(),
+            };
+            let Session::Waiting { options, counter } = std::mem::replace(session, interrupted)
+            else {
+                unreachable!("matched above")
+            };
+            drop(counter);
+            *session = match start_session(&options) {
+                Ok((_, dimension)) if dimension != self.dimension => Session::Failed {
+                    path: options.dir.join("config.json"),
+                    message: format!(
+                        "the file says hidden_size {} but the model gives vectors of {dimension}; fix the file or embedder.dir",
+                        self.dimension
+                    ),
+                },
+                Ok((embedding, _)) => Session::Ready(Box::new(embedding)),
+                Err(Error::Embedder { path, message }) => Session::Failed { path, message },
+                Err(other) => Session::Failed {
+                    path: options.dir.clone(),
+                    message: other.to_string(),
+                },
+            };
+        }
+        match session {
+            Session::Ready(embedding) => Ok(embedding),
+            Session::Failed { path, message } => Err(Error::Embedder {
+                path: path.clone(),
+                message: message.clone(),
+            }),
+            Session::Waiting { .. } => unreachable!("a waiting session was just started"),
+        }
+    }
+
     /// Whether the ONNX Runtime session has started or tried to (false after a panic while
     /// starting, which leaves the lock poisoned).
     pub fn started(&self) -> bool {
@@ -276,13 +315,13 @@ fn start_session(options: &EmbedderOptions) -> Result<(TextEmbedding, usize)> {
         .flatten();
     let checked = int8.and_then(|int8| int8_checked(int8.bytes, &float, &start, &reference));
     let started = match checked {
-            Some(quantized) => Ok(quantized),
-            None if rewritten => start(float).or_else(|reason| {
-                tracing::warn!(model = %dir.display(), %reason, "the streamlined graph failed; using the model as it is");
-                start(read(dir, "model.onnx").map_err(|err| err.to_string())?)
-            }),
-            None => start(float),
-        };
+        Some(quantized) => Ok(quantized),
+        None if rewritten => start(float).or_else(|reason| {
+            tracing::warn!(model = %dir.display(), %reason, "the streamlined graph failed; using the model as it is");
+            start(read(dir, "model.onnx").map_err(|err| err.to_string())?)
+        }),
+        None => start(float),
+    };
     started.map_err(|message| Error::Embedder {
         path: dir.clone(),
         message,
@@ -417,47 +456,6 @@ fn normalise(mut vector: Vec<f32>) -> Vec<f32> {
         vector.iter_mut().for_each(|x| *x /= norm);
     }
     vector
-}
-
-impl FastEmbedder {
-    /// The running session, started first if it waits.
-    fn ready<'a>(&self, session: &'a mut Session) -> Result<&'a mut TextEmbedding> {
-        if matches!(session, Session::Waiting { .. }) {
-            // Stays "failed" if the start panics, so a later call does not start it again.
-            let interrupted = Session::Failed {
-                path: PathBuf::from(&self.name),
-                message: "the embedder's start was interrupted".into(),
-            };
-            let Session::Waiting { options, counter } = std::mem::replace(session, interrupted)
-            else {
-                unreachable!("matched above")
-            };
-            drop(counter);
-            *session = match start_session(&options) {
-                Ok((_, dimension)) if dimension != self.dimension => Session::Failed {
-                    path: options.dir.join("config.json"),
-                    message: format!(
-                        "the file says hidden_size {} but the model gives vectors of {dimension}; fix the file or embedder.dir",
-                        self.dimension
-                    ),
-                },
-                Ok((embedding, _)) => Session::Ready(Box::new(embedding)),
-                Err(Error::Embedder { path, message }) => Session::Failed { path, message },
-                Err(other) => Session::Failed {
-                    path: options.dir.clone(),
-                    message: other.to_string(),
-                },
-            };
-        }
-        match session {
-            Session::Ready(embedding) => Ok(embedding),
-            Session::Failed { path, message } => Err(Error::Embedder {
-                path: path.clone(),
-                message: message.clone(),
-            }),
-            Session::Waiting { .. } => unreachable!("a waiting session was just started"),
-        }
-    }
 }
 
 impl Embedder for FastEmbedder {

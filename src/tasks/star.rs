@@ -590,15 +590,14 @@ pub fn note_passages(
 /// (`--no-model`, 50 cases), against the share of `k` the other notes get (3 with the default
 /// 6 and two notes): citations outside the story 39 -> 35, invented figures 17 -> 15, complete
 /// drafts 46 -> 47, citation recall unchanged; 4 and 6 were alike, 12 worse (invented 20).
+/// (Measured with the section headings in; README gives the session's whole change.)
 const ANCHOR_PASSAGES: usize = 8;
-// (Figures measured with the section headings in, before the capitalisation in `shape_line`;
-// the README gives the session's whole change against the state before it.)
 
 /// Appends the passages of `story`'s notes a draft reads to `evidence` (those that do not
 /// overlap what it holds): per note the ones closest to the query, at least two
-/// ([`ANCHOR_PASSAGES`] from the first), in reading order within the note. The whole note is searched, not only the passages retrieval happened
-/// to return: a story's situation and result often sit in sections that do not name the
-/// competency.
+/// ([`ANCHOR_PASSAGES`] from the first), in reading order within the note. The whole note is
+/// searched, not only the passages retrieval happened to return: a story's situation and result
+/// often sit in sections that do not name the competency.
 pub fn story_evidence(
     embedder: &dyn Embedder,
     store: &dyn VectorStore,
@@ -753,22 +752,12 @@ pub fn shape_line(line: &str) -> Option<String> {
             .to_lowercase()
             .collect::<String>();
         body = format!("I {first}{}", chars.as_str());
-    } else if LOWER_START.is_match(&body)
-        && !LOWERCASE_NAMES.contains(
-            &body
-                .split(|c: char| !c.is_ascii_alphabetic())
-                .next()
-                .unwrap_or(""),
-        )
+    } else if LOWER_START
+        .captures(&body)
+        .is_some_and(|start| !LOWERCASE_NAMES.contains(&&start[1]))
     {
         // A note's shorthand ("dual-run diff trending to zero") starts a sentence of the draft.
-        let mut chars = body.chars();
-        let first = chars
-            .next()
-            .expect("non-empty")
-            .to_uppercase()
-            .collect::<String>();
-        body = format!("{first}{}", chars.as_str());
+        body = crate::tone::capitalised(&body);
     }
     Some(body)
 }
@@ -777,7 +766,7 @@ pub fn shape_line(line: &str) -> Option<String> {
 /// name written in lowercase on purpose (`npm`, `kubectl`, `iOS` has a capital anyway) or a
 /// figure (`p99`).
 static LOWER_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:[a-z]+(?:['’-][a-z]+)*)(?:[,;:.!?)](?:\s|$)|\s|$)").expect("lowercase start")
+    Regex::new(r"^([a-z]+)(?:['’-][a-z]+)*(?:[,;:.!?)](?:\s|$)|\s|$)").expect("lowercase start")
 });
 const LOWERCASE_NAMES: &[&str] = &[
     "npm",
@@ -1024,40 +1013,34 @@ pub fn extract_classified(
         }
         chosen[p] = own;
     }
-    for (p, picked) in chosen.iter_mut().enumerate() {
-        if !picked.is_empty() {
-            continue;
-        }
-        if let Some(i) = (0..sentences.len())
-            .filter(|&i| !used[i] && rows[i].0[p] >= 0.15)
+    // The sentence among `candidates` most likely to tell part `p`, if any is likely enough.
+    let best_for = |p: usize, candidates: &mut dyn Iterator<Item = usize>| {
+        candidates
+            .filter(|&i| rows[i].0[p] >= 0.15)
             .max_by(|&a, &b| {
                 rounded(score(a, p))
                     .cmp(&rounded(score(b, p)))
                     .then(b.cmp(&a))
             })
-        {
-            used[i] = true;
-            picked.push(i);
-        }
-    }
-    // A part still empty takes, from a part that holds two or more, the sentence most likely
-    // to tell it (a work log's "Cut p99 latency from 900 ms to 310 ms" read as the task beside
-    // another task sentence, and the result stayed empty).
+    };
+    // A part nothing went to takes the best unused sentence; failing that, the best of a part
+    // that holds two or more (a work log's "Cut p99 latency from 900 ms to 310 ms" read as the
+    // task beside another task sentence, and the result stayed empty).
     for p in 0..4 {
         if !chosen[p].is_empty() {
             continue;
         }
-        let candidate = (0..4)
+        if let Some(i) = best_for(p, &mut (0..sentences.len()).filter(|&i| !used[i])) {
+            used[i] = true;
+            chosen[p].push(i);
+            continue;
+        }
+        let shared: Vec<usize> = (0..4)
             .filter(|&q| q != p && chosen[q].len() >= 2)
-            .flat_map(|q| chosen[q].iter().map(move |&i| (q, i)))
-            .filter(|&(_, i)| rows[i].0[p] >= 0.15)
-            .max_by(|&(_, a), &(_, b)| {
-                rounded(score(a, p))
-                    .cmp(&rounded(score(b, p)))
-                    .then(b.cmp(&a))
-            });
-        if let Some((q, i)) = candidate {
-            chosen[q].retain(|&j| j != i);
+            .flat_map(|q| chosen[q].iter().copied())
+            .collect();
+        if let Some(i) = best_for(p, &mut shared.into_iter()) {
+            chosen.iter_mut().for_each(|c| c.retain(|&j| j != i));
             chosen[p].push(i);
         }
     }

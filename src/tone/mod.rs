@@ -522,7 +522,8 @@ fn opens_sentence(source: &str, start: usize) -> bool {
             .ends_with(['.', '!', '?'])
 }
 
-fn capitalised(text: &str) -> String {
+/// `text` with its first character in upper case.
+pub(crate) fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |first| {
         first.to_uppercase().chain(chars).collect()

@@ -624,43 +624,21 @@ fn stories_finds_a_story_per_question_keeps_links_and_flags_the_ones_without() {
 /// about a quarter of the cases) accuracy rose from 0.56 to 0.66 at the shipped weight.
 #[test]
 fn section_headings_lift_the_part_classifier_on_labelled_notes() {
-    use starling::backends::Embedder;
-    use starling::tasks::parts::{self, PARTS};
-
-    let rows: Vec<Value> = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("data/heldout/star-sectioned.jsonl"),
-    )
-    .unwrap()
-    .lines()
-    .filter(|l| !l.trim().is_empty())
-    .map(|l| serde_json::from_str(l).unwrap())
-    .collect();
-    assert!(rows.len() > 500, "{} rows", rows.len());
-    let embedder = crate::common::embedder();
-    let model = parts::builtin().expect("the shipped part classifier");
-    let texts: Vec<String> = rows
-        .iter()
-        .map(|r| r["text"].as_str().unwrap().to_string())
-        .collect();
-    let vectors = embedder.embed(&texts).unwrap();
-    let argmax = |p: [f32; 5]| (0..5).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
-    let (mut alone, mut with_heading) = (0, 0);
-    for ((row, text), vector) in rows.iter().zip(&texts).zip(&vectors) {
-        let want = PARTS
-            .iter()
-            .position(|p| *p == row["part"].as_str().unwrap())
-            .unwrap();
-        let p = model.model.probabilities(&parts::features(vector, text));
-        let p = [p[0], p[1], p[2], p[3], p[4]];
-        let heading = row["heading"].as_str().unwrap();
-        alone += (argmax(p) == want) as usize;
-        with_heading +=
-            (argmax(parts::with_heading(p, heading, parts::HEADING_WEIGHT)) == want) as usize;
-    }
-    let (alone, with_heading) = (
-        alone as f32 / rows.len() as f32,
-        with_heading as f32 / rows.len() as f32,
-    );
+    let labelled = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/heldout/star-sectioned.jsonl");
+    let home = tempfile::tempdir().unwrap();
+    let output = run(starling(home.path())
+        .args(["bench", "star-parts"])
+        .arg(&labelled));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(report["sentences"].as_u64().unwrap() > 500, "{report:#}");
+    let accuracy = |weight: &str| {
+        report["by_heading_weight"][weight]["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    let shipped = report["shipped_weight"].as_f64().unwrap().to_string();
+    let (alone, with_heading) = (accuracy("1"), accuracy(&shipped));
     assert!(
         with_heading >= alone + 0.06 && with_heading >= 0.62,
         "alone {alone:.3}, with headings {with_heading:.3}"
