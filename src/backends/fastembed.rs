@@ -404,10 +404,12 @@ const INT8_CHECK: &[&str] = &[
 ];
 
 /// The lowest cosine between the int8 graph's vector and the float graph's for a check text that
-/// lets the int8 graph be used: on the project's own notes (2,021 passages) the lowest was
-/// 0.9992 and the mean 0.9997 (the check texts: 0.9996); a misread graph gives unrelated
-/// vectors, or fails, and kernels that saturate would show as a lower agreement.
-const INT8_AGREEMENT: f32 = 0.998;
+/// lets the int8 graph be used. With AVX-512 VNNI (Xeon, EPYC) the project's own notes (2,021
+/// passages) gave lowest 0.9992 and mean 0.9997, the check texts 0.9996; a misread graph gives
+/// unrelated vectors, or fails. ONNX Runtime's AVX2 kernels (no VNNI) saturate 16-bit sums: the
+/// check texts gave 0.9992 and longer passages as low as 0.9967 (mean 0.9992), enough to move
+/// near-tied rankings, so the bar sits between the two and such CPUs keep float products.
+const INT8_AGREEMENT: f32 = 0.9995;
 
 type Started = std::result::Result<(TextEmbedding, usize), String>;
 
@@ -441,6 +443,13 @@ fn int8_checked(
             "weight products in int8 (the lowest cosine to the float vectors on the check texts)"
         );
         Some((quantized, dimension))
+    } else if agreement > 0.99 {
+        // Kernels of this CPU that round more (not a fault): no warning on every run.
+        tracing::info!(
+            agreement,
+            "float weight products: this CPU's int8 kernels agree too little with them"
+        );
+        None
     } else {
         tracing::warn!(
             agreement,

@@ -600,7 +600,7 @@ impl Map {
                                 .as_ref()
                                 .map(|c| {
                                     let mut r = vec![format!(
-                                        "closest: {}:{}-{} (probability {:.2}, below the partial cut-off)",
+                                        "closest: {}:{}-{} (probability {:.2}, below the cut-off for evidence)",
                                         c.path, c.line_start, c.line_end, c.probability
                                     )];
                                     r.extend(c.reasons.iter().cloned());

@@ -480,7 +480,7 @@ pub fn gather(
             }
         }
     }
-    let stories = build_stories(&notes, evidence::judge().partial);
+    let stories = build_stories(&notes, evidence::judge().floor);
     let chosen = request.story.min(stories.len().saturating_sub(1));
     let mut evidence: Vec<Evidence> = request
         .include

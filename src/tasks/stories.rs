@@ -551,7 +551,7 @@ pub fn find(
         not_source: questions_file.map(String::from),
         ..filter.clone()
     };
-    let bar = evidence::judge().partial;
+    let bar = evidence::judge().floor;
     let mut answers = Vec::with_capacity(questions.len());
     for question in questions {
         // Each linked note once, with the heading its first link names (`[[note#heading]]`).

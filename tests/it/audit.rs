@@ -157,14 +157,14 @@ fn an_indexed_draft_takes_no_slot_of_its_claims_evidence() {
     // note that backs it: dropped only after the search, they would fill every slot of the
     // claim's pool and leave the note out.
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
-    std::fs::create_dir_all(&vault).unwrap();
-    std::fs::write(
-        vault.join("build-log.md"),
-        "# Build log\n\nNightly pipeline: 18 min down to 11 min once the integration tests \
-         ran on four runners.\n",
-    )
-    .unwrap();
+    let vault = vault_with(
+        home.path(),
+        &[(
+            "build-log.md",
+            "# Build log\n\nNightly pipeline: 18 min down to 11 min once the integration tests \
+             ran on four runners.\n",
+        )],
+    );
     let claim = "I cut the nightly build from 18 to 11 minutes by sharding the integration suite";
     let mut draft = format!("# Self-review\n\n{claim}.\n");
     for n in 1..=10 {

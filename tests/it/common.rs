@@ -146,6 +146,18 @@ pub fn fixture_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
     vault
 }
 
+/// A folder `HOME/vault` holding `notes` (path inside the vault, text), folders made as needed.
+pub fn vault_with(home: &Path, notes: &[(&str, &str)]) -> PathBuf {
+    let vault = home.join("vault");
+    std::fs::create_dir_all(&vault).unwrap();
+    for (name, text) in notes {
+        let path = vault.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    vault
+}
+
 /// `fixture_vault`, indexed.
 pub fn indexed_fixture_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
     let vault = fixture_vault(home, leave_out);

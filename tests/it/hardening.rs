@@ -13,7 +13,7 @@ use starling::backends::{Embedder, StoredChunk, VectorStore};
 use starling::notes::chunk::Chunk;
 use starling::notes::index::{index, IndexOptions, IndexState};
 
-use crate::common::{embedder, run, starling, stderr, stdout};
+use crate::common::{embedder, run, starling, stderr, stdout, vault_with};
 
 fn index_json(home: &Path, roots: &[&Path]) -> Value {
     let output = run(starling(home).arg("index").args(roots).arg("--json"));
@@ -41,18 +41,6 @@ fn skipped(home: &Path) -> Vec<String> {
         .iter()
         .map(|s| format!("{}: {}", s["path"].as_str().unwrap(), s["reason"]))
         .collect()
-}
-
-/// `HOME/vault` holding `files` (relative path, text), folders made as needed.
-fn vault_with(home: &Path, files: &[(&str, &str)]) -> std::path::PathBuf {
-    let vault = home.join("vault");
-    for (name, text) in files {
-        let path = vault.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    std::fs::create_dir_all(&vault).unwrap();
-    vault
 }
 
 #[test]
@@ -203,14 +191,14 @@ fn a_file_that_cannot_be_read_is_skipped_and_the_run_goes_on() {
 fn watch_keeps_going_when_a_pass_fails() {
     use std::io::{BufRead, BufReader};
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
+    let vault = vault_with(
+        home.path(),
+        &[(
+            "first.md",
+            "# First\n\nKicked off the hiring loop redesign.\n",
+        )],
+    );
     let away = home.path().join("vault-away");
-    std::fs::create_dir_all(&vault).unwrap();
-    std::fs::write(
-        vault.join("first.md"),
-        "# First\n\nKicked off the hiring loop redesign.\n",
-    )
-    .unwrap();
     let mut child = starling(home.path())
         .arg("index")
         .arg(&vault)
@@ -295,19 +283,19 @@ fn identical_files_deleted_together_all_leave_the_index() {
 #[test]
 fn star_and_search_survive_curly_quotes_and_keep_filters_on_stopword_queries() {
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
-    std::fs::create_dir_all(vault.join("work")).unwrap();
-    std::fs::create_dir_all(vault.join("personal")).unwrap();
-    std::fs::write(
-        vault.join("work/launch.md"),
-        "---\ndate: 2024-05-0é\n---\n# Launch\n\nI led the “Q3 launch” of the billing API — v2 shipped 10x faster.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        vault.join("personal/garden.md"),
-        "# Garden\n\nWhat did I do this weekend: planted tomatoes.\n",
-    )
-    .unwrap();
+    let vault = vault_with(
+        home.path(),
+        &[
+            (
+                "work/launch.md",
+                "---\ndate: 2024-05-0é\n---\n# Launch\n\nI led the “Q3 launch” of the billing API — v2 shipped 10x faster.\n",
+            ),
+            (
+                "personal/garden.md",
+                "# Garden\n\nWhat did I do this weekend: planted tomatoes.\n",
+            ),
+        ],
+    );
     assert_eq!(index_json(home.path(), &[&vault])["files_indexed"], 2);
 
     let output = run(starling(home.path()).args([
@@ -511,15 +499,14 @@ fn dendron_vaults_keep_labels_titles_descriptions_and_dates() {
 #[test]
 fn status_names_files_an_ignore_file_above_the_root_excluded() {
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
-    std::fs::create_dir_all(vault.join("drafts")).unwrap();
     std::fs::write(home.path().join(".gitignore"), "drafts/\n").unwrap();
-    std::fs::write(
-        vault.join("kept.md"),
-        "# Kept\n\nShipped the walrus feeder.\n",
-    )
-    .unwrap();
-    std::fs::write(vault.join("drafts/plan.md"), "# Plan\n\nThe walrus plan.\n").unwrap();
+    let vault = vault_with(
+        home.path(),
+        &[
+            ("kept.md", "# Kept\n\nShipped the walrus feeder.\n"),
+            ("drafts/plan.md", "# Plan\n\nThe walrus plan.\n"),
+        ],
+    );
     let report = index_json(home.path(), &[&vault]);
     assert_eq!(report["files_indexed"], 1, "{report}");
     let skipped = skipped(home.path());
