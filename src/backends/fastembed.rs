@@ -411,6 +411,10 @@ const INT8_CHECK: &[&str] = &[
 /// near-tied rankings, so the bar sits between the two and such CPUs keep float products.
 const INT8_AGREEMENT: f32 = 0.9995;
 
+/// Below [`INT8_AGREEMENT`] but at least this, the int8 graph is sound and the CPU's kernels
+/// round more: float products, said at the info level (a warning on every run would help no one).
+const INT8_ROUNDING: f32 = 0.99;
+
 type Started = std::result::Result<(TextEmbedding, usize), String>;
 
 /// The session on the `int8` graph when its vectors agree with those of the `float` graph on
@@ -443,8 +447,7 @@ fn int8_checked(
             "weight products in int8 (the lowest cosine to the float vectors on the check texts)"
         );
         Some((quantized, dimension))
-    } else if agreement > 0.99 {
-        // Kernels of this CPU that round more (not a fault): no warning on every run.
+    } else if agreement >= INT8_ROUNDING {
         tracing::info!(
             agreement,
             "float weight products: this CPU's int8 kernels agree too little with them"

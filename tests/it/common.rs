@@ -158,6 +158,13 @@ pub fn vault_with(home: &Path, notes: &[(&str, &str)]) -> PathBuf {
     vault
 }
 
+/// `starling index --json ROOTS...`, which must succeed: its closing report.
+pub fn index_json(home: &Path, roots: &[&Path]) -> serde_json::Value {
+    let output = run(starling(home).arg("index").args(roots).arg("--json"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap()
+}
+
 /// `fixture_vault`, indexed.
 pub fn indexed_fixture_vault(home: &Path, leave_out: &[&str]) -> PathBuf {
     let vault = fixture_vault(home, leave_out);

@@ -13,13 +13,7 @@ use starling::backends::{Embedder, StoredChunk, VectorStore};
 use starling::notes::chunk::Chunk;
 use starling::notes::index::{index, IndexOptions, IndexState};
 
-use crate::common::{embedder, run, starling, stderr, stdout, vault_with};
-
-fn index_json(home: &Path, roots: &[&Path]) -> Value {
-    let output = run(starling(home).arg("index").args(roots).arg("--json"));
-    assert!(output.status.success(), "{}", stderr(&output));
-    serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap()
-}
+use crate::common::{embedder, index_json, run, starling, stderr, stdout, vault_with};
 
 fn search_texts(home: &Path, query: &str) -> Vec<String> {
     let output = run(starling(home).args(["search", query, "--json", "-k", "20"]));

@@ -5,13 +5,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{run, shared_examples, starling, stderr, stdout, vault_with};
-
-fn index(home: &Path, roots: &[&Path]) -> Value {
-    let output = run(starling(home).arg("index").args(roots).arg("--json"));
-    assert!(output.status.success(), "{}", stderr(&output));
-    serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap()
-}
+use crate::common::{index_json, run, shared_examples, starling, stderr, stdout, vault_with};
 
 fn search(home: &Path, query: &str, extra: &[&str]) -> Vec<Value> {
     let output = run(starling(home).args(["search", query, "--json"]).args(extra));
@@ -35,7 +29,7 @@ fn shared_examples_are_found_and_cited() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), vault.join(entry.file_name())).unwrap();
     }
-    let first = index(home.path(), &[&vault]);
+    let first = index_json(home.path(), &[&vault]);
     assert!(first["chunks_embedded"].as_u64().unwrap() > 20);
 
     let hits = search(home.path(), "throughput improvements", &[]);
@@ -101,7 +95,7 @@ fn shared_examples_are_found_and_cited() {
     );
 
     // Nothing changed: nothing embedded.
-    let second = index(home.path(), &[]);
+    let second = index_json(home.path(), &[]);
     assert_eq!(second["chunks_embedded"], 0);
     assert_eq!(second["files_unchanged"], first["files_seen"]);
 }
@@ -118,7 +112,7 @@ fn incremental_rename_delete_skip_and_filters() {
     std::fs::write(vault.join("work/scan.md"), [0x89, b'P', b'N', b'G', 0, 0]).unwrap();
     std::fs::write(vault.join("work/latin1.txt"), b"caf\xe9 notes").unwrap();
 
-    let first = index(home.path(), &[&vault]);
+    let first = index_json(home.path(), &[&vault]);
     assert_eq!(
         (
             first["files_indexed"].as_u64(),
@@ -175,7 +169,7 @@ fn incremental_rename_delete_skip_and_filters() {
 
     // Edit one file: only its chunks are embedded again.
     std::fs::write(vault.join("work/outage.md"), "# Outage\n\nLed the review of the expired certificate outage and wrote the alerting follow-up.\n").unwrap();
-    let edited = index(home.path(), &[]);
+    let edited = index_json(home.path(), &[]);
     assert_eq!(
         (
             edited["files_indexed"].as_u64(),
@@ -190,7 +184,7 @@ fn incremental_rename_delete_skip_and_filters() {
         vault.join("1on1/priya-april.md"),
     )
     .unwrap();
-    let renamed = index(home.path(), &[]);
+    let renamed = index_json(home.path(), &[]);
     assert_eq!(
         (
             renamed["files_renamed"].as_u64(),
@@ -207,7 +201,7 @@ fn incremental_rename_delete_skip_and_filters() {
 
     // Delete: its chunks leave the results.
     std::fs::remove_file(vault.join("work/billing.md")).unwrap();
-    let deleted = index(home.path(), &[]);
+    let deleted = index_json(home.path(), &[]);
     assert_eq!(deleted["files_deleted"], 1);
     assert!(search(home.path(), "billing migration two days early", &[])
         .iter()
@@ -225,7 +219,7 @@ fn a_held_store_names_its_holder_and_kill_9_leaves_a_store_that_completes() {
 
     // Reference: an uninterrupted run in its own data dir.
     let reference_home = tempfile::tempdir().unwrap();
-    index(reference_home.path(), &[&vault]);
+    index_json(reference_home.path(), &[&vault]);
     let reference = status(reference_home.path());
 
     // Interrupted run: kill -9 once the first batch is committed.
@@ -268,7 +262,7 @@ fn a_held_store_names_its_holder_and_kill_9_leaves_a_store_that_completes() {
         stderr(&searched)
     );
 
-    let resumed = index(home.path(), &[]);
+    let resumed = index_json(home.path(), &[]);
     assert!(
         resumed["files_unchanged"].as_u64().unwrap() > 0,
         "committed files are kept: {resumed}"
@@ -289,7 +283,7 @@ fn commands_that_read_share_the_store_and_an_index_run_waits_for_them() {
             "# Billing\n\nMoved the billing jobs to the new queue two days early.\n",
         )],
     );
-    index(home.path(), &[&vault]);
+    index_json(home.path(), &[&vault]);
     // A command that reads (as `starling search` does) holds the store.
     let lock_path = home.path().join("data/starling/index/store.lock");
     let reader = starling::notes::lock::StoreLock::acquire(&lock_path, "starling search").unwrap();
@@ -372,7 +366,7 @@ fn a_passage_holding_the_query_verbatim_comes_first() {
          ivy from the old gate.\n",
     )
     .unwrap();
-    index(home.path(), &[&notes]);
+    index_json(home.path(), &[&notes]);
     // One result, so that only the best and the body list's candidates are read.
     let first = |extra: &[&str]| {
         search(
@@ -407,12 +401,12 @@ fn two_roots_with_the_same_file_name_stay_apart() {
         std::fs::create_dir_all(root).unwrap();
         std::fs::write(root.join("todo.md"), text).unwrap();
     }
-    let first = index(home.path(), &[&work, &home_notes]);
+    let first = index_json(home.path(), &[&work, &home_notes]);
     assert_eq!(first["files_indexed"], 2);
 
     // Deleting one root's todo.md leaves the other's chunks alone.
     std::fs::remove_file(home_notes.join("todo.md")).unwrap();
-    let after = index(home.path(), &[]);
+    let after = index_json(home.path(), &[]);
     assert_eq!(after["files_deleted"], 1);
     let hits = search(home.path(), "quarterly planning deck", &[]);
     assert!(
@@ -475,7 +469,7 @@ fn index_starts_the_embedder_only_when_a_note_needs_it() {
         "# Retro\n\nWe moved the release train to Tuesdays.\n",
     )
     .unwrap();
-    assert_eq!(index(home.path(), &[&notes])["files_indexed"], 1);
+    assert_eq!(index_json(home.path(), &[&notes])["files_indexed"], 1);
 
     // The same name (the store records which embedder built it), a model file that is not one.
     let model = crate::common::models_dir().join("all-MiniLM-L6-v2");
@@ -523,7 +517,7 @@ fn index_starts_the_embedder_only_when_a_note_needs_it() {
             .any(|h| h["text"].as_str().unwrap().contains("Tuesdays")),
         "{before:#?}"
     );
-    assert_eq!(index(home.path(), &[])["files_indexed"], 1);
+    assert_eq!(index_json(home.path(), &[])["files_indexed"], 1);
     let hits = search(home.path(), "release train Thursdays noon", &[]);
     assert!(
         hits[0]["text"].as_str().unwrap().contains("Thursdays"),
@@ -615,7 +609,7 @@ fn a_one_line_edit_re_embeds_only_the_chunks_it_touched_and_repeats_are_embedded
     )
     .unwrap();
     std::fs::write(vault.join("1on1-li.md"), format!("# 1:1 Ana\n\n{template}")).unwrap();
-    let first = index(home.path(), &[&vault]);
+    let first = index_json(home.path(), &[&vault]);
     let total = first["chunks_total"].as_u64().unwrap();
     assert!(total >= 10, "{first}");
     // The two notes share their text (title and all): their chunks are embedded once.
@@ -632,7 +626,7 @@ fn a_one_line_edit_re_embeds_only_the_chunks_it_touched_and_repeats_are_embedded
             "added expiry alerts thirty days ahead",
         );
     std::fs::write(vault.join("log.md"), edited).unwrap();
-    let second = index(home.path(), &[]);
+    let second = index_json(home.path(), &[]);
     assert_eq!(second["files_indexed"], 1, "{second}");
     let embedded = second["chunks_embedded"].as_u64().unwrap();
     assert!((1..=3).contains(&embedded), "{second}");
@@ -793,7 +787,7 @@ fn the_write_ahead_log_is_cut_and_updates_still_apply() {
         .args(["bench", "vault", "--notes", "300", "--out"])
         .arg(&vault));
     assert!(made.status.success(), "{}", stderr(&made));
-    index(home.path(), &[&vault]);
+    index_json(home.path(), &[&vault]);
     let wal = home.path().join("data/starling/index/qdrant/wal");
     let files = || -> Vec<(String, u64)> {
         let mut files: Vec<_> = std::fs::read_dir(&wal)
@@ -844,11 +838,11 @@ fn the_write_ahead_log_is_cut_and_updates_still_apply() {
         )
     };
     std::fs::write(&note, with("The quokka relay rollout took eleven days.")).unwrap();
-    assert_eq!(index(home.path(), &[&vault])["files_indexed"], 1);
+    assert_eq!(index_json(home.path(), &[&vault])["files_indexed"], 1);
     let after = files();
     assert_eq!(closed(&after), 1, "{after:?}");
     std::fs::write(&note, with("The quokka relay rollout took nine days.")).unwrap();
-    assert_eq!(index(home.path(), &[&vault])["files_indexed"], 1);
+    assert_eq!(index_json(home.path(), &[&vault])["files_indexed"], 1);
     let hits = search(home.path(), "quokka relay rollout", &[]);
     let texts: Vec<&str> = hits.iter().filter_map(|h| h["text"].as_str()).collect();
     assert!(texts.iter().any(|t| t.contains("nine days")), "{texts:?}");
@@ -875,7 +869,7 @@ fn a_one_shot_index_past_the_hnsw_size_builds_the_search_index() {
     for i in 0..hnsw_from / 9 + 100 {
         std::fs::write(vault.join(format!("week-{i:04}.md")), &note).unwrap();
     }
-    let first = index(home.path(), &[&vault]);
+    let first = index_json(home.path(), &[&vault]);
     assert!(
         first["chunks_total"].as_u64().unwrap() >= hnsw_from as u64,
         "{first}"
@@ -888,7 +882,7 @@ fn a_one_shot_index_past_the_hnsw_size_builds_the_search_index() {
             .any(|h| h["text"].as_str().is_some_and(|t| t.contains("Part 7"))),
         "{hits:?}"
     );
-    let again = index(home.path(), &[&vault]);
+    let again = index_json(home.path(), &[&vault]);
     assert_eq!(again["files_unchanged"], first["files_indexed"], "{again}");
     assert_eq!(again["search_index_s"].as_f64(), Some(0.0), "{again}");
 }

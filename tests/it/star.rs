@@ -9,6 +9,7 @@ use starling::tasks::facts;
 
 use crate::common::{
     fixture, fixture_vault, indexed_fixture_vault, run, run_with_input, starling, stderr, stdout,
+    vault_with,
 };
 
 fn star(home: &Path, args: &[&str]) -> std::process::Output {
@@ -242,25 +243,23 @@ fn a_multilingual_vault_without_the_story_gets_not_enough_evidence() {
     // Formula notes in Arabic and Hebrew name `salary` and `raise` in code; the English
     // embedder cannot compare their prose with an English competency, so they are not evidence.
     let home = tempfile::tempdir().unwrap();
-    let vault = home.path().join("vault");
-    for (path, text) in [
-        (
-            "ar/formulas.md",
-            "# الصيغ\n\n**العمليات الحسابية** على الأرقام في الملاحظات:\n\n- `salary * 1.1` — زيادة الراتب بنسبة عشرة بالمئة\n- `salary + bonus` — جمع الراتب والمكافأة\n- `raise / months` — قسمة الزيادة على عدد الأشهر\n- `manager.budget - raise` — طرح الزيادة من ميزانية المدير\n",
-        ),
-        (
-            "he/formulas.md",
-            "# נוסחאות\n\n- `price * quantity` — הכפלה של שני מאפיינים של הפתק\n- `salary > 1000` — השוואה בין מספרים\n- `if(raise, \"yes\", \"no\")` — תנאי עם תוצאה\n",
-        ),
-        (
-            "en/garden.md",
-            "# Garden\n\nPlanted tomatoes and basil along the south fence. Watered them twice a week in July.\n",
-        ),
-    ] {
-        let file = vault.join(path);
-        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(file, text).unwrap();
-    }
+    let vault = vault_with(
+        home.path(),
+        &[
+            (
+                "ar/formulas.md",
+                "# الصيغ\n\n**العمليات الحسابية** على الأرقام في الملاحظات:\n\n- `salary * 1.1` — زيادة الراتب بنسبة عشرة بالمئة\n- `salary + bonus` — جمع الراتب والمكافأة\n- `raise / months` — قسمة الزيادة على عدد الأشهر\n- `manager.budget - raise` — طرح الزيادة من ميزانية المدير\n",
+            ),
+            (
+                "he/formulas.md",
+                "# נוסחאות\n\n- `price * quantity` — הכפלה של שני מאפיינים של הפתק\n- `salary > 1000` — השוואה בין מספרים\n- `if(raise, \"yes\", \"no\")` — תנאי עם תוצאה\n",
+            ),
+            (
+                "en/garden.md",
+                "# Garden\n\nPlanted tomatoes and basil along the south fence. Watered them twice a week in July.\n",
+            ),
+        ],
+    );
     let output = run(starling(home.path()).arg("index").arg(&vault));
     assert!(output.status.success(), "{}", stderr(&output));
     let output = star(
