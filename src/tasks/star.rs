@@ -311,19 +311,11 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
     };
     let (ia, ib) = (ids(&ta), ids(&tb));
     out.extend(ia.into_iter().filter(|i| ib.contains(i)));
-    let names = |t: &str| -> Vec<String> {
-        let mut v: Vec<String> = NAME
-            .find_iter(t)
-            .map(|m| m.as_str())
-            .filter(|w| !NOT_NAMES.contains(w))
-            .map(String::from)
-            .collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let (na, nb) = (names(&ta), names(&tb));
-    let shared: Vec<String> = na.into_iter().filter(|n| nb.contains(n)).collect();
+    let ((na, ia), (nb, ib)) = (names(&ta), names(&tb));
+    let shared: Vec<String> = na
+        .into_iter()
+        .filter(|n| nb.contains(n) && (ia.contains(n) || ib.contains(n)))
+        .collect();
     if shared.len() >= 2 {
         out.push(format!(
             "names: {}",
@@ -337,6 +329,45 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
     }
     out
 }
+
+/// The capitalised words of a note that may be names, and those of them it writes at least
+/// once inside a sentence. A word capitalised only where a sentence or a bullet starts ("All",
+/// "Shipped") is a name only if one of the two notes also writes it mid-sentence; abbreviated
+/// months and weekdays ("Apr", "Wed") never are.
+fn names(text: &str) -> (Vec<String>, Vec<String>) {
+    let (mut all, mut inside) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        for m in NAME.find_iter(line) {
+            let word = m.as_str();
+            if NOT_NAMES.contains(&word) || DATE_ABBREVIATIONS.contains(&word) {
+                continue;
+            }
+            let before = line[..m.start()].trim_end();
+            let starts_sentence = before.is_empty()
+                || before.ends_with(['.', '!', '?', '-', '*', '#', '>', '"', '\u{201c}'])
+                || before.rsplit(char::is_whitespace).next().is_some_and(|w| {
+                    w.trim_end_matches(['.', ')'])
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                });
+            if !starts_sentence {
+                inside.push(word.to_string());
+            }
+            all.push(word.to_string());
+        }
+    }
+    for v in [&mut all, &mut inside] {
+        v.sort();
+        v.dedup();
+    }
+    (all, inside)
+}
+
+/// Months and weekdays as notes abbreviate them.
+const DATE_ABBREVIATIONS: &[&str] = &[
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "Mon",
+    "Tue", "Tues", "Wed", "Thu", "Thur", "Thurs", "Fri", "Sat", "Sun",
+];
 
 static QUESTION_LEAD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^\s*(?:(?:can|could) you\s+)?(?:please\s+)?(?:tell (?:me|us) about|tell (?:me|us)|describe|give (?:me |us )?an example of|share an example of|share|walk (?:me|us) through|talk (?:me|us) through|talk about|recall)\s+(?:(?:a|one|the|some) )?(?:specific )?(?:time|moment|situation|occasion|case|example)?\s*(?:(?:when|where|that|in which|of)\s+)?")
@@ -1732,6 +1763,40 @@ mod tests {
         assert!(far_apart("daily/2025-03-14.md", "daily/2025-07-20.md"));
         assert!(!far_apart("daily/2025-03-14.md", "daily/2025-04-20.md"));
         assert!(!far_apart("daily/2025-03-14.md", "people/marisol.md"));
+    }
+
+    #[test]
+    fn words_capitalised_by_their_place_and_dates_are_not_names_that_tie_notes() {
+        let note = evidence::candidate;
+        let (all, inside) =
+            names("All hands on Wed Apr 17.\n- Shipped the fix with Bea.\nDmitri: rolled back");
+        assert_eq!(all, ["All", "Bea", "Dmitri", "Shipped"]);
+        assert_eq!(inside, ["Bea"]);
+        // "All", "Shipped", "Apr" and "Wed" are in both notes, but only where a sentence or
+        // a bullet starts, or are dates: the notes share one name, which does not tie them.
+        let apart = [
+            note(
+                "a.md",
+                "All green on Wed Apr 17.\n- Shipped the cache with Bea.",
+                0.9,
+            ),
+            note(
+                "b.md",
+                "All done by Wed Apr 24.\n- Shipped the report for Bea.",
+                0.9,
+            ),
+        ];
+        assert!(ties(&apart[0], &apart[1]).is_empty());
+        // Two names, each written inside a sentence in one of the notes, do.
+        let together = [
+            note("a.md", "Paged Dmitri and asked Bea to scribe.", 0.9),
+            note(
+                "b.md",
+                "Dmitri found the expired bundle.\n- Bea wrote the macro.",
+                0.9,
+            ),
+        ];
+        assert_eq!(ties(&together[0], &together[1]), ["names: Bea, Dmitri"]);
     }
 
     #[test]
