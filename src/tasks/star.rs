@@ -312,9 +312,20 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
     let (ia, ib) = (ids(&ta), ids(&tb));
     out.extend(ia.into_iter().filter(|i| ib.contains(i)));
     let ((na, ia), (nb, ib)) = (names(&ta), names(&tb));
+    // A capitalised word either note also writes in lower case is a word ("Platform" the team,
+    // "platform" the thing), not a name.
+    let lower: std::collections::HashSet<&str> = ta
+        .split(|c: char| !c.is_alphanumeric())
+        .chain(tb.split(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.starts_with(|c: char| c.is_lowercase()))
+        .collect();
     let shared: Vec<String> = na
         .into_iter()
-        .filter(|n| nb.contains(n) && (ia.contains(n) || ib.contains(n)))
+        .filter(|n| {
+            nb.contains(n)
+                && (ia.contains(n) || ib.contains(n))
+                && !lower.contains(n.to_lowercase().as_str())
+        })
         .collect();
     if shared.len() >= 2 {
         out.push(format!(
@@ -331,7 +342,7 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
 }
 
 /// The capitalised words of a note that may be names, and those of them it writes at least
-/// once inside a sentence. A word capitalised only where a sentence or a bullet starts ("All",
+/// once inside a sentence (`ties` also drops those either note writes in lower case). A word capitalised only where a sentence or a bullet starts ("All",
 /// "Shipped") is a name only if one of the two notes also writes it mid-sentence; abbreviated
 /// months and weekdays ("Apr", "Wed") never are.
 fn names(text: &str) -> (Vec<String>, Vec<String>) {
@@ -1797,6 +1808,16 @@ mod tests {
             ),
         ];
         assert_eq!(ties(&together[0], &together[1]), ["names: Bea, Dmitri"]);
+        // A word the notes also write in lower case is no name.
+        let words = [
+            note(
+                "a.md",
+                "Asked Platform and Bea about the platform quota.",
+                0.9,
+            ),
+            note("b.md", "Platform and Bea signed off on it.", 0.9),
+        ];
+        assert!(ties(&words[0], &words[1]).is_empty());
     }
 
     #[test]
