@@ -662,10 +662,11 @@ impl Map {
                     evidence
                 } else if let Some(c) = &item.closest {
                     format!(
-                        "— (closest: `{}:{}-{}`, {})",
+                        "— (closest: `{}:{}-{}`, probability {:.2}, below the cut-off for evidence; {})",
                         c.path,
                         c.line_start,
                         c.line_end,
+                        c.probability,
                         cell(&c.reasons.join("; "))
                     )
                 } else {
@@ -824,10 +825,11 @@ impl Map {
             }
             if let Some(c) = &item.closest {
                 html.push_str(&format!(
-                    "<p><em>Closest:</em> <code>{}:{}-{}</code> ({})</p><blockquote>{}</blockquote>\n",
+                    "<p><em>Closest:</em> <code>{}:{}-{}</code> (probability {:.2}, below the cut-off for evidence; {})</p><blockquote>{}</blockquote>\n",
                     escape(&c.path),
                     c.line_start,
                     c.line_end,
+                    c.probability,
                     escape(&c.reasons.join("; ")),
                     escape(&c.quote)
                 ));
@@ -918,6 +920,39 @@ mod tests {
         assert!(
             html.contains("id=\"months\"") && html.contains("<tr class=\"none\"><th>2024-12</th>")
         );
+    }
+
+    #[test]
+    fn a_none_item_says_what_came_closest_and_why_it_did_not_count() {
+        let map = Map {
+            rubric: "Ladder".into(),
+            items: vec![MappedItem {
+                id: "x".into(),
+                section: "S".into(),
+                item: "Leads incident reviews".into(),
+                level: Level::None,
+                evidence: vec![],
+                closest: Some(Closest {
+                    path: "log.md".into(),
+                    line_start: 3,
+                    line_end: 4,
+                    quote: "Led the review of the outage.".into(),
+                    probability: 0.2,
+                    reasons: vec!["written as your own action".into()],
+                }),
+                suggestion: None,
+            }],
+            judged: 0,
+            cached: 0,
+            features: String::new(),
+        };
+        let why = "probability 0.20, below the cut-off for evidence; written as your own action";
+        assert!(map
+            .to_markdown()
+            .contains(&format!("— (closest: `log.md:3-4`, {why})")));
+        assert!(map
+            .to_html()
+            .contains(&format!("<code>log.md:3-4</code> ({why})")));
     }
 
     #[test]
