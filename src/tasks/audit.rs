@@ -761,12 +761,18 @@ fn judge(
             known
                 .iter()
                 .any(|k| agrees_here(measure, k, &claim_measures, known))
-        }) {
+        }) || measure.spelled
+            && near
+                .iter()
+                .any(|&(i, _)| changed_by(measure, &before_after(&lines[i].text)))
+        {
             matched.push(measure.figure.raw.clone());
             continue;
         }
         // Names (`RFC-007`, `M1`) and spelled-out small numbers are not values to look for.
-        if measure.kind.starts_with("id:") && measure.kind != "id:q" || measure.spelled {
+        if measure.kind.starts_with("id:") && measure.kind != "id:q"
+            || measure.spelled && !matches!(measure.kind.as_str(), "%" | "x")
+        {
             continue;
         }
         missing.push(measure.figure.raw.clone());
@@ -1143,6 +1149,23 @@ fn before_after(text: &str) -> Vec<(f64, f64)> {
         })
         .filter(|(a, b)| a != b)
         .collect()
+}
+
+/// Whether a share or a multiple said in words ("halved", "doubled", "cut by a third") is the
+/// change of one of these before and after pairs ("from 40 to 20 minutes"), within 15%.
+fn changed_by(measure: &Measure, pairs: &[(f64, f64)]) -> bool {
+    let near = |a: f64, b: f64| (a - b).abs() <= 0.15 * b.abs();
+    let v = measure.figure.value;
+    pairs.iter().any(|&(from, to)| {
+        if from <= 0.0 || to <= 0.0 {
+            return false;
+        }
+        if measure.figure.percent {
+            near((1.0 - to / from) * 100.0, v) || near((to / from - 1.0) * 100.0, v)
+        } else {
+            near(to / from, v) || near(from / to, v)
+        }
+    })
 }
 
 /// "up 35%", "cut our bill by 40%", "35% more", "40% lower": a percentage and which way it went.
@@ -1821,6 +1844,35 @@ mod tests {
         not_contradicted(
             "We cut the cloud bill by half.",
             "cloud bill -30% after rightsizing",
+        );
+    }
+
+    #[test]
+    fn a_share_or_multiple_in_words_needs_backing_like_a_figure() {
+        // The topic alone does not back "halved": nothing near says by how much.
+        let (v, _) = verdict(
+            "The preview deploys halved the design bugs reaching staging.",
+            "Preview deploys now run for every pull request; design reviews happen there.",
+            0.7,
+        );
+        assert_eq!(v, Verdict::Unsupported);
+        // A before and after pair of that size backs it, and so does the share as a figure.
+        supported(
+            "The preview deploys halved the design bugs reaching staging.",
+            "design bugs reaching staging went from 12 to 6 a month after preview deploys",
+        );
+        supported(
+            "We doubled the weekly demos.",
+            "weekly demos from 2 to 4 since the new format",
+        );
+        supported(
+            "The preview deploys halved the design bugs reaching staging.",
+            "design bugs reaching staging down 50% with preview deploys",
+        );
+        // Spelled-out counts stay round-offs, not figures to look for.
+        supported(
+            "It took three weeks to roll out the preview deploys.",
+            "preview deploys rolled out to every team",
         );
     }
 
