@@ -114,7 +114,8 @@ static QUESTION_OR_PLAN: LazyLock<Regex> = LazyLock::new(|| {
         | \b(?:will|won't|wont|would|shall|should|'d\ like|'d\ rather|going\ to|plan\ to|plans\ to|intend|intends|hope\ to|want\ to|wants\ to|aim\ to|need\ to|needs\ to)\b
         | ^(?:next|going\ forward|in\ the\ next|over\ the\ next|this\ coming|my\ goal|our\ goal|goals?\b|plan\b|todo\b|to\ do\b|ask\b|please\b|tell\b|let's\b)
         | \b(?:next\ (?:half|quarter|year|cycle|month|week|sprint)|going\ forward|moving\ forward|the\ plan\ is|is\ planned|are\ planned|in\ the\ future)\b
-        | \b(?:i|we)(?:'ve|\ have)?\s+(?:never|don't|do\ not|can't|cannot)\b",
+        | \b(?:i|we)(?:'ve|\ have)?\s+(?:never|don't|do\ not|can't|cannot)\b
+        | \b(?:i|we|you|they|he|she|it|that)'ll\b",
     )
     .expect("plan pattern")
 });
@@ -124,6 +125,7 @@ static THANKS_OR_OPINION: LazyLock<Regex> = LazyLock::new(|| {
         r"(?ix)\b(?:thank|thanks|grateful|gratitude|appreciate|kudos|shout-?out|fair|fairly|genuinely|honestly|unfortunately|frankly)\b
         | ^(?:i|we)\s+(?:still\s+)?(?:think|feel|believe|hope|wish|enjoy|enjoyed|love|loved|like|liked|am\ proud|was\ proud|'m\ proud|learned|learnt|found\ it|want|understand|know|realise|realize|struggle|decide|tend)\b
         | \bi\s+(?:still\s+)?(?:think|feel|believe|understand|know|realise|realize|struggle|tend)\b
+        | \bi(?:'m|\ am|\ was|\ felt)\s+(?:still\s+)?(?:a\ little\ |a\ bit\ |quite\ |very\ |really\ |most\ )?(?:embarrassed|proud|proudest|frustrated|disappointed|relieved|nervous|surprised|sad|glad|happy)\b
         | ^(?:in\ my\ (?:view|opinion)|personally|overall,?\ i\ (?:think|feel)|it\ (?:was|is)\ (?:a\ )?(?:great|hard|tough|good|difficult)|this\ (?:talk|doc|document|note|section|page)\ (?:is|covers))\b",
     )
     .expect("opinion pattern")
@@ -1634,6 +1636,10 @@ mod tests {
             "Goals for H2",
             "Enhanced Performance and Contributions",
             "The weather was nice.",
+            // A promise in a contraction, and a feeling about the work, are not claims of it.
+            "You'll leave with two checks you can put into your own pipeline.",
+            "I'm still a little embarrassed by how long I ignored the flaky tests.",
+            "The part I'm proudest of is that the team owns it now.",
         ] {
             assert!(!is_claim(other), "{other}");
         }
