@@ -115,7 +115,8 @@ static QUESTION_OR_PLAN: LazyLock<Regex> = LazyLock::new(|| {
         | ^(?:next|going\ forward|in\ the\ next|over\ the\ next|this\ coming|my\ goal|our\ goal|goals?\b|plan\b|todo\b|to\ do\b|ask\b|please\b|tell\b|let's\b)
         | \b(?:next\ (?:half|quarter|year|cycle|month|week|sprint)|going\ forward|moving\ forward|the\ plan\ is|is\ planned|are\ planned|in\ the\ future)\b
         | \b(?:i|we)(?:'ve|\ have)?\s+(?:never|don't|do\ not|can't|cannot)\b
-        | \b(?:i|we|you|they|he|she|it|that)'ll\b",
+        | \b(?:i|we|you|they|he|she|it|that)'ll\b
+        | ^if\b",
     )
     .expect("plan pattern")
 });
@@ -125,6 +126,7 @@ static THANKS_OR_OPINION: LazyLock<Regex> = LazyLock::new(|| {
         r"(?ix)\b(?:thank|thanks|grateful|gratitude|appreciate|kudos|shout-?out|fair|fairly|genuinely|honestly|unfortunately|frankly)\b
         | ^(?:i|we)\s+(?:still\s+)?(?:think|feel|believe|hope|wish|enjoy|enjoyed|love|loved|like|liked|am\ proud|was\ proud|'m\ proud|learned|learnt|found\ it|want|understand|know|realise|realize|struggle|decide|tend)\b
         | \bi\s+(?:still\s+)?(?:think|feel|believe|understand|know|realise|realize|struggle|tend)\b
+        | \b(?:write|wrote|written|writing)\s+(?:this|these)\b
         | \bi(?:'m|\ am|\ was|\ felt)\s+(?:still\s+)?(?:a\ little\ |a\ bit\ |quite\ |very\ |really\ |most\ )?(?:embarrassed|proud|proudest|frustrated|disappointed|relieved|nervous|surprised|sad|glad|happy)\b
         | ^(?:in\ my\ (?:view|opinion)|personally|overall,?\ i\ (?:think|feel)|it\ (?:was|is)\ (?:a\ )?(?:great|hard|tough|good|difficult)|this\ (?:talk|doc|document|note|section|page)\ (?:is|covers))\b",
     )
@@ -1640,6 +1642,9 @@ mod tests {
             "You'll leave with two checks you can put into your own pipeline.",
             "I'm still a little embarrassed by how long I ignored the flaky tests.",
             "The part I'm proudest of is that the team owns it now.",
+            // A condition, and a note on how the document itself was written.
+            "If the rotation still woke you up for alerts nobody owned, tell me.",
+            "I kept to the format I used to write this last year.",
         ] {
             assert!(!is_claim(other), "{other}");
         }
