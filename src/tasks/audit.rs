@@ -127,7 +127,7 @@ static THANKS_OR_OPINION: LazyLock<Regex> = LazyLock::new(|| {
         | ^(?:i|we)\s+(?:still\s+)?(?:think|feel|believe|hope|wish|enjoy|enjoyed|love|loved|like|liked|am\ proud|was\ proud|'m\ proud|learned|learnt|found\ it|want|understand|know|realise|realize|struggle|decide|tend)\b
         | \bi\s+(?:still\s+)?(?:think|feel|believe|understand|know|realise|realize|struggle|tend)\b
         | \b(?:write|wrote|written|writing)\s+(?:this|these)\b
-        | \bi(?:'m|\ am|\ was|\ felt)\s+(?:still\s+)?(?:a\ little\ |a\ bit\ |quite\ |very\ |really\ |most\ )?(?:embarrassed|proud|proudest|frustrated|disappointed|relieved|nervous|surprised|sad|glad|happy)\b
+        | ^(?:[\w',-]+\s+){0,4}i(?:'m|\ am|\ was|\ felt)\s+(?:still\s+)?(?:a\ little\ |a\ bit\ |quite\ |very\ |really\ |most\ )?(?:embarrassed|proud|proudest|frustrated|disappointed|relieved|nervous|surprised|sad|glad|happy)\b
         | ^(?:in\ my\ (?:view|opinion)|personally|overall,?\ i\ (?:think|feel)|it\ (?:was|is)\ (?:a\ )?(?:great|hard|tough|good|difficult)|this\ (?:talk|doc|document|note|section|page)\ (?:is|covers))\b",
     )
     .expect("opinion pattern")
@@ -1627,6 +1627,8 @@ mod tests {
             "We shipped the export feature in March.",
             "Mentored two engineers through their first on-call rotation.",
             "Our team reduced paging noise by 30%.",
+            // A feeling said after the achievement leaves it a claim.
+            "We moved four services in May, which I was glad about.",
         ] {
             assert!(is_claim(claim), "{claim}");
         }
