@@ -773,7 +773,8 @@ fn judge(
             matched.push(measure.figure.raw.clone());
             continue;
         }
-        // Names (`RFC-007`, `M1`) and spelled-out small numbers are not values to look for.
+        // Names (`RFC-007`, `M1`) and spelled-out small numbers are not values to look for; a
+        // share or multiple in words ("halved") is, unless a before/after pair above backs it.
         if measure.kind.starts_with("id:") && measure.kind != "id:q"
             || measure.spelled && !matches!(measure.kind.as_str(), "%" | "x")
         {

@@ -342,9 +342,10 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
 }
 
 /// The capitalised words of a note that may be names, and those of them it writes at least
-/// once inside a sentence (`ties` also drops those either note writes in lower case). A word capitalised only where a sentence or a bullet starts ("All",
+/// once inside a sentence. A word capitalised only where a sentence or a bullet starts ("All",
 /// "Shipped") is a name only if one of the two notes also writes it mid-sentence; abbreviated
-/// months and weekdays ("Apr", "Wed") never are.
+/// months and weekdays ("Apr", "Wed") never are (`ties` also drops a word either note writes
+/// in lower case).
 fn names(text: &str) -> (Vec<String>, Vec<String>) {
     let (mut all, mut inside) = (Vec::new(), Vec::new());
     for line in text.lines() {
