@@ -1714,6 +1714,11 @@ mod tests {
         assert_eq!(v, Verdict::Supported, "{claim} / {note}: {d:?}");
     }
 
+    fn unsupported(claim: &str, note: &str) {
+        let (v, d) = verdict(claim, note, 0.7);
+        assert_eq!(v, Verdict::Unsupported, "{claim} / {note}: {d:?}");
+    }
+
     fn not_contradicted(claim: &str, note: &str) {
         let (v, d) = verdict(claim, note, 0.7);
         assert_ne!(v, Verdict::Contradicted, "{claim} / {note}: {d:?}");
@@ -1864,12 +1869,10 @@ mod tests {
     #[test]
     fn a_share_or_multiple_in_words_needs_backing_like_a_figure() {
         // The topic alone does not back "halved": nothing near says by how much.
-        let (v, _) = verdict(
+        unsupported(
             "The preview deploys halved the design bugs reaching staging.",
             "Preview deploys now run for every pull request; design reviews happen there.",
-            0.7,
         );
-        assert_eq!(v, Verdict::Unsupported);
         // A before and after pair of that size backs it, and so does the share as a figure.
         supported(
             "The preview deploys halved the design bugs reaching staging.",

@@ -97,6 +97,16 @@ pub struct Closest {
     pub reasons: Vec<String>,
 }
 
+impl Closest {
+    /// Why the closest note did not count, as every format says it.
+    fn below_cut_off(&self) -> String {
+        format!(
+            "probability {:.2}, below the cut-off for evidence",
+            self.probability
+        )
+    }
+}
+
 /// One rubric item with its level and evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MappedItem {
@@ -600,8 +610,11 @@ impl Map {
                                 .as_ref()
                                 .map(|c| {
                                     let mut r = vec![format!(
-                                        "closest: {}:{}-{} (probability {:.2}, below the cut-off for evidence)",
-                                        c.path, c.line_start, c.line_end, c.probability
+                                        "closest: {}:{}-{} ({})",
+                                        c.path,
+                                        c.line_start,
+                                        c.line_end,
+                                        c.below_cut_off()
                                     )];
                                     r.extend(c.reasons.iter().cloned());
                                     r
@@ -662,11 +675,11 @@ impl Map {
                     evidence
                 } else if let Some(c) = &item.closest {
                     format!(
-                        "— (closest: `{}:{}-{}`, probability {:.2}, below the cut-off for evidence; {})",
+                        "— (closest: `{}:{}-{}`, {}; {})",
                         c.path,
                         c.line_start,
                         c.line_end,
-                        c.probability,
+                        c.below_cut_off(),
                         cell(&c.reasons.join("; "))
                     )
                 } else {
@@ -825,11 +838,11 @@ impl Map {
             }
             if let Some(c) = &item.closest {
                 html.push_str(&format!(
-                    "<p><em>Closest:</em> <code>{}:{}-{}</code> (probability {:.2}, below the cut-off for evidence; {})</p><blockquote>{}</blockquote>\n",
+                    "<p><em>Closest:</em> <code>{}:{}-{}</code> ({}; {})</p><blockquote>{}</blockquote>\n",
                     escape(&c.path),
                     c.line_start,
                     c.line_end,
-                    c.probability,
+                    c.below_cut_off(),
                     escape(&c.reasons.join("; ")),
                     escape(&c.quote)
                 ));
