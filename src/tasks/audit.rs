@@ -682,17 +682,26 @@ fn other_doer(line: &str, claim_verb: Option<&str>) -> Option<String> {
     None
 }
 
-/// The writer's own verb when the claim says they did it ("I ran...", a bullet "Ran...").
+/// The writer's own verb when the claim says they did it ("I ran...", "Ingress: I led...", "In
+/// Q3 I personally drove...", a bullet "Ran...").
 fn first_person_verb(claim: &str) -> Option<String> {
     static MINE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(?:I\s+(?:also\s+|personally\s+|then\s+)?)?([a-z]+)\b|\bI\s+(?:also\s+|personally\s+|then\s+)?([a-z]+)\b")
+        Regex::new(r"\bI\s+(?:(?i:also|personally|then|myself|single-handedly)\s+)?([A-Za-z]+)\b")
             .expect("mine")
     });
-    let caps = MINE.captures(claim)?;
-    let verb = caps.get(1).or(caps.get(2))?.as_str();
-    let starts_with_i = claim.starts_with("I ") || claim.contains(" I ");
-    let opens_with_verb = ACHIEVEMENT_VERB.is_match(verb) && !NOT_ACHIEVEMENT.is_match(verb);
-    (opens_with_verb && (starts_with_i || caps.get(1).is_some())).then(|| verb.to_lowercase())
+    static OPENING: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^([A-Za-z]+)\b").expect("opening"));
+    let achievement =
+        |verb: &str| ACHIEVEMENT_VERB.is_match(verb) && !NOT_ACHIEVEMENT.is_match(verb);
+    // "Sarah and I led...": shared, so another name in the notes is no contradiction.
+    if claim.contains(" and I ") || claim.contains("I and ") {
+        return None;
+    }
+    let verb = match MINE.captures(claim) {
+        Some(caps) => caps.get(1)?.as_str(),
+        None => OPENING.captures(claim)?.get(1)?.as_str(),
+    };
+    achievement(verb).then(|| verb.to_lowercase())
 }
 
 /// What the notes say about one claim: every difference found in a passage scoring at least
@@ -1120,19 +1129,61 @@ fn agrees(a: &Measure, b: &Measure) -> bool {
     if a.figure.value == 0.0 || b.figure.value == 0.0 {
         return a.kind == b.kind && a.figure.value == b.figure.value;
     }
-    // A figure written rounded ("£9k", "1.2M", "a third") stands for any value within a tenth
-    // of it.
-    let rounded = |f: &Figure| {
-        let raw = f.raw.to_lowercase();
-        !f.identifier && (raw.ends_with('k') || raw.ends_with('m') || raw.ends_with("million"))
-    };
-    let round = rounded(&a.figure) || rounded(&b.figure) || a.spelled || b.spelled;
-    if round && a.figure.percent == b.figure.percent {
-        let (x, y) = (a.figure.value, b.figure.value);
+    let (x, y) = (a.figure.value, b.figure.value);
+    // A share or multiple in words ("a third", "halved") stands for any value within a tenth.
+    if (a.spelled || b.spelled) && a.figure.percent == b.figure.percent {
         return (x - y).abs() <= 0.1 * x.abs().max(y.abs());
+    }
+    // A figure written rounded ("£9k", "1.2M", "£170k") stands for any value within one unit of
+    // its last written digit: "£9k" for £9,400, "£170k" for £171k, but "£161k" is not £171k.
+    let tolerance = rounding(a).max(rounding(b));
+    if tolerance > 0.0 && a.figure.percent == b.figure.percent {
+        return (x - y).abs() <= tolerance + 1e-9 * x.abs().max(y.abs());
     }
     facts::same(&a.figure, &b.figure)
 }
+
+/// How far a figure written with a scale word ("£9k", "1.2M", "3 million") may be from the value
+/// it rounds: one unit of its last written digit at its scale, at most a tenth of it (0 for a figure written whole, a
+/// duration such as "5h10m" or "20m", or a name).
+fn rounding(measure: &Measure) -> f64 {
+    const TIME: &[&str] = &[
+        "ms",
+        "s",
+        "min",
+        "hour",
+        "day",
+        "week",
+        "month",
+        "year-span",
+    ];
+    let figure = &measure.figure;
+    let raw = figure.raw.to_lowercase();
+    let Some(number) = NUMBER_PART.find_iter(&raw).last() else {
+        return 0.0;
+    };
+    let scale = raw[number.end()..].trim();
+    let scaled = ["k", "m", "mn", "million", "thousand", "bn", "b", "billion"].contains(&scale);
+    if figure.identifier || !scaled || TIME.contains(&measure.kind.as_str()) {
+        return 0.0;
+    }
+    let digits = number.as_str().replace(',', "");
+    let Ok(written) = digits.parse::<f64>() else {
+        return 0.0;
+    };
+    if written == 0.0 || NUMBER_PART.find_iter(&raw).count() > 1 {
+        return 0.0;
+    }
+    let unit = match digits.split_once('.') {
+        Some((_, decimals)) => 10f64.powi(-(decimals.len() as i32)),
+        None => 10f64.powi((digits.len() - digits.trim_end_matches('0').len()) as i32),
+    };
+    // A trailing zero may be rounding or a digit ("£170k", "10k"): never more than a tenth.
+    (unit * figure.value / written).min(0.1 * figure.value.abs())
+}
+
+static NUMBER_PART: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\d[\d,]*(?:\.\d+)?").expect("number part"));
 
 /// "from 31% to 44%", "from 31% (2024) to 44%", "31% → 44%": a value and what it became.
 static FROM_TO: LazyLock<Regex> = LazyLock::new(|| {
@@ -1679,11 +1730,15 @@ mod tests {
     }
 
     #[test]
-    fn rounded_figures_agree_within_a_tenth() {
+    fn rounded_figures_agree_with_what_they_round() {
         let m = |t: &str| measures(t).remove(0);
         assert!(agrees(&m("about £9,900 a month"), &m("£9k a month")));
         assert!(!agrees(&m("120k tickets"), &m("210k tickets")));
         assert!(agrees(&m("52,000 quotes"), &m("52k quotes")));
+        // A rounded figure stands for what it rounds, not for any value within a tenth.
+        assert!(agrees(&m("£170k a month"), &m("£171k a month")));
+        assert!(agrees(&m("1.2M events"), &m("1,180,000 events")));
+        assert!(!agrees(&m("£161k a month"), &m("£171k a month")));
         assert!(!agrees(&m("no rollbacks"), &m("zero incidents")));
     }
 
@@ -1774,6 +1829,39 @@ mod tests {
             0.7,
         );
         assert_eq!(v, Verdict::Contradicted);
+    }
+
+    #[test]
+    fn the_writer_claims_a_deed_wherever_the_i_stands() {
+        for claim in [
+            "I negotiated the vendor contract down to $1,950 a month.",
+            "Vendors: I negotiated the contract down to $1,950 a month.",
+            "In March I personally negotiated the vendor contract down to $1,950 a month.",
+            "Negotiated the vendor contract down to $1,950 a month.",
+        ] {
+            let (v, d) = verdict(
+                claim,
+                "Greta negotiated the vendor contract: $1,950/mo",
+                0.7,
+            );
+            assert_eq!(
+                (v, &*d[0].kind),
+                (Verdict::Contradicted, "owner"),
+                "{claim}"
+            );
+        }
+        // Shared credit, or no deed of the writer's: the notes naming Greta is no contradiction.
+        for claim in [
+            "Greta and I negotiated the vendor contract down to $1,950 a month.",
+            "We negotiated the vendor contract down to $1,950 a month.",
+        ] {
+            let (v, _) = verdict(
+                claim,
+                "Greta negotiated the vendor contract: $1,950/mo",
+                0.7,
+            );
+            assert_eq!(v, Verdict::Supported, "{claim}");
+        }
     }
 
     #[test]
