@@ -75,6 +75,20 @@ fn has_phrase(words: &[String], phrase: &str) -> bool {
 }
 
 impl Lexicon {
+    /// How many of `concepts`' phrases (how ladders name them and how notes record them) `text`
+    /// uses.
+    pub fn phrases_in(concepts: &[&Concept], text: &str) -> usize {
+        let words = word_list(text);
+        let mut phrases: Vec<&str> = concepts
+            .iter()
+            .flat_map(|c| c.triggers.iter().chain(&c.evidence))
+            .map(String::as_str)
+            .collect();
+        phrases.sort_unstable();
+        phrases.dedup();
+        phrases.iter().filter(|p| has_phrase(&words, p)).count()
+    }
+
     /// The concepts whose triggers the text uses.
     pub fn concepts_in(&self, text: &str) -> Vec<&Concept> {
         let words = word_list(text);

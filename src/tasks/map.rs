@@ -212,6 +212,51 @@ pub fn best_sentence(text: &str, item: &str) -> String {
         .to_string()
 }
 
+/// The sentence that carries a note's evidence for `item` (of `section`), from any of its
+/// `passages` (best first): the one sharing most of the item's words and of its concepts' phrases
+/// in the competency lexicon ("Cut p99 latency ... by batching" for "Improves the performance of
+/// critical paths"), then the earlier passage. Returns the passage's index and the sentence.
+pub fn evidence_sentence(passages: &[&str], item: &str, section: &str) -> (usize, String) {
+    let wanted = words(item);
+    let concepts = evidence::lexicon().concepts_in(&format!("{section} {item}"));
+    type Key = (
+        usize,
+        bool,
+        std::cmp::Reverse<usize>,
+        std::cmp::Reverse<usize>,
+    );
+    let mut best: Option<(Key, usize, &str)> = None;
+    for (i, passage) in passages.iter().enumerate() {
+        for sentence in passage
+            .lines()
+            .flat_map(|line| line.split_inclusive(". "))
+            .map(|s| s.trim().trim_start_matches("- ").trim())
+            .filter(|s| !s.is_empty())
+        {
+            let have = words(sentence);
+            let hits = wanted.iter().filter(|w| have.contains(w)).count()
+                + evidence::Lexicon::phrases_in(&concepts, sentence);
+            let whole = sentence.split_whitespace().count() >= 4 && !sentence.ends_with(':');
+            let key = (
+                hits,
+                whole,
+                std::cmp::Reverse(i),
+                std::cmp::Reverse(sentence.len()),
+            );
+            if best.as_ref().is_none_or(|(k, _, _)| key > *k) {
+                best = Some((key, i, sentence));
+            }
+        }
+    }
+    best.map_or((0, String::new()), |(_, i, s)| (i, s.to_string()))
+}
+
+/// `evidence_sentence` over a candidate note's passages in the pool.
+fn quote_of(note: &NoteCandidate, item: &Item) -> (usize, String) {
+    let texts: Vec<&str> = note.passages.iter().map(|p| p.text.as_str()).collect();
+    evidence_sentence(&texts, &item.text, &item.section)
+}
+
 fn squash(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -343,13 +388,16 @@ pub fn run(
         )?;
         map.features
             .push_str(&evidence::features_json(&item.text, &notes));
-        let closest = notes.first().map(|n| Closest {
-            path: n.path.clone(),
-            line_start: n.best().chunk.line_start,
-            line_end: n.best().chunk.line_end,
-            quote: best_sentence(&n.best().text, &item.text),
-            probability: n.probability,
-            reasons: n.reasons(),
+        let closest = notes.first().map(|n| {
+            let (at, quote) = quote_of(n, item);
+            Closest {
+                path: n.path.clone(),
+                line_start: n.passages[at].chunk.line_start,
+                line_end: n.passages[at].chunk.line_end,
+                quote,
+                probability: n.probability,
+                reasons: n.reasons(),
+            }
         });
         notes.truncate(options.k);
         let best = notes.first().map_or(0.0, |n| n.probability);
@@ -367,7 +415,7 @@ pub fn run(
                     quote: if level == Level::None {
                         String::new()
                     } else {
-                        best_sentence(&n.best().text, &item.text)
+                        quote_of(n, item).1
                     },
                     similarity: n.best().similarity,
                 }
@@ -494,17 +542,26 @@ pub fn run(
             .iter()
             .zip(&judgments)
             .filter(|(_, j)| j.level > Level::None)
-            .map(|(n, j)| ItemEvidence {
-                path: n.path.clone(),
-                line_start: n.best().chunk.line_start,
-                line_end: n.best().chunk.line_end,
-                quote: j.quote.clone(),
-                level: j.level,
-                similarity: j.similarity,
-                probability: n.probability,
-                reasons: n.reasons(),
-                duplicates: n.duplicates.clone(),
-                date: n.best().chunk.date.clone(),
+            .map(|(n, j)| {
+                // The passage the quote stands in (the model quotes the best one).
+                let at = n
+                    .passages
+                    .iter()
+                    .position(|p| verify_quote(&p.text, &j.quote).is_some())
+                    .unwrap_or(0);
+                let chunk = &n.passages[at].chunk;
+                ItemEvidence {
+                    path: n.path.clone(),
+                    line_start: chunk.line_start,
+                    line_end: chunk.line_end,
+                    quote: j.quote.clone(),
+                    level: j.level,
+                    similarity: j.similarity,
+                    probability: n.probability,
+                    reasons: n.reasons(),
+                    duplicates: n.duplicates.clone(),
+                    date: chunk.date.clone(),
+                }
             })
             .collect();
         let level = evidence
@@ -675,10 +732,11 @@ impl Map {
                     evidence
                 } else if let Some(c) = &item.closest {
                     format!(
-                        "— (closest: `{}:{}-{}`, {}; {})",
+                        "— (closest: `{}:{}-{}` \"{}\", {}; {})",
                         c.path,
                         c.line_start,
                         c.line_end,
+                        cell(&c.quote),
                         c.below_cut_off(),
                         cell(&c.reasons.join("; "))
                     )
@@ -960,12 +1018,39 @@ mod tests {
             features: String::new(),
         };
         let why = "probability 0.20, below the cut-off for evidence; written as your own action";
-        assert!(map
-            .to_markdown()
-            .contains(&format!("— (closest: `log.md:3-4`, {why})")));
+        assert!(map.to_markdown().contains(&format!(
+            "— (closest: `log.md:3-4` \"Led the review of the outage.\", {why})"
+        )));
         assert!(map
             .to_html()
             .contains(&format!("<code>log.md:3-4</code> ({why})")));
+    }
+
+    #[test]
+    fn the_quote_is_the_sentence_that_carries_the_evidence_in_any_passage() {
+        // No word of the item in either passage: the lexicon's phrases for performance
+        // ("latency", "batching") find the sentence, in the note's second passage.
+        let passages = [
+            "- Moved the export job to the new scheduler.\n- Done on 3 May, a week early.",
+            "- Planned the next quarter.\n- Cut tail latency of the export API by batching the reads.",
+        ];
+        assert_eq!(
+            evidence_sentence(
+                &passages,
+                "Improves the performance of critical paths",
+                "Delivery"
+            ),
+            (
+                1,
+                "Cut tail latency of the export API by batching the reads.".into()
+            )
+        );
+        // Nothing to go by: a whole sentence of the best passage.
+        assert_eq!(
+            evidence_sentence(&passages, "Hires well", "People").0,
+            0,
+            "a tie stays in the best passage"
+        );
     }
 
     #[test]
