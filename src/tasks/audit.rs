@@ -745,12 +745,16 @@ fn judge(
         .take(6)
         .collect();
     let mut near: Vec<(usize, f32)> = close.iter().map(|&i| (i, scores[i])).collect();
+    let claim_stems = stems(claim_text);
     for &i in &close {
         for j in [i.wrapping_sub(1), i + 1] {
             if let Some(other) = lines.get(j) {
                 if other.path == lines[i].path
                     && other.line.abs_diff(lines[i].line) == 1
                     && !near.iter().any(|(k, _)| *k == j)
+                    // A neighbour about something else backs nothing ("4 of 9 teams" under
+                    // "paging rules 23 → 6" is not the claim's "23 to 4").
+                    && overlap(&claim_stems, &stems(&other.text)) > 0.0
                 {
                     near.push((j, scores[i]));
                 }
@@ -1829,6 +1833,41 @@ mod tests {
             0.7,
         );
         assert_eq!(v, Verdict::Contradicted);
+    }
+
+    #[test]
+    fn a_neighbouring_line_backs_a_figure_only_when_it_is_about_the_claim() {
+        let judged = |claim: &str, close: &str, next: &str| {
+            let lines = [
+                Line {
+                    path: "log.md".into(),
+                    line: 7,
+                    text: close.into(),
+                },
+                Line {
+                    path: "log.md".into(),
+                    line: 8,
+                    text: next.into(),
+                },
+            ];
+            let (verdict, _, _, differences, _, _) =
+                judge(claim, &lines, &[0.7, 0.1], &Settings::default());
+            (verdict, differences)
+        };
+        let (v, d) = judged(
+            "Paging rules went from 23 to 4.",
+            "paging rules 23 6",
+            "every service has its own rota by Q3 (4 of 9 do now)",
+        );
+        assert_eq!(v, Verdict::Contradicted, "{d:?}");
+        assert_eq!((d[0].claim.as_str(), d[0].notes.as_str()), ("4", "6"));
+        // A figure on the next line of a log, about the same thing, still backs the claim.
+        let (v, d) = judged(
+            "I shipped the batching fix that took the export API's p99 to 310 ms.",
+            "shipped the batching fix for the export API",
+            "export p99 after: 310 ms",
+        );
+        assert_eq!(v, Verdict::Supported, "{d:?}");
     }
 
     #[test]
