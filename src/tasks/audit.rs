@@ -332,6 +332,14 @@ fn unit_kind(next: &str) -> Option<&'static str> {
 fn measures(text: &str) -> Vec<Measure> {
     let dates: Vec<Range<usize>> = DAY_OF_MONTH
         .find_iter(text)
+        // "pages per week 23 6" (a table row of a rate) is a value, not week 23.
+        .filter(|m| {
+            let before = text[..m.start()].to_lowercase();
+            !(m.as_str().to_lowercase().starts_with('w')
+                && ["per ", "a ", "each ", "/"]
+                    .iter()
+                    .any(|p| before.ends_with(p)))
+        })
         .map(|m| m.range())
         .chain(ISO_DATE.find_iter(text).map(|m| m.range()))
         .collect();
@@ -1723,6 +1731,15 @@ mod tests {
             !kinds.iter().any(|(raw, _)| raw == "14" || raw == "2024"),
             "{kinds:?}"
         );
+        // Week 36 is a date; a value after "per week" (a table row of a rate) is a figure.
+        assert!(measures("wk 36 cost: £171k")
+            .iter()
+            .all(|m| m.figure.raw != "36"));
+        let row: Vec<String> = measures("pages per week 23 6")
+            .into_iter()
+            .map(|m| m.figure.raw)
+            .collect();
+        assert_eq!(row, ["23", "6"]);
     }
 
     #[test]
