@@ -1159,31 +1159,27 @@ fn agrees(a: &Measure, b: &Measure) -> bool {
 /// it rounds: one unit of its last written digit at its scale, at most a tenth of it (0 for a figure written whole, a
 /// duration such as "5h10m" or "20m", or a name).
 fn rounding(measure: &Measure) -> f64 {
-    const TIME: &[&str] = &[
-        "ms",
-        "s",
-        "min",
-        "hour",
-        "day",
-        "week",
-        "month",
-        "year-span",
-    ];
+    // A duration's kind is its unit's ("20m" is minutes); every unit but "x" measures time.
+    let duration = UNITS
+        .iter()
+        .any(|(_, kind)| *kind != "x" && *kind == measure.kind);
     let figure = &measure.figure;
     let raw = figure.raw.to_lowercase();
-    let Some(number) = NUMBER_PART.find_iter(&raw).last() else {
+    let numbers: Vec<regex::Match> = NUMBER_PART.find_iter(&raw).collect();
+    // One number and a scale word after it ("5h10m" is two numbers).
+    let [number] = numbers[..] else {
         return 0.0;
     };
     let scale = raw[number.end()..].trim();
     let scaled = ["k", "m", "mn", "million", "thousand", "bn", "b", "billion"].contains(&scale);
-    if figure.identifier || !scaled || TIME.contains(&measure.kind.as_str()) {
+    if figure.identifier || !scaled || duration {
         return 0.0;
     }
     let digits = number.as_str().replace(',', "");
     let Ok(written) = digits.parse::<f64>() else {
         return 0.0;
     };
-    if written == 0.0 || NUMBER_PART.find_iter(&raw).count() > 1 {
+    if written == 0.0 {
         return 0.0;
     }
     let unit = match digits.split_once('.') {

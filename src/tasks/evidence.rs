@@ -75,10 +75,8 @@ fn has_phrase(words: &[String], phrase: &str) -> bool {
 }
 
 impl Lexicon {
-    /// How many of `concepts`' phrases (how ladders name them and how notes record them) `text`
-    /// uses.
-    pub fn phrases_in(concepts: &[&Concept], text: &str) -> usize {
-        let words = word_list(text);
+    /// Every phrase of `concepts`: how ladders name them and how notes record them.
+    pub fn phrases<'a>(concepts: &[&'a Concept]) -> Vec<&'a str> {
         let mut phrases: Vec<&str> = concepts
             .iter()
             .flat_map(|c| c.triggers.iter().chain(&c.evidence))
@@ -86,6 +84,12 @@ impl Lexicon {
             .collect();
         phrases.sort_unstable();
         phrases.dedup();
+        phrases
+    }
+
+    /// How many of `phrases` `text` uses (as `has_phrase` matches them).
+    pub fn phrases_in(phrases: &[&str], text: &str) -> usize {
+        let words = word_list(text);
         phrases.iter().filter(|p| has_phrase(&words, p)).count()
     }
 

@@ -190,35 +190,26 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The sentence (or list line) of `text` sharing most words with `item`: the no-model quote.
+/// The sentence (or list line) of `text` sharing most words with `item`.
 pub fn best_sentence(text: &str, item: &str) -> String {
-    let wanted = words(item);
-    text.lines()
-        .flat_map(|line| line.split_inclusive(". "))
-        .map(|s| s.trim().trim_start_matches("- ").trim())
-        .filter(|s| !s.is_empty())
-        .max_by_key(|s| {
-            let have = words(s);
-            // A fragment ("d.", "She confirmed that:") says nothing on its own: a sentence of
-            // four words or more wins a tie, then the shorter one.
-            let whole = s.split_whitespace().count() >= 4 && !s.ends_with(':');
-            (
-                wanted.iter().filter(|w| have.contains(w)).count(),
-                whole,
-                std::cmp::Reverse(s.len()),
-            )
-        })
-        .unwrap_or_default()
-        .to_string()
+    pick_sentence(&[text], item, &[]).1
 }
 
 /// The sentence that carries a note's evidence for `item` (of `section`), from any of its
 /// `passages` (best first): the one sharing most of the item's words and of its concepts' phrases
 /// in the competency lexicon ("Cut p99 latency ... by batching" for "Improves the performance of
-/// critical paths"), then the earlier passage. Returns the passage's index and the sentence.
+/// critical paths"), then the earlier passage. Returns the passage's index and the sentence: the
+/// no-model quote.
 pub fn evidence_sentence(passages: &[&str], item: &str, section: &str) -> (usize, String) {
-    let wanted = words(item);
     let concepts = evidence::lexicon().concepts_in(&format!("{section} {item}"));
+    pick_sentence(passages, item, &evidence::Lexicon::phrases(&concepts))
+}
+
+/// The sentence of `passages` that uses most of `item`'s words and of `phrases`; then a whole
+/// sentence (a fragment, "d." or "She confirmed that:", says nothing on its own), the earlier
+/// passage, the shorter sentence, the later one.
+fn pick_sentence(passages: &[&str], item: &str, phrases: &[&str]) -> (usize, String) {
+    let wanted = words(item);
     type Key = (
         usize,
         bool,
@@ -235,7 +226,7 @@ pub fn evidence_sentence(passages: &[&str], item: &str, section: &str) -> (usize
         {
             let have = words(sentence);
             let hits = wanted.iter().filter(|w| have.contains(w)).count()
-                + evidence::Lexicon::phrases_in(&concepts, sentence);
+                + evidence::Lexicon::phrases_in(phrases, sentence);
             let whole = sentence.split_whitespace().count() >= 4 && !sentence.ends_with(':');
             let key = (
                 hits,
@@ -243,7 +234,7 @@ pub fn evidence_sentence(passages: &[&str], item: &str, section: &str) -> (usize
                 std::cmp::Reverse(i),
                 std::cmp::Reverse(sentence.len()),
             );
-            if best.as_ref().is_none_or(|(k, _, _)| key > *k) {
+            if best.as_ref().is_none_or(|(k, _, _)| key >= *k) {
                 best = Some((key, i, sentence));
             }
         }

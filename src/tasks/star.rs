@@ -311,7 +311,7 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
     };
     let (ia, ib) = (ids(&ta), ids(&tb));
     out.extend(ia.into_iter().filter(|i| ib.contains(i)));
-    let ((na, ia), (nb, ib)) = (names(&ta), names(&tb));
+    let ((names_a, inside_a), (names_b, inside_b)) = (names(&ta), names(&tb));
     // A capitalised word either note also writes in lower case is a word ("Platform" the team,
     // "platform" the thing), not a name.
     let lower: std::collections::HashSet<&str> = ta
@@ -319,11 +319,11 @@ fn ties(a: &evidence::NoteCandidate, b: &evidence::NoteCandidate) -> Vec<String>
         .chain(tb.split(|c: char| !c.is_alphanumeric()))
         .filter(|w| w.starts_with(|c: char| c.is_lowercase()))
         .collect();
-    let shared: Vec<String> = na
+    let shared: Vec<String> = names_a
         .into_iter()
         .filter(|n| {
-            nb.contains(n)
-                && (ia.contains(n) || ib.contains(n))
+            names_b.contains(n)
+                && (inside_a.contains(n) || inside_b.contains(n))
                 && !lower.contains(n.to_lowercase().as_str())
         })
         .collect();
