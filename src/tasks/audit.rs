@@ -483,12 +483,21 @@ fn measures(text: &str) -> Vec<Measure> {
         ));
     }
     out.sort_by_key(|(at, _)| *at);
-    // "from 34 days to 14": a bare count takes the unit of the figure just before it.
+    // "from 34 days to 14", "3 real events out of 120k": a bare count takes the unit of the
+    // figure just before it, a few words away ("(18 people) brought tickets down from 120 a week
+    // to 50" counts no people).
     let mut measures: Vec<Measure> = Vec::with_capacity(out.len());
-    for (_, mut measure) in out {
+    let mut previous_end = 0;
+    for (at, mut measure) in out {
         if measure.kind == "count" {
             if let Some(previous) = measures.last() {
-                if !previous.kind.starts_with("id:")
+                let gap = text.get(previous_end.min(at)..at).unwrap_or("");
+                // A breakdown in brackets counts the same thing ("14 brokers (9 small, 5
+                // mid-size)"); a bracket closed, a clause ended or a quote does not.
+                let near =
+                    gap.split_whitespace().count() <= 4 && !gap.contains([')', ';', ':', '.', '"']);
+                if near
+                    && !previous.kind.starts_with("id:")
                     && previous.kind != "year"
                     && previous.kind != "count"
                 {
@@ -496,6 +505,7 @@ fn measures(text: &str) -> Vec<Measure> {
                 }
             }
         }
+        previous_end = previous_end.max(at + measure.figure.raw.len());
         measures.push(measure);
     }
     measures
@@ -615,11 +625,84 @@ fn chunk_lines(chunk: &Chunk, file: Option<&str>) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// The columns of a table header that hold a value before and after a change ("| | before |
+/// after |", "| metric | Q1 | ... |" does not count).
+fn change_columns(row: &str) -> Option<(usize, usize)> {
+    let cells: Vec<String> = table_cells(row).map(str::to_lowercase).collect();
+    let find = |names: &[&str]| cells.iter().position(|c| names.contains(&c.as_str()));
+    let before = find(&["before", "from", "was", "then", "old", "baseline"])?;
+    let after = find(&["after", "to", "now", "new", "result"])?;
+    (before < after).then_some((before, after))
+}
+
+fn table_cells(row: &str) -> impl Iterator<Item = &str> {
+    row.trim().trim_matches('|').split('|').map(str::trim)
+}
+
+/// A row of a before/after table told as a change: "| pages per week | 23 | 6 |" under "| |
+/// before | after |" reads "pages per week 23 → 6".
+fn change_row(row: &str, (before, after): (usize, usize)) -> Option<String> {
+    let cells: Vec<&str> = table_cells(row).collect();
+    let (from, to) = (cells.get(before)?, cells.get(after)?);
+    let number = |c: &str| {
+        c.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '~')
+    };
+    if !number(from) || !number(to) {
+        return None;
+    }
+    let label: Vec<&str> = cells
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| *i != before && *i != after && !c.is_empty())
+        .map(|(_, c)| *c)
+        .collect();
+    Some(format!("{} {from} → {to}", label.join(" ")))
+}
+
 fn evidence_lines(chunk: &Chunk, file: Option<&str>) -> Vec<Line> {
-    chunk_lines(chunk, file)
-        .into_iter()
+    let lines = chunk_lines(chunk, file);
+    // A table row's header is the first row of its table, in the file (a chunk may start
+    // within a table) or else in the chunk.
+    let tabled = lines.iter().any(|(_, l)| l.trim_start().starts_with('|'));
+    let context: Vec<&str> = match file {
+        Some(text) if tabled => text.lines().collect(),
+        _ => Vec::new(),
+    };
+    let header = |number: usize| -> Option<(usize, usize)> {
+        let rows: Vec<&str> = if context.is_empty() {
+            lines
+                .iter()
+                .filter(|(n, _)| *n <= number)
+                .map(|(_, l)| l.as_str())
+                .collect()
+        } else {
+            context[..number.min(context.len())].to_vec()
+        };
+        let first = rows
+            .iter()
+            .rev()
+            .take_while(|l| l.trim().starts_with('|'))
+            .last()?;
+        change_columns(first)
+    };
+    lines
+        .iter()
         .filter_map(|(number, raw)| {
-            let trimmed = raw.trim();
+            let (number, trimmed) = (*number, raw.trim());
+            if let Some(row) = trimmed
+                .starts_with('|')
+                .then(|| header(number))
+                .flatten()
+                .and_then(|c| change_row(trimmed, c))
+            {
+                return Some(Line {
+                    path: chunk.path.clone(),
+                    line: number,
+                    text: plain(&row),
+                });
+            }
             if trimmed.starts_with('#')
                 || trimmed.starts_with("```")
                 || trimmed.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
@@ -803,6 +886,39 @@ fn judge(
         }
         missing.push(measure.figure.raw.clone());
     }
+    // A total told with its parts ("20 calls: 14 brokers and 6 policyholders") is backed by its
+    // backed parts.
+    let parts: Vec<f64> = claim_measures
+        .iter()
+        .filter(|m| {
+            matched.contains(&m.figure.raw) && !m.figure.percent && !m.kind.starts_with("id:")
+        })
+        .map(|m| m.figure.value)
+        .collect();
+    missing.retain(|raw| {
+        let Some(total) = claim_measures.iter().find(|m| &m.figure.raw == raw) else {
+            return true;
+        };
+        let summed = !total.figure.percent
+            && parts.len() >= 2
+            && parts.len() <= 10
+            && (1u32..1 << parts.len()).any(|set| {
+                set.count_ones() >= 2
+                    && (parts
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| set & (1 << i) != 0)
+                        .map(|(_, v)| v)
+                        .sum::<f64>()
+                        - total.figure.value)
+                        .abs()
+                        < 1e-9
+            });
+        if summed {
+            matched.push(raw.clone());
+        }
+        !summed
+    });
     // The passages that tell the same thing most closely: a value of the same kind that the
     // claim states otherwise. A bare count differs only where the passage also holds another
     // of the claim's figures (the same sentence, "19 of the 23" against "21 of the 23").
@@ -874,7 +990,7 @@ fn judge(
         differences.extend(rule(&claim, &passages));
     }
     // ...and rules that may restate a figure difference already found on the same line.
-    for rule in [counted, rate, month_date, scope] {
+    for rule in [counted, rate, month_date, scope, changed_to] {
         add_new(&mut differences, rule(&claim, &passages));
     }
     let contradicted = differences
@@ -1008,6 +1124,38 @@ fn change_order(claim: &Said, passages: &Passages) -> Option<Difference> {
             .iter()
             .find(|&&(b, a)| pairs.contains(&(a, b)) && !pairs.contains(&(b, a)))
             .map(|(b, a)| (format!("from {b} to {a}"), format!("from {a} to {b}")))
+    })
+}
+
+/// A change whose start (or end) the notes give but whose other end they give otherwise: "from
+/// ~30 a month to ~18" where a close line says "~30/month → ~8/month". The shared end ties the
+/// two changes together, so the other figure differs even where some line nearby happens to
+/// hold the claim's value.
+fn changed_to(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let same = |a: f64, b: f64| (a - b).abs() <= 0.02 * a.abs().max(b.abs());
+    let claim_pairs = before_after(&claim.plain);
+    if claim_pairs.is_empty() {
+        return None;
+    }
+    passages.first("figure", passages.near, |text| {
+        let pairs = before_after(text);
+        let numbers: Vec<f64> = NUMBER_PART
+            .find_iter(text)
+            .filter_map(|m| m.as_str().replace(',', "").parse().ok())
+            .collect();
+        let holds = |x: f64| numbers.iter().any(|&n| same(n, x));
+        claim_pairs.iter().find_map(|&(from, to)| {
+            // A line holding both ends ("30 → 60 → 18") tells the claim's change in steps.
+            if holds(from) && holds(to) {
+                return None;
+            }
+            pairs.iter().find_map(|&(a, b)| {
+                let differs = (same(a, from) && !same(b, to)) || (same(b, to) && !same(a, from));
+                // Not the change told the wrong way round (`change_order` says that).
+                (differs && !(same(a, to) && same(b, from)))
+                    .then(|| (format!("from {from} to {to}"), format!("from {a} to {b}")))
+            })
+        })
     })
 }
 
@@ -1193,10 +1341,16 @@ fn rounding(measure: &Measure) -> f64 {
 static NUMBER_PART: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\d[\d,]*(?:\.\d+)?").expect("number part"));
 
-/// "from 31% to 44%", "from 31% (2024) to 44%", "31% → 44%": a value and what it became.
+/// "from 31% to 44%", "from 31% (2024) to 44%", "31% → 44%", "from ~120 a week to ~50",
+/// "~30/month → ~8/month": a value and what it became.
 static FROM_TO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bfrom\s+(\d[\d,]*(?:\.\d+)?)\s*(?:%|[a-z]{1,8}\b)?(?:\s*\([^)]{0,24}\))?\s+to\s+(\d[\d,]*(?:\.\d+)?)|(\d[\d,]*(?:\.\d+)?)\s*(?:%|[a-z]{1,8}\b)?\s*(?:→|->)\s*(\d[\d,]*(?:\.\d+)?)")
-        .expect("from to")
+    let approx = r"(?:~\s*|about\s+|around\s+|roughly\s+|approximately\s+|nearly\s+|almost\s+)?";
+    let number = r"(\d[\d,]*(?:\.\d+)?)";
+    let unit = r"(?:\s*%|\s*/\s*[a-z]{1,8}\b|\s*[a-z]{1,10}\b(?:\s+(?:a|an|per)\s+[a-z]{1,8}\b)?|\s+(?:a|an|per)\s+[a-z]{1,8}\b)?";
+    Regex::new(&format!(
+        r"(?i)\bfrom\s+{approx}{number}{unit}(?:\s*\([^)]{{0,24}}\))?\s+to\s+{approx}{number}|{number}{unit}\s*(?:→|->)\s*{approx}{number}"
+    ))
+    .expect("from to")
 });
 
 /// The (before, after) pairs a text states, before and after different.
@@ -2119,5 +2273,85 @@ mod tests {
             Some("Our tech lead")
         );
         assert_eq!(other_owner("I led the review"), None);
+    }
+    #[test]
+    fn a_change_whose_other_end_the_notes_give_otherwise_is_a_difference() {
+        // The notes' "18" elsewhere (a head count) does not back the change's end.
+        let (v, d) = judge_lines(
+            "Since the fix, duplicate invoices went from ~40 a month to ~12.",
+            "- duplicate invoices: ~40/month → ~4/month\n- review with 12 people from billing",
+            0.7,
+        );
+        assert_eq!(v, Verdict::Contradicted, "{d:?}");
+        assert_eq!(quoted(&d[0]), ("from 40 to 12", "from 40 to 4"));
+        // Told as written, or in steps that reach the claim's end, it agrees.
+        supported(
+            "Duplicate invoices went from about 40 a month to 4.",
+            "duplicate invoices ~40/month → ~4/month",
+        );
+        not_contradicted(
+            "Duplicate invoices went from 40 a month to 4.",
+            "duplicate invoices 40 → 11 → 4 over the quarter",
+        );
+    }
+
+    #[test]
+    fn a_bare_count_takes_the_unit_of_a_figure_only_a_few_words_before_it() {
+        let kinds =
+            |text: &str| -> Vec<String> { measures(text).into_iter().map(|m| m.kind).collect() };
+        assert_eq!(kinds("cut the queue from 34 days to 14"), ["day", "day"]);
+        assert_eq!(kinds("merged 3 real events out of 120k"), ["real", "real"]);
+        // A bracket closed ends what the head count counts.
+        let k = kinds("The clinic (18 people) brought tickets down from 120 a week to 50");
+        assert_eq!(k[0], "peopl");
+        assert!(k[1..].iter().all(|k| k != "peopl"), "{k:?}");
+        // A breakdown in brackets counts the same thing.
+        assert_eq!(
+            kinds("14 vendors (9 new, 5 old)"),
+            ["vendo", "vendo", "vendo"]
+        );
+    }
+
+    #[test]
+    fn a_total_told_with_its_parts_is_backed_by_them() {
+        supported(
+            "I held 20 customer calls in May: 13 dispatchers and 7 drivers.",
+            "Who: 13 dispatchers (8 night shift, 5 day), 7 drivers. Ana took notes on 3 of them.",
+        );
+    }
+
+    #[test]
+    fn a_before_and_after_table_row_reads_as_a_change() {
+        let file = "## Results\n| | before | after |\n|---|---|---|\n| builds per day | 23 | 6 |\n| failed builds | 9.4% | 1.8% |\n";
+        let chunk = Chunk {
+            path: "proj.md".into(),
+            source: "/v/proj.md".into(),
+            // The chunk starts inside the table: the header is read from the file.
+            line_start: 4,
+            line_end: 5,
+            heading: "Results".into(),
+            title: "proj".into(),
+            tags: Vec::new(),
+            date: None,
+            text: "| builds per day | 23 | 6 |\n| failed builds | 9.4% | 1.8% |".into(),
+            hash: String::new(),
+            aliases: Vec::new(),
+            opens_section: false,
+            steers_model: false,
+        };
+        let lines = evidence_lines(&chunk, Some(file));
+        let texts: Vec<(usize, &str)> = lines.iter().map(|l| (l.line, l.text.as_str())).collect();
+        assert_eq!(
+            texts,
+            [
+                (4, "builds per day 23 → 6"),
+                (5, "failed builds 9.4% → 1.8%")
+            ]
+        );
+        assert_eq!(before_after(&lines[0].text), [(23.0, 6.0)]);
+        // Not a change: a table of quarters.
+        assert_eq!(change_columns("| metric | Q1 | Q2 |"), None);
+        let (v, d) = judge_lines("Builds per day went from 23 to 4.", &lines[0].text, 0.7);
+        assert_eq!(v, Verdict::Contradicted, "{d:?}");
     }
 }
