@@ -1070,24 +1070,32 @@ struct Said<'a> {
 /// A date with its day: the same day in another month, or another day of the same month.
 fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_days = day_months(claim.text);
-    let &i = passages.close.first()?;
     let [(day, month)] = claim_days[..] else {
         return None;
     };
-    let notes_days = day_months(&passages.lines[i].text);
-    let [(notes_day, notes_month)] = notes_days[..] else {
+    // The two closest lines, as for owners; one that gives the claim's date backs it.
+    let close = &passages.close[..passages.close.len().min(2)];
+    if close
+        .iter()
+        .any(|&i| day_months(&passages.lines[i].text).contains(&(day, month)))
+    {
         return None;
-    };
-    ((notes_day, notes_month) != (day, month) && (notes_day == day || notes_month == month)).then(
-        || {
-            passages.difference(
-                "date",
-                i,
-                format!("{day} {}", MONTHS[month as usize - 1]),
-                format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
-            )
-        },
-    )
+    }
+    close.iter().find_map(|&i| {
+        let notes_days = day_months(&passages.lines[i].text);
+        let [(notes_day, notes_month)] = notes_days[..] else {
+            return None;
+        };
+        ((notes_day, notes_month) != (day, month) && (notes_day == day || notes_month == month))
+            .then(|| {
+                passages.difference(
+                    "date",
+                    i,
+                    format!("{day} {}", MONTHS[month as usize - 1]),
+                    format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
+                )
+            })
+    })
 }
 
 /// Another person named as doing what the claim says the writer did.
@@ -2353,5 +2361,28 @@ mod tests {
         assert_eq!(change_columns("| metric | Q1 | Q2 |"), None);
         let (v, d) = judge_lines("Builds per day went from 23 to 4.", &lines[0].text, 0.7);
         assert_eq!(v, Verdict::Contradicted, "{d:?}");
+    }
+    #[test]
+    fn a_date_is_checked_on_the_two_closest_lines() {
+        let line = |n: usize, text: &str| Line {
+            path: "log.md".into(),
+            line: n,
+            text: text.into(),
+        };
+        let claim = "We launched the partner portal on 3 May.";
+        let lines = [
+            line(4, "Partner portal go-live checklist signed off by the team"),
+            line(9, "Portal launched 3 June, the date we committed to"),
+        ];
+        let (v, _, _, d, _, _) = judge(claim, &lines, &[0.8, 0.7], &Settings::default());
+        assert_eq!(v, Verdict::Contradicted, "{d:?}");
+        assert_eq!((&*d[0].kind, d[0].line), ("date", 9));
+        // Either of them giving the claim's date backs it.
+        let lines = [
+            line(4, "Portal launched 3 May after the checklist"),
+            line(9, "Portal follow-up review on 3 June"),
+        ];
+        let (v, _, _, d, _, _) = judge(claim, &lines, &[0.8, 0.7], &Settings::default());
+        assert_ne!(v, Verdict::Contradicted, "{d:?}");
     }
 }
