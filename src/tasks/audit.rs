@@ -1112,11 +1112,17 @@ fn outcome(claim: &Said, passages: &Passages) -> Option<Difference> {
     if !DONE.is_match(&claim.plain) || NOT_DONE.is_match(&claim.plain) {
         return None;
     }
-    let &i = passages
-        .close
-        .iter()
-        .take(2)
-        .find(|&&i| NOT_DONE.is_match(&passages.lines[i].text))?;
+    let &i = passages.close.iter().take(2).find(|&&i| {
+        let text = &passages.lines[i].text;
+        // A line that also tells it done ("shipped 4 May; the first try was reverted") does
+        // not undo the claim.
+        NOT_DONE.is_match(text)
+            && !DONE.find_iter(text).any(|d| {
+                !NOT_DONE
+                    .find_iter(text)
+                    .any(|n| n.start() <= d.start() && d.end() <= n.end())
+            })
+    })?;
     let undone = NOT_DONE.find(&passages.lines[i].text)?;
     let done = DONE.find(&claim.plain).map_or("done", |d| d.as_str());
     Some(passages.difference("outcome", i, done.to_string(), undone.as_str().to_string()))
@@ -2384,5 +2390,17 @@ mod tests {
         ];
         let (v, _, _, d, _, _) = judge(claim, &lines, &[0.8, 0.7], &Settings::default());
         assert_ne!(v, Verdict::Contradicted, "{d:?}");
+    }
+    #[test]
+    fn a_line_that_also_tells_it_done_does_not_undo_the_claim() {
+        not_contradicted(
+            "I delivered the billing export to finance in March.",
+            "Billing export delivered to finance 12 Mar; the first cut-over was reverted and re-run",
+        );
+        contradicted(
+            "I delivered the billing export to finance in March.",
+            "Billing export to finance: postponed to Q3, never shipped in March",
+            "outcome",
+        );
     }
 }
