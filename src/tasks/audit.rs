@@ -922,6 +922,7 @@ fn judge(
     // The passages that tell the same thing most closely: a value of the same kind that the
     // claim states otherwise. A bare count differs only where the passage also holds another
     // of the claim's figures (the same sentence, "19 of the 23" against "21 of the 23").
+    let claim_changes = before_after(claim_text);
     for &i in close.iter().take(2) {
         // Close lines were measured with the nearby ones above.
         let line_measures: &[Measure] = near_measures
@@ -940,6 +941,15 @@ fn judge(
                 || measure.spelled
                 || (measure.figure.value == 0.0 && measure.kind == "count")
             {
+                continue;
+            }
+            // An end of a change the claim tells ("from 38 minutes to 11") differs only from a
+            // line that tells a change too, or holds another of the claim's figures ("15-minute
+            // batches" is not what the 38 became).
+            let in_change = claim_changes
+                .iter()
+                .any(|&(a, b)| a == measure.figure.value || b == measure.figure.value);
+            if in_change && !aligned && before_after(&lines[i].text).is_empty() {
                 continue;
             }
             let found = line_measures.iter().find(|k| {
@@ -2401,6 +2411,24 @@ mod tests {
             "I delivered the billing export to finance in March.",
             "Billing export to finance: postponed to Q3, never shipped in March",
             "outcome",
+        );
+    }
+    #[test]
+    fn an_end_of_a_change_differs_only_from_a_line_that_tells_a_change() {
+        not_contradicted(
+            "We cut the nightly build from 38 minutes to 11.",
+            "Plan for the nightly build: 15-minute micro-batches once it is incremental",
+        );
+        contradicted(
+            "We cut the nightly build from 38 minutes to 11.",
+            "nightly build 38 min → 25 min after the cache change",
+            "figure",
+        );
+        // A single figure is still held against the same kind of value.
+        contradicted(
+            "The fix itself took 20 minutes once we found it.",
+            "The fix itself took 40 minutes once found.",
+            "figure",
         );
     }
 }
