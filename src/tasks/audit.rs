@@ -1009,7 +1009,14 @@ fn judge(
     differences.retain(|d| d.match_score >= settings.contradict || !contradicted);
     let verdict = if contradicted {
         Verdict::Contradicted
-    } else if best >= settings.same && matched.len() >= missing.len() {
+    } else if best >= settings.same && matched.len() >= missing.len() || {
+        // Two or more of the claim's written values found on lines close to it, and none
+        // missing, back it even where the wording is the notes' shorthand ("2.1M/day -> 0").
+        let values = claim_measures.iter().filter(|m| {
+            matched.contains(&m.figure.raw) && !m.spelled && !m.kind.starts_with("id:")
+        });
+        missing.is_empty() && values.count() >= 2
+    } {
         Verdict::Supported
     } else {
         Verdict::Unsupported
@@ -2430,5 +2437,27 @@ mod tests {
             "The fix itself took 40 minutes once found.",
             "figure",
         );
+    }
+    #[test]
+    fn two_values_found_back_a_claim_the_notes_word_in_shorthand() {
+        let claim = "I trimmed the legacy export from 1.4 million rows a night to 90,000.";
+        let lines = [Line {
+            path: "log.md".into(),
+            line: 3,
+            text: "legacy export trimmed 9 Mar: 1.4M rows/night -> 90k".into(),
+        }];
+        // Scored under `same`: the words alone would leave it unsupported.
+        let settings = Settings::default();
+        let score = settings.same - 0.1;
+        let (v, _, _, d, missing, matched) = judge(claim, &lines, &[score], &settings);
+        assert_eq!(
+            (v, missing.len()),
+            (Verdict::Supported, 0),
+            "{d:?} {matched:?}"
+        );
+        // One value is not enough.
+        let claim = "I retired the legacy export and it saved 1.4 million rows a night.";
+        let (v, ..) = judge(claim, &lines, &[score], &settings);
+        assert_eq!(v, Verdict::Unsupported);
     }
 }
