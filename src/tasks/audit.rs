@@ -116,7 +116,11 @@ static QUESTION_OR_PLAN: LazyLock<Regex> = LazyLock::new(|| {
         | \b(?:next\ (?:half|quarter|year|cycle|month|week|sprint)|going\ forward|moving\ forward|the\ plan\ is|is\ planned|are\ planned|in\ the\ future)\b
         | \b(?:i|we)(?:'ve|\ have)?\s+(?:never|don't|do\ not|can't|cannot)\b
         | \b(?:i|we|you|they|he|she|it|that)'ll\b
-        | ^if\b",
+        | ^if\b
+        # A goal in the imperative (get X under 30 minutes by the end of Q2; not cut or hit,
+        # which read the same in the past).
+        | ^(?:get|make|keep|reach|bring|ship|move|finish|deliver|launch|reduce|raise|grow|build|land)\b
+          .*\bby\s+(?:the\s+)?(?:end\s+of\b|q[1-4]\b|eo[yqm]\b|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)",
     )
     .expect("plan pattern")
 });
@@ -1874,6 +1878,8 @@ mod tests {
             "Our team reduced paging noise by 30%.",
             // A feeling said after the achievement leaves it a claim.
             "We moved four services in May, which I was glad about.",
+            // Past tense that reads like the imperative.
+            "Cut the cloud bill by 30% by the end of Q2 by moving batch jobs to spot nodes.",
         ] {
             assert!(is_claim(claim), "{claim}");
         }
@@ -1892,6 +1898,9 @@ mod tests {
             // A condition, and a note on how the document itself was written.
             "If the rotation still woke you up for alerts nobody owned, tell me.",
             "I kept to the format I used to write this last year.",
+            // A goal in the imperative.
+            "Get the nightly import under 20 minutes by the end of Q3 without new hardware.",
+            "Ship the partner API to the two pilot customers by March.",
         ] {
             assert!(!is_claim(other), "{other}");
         }
