@@ -674,21 +674,24 @@ fn evidence_lines(chunk: &Chunk, file: Option<&str>) -> Vec<Line> {
         Some(text) if tabled => text.lines().collect(),
         _ => Vec::new(),
     };
+    let row = |l: &&str| l.trim().starts_with('|');
     let header = |number: usize| -> Option<(usize, usize)> {
-        let rows: Vec<&str> = if context.is_empty() {
+        let first = if context.is_empty() {
             lines
                 .iter()
                 .filter(|(n, _)| *n <= number)
                 .map(|(_, l)| l.as_str())
-                .collect()
+                .rev()
+                .take_while(row)
+                .last()
         } else {
-            context[..number.min(context.len())].to_vec()
-        };
-        let first = rows
-            .iter()
-            .rev()
-            .take_while(|l| l.trim().starts_with('|'))
-            .last()?;
+            context[..number.min(context.len())]
+                .iter()
+                .copied()
+                .rev()
+                .take_while(row)
+                .last()
+        }?;
         change_columns(first)
     };
     lines
@@ -938,6 +941,7 @@ fn judge(
                 .iter()
                 .any(|k| agrees_here(c, k, &claim_measures, line_measures))
         });
+        let tells_change = !before_after(&lines[i].text).is_empty();
         for measure in &claim_measures {
             // Only a figure no passage holds (a claim's figure found nearby is not in doubt), and
             // not a spelled-out number ("three weeks" is often a round-off of "4 wks").
@@ -953,7 +957,7 @@ fn judge(
             let in_change = claim_changes
                 .iter()
                 .any(|&(a, b)| a == measure.figure.value || b == measure.figure.value);
-            if in_change && !aligned && before_after(&lines[i].text).is_empty() {
+            if in_change && !aligned && !tells_change {
                 continue;
             }
             let found = line_measures.iter().find(|k| {
