@@ -40,6 +40,10 @@ pub struct AuditReport {
     pub file: String,
     pub claims: Vec<Claim>,
     pub summary: Counts,
+    /// Notes left out as evidence, and why: a note that holds this draft itself (the draft
+    /// indexed under another path, or sent without its path) is never its own evidence.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl AuditRequest {
@@ -62,7 +66,7 @@ pub fn run(ctx: &Context, request: &AuditRequest) -> Result<AuditReport> {
         .filter(|n| Path::new(n).is_absolute())
         .map(String::from);
     let read = crate::services::note_reader(ctx.config);
-    let claims = audit::audit(
+    let audited = audit::audit(
         ctx.embedder,
         ctx.store,
         &audit::Draft {
@@ -76,7 +80,8 @@ pub fn run(ctx: &Context, request: &AuditRequest) -> Result<AuditReport> {
     )?;
     Ok(AuditReport {
         file: name.unwrap_or("-").to_string(),
-        summary: audit::counts(&claims),
-        claims,
+        summary: audit::counts(&audited.claims),
+        claims: audited.claims,
+        warnings: audited.warnings,
     })
 }

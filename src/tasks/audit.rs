@@ -1686,6 +1686,78 @@ fn day_months(text: &str) -> Vec<(u32, u32)> {
     out
 }
 
+/// A draft's claims, and what the reader should know about how they were judged.
+#[derive(Debug, Clone, Default)]
+pub struct Audited {
+    pub claims: Vec<Claim>,
+    /// Notes left out as evidence, and why (a note that holds the draft itself).
+    pub warnings: Vec<String>,
+}
+
+/// A note that holds the draft being audited: `claims` of its `of` claims (those long enough to
+/// tell) stand in it word for word.
+#[derive(Debug, Clone, PartialEq)]
+struct Copy {
+    source: String,
+    path: String,
+    claims: usize,
+    of: usize,
+}
+
+/// A claim this short may stand word for word in a note by chance ("Shipped the export.").
+const COPY_WORDS: usize = 6;
+
+/// Text as lowercase words between single spaces, for finding one text inside another whatever
+/// its Markdown, punctuation or line breaks.
+fn word_key(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word.to_lowercase());
+    }
+    out
+}
+
+/// The notes read for a draft that hold the draft itself: at least three of its claims of
+/// `COPY_WORDS` words or more, and at least 60% of them, word for word. Such a note (the draft
+/// indexed under another path, or audited from standard input while its file is indexed)
+/// would "support" every claim it holds; a note that only shares a sentence or two with the
+/// draft (a line pasted from the work log) stays evidence.
+fn copies_of(
+    claims: &[String],
+    files: &HashMap<String, Option<String>>,
+    paths: &HashMap<String, String>,
+) -> Vec<Copy> {
+    let keys: Vec<String> = claims
+        .iter()
+        .map(|c| word_key(c))
+        .filter(|k| k.split(' ').count() >= COPY_WORDS)
+        .collect();
+    if keys.len() < 3 {
+        return Vec::new();
+    }
+    let mut out: Vec<Copy> = files
+        .iter()
+        .filter_map(|(source, text)| {
+            let text = word_key(text.as_deref()?);
+            let held = keys.iter().filter(|k| text.contains(k.as_str())).count();
+            (held >= 3 && held * 10 >= keys.len() * 6).then(|| Copy {
+                source: source.clone(),
+                path: paths.get(source).cloned().unwrap_or_else(|| source.clone()),
+                claims: held,
+                of: keys.len(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 /// One draft to audit: its text, how to read it, and its own file when that may be indexed
 /// (a draft is never evidence for itself).
 pub struct Draft<'a> {
@@ -1704,11 +1776,11 @@ pub fn audit(
     filter: &SearchFilter,
     settings: &Settings,
     read: &dyn Fn(&Chunk) -> Option<String>,
-) -> Result<Vec<Claim>> {
+) -> Result<Audited> {
     let (source, kind) = (draft.source, draft.kind);
     let spans = claim_spans(source, kind);
     if spans.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Audited::default());
     }
     let texts: Vec<String> = spans.iter().map(|s| plain(&source[s.clone()])).collect();
     let vectors = embedder.embed(
@@ -1718,6 +1790,8 @@ pub fn audit(
             .collect::<Vec<_>>(),
     )?;
     let mut files: HashMap<String, Option<String>> = HashMap::new();
+    // The note path of each file read (by its source).
+    let mut paths: HashMap<String, String> = HashMap::new();
     // A draft that is itself indexed is kept out by the store, so its chunks take no slot of
     // the pool (unless the caller already keeps another file out: then the check below does).
     let filter = SearchFilter {
@@ -1725,43 +1799,76 @@ pub fn audit(
         ..filter.clone()
     };
 
-    // Lines of every retrieved chunk, per claim.
-    let mut per_claim: Vec<Vec<Line>> = Vec::with_capacity(spans.len());
-    for (text, vector) in texts.iter().zip(&vectors) {
-        let mut lines: Vec<Line> = Vec::new();
-        let mut seen: Vec<(String, usize)> = Vec::new();
-        for mode in [SearchMode::Hybrid, SearchMode::Dense] {
-            let hits = retrieve::search_embedded(
-                store,
-                &retrieve::Request {
-                    text: text.clone(),
-                    k: settings.pool,
-                    filter: filter.clone(),
-                    mode,
-                },
-                vector.clone(),
-            )?;
-            for hit in hits {
-                if hit.chunk.steers_model
-                    || draft.file.as_deref() == Some(hit.chunk.source.as_str())
-                {
-                    continue;
-                }
-                // Each note file is read once per draft.
-                let file = files
-                    .entry(hit.chunk.source.clone())
-                    .or_insert_with(|| read(&hit.chunk));
-                for line in evidence_lines(&hit.chunk, file.as_deref()) {
-                    let key = (line.path.clone(), line.line);
-                    if !seen.contains(&key) {
-                        seen.push(key);
-                        lines.push(line);
+    // Lines of every retrieved chunk, per claim; the notes in `skip` (copies of the draft) are
+    // passed over and do not take a place in the pool.
+    let retrieve_lines = |skip: &[String],
+                          files: &mut HashMap<String, Option<String>>,
+                          paths: &mut HashMap<String, String>|
+     -> Result<Vec<Vec<Line>>> {
+        let mut per_claim: Vec<Vec<Line>> = Vec::with_capacity(spans.len());
+        for (text, vector) in texts.iter().zip(&vectors) {
+            let mut lines: Vec<Line> = Vec::new();
+            let mut seen: Vec<(String, usize)> = Vec::new();
+            for mode in [SearchMode::Hybrid, SearchMode::Dense] {
+                let hits = retrieve::search_embedded(
+                    store,
+                    &retrieve::Request {
+                        text: text.clone(),
+                        k: if skip.is_empty() {
+                            settings.pool
+                        } else {
+                            settings.pool * 3
+                        },
+                        filter: filter.clone(),
+                        mode,
+                    },
+                    vector.clone(),
+                )?;
+                let hits = hits
+                    .into_iter()
+                    .filter(|hit| !skip.contains(&hit.chunk.source))
+                    .take(settings.pool);
+                for hit in hits {
+                    if hit.chunk.steers_model
+                        || draft.file.as_deref() == Some(hit.chunk.source.as_str())
+                    {
+                        continue;
+                    }
+                    // Each note file is read once per draft.
+                    let file = files
+                        .entry(hit.chunk.source.clone())
+                        .or_insert_with(|| read(&hit.chunk));
+                    paths
+                        .entry(hit.chunk.source.clone())
+                        .or_insert_with(|| hit.chunk.path.clone());
+                    for line in evidence_lines(&hit.chunk, file.as_deref()) {
+                        let key = (line.path.clone(), line.line);
+                        if !seen.contains(&key) {
+                            seen.push(key);
+                            lines.push(line);
+                        }
                     }
                 }
             }
+            per_claim.push(lines);
         }
-        per_claim.push(lines);
+        Ok(per_claim)
+    };
+    let mut per_claim = retrieve_lines(&[], &mut files, &mut paths)?;
+    let copies = copies_of(&texts, &files, &paths);
+    if !copies.is_empty() {
+        let sources: Vec<String> = copies.iter().map(|c| c.source.clone()).collect();
+        per_claim = retrieve_lines(&sources, &mut files, &mut paths)?;
     }
+    let warnings: Vec<String> = copies
+        .iter()
+        .map(|c| {
+            format!(
+                "{} holds this draft ({} of its {} claims word for word), so it was not used as evidence; audit the draft at that path, or keep drafts out of the note roots",
+                c.path, c.claims, c.of
+            )
+        })
+        .collect();
     // One embedding per distinct line.
     let mut distinct: Vec<String> = per_claim.iter().flatten().map(|l| l.text.clone()).collect();
     distinct.sort();
@@ -1814,7 +1921,7 @@ pub fn audit(
             matched_figures,
         });
     }
-    Ok(claims)
+    Ok(Audited { claims, warnings })
 }
 
 /// Claims per verdict, as `audit --format json` and `/v1/audit` summarise a draft.
@@ -2433,6 +2540,51 @@ mod tests {
             "outcome",
         );
     }
+    #[test]
+    fn a_note_is_a_copy_of_the_draft_only_when_it_holds_most_of_its_claims() {
+        let claims: Vec<String> = [
+            "I cut the nightly build from 18 to 11 minutes by sharding the suite.",
+            "I led the move of the billing service to Postgres 15 in March.",
+            "I mentored three new engineers through their first on-call rotations.",
+            "I wrote the runbook for carrier webhook failures that the team uses.",
+            "Shipped the export.",
+        ]
+        .map(String::from)
+        .to_vec();
+        let file = |n: usize| {
+            // Markdown, other line breaks and other punctuation do not hide a copy.
+            let mut text = String::from("# Draft\n\n");
+            for claim in &claims[..n] {
+                text.push_str(&format!(
+                    "- **{}**\n",
+                    claim.replace(" in March", ",\nin March")
+                ));
+            }
+            Some(text)
+        };
+        let files: HashMap<String, Option<String>> = [
+            ("/v/copy.md".to_string(), file(4)),
+            ("/v/three.md".to_string(), file(3)),
+            ("/v/log.md".to_string(), file(2)),
+            ("/v/unread.md".to_string(), None),
+        ]
+        .into_iter()
+        .collect();
+        let paths: HashMap<String, String> = files
+            .keys()
+            .map(|k| (k.clone(), k.trim_start_matches("/v/").to_string()))
+            .collect();
+        let copies = copies_of(&claims, &files, &paths);
+        // The short claim cannot tell; of the four that can, a note holding two is evidence.
+        let found: Vec<(&str, usize, usize)> = copies
+            .iter()
+            .map(|c| (c.path.as_str(), c.claims, c.of))
+            .collect();
+        assert_eq!(found, [("copy.md", 4, 4), ("three.md", 3, 4)]);
+        // A draft with fewer than three claims that can tell is never found in the notes.
+        assert!(copies_of(&claims[..2], &files, &paths).is_empty());
+    }
+
     #[test]
     fn an_end_of_a_change_differs_only_from_a_line_that_tells_a_change() {
         not_contradicted(

@@ -196,3 +196,64 @@ fn an_indexed_draft_takes_no_slot_of_its_claims_evidence() {
         "{report}"
     );
 }
+
+#[test]
+fn a_copy_of_the_draft_in_the_notes_is_not_its_evidence() {
+    // The draft is indexed under drafts/ and audited from another path and from standard
+    // input: the indexed copy holds every claim word for word and would "support" them all.
+    let home = tempfile::tempdir().unwrap();
+    let draft = "# Self-review\n\n\
+        - I cut the nightly build from 18 to 11 minutes by sharding the integration suite.\n\
+        - I led the move of the billing service to Postgres 15 with no downtime in March.\n\
+        - I mentored three new engineers through their first on-call rotations this year.\n\
+        - I wrote the runbook for carrier webhook failures that the whole team now uses.\n";
+    let vault = vault_with(
+        home.path(),
+        &[
+            (
+                "build-log.md",
+                "# Build log\n\nNightly pipeline: 18 min down to 11 min once the integration \
+                 tests ran on four runners.\n",
+            ),
+            ("drafts/self-review.md", draft),
+        ],
+    );
+    let output = run(starling(home.path()).arg("index").arg(&vault));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let elsewhere = home.path().join("self-review-final.md");
+    std::fs::write(&elsewhere, draft).unwrap();
+
+    let from_file = audit_json(home.path(), &elsewhere, &["--no-model"]);
+    let output = run_with_input(
+        starling(home.path()).args(["audit", "-", "--format", "json", "--no-model"]),
+        draft.as_bytes(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let from_stdin: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    for report in [&from_file, &from_stdin] {
+        let claims = report["claims"].as_array().unwrap();
+        assert_eq!(claims.len(), 4, "{report}");
+        for claim in claims {
+            for quote in claim["evidence"].as_array().unwrap() {
+                assert_eq!(quote["path"], "build-log.md", "{report}");
+            }
+        }
+        assert_eq!(claims[0]["verdict"], "supported", "{report}");
+        for claim in &claims[1..] {
+            assert_eq!(claim["verdict"], "unsupported", "{report}");
+        }
+        let warning = report["warnings"][0].as_str().unwrap();
+        assert!(
+            warning.starts_with("drafts/self-review.md holds this draft (4 of its 4 claims"),
+            "{report}"
+        );
+    }
+    // Audited at its indexed path, the draft is left out as before, with nothing to warn of.
+    let at_home = audit_json(
+        home.path(),
+        &vault.join("drafts/self-review.md"),
+        &["--no-model"],
+    );
+    assert_eq!(at_home["warnings"], serde_json::json!([]), "{at_home}");
+    assert_eq!(at_home["claims"][0]["verdict"], "supported", "{at_home}");
+}

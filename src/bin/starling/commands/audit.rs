@@ -201,6 +201,9 @@ fn render_human(audits: &[FileAudit], color: bool) -> String {
     let paint = |code: &str, text: &str| starling::tone::report::paint(color, code, text);
     let mut out = String::new();
     for a in audits {
+        for warning in &a.report.warnings {
+            out.push_str(&format!("{}: {warning}\n\n", paint("1;33", "warning")));
+        }
         for c in &a.report.claims {
             let (code, label) = match c.verdict {
                 Verdict::Contradicted => ("1;31", "contradicted"),

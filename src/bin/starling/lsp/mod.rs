@@ -660,7 +660,7 @@ impl Server<'_> {
             )
         });
         match audited {
-            Ok(claims) => Some(claims),
+            Ok(audited) => Some(audited.claims),
             Err(Failure(_, message)) => {
                 self.show(
                     MessageType::WARNING,
