@@ -248,6 +248,34 @@ fn a_copy_of_the_draft_in_the_notes_is_not_its_evidence() {
             "{report}"
         );
     }
+    // Every format says so: human output and the line format's stderr, SARIF's notifications.
+    let output = run(starling(home.path()).arg("audit").arg(&elsewhere));
+    assert!(
+        stdout(&output).contains("warning: drafts/self-review.md holds this draft"),
+        "{}",
+        stdout(&output)
+    );
+    let output = run(starling(home.path())
+        .arg("audit")
+        .arg(&elsewhere)
+        .args(["--format", "line"]));
+    assert!(
+        stderr(&output).contains("warning: drafts/self-review.md holds this draft"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(stdout(&output).lines().count(), 4, "{}", stdout(&output));
+    let output = run(starling(home.path())
+        .arg("audit")
+        .arg(&elsewhere)
+        .args(["--format", "sarif"]));
+    let sarif: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let notification = &sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"][0];
+    assert_eq!(notification["level"], "warning", "{sarif}");
+    assert!(notification["message"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("drafts/self-review.md holds this draft"));
     // Audited at its indexed path, the draft is left out as before, with nothing to warn of.
     let at_home = audit_json(
         home.path(),

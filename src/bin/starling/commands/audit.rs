@@ -131,6 +131,12 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         ),
     };
     output::print(&rendered)?;
+    // The line format is one claim per line for scripts: what they should know goes to stderr.
+    if matches!(args.format, Format::Line) {
+        for warning in audits.iter().flat_map(|a| &a.report.warnings) {
+            eprintln!("warning: {warning}");
+        }
+    }
     for error in &errors {
         eprintln!("error: {error}");
     }
@@ -263,6 +269,19 @@ fn render_sarif(audits: &[FileAudit]) -> serde_json::Value {
             })
         })
         .collect();
+    // Notes left out as evidence (a copy of the draft) are the run's notifications.
+    let notifications: Vec<serde_json::Value> = audits
+        .iter()
+        .flat_map(|a| {
+            a.report.warnings.iter().map(|w| {
+                json!({
+                    "level": "warning",
+                    "message": {"text": w},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": a.report.file}}}],
+                })
+            })
+        })
+        .collect();
     json!({
         "version": "2.1.0",
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -275,6 +294,10 @@ fn render_sarif(audits: &[FileAudit]) -> serde_json::Value {
                     {"id": "supported", "shortDescription": {"text": "The notes back the claim"}},
                 ],
             }},
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": notifications,
+            }],
             "results": results,
         }],
     })
