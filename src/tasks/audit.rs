@@ -1008,7 +1008,7 @@ fn judge(
         differences.extend(rule(&claim, &passages));
     }
     // ...and rules that may restate a figure difference already found on the same line.
-    for rule in [counted, rate, month_date, scope, changed_to] {
+    for rule in [counted, rate, month_date, scope, changed_to, counted_thing] {
         add_new(&mut differences, rule(&claim, &passages));
     }
     let contradicted = differences
@@ -1294,6 +1294,141 @@ fn scope(claim: &Said, passages: &Passages) -> Option<Difference> {
         claim_wholes.iter().find_map(|(noun, said)| {
             let (_, part) = parts.iter().find(|(n, _)| n == noun)?;
             (!all.iter().any(|(n, _)| n == noun)).then(|| (said.clone(), part.clone()))
+        })
+    })
+}
+
+/// A number and the one or two words after it: "four breaking PRs", "took 4 pages with".
+static COUNT_OF: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[^\w.,:/$£€-])(\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty)\s+([a-z][a-z'-]*)(?:\s+([a-z][a-z'-]*))?")
+        .expect("count of")
+});
+
+/// The (value, things, words) counts of `text`: a number followed by what it counts, either
+/// the next word or (past one word that may be an adjective, "four breaking PRs") the one after
+/// it, singular. Units, dates, times and glue words count nothing here: their figures are the
+/// measures' business.
+fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
+    let thing = |word: &str| -> Option<String> {
+        let word = word.to_lowercase();
+        // A verb ("the last one closed", "3 of 14 asked") is not what a number counts.
+        let not_a_thing = is_glue(&word)
+            || word.len() < 2
+            || word.ends_with("ed")
+            || word.ends_with("ing") && word.len() > 5
+            || UNITS
+                .iter()
+                .any(|(words, _)| words.contains(&word.as_str()))
+            || MONTHS.iter().any(|m| word.starts_with(m))
+            || matches!(
+                word.as_str(),
+                "am" | "pm"
+                    | "percent"
+                    | "pct"
+                    | "w"
+                    | "with"
+                    | "at"
+                    | "for"
+                    | "is"
+                    | "are"
+                    | "was"
+                    | "were"
+                    | "it"
+                    | "them"
+                    | "us"
+                    | "mine"
+                    | "each"
+                    | "times"
+                    | "fortnight"
+                    | "fortnights"
+                    | "quarter"
+                    | "quarters"
+                    | "sprint"
+                    | "sprints"
+                    | "mon"
+                    | "tue"
+                    | "wed"
+                    | "thu"
+                    | "fri"
+                    | "sat"
+                    | "sun"
+            );
+        (!not_a_thing).then(|| {
+            word.strip_suffix("es")
+                .filter(|w| w.ends_with(['s', 'x', 'h']))
+                .or_else(|| word.strip_suffix('s'))
+                .unwrap_or(&word)
+                .to_string()
+        })
+    };
+    COUNT_OF
+        .captures_iter(text)
+        .filter_map(|c| {
+            let number = c.get(1)?;
+            // "one" is as often a pronoun ("the last one", "one of them") as a count.
+            if number.as_str().eq_ignore_ascii_case("one") {
+                return None;
+            }
+            let first = c.get(2)?.as_str();
+            let value = count_value(number.as_str()).or_else(|| {
+                const MORE: [&str; 8] = [
+                    "thirteen",
+                    "fourteen",
+                    "fifteen",
+                    "sixteen",
+                    "seventeen",
+                    "eighteen",
+                    "nineteen",
+                    "twenty",
+                ];
+                let word = number.as_str().to_lowercase();
+                MORE.iter().position(|w| *w == word).map(|i| i as u32 + 13)
+            })?;
+            // What follows the number: a thing, or a word that may describe the next one
+            // ("four breaking PRs"); never past a glue word ("50 on etl-01").
+            if is_glue(&first.to_lowercase()) {
+                return None;
+            }
+            let mut things: Vec<String> = thing(first).into_iter().collect();
+            if let Some(second) = c.get(3).and_then(|m| thing(m.as_str())) {
+                things.push(second);
+            }
+            if things.is_empty() {
+                return None;
+            }
+            Some((value, things, format!("{} {first}", number.as_str())))
+        })
+        .collect()
+}
+
+/// A count of the same thing, another number: "four breaking PRs" against "2 PRs blocked",
+/// "took 6 pages" against "took 4 pages", on one of the closest lines, where no nearby line
+/// counts the claim's number of that thing.
+fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let claim_counts = counts_of(&claim.plain);
+    if claim_counts.is_empty() {
+        return None;
+    }
+    let near_counts: Vec<Vec<(u32, Vec<String>, String)>> = passages
+        .near
+        .iter()
+        .map(|&(i, _)| counts_of(&passages.lines[i].text))
+        .collect();
+    let shares = |a: &[String], b: &[String]| a.iter().any(|t| b.contains(t));
+    passages.first("figure", passages.closest(), |text| {
+        let counts = counts_of(text);
+        claim_counts.iter().find_map(|(value, things, said)| {
+            let backed = near_counts
+                .iter()
+                .flatten()
+                .any(|(v, t, _)| v == value && shares(t, things));
+            if backed {
+                return None;
+            }
+            let (_, _, other) = counts
+                .iter()
+                .find(|(v, t, _)| v != value && shares(t, things))?;
+            Some((said.clone(), other.clone()))
         })
     })
 }
@@ -2540,6 +2675,60 @@ mod tests {
             "outcome",
         );
     }
+    #[test]
+    fn a_count_of_the_same_thing_differs_in_digits_or_words() {
+        let judged = |claim: &str, notes: &str| judge_lines(claim, notes, 0.7);
+        // Another number of the same thing, in words or digits, singular or plural.
+        let (verdict, differences) = judged(
+            "Since then the contract tests have stopped four breaking PRs before merge.",
+            "Finance monthly: 2 PRs blocked by the contract tests before merge.",
+        );
+        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
+        assert_eq!(differences[0].claim, "four breaking");
+        assert_eq!(differences[0].notes, "2 PRs");
+        let (verdict, differences) = judged(
+            "During his shadow week Kofi took 6 pages with Lena watching.",
+            "Kofi shadow week: took 4 pages himself with Lena watching.",
+        );
+        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
+        assert!(differences[0].notes.starts_with('4'), "{differences:?}");
+        // Another 6 on the line (the week of onboarding) does not back the six pages.
+        let (verdict, differences) = judged(
+            "During his shadow week Kofi took 6 pages with Lena watching.",
+            "Onboarding day 6: Kofi shadow week, took 4 pages himself with Lena watching.",
+        );
+        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
+        assert_eq!(differences[0].notes, "4 pages");
+        // The same count, a pronoun "one", a verb after the number, a unit or a glue word:
+        // nothing to hold against the claim here.
+        for (claim, notes) in [
+            (
+                "The contract tests stopped two breaking PRs before merge.",
+                "2 PRs blocked by the contract tests before merge.",
+            ),
+            (
+                "I chased all six action items until the last one closed.",
+                "All six closed by Jun 14; I chased them until the last one landed.",
+            ),
+            (
+                "Eleven of the fourteen brokers were chasing us; only three asked for reports.",
+                "11 of 14 brokers chasing us; 3 of 14 asked for reports.",
+            ),
+            (
+                "The exports now finish in 12 minutes, down from 50 on etl-01.",
+                "Exports batch 21 of 32 moved on etl-01.",
+            ),
+        ] {
+            let (_, differences) = judged(claim, notes);
+            assert!(
+                differences
+                    .iter()
+                    .all(|d| d.kind != "figure" || !d.notes.contains(' ')),
+                "{claim} / {notes}: {differences:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_note_is_a_copy_of_the_draft_only_when_it_holds_most_of_its_claims() {
         let claims: Vec<String> = [
