@@ -45,6 +45,10 @@ pub struct StoriesReport {
     /// The questions file as given, or `-`.
     pub file: String,
     pub questions: Vec<Answer>,
+    /// Notes left out, and why: an indexed note that holds these questions word for word (sent
+    /// without their file's path) is no story of its own questions.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl StoriesReport {
@@ -138,6 +142,26 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
     } else {
         Vec::new()
     };
+    // Questions sent without their file's path may still be an indexed note: found by their
+    // words, that note is left out as the named file is.
+    let mut warnings = Vec::new();
+    let found = match request.name {
+        Some(_) => None,
+        None => {
+            let texts: Vec<String> = questions.iter().map(|q| q.question.clone()).collect();
+            let read = services::note_reader(ctx.config);
+            crate::tasks::audit::indexed_copy(ctx.embedder, ctx.store, &texts, &read)?
+        }
+    };
+    if let Some((_, path)) = &found {
+        warnings.push(format!(
+            "{path} holds these questions, so it is no story of its own; pass the questions file by its path to say so"
+        ));
+    }
+    let questions_file = request
+        .name
+        .as_deref()
+        .or(found.as_ref().map(|(source, _)| source.as_str()));
     let answers = stories::find(
         ctx.embedder,
         ctx.store,
@@ -147,11 +171,12 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
             filter: SearchFilter::notes(&request.path, &request.since, &request.until),
             outline: request.star,
             indexed: &indexed,
-            questions_file: request.name.as_deref(),
+            questions_file,
         },
     )?;
     Ok(StoriesReport {
         file: file.to_string(),
         questions: answers,
+        warnings,
     })
 }

@@ -1893,6 +1893,52 @@ fn copies_of(
     out
 }
 
+/// The indexed note that holds `texts` (a document's claims or questions) word for word, as
+/// [`copies_of`] finds it among the notes a search for the longest of them returns: its source
+/// (the file's absolute path) and its path. For a document given without its path (standard
+/// input, an editor's buffer, the HTTP API), so that its own indexed copy is never its evidence.
+pub fn indexed_copy(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    texts: &[String],
+    read: &dyn Fn(&Chunk) -> Option<String>,
+) -> Result<Option<(String, String)>> {
+    let mut long: Vec<&String> = texts
+        .iter()
+        .filter(|t| word_key(t).split(' ').count() >= COPY_WORDS)
+        .collect();
+    if long.len() < 3 {
+        return Ok(None);
+    }
+    long.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    long.truncate(5);
+    let vectors = embedder.embed(&long.iter().map(|t| glossary::expand(t)).collect::<Vec<_>>())?;
+    let (mut files, mut paths) = (HashMap::new(), HashMap::new());
+    for (text, vector) in long.iter().zip(vectors) {
+        let hits = retrieve::search_embedded(
+            store,
+            &retrieve::Request {
+                text: text.to_string(),
+                k: 3,
+                filter: SearchFilter::default(),
+                mode: SearchMode::Hybrid,
+            },
+            vector,
+        )?;
+        for hit in hits {
+            files
+                .entry(hit.chunk.source.clone())
+                .or_insert_with(|| read(&hit.chunk));
+            paths
+                .entry(hit.chunk.source.clone())
+                .or_insert_with(|| hit.chunk.path.clone());
+        }
+    }
+    let mut copies = copies_of(texts, &files, &paths);
+    copies.sort_by(|a, b| b.claims.cmp(&a.claims).then(a.path.cmp(&b.path)));
+    Ok(copies.into_iter().next().map(|c| (c.source, c.path)))
+}
+
 /// One draft to audit: its text, how to read it, and its own file when that may be indexed
 /// (a draft is never evidence for itself).
 pub struct Draft<'a> {

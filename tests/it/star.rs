@@ -398,7 +398,8 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
         "# Interview prep\n\n| Question | Story |\n|---|---|\n\
 | A week you are proud of | [[#Invoices]] |\n\
 | Tell me about a production incident you owned | |\n\
-| Tell me about a migration | [[two-parts#Hiring|the loop]] |\n\n\
+| Tell me about a migration | [[two-parts#Hiring|the loop]] |\n\
+| Tell me about a time you changed the plan halfway | |\n\n\
 ### Invoices\n- nightly billing was at risk, 1.2 million messages stuck\n\
 - scaled consumers 4 to 12, rolled back the deploy\n\
 - billing run started on time\n",
@@ -418,7 +419,7 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
     let answer = stories_json(home.path(), &questions_file);
     let questions = answer["questions"].as_array().unwrap();
     // The answer section's list items ask nothing.
-    assert_eq!(questions.len(), 3, "{answer}");
+    assert_eq!(questions.len(), 4, "{answer}");
     let linked = &questions[2]["stories"][0];
     assert_eq!(linked["path"], "projects/two-parts.md", "{answer}");
     assert_eq!(linked["pinned"], true, "{answer}");
@@ -467,6 +468,35 @@ fn an_indexed_questions_file_is_no_story_of_its_own_and_its_linked_answers_steer
             .as_array()
             .unwrap()
             .is_empty(),
+        "{answer}"
+    );
+    assert_eq!(answer["warnings"], serde_json::json!([]), "{answer}");
+
+    // The whole prep file on stdin: its indexed copy is found by its questions' words and is
+    // no story of its own, as when it is named by its path.
+    let output = run_with_input(
+        starling(home.path()).args(["stories", "-", "--format", "json", "--no-model"]),
+        &std::fs::read(&questions_file).unwrap(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let answer: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(
+        answer["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("prep.md holds these questions"),
+        "{answer}"
+    );
+    let from_stdin: Vec<&str> = answer["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|q| q["stories"].as_array().unwrap())
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert!(!from_stdin.contains(&"prep.md"), "{answer}");
+    assert_eq!(
+        answer["questions"][0]["stories"][0]["path"], "incidents/2025-06-queue-backlog.md",
         "{answer}"
     );
 }

@@ -86,6 +86,12 @@ pub fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         )?,
     };
     report.file = name;
+    // JSON carries them in `warnings`; the documents for people get them on stderr.
+    if !matches!(args.format, Format::Json) {
+        for warning in &report.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     let report = match args.format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&report)?),
         Format::Md => report.to_markdown(),
