@@ -150,7 +150,7 @@ pub fn run(ctx: &Context, request: &StoriesRequest, file: &str) -> Result<Storie
         None => {
             let texts: Vec<String> = questions.iter().map(|q| q.question.clone()).collect();
             let read = services::note_reader(ctx.config);
-            crate::tasks::audit::indexed_copy(ctx.embedder, ctx.store, &texts, &read)?
+            crate::tasks::copies::indexed_copy(ctx.embedder, ctx.store, &texts, &read)?
         }
     };
     if let Some((_, path)) = &found {

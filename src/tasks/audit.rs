@@ -15,6 +15,7 @@ use crate::backends::{Embedder, SearchFilter, SearchMode, VectorStore};
 use crate::error::Result;
 use crate::notes::chunk::{looks_like_instruction, Chunk};
 use crate::notes::{glossary, retrieve};
+use crate::tasks::copies;
 use crate::tasks::facts::{self, Figure};
 use crate::tone::segment::{prose_view, InputKind};
 use crate::tone::LineIndex;
@@ -1319,7 +1320,7 @@ fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
             || UNITS
                 .iter()
                 .any(|(words, _)| words.contains(&word.as_str()))
-            || MONTHS.iter().any(|m| word.starts_with(m))
+            || (1..=12).any(|month| names_month(&word, month))
             || matches!(
                 word.as_str(),
                 "am" | "pm"
@@ -1370,20 +1371,7 @@ fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
                 return None;
             }
             let first = c.get(2)?.as_str();
-            let value = count_value(number.as_str()).or_else(|| {
-                const MORE: [&str; 8] = [
-                    "thirteen",
-                    "fourteen",
-                    "fifteen",
-                    "sixteen",
-                    "seventeen",
-                    "eighteen",
-                    "nineteen",
-                    "twenty",
-                ];
-                let word = number.as_str().to_lowercase();
-                MORE.iter().position(|w| *w == word).map(|i| i as u32 + 13)
-            })?;
+            let value = count_value(number.as_str())?;
             // What follows the number: a thing, or a word that may describe the next one
             // ("four breaking PRs"); never past a glue word ("50 on etl-01").
             if is_glue(&first.to_lowercase()) {
@@ -1596,11 +1584,29 @@ fn directions(text: &str) -> Vec<(f64, i8, String)> {
 /// A count written in digits or as a word ("four", "a dozen" is not one: too loose).
 const COUNT: &str = r"\d{1,4}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve";
 
-/// The value of a `COUNT` match.
+/// The value of a count in digits or words up to twenty (`COUNT` matches up to twelve).
 fn count_value(word: &str) -> Option<u32> {
-    const WORDS: [&str; 12] = [
-        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    const WORDS: [&str; 20] = [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
         "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
     ];
     let word = word.to_lowercase();
     word.parse()
@@ -1829,116 +1835,6 @@ pub struct Audited {
     pub warnings: Vec<String>,
 }
 
-/// A note that holds the draft being audited: `claims` of its `of` claims (those long enough to
-/// tell) stand in it word for word.
-#[derive(Debug, Clone, PartialEq)]
-struct Copy {
-    source: String,
-    path: String,
-    claims: usize,
-    of: usize,
-}
-
-/// A claim this short may stand word for word in a note by chance ("Shipped the export.").
-const COPY_WORDS: usize = 6;
-
-/// Text as lowercase words between single spaces, for finding one text inside another whatever
-/// its Markdown, punctuation or line breaks.
-fn word_key(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for word in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(&word.to_lowercase());
-    }
-    out
-}
-
-/// The notes read for a draft that hold the draft itself: at least three of its claims of
-/// `COPY_WORDS` words or more, and at least 60% of them, word for word. Such a note (the draft
-/// indexed under another path, or audited from standard input while its file is indexed)
-/// would "support" every claim it holds; a note that only shares a sentence or two with the
-/// draft (a line pasted from the work log) stays evidence.
-fn copies_of(
-    claims: &[String],
-    files: &HashMap<String, Option<String>>,
-    paths: &HashMap<String, String>,
-) -> Vec<Copy> {
-    let keys: Vec<String> = claims
-        .iter()
-        .map(|c| word_key(c))
-        .filter(|k| k.split(' ').count() >= COPY_WORDS)
-        .collect();
-    if keys.len() < 3 {
-        return Vec::new();
-    }
-    let mut out: Vec<Copy> = files
-        .iter()
-        .filter_map(|(source, text)| {
-            let text = word_key(text.as_deref()?);
-            let held = keys.iter().filter(|k| text.contains(k.as_str())).count();
-            (held >= 3 && held * 10 >= keys.len() * 6).then(|| Copy {
-                source: source.clone(),
-                path: paths.get(source).cloned().unwrap_or_else(|| source.clone()),
-                claims: held,
-                of: keys.len(),
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
-}
-
-/// The indexed note that holds `texts` (a document's claims or questions) word for word, as
-/// [`copies_of`] finds it among the notes a search for the longest of them returns: its source
-/// (the file's absolute path) and its path. For a document given without its path (standard
-/// input, an editor's buffer, the HTTP API), so that its own indexed copy is never its evidence.
-pub fn indexed_copy(
-    embedder: &dyn Embedder,
-    store: &dyn VectorStore,
-    texts: &[String],
-    read: &dyn Fn(&Chunk) -> Option<String>,
-) -> Result<Option<(String, String)>> {
-    let mut long: Vec<&String> = texts
-        .iter()
-        .filter(|t| word_key(t).split(' ').count() >= COPY_WORDS)
-        .collect();
-    if long.len() < 3 {
-        return Ok(None);
-    }
-    long.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    long.truncate(5);
-    let vectors = embedder.embed(&long.iter().map(|t| glossary::expand(t)).collect::<Vec<_>>())?;
-    let (mut files, mut paths) = (HashMap::new(), HashMap::new());
-    for (text, vector) in long.iter().zip(vectors) {
-        let hits = retrieve::search_embedded(
-            store,
-            &retrieve::Request {
-                text: text.to_string(),
-                k: 3,
-                filter: SearchFilter::default(),
-                mode: SearchMode::Hybrid,
-            },
-            vector,
-        )?;
-        for hit in hits {
-            files
-                .entry(hit.chunk.source.clone())
-                .or_insert_with(|| read(&hit.chunk));
-            paths
-                .entry(hit.chunk.source.clone())
-                .or_insert_with(|| hit.chunk.path.clone());
-        }
-    }
-    let mut copies = copies_of(texts, &files, &paths);
-    copies.sort_by(|a, b| b.claims.cmp(&a.claims).then(a.path.cmp(&b.path)));
-    Ok(copies.into_iter().next().map(|c| (c.source, c.path)))
-}
-
 /// One draft to audit: its text, how to read it, and its own file when that may be indexed
 /// (a draft is never evidence for itself).
 pub struct Draft<'a> {
@@ -2036,7 +1932,7 @@ pub fn audit(
         Ok(per_claim)
     };
     let mut per_claim = retrieve_lines(&[], &mut files, &mut paths)?;
-    let copies = copies_of(&texts, &files, &paths);
+    let copies = copies::copies_of(&texts, &files, &paths);
     if !copies.is_empty() {
         let sources: Vec<String> = copies.iter().map(|c| c.source.clone()).collect();
         per_claim = retrieve_lines(&sources, &mut files, &mut paths)?;
@@ -2773,51 +2669,6 @@ mod tests {
                 "{claim} / {notes}: {differences:?}"
             );
         }
-    }
-
-    #[test]
-    fn a_note_is_a_copy_of_the_draft_only_when_it_holds_most_of_its_claims() {
-        let claims: Vec<String> = [
-            "I cut the nightly build from 18 to 11 minutes by sharding the suite.",
-            "I led the move of the billing service to Postgres 15 in March.",
-            "I mentored three new engineers through their first on-call rotations.",
-            "I wrote the runbook for carrier webhook failures that the team uses.",
-            "Shipped the export.",
-        ]
-        .map(String::from)
-        .to_vec();
-        let file = |n: usize| {
-            // Markdown, other line breaks and other punctuation do not hide a copy.
-            let mut text = String::from("# Draft\n\n");
-            for claim in &claims[..n] {
-                text.push_str(&format!(
-                    "- **{}**\n",
-                    claim.replace(" in March", ",\nin March")
-                ));
-            }
-            Some(text)
-        };
-        let files: HashMap<String, Option<String>> = [
-            ("/v/copy.md".to_string(), file(4)),
-            ("/v/three.md".to_string(), file(3)),
-            ("/v/log.md".to_string(), file(2)),
-            ("/v/unread.md".to_string(), None),
-        ]
-        .into_iter()
-        .collect();
-        let paths: HashMap<String, String> = files
-            .keys()
-            .map(|k| (k.clone(), k.trim_start_matches("/v/").to_string()))
-            .collect();
-        let copies = copies_of(&claims, &files, &paths);
-        // The short claim cannot tell; of the four that can, a note holding two is evidence.
-        let found: Vec<(&str, usize, usize)> = copies
-            .iter()
-            .map(|c| (c.path.as_str(), c.claims, c.of))
-            .collect();
-        assert_eq!(found, [("copy.md", 4, 4), ("three.md", 3, 4)]);
-        // A draft with fewer than three claims that can tell is never found in the notes.
-        assert!(copies_of(&claims[..2], &files, &paths).is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! backends. No file or network I/O here.
 
 pub mod audit;
+pub mod copies;
 pub mod evidence;
 pub mod facts;
 pub mod map;
