@@ -292,9 +292,15 @@ fn stems(text: &str) -> Vec<String> {
     out
 }
 
+/// A range of days in one month, either way round: "Jul 8–29", "8 to 29 July".
+const DAY_RANGE: &str = r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?)";
+
 static DAY_OF_MONTH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}:\d{2}\b|\b(?:wk|week|w)\s?\d{1,2}\b")
+    Regex::new(&format!(r"(?i)\b{DAY_RANGE}|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}:\d{{2}}\b|\b(?:wk|week|w)\s?\d{{1,2}}\b"))
         .expect("day of month")
+});
+static P_VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bp(?:[\s-]?values?)?\s*(?:=|<=?|>=?|≤|≥|of)\s*$").expect("p-value")
 });
 static DURATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(\d{1,3})h\s?(?:(\d{1,2})m(?:in)?)?\b").expect("duration"));
@@ -409,7 +415,8 @@ fn measures(text: &str) -> Vec<Measure> {
                 .chars()
                 .next_back()
                 .is_some_and(|c| c.is_alphabetic());
-        let kind = if glued_unit {
+        // A tag's number stays a name even with a unit's letter after it ("SEV-2s" is no time).
+        let kind = if glued_unit && !tagged {
             unit_kind(&suffix).unwrap_or("count").to_string()
         } else if figure.identifier || tagged {
             format!(
@@ -421,6 +428,9 @@ fn measures(text: &str) -> Vec<Measure> {
                     .collect::<String>()
                     .to_lowercase()
             )
+        } else if P_VALUE.is_match(before) {
+            // "p = 0.01": a test's p-value, held only against another p-value.
+            "p-value".into()
         } else if figure.percent {
             "%".into()
         } else if before.ends_with(['$', '€', '£']) || figure.raw.starts_with(['$', '€', '£'])
@@ -937,7 +947,8 @@ fn judge(
             .iter()
             .find(|(j, _, _)| *j == i)
             .map_or(&[], |(_, _, m)| m.as_slice());
-        let aligned = claim_measures.iter().any(|c| {
+        // A level that many things share (`SEV-2`, `P1`) does not make a line tell the same thing.
+        let aligned = claim_measures.iter().filter(|c| !is_level(c)).any(|c| {
             line_measures
                 .iter()
                 .any(|k| agrees_here(c, k, &claim_measures, line_measures))
@@ -1437,6 +1448,19 @@ fn add_new(differences: &mut Vec<Difference>, found: Option<Difference>) {
 /// `a` (one of `a_all`) and `b` (one of `b_all`) state the same value of the same thing: where
 /// either text counts the other's thing with its own figure ("9 blockers, 21 serious and 17
 /// minor" against "17 serious"), a value agrees only with a figure of its own kind.
+/// A name with a one-digit number (`SEV-2`, `P1`, `L5`): a level or a category many things
+/// share, not one thing.
+fn is_level(measure: &Measure) -> bool {
+    measure.kind.starts_with("id:")
+        && measure
+            .figure
+            .raw
+            .chars()
+            .filter(char::is_ascii_digit)
+            .count()
+            == 1
+}
+
 fn agrees_here(a: &Measure, b: &Measure, a_all: &[Measure], b_all: &[Measure]) -> bool {
     let generic = |m: &Measure| m.kind == "count";
     agrees(a, b)
@@ -1794,7 +1818,7 @@ fn portions(text: &str) -> Vec<(String, String)> {
 }
 
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b|\b20\d{2}-(\d{2})-(\d{2})\b")
+    Regex::new(r"(?i)\b(?P<range>(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\b|\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)|\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b|\b20\d{2}-(\d{2})-(\d{2})\b")
         .expect("day month")
 });
 
@@ -1808,13 +1832,33 @@ fn day_months(text: &str) -> Vec<(u32, u32)> {
     };
     let mut out = Vec::new();
     for caps in DAY_MONTH.captures_iter(text) {
-        let date = if let (Some(day), Some(month)) = (caps.get(1), caps.get(2)) {
+        if let Some(range) = caps.name("range") {
+            // "Jul 8–29", "8 to 29 July": both ends, in the month named.
+            let range = range.as_str();
+            let month = range
+                .split(|c: char| !c.is_alphabetic())
+                .find_map(|w| (w.len() >= 3).then(|| month_of(w)).flatten());
+            let days: Vec<u32> = range
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|d| d.parse().ok())
+                .collect();
+            if let Some(month) = month {
+                out.extend(
+                    days.into_iter()
+                        .filter(|d| (1..=31).contains(d))
+                        .map(|d| (d, month)),
+                );
+            }
+            continue;
+        }
+        // Group 1 is the range.
+        let date = if let (Some(day), Some(month)) = (caps.get(2), caps.get(3)) {
             day.as_str().parse().ok().zip(month_of(month.as_str()))
-        } else if let (Some(month), Some(day)) = (caps.get(3), caps.get(4)) {
+        } else if let (Some(month), Some(day)) = (caps.get(4), caps.get(5)) {
             day.as_str().parse().ok().zip(month_of(month.as_str()))
         } else {
-            let month: Option<u32> = caps.get(5).and_then(|m| m.as_str().parse().ok());
-            let day: Option<u32> = caps.get(6).and_then(|m| m.as_str().parse().ok());
+            let month: Option<u32> = caps.get(6).and_then(|m| m.as_str().parse().ok());
+            let day: Option<u32> = caps.get(7).and_then(|m| m.as_str().parse().ok());
             day.zip(month)
         };
         if let Some((day, month)) =
@@ -2126,6 +2170,42 @@ mod tests {
         assert_eq!(day_months("approved on 4 November"), [(4, 11)]);
         assert_eq!(day_months("cutover June 11th"), [(11, 6)]);
         assert!(day_months("We may ship 3 of them").is_empty());
+        // A range of days names both ends, whichever way round it is written.
+        assert_eq!(day_months("holdout Jul 8–29, 90% fast"), [(8, 7), (29, 7)]);
+        assert_eq!(
+            day_months("for three weeks, 8 to 29 July"),
+            [(8, 7), (29, 7)]
+        );
+        assert_eq!(day_months("froze Mar 3-14"), [(3, 3), (14, 3)]);
+        // ...and neither end is a figure of its own.
+        assert!(measures("holdout Jul 8–29 on 10% of traffic")
+            .iter()
+            .all(|m| m.figure.raw == "10%"));
+        assert!(measures("for three weeks, 8 to 29 July")
+            .iter()
+            .all(|m| m.figure.raw != "8"));
+    }
+
+    #[test]
+    fn a_shared_level_does_not_tie_a_claim_to_a_line() {
+        let (v, _) = verdict(
+            "Cut mean time to resolve across all SEV-2s from 52 minutes to 18.",
+            "SEV-2 on Nov 6, he was IC end to end, 47 min, blameless review after",
+            0.9,
+        );
+        assert_ne!(v, Verdict::Contradicted);
+        let m = |t: &str| measures(t).remove(0);
+        assert!(is_level(&m("SEV-2 paged")) && is_level(&m("a P1 bug")));
+        assert!(!is_level(&m("INC-2291 retro")) && !is_level(&m("RFC-007 merged")));
+    }
+
+    #[test]
+    fn a_p_value_is_a_kind_of_its_own() {
+        let kinds = |t: &str| measures(t).into_iter().map(|m| m.kind).collect::<Vec<_>>();
+        assert_eq!(kinds("won by 2.4% relative at p = 0.01"), ["%", "p-value"]);
+        assert_eq!(kinds("significant (p<0.05)"), ["p-value"]);
+        assert_eq!(kinds("a p-value of 0.2"), ["p-value"]);
+        assert_eq!(kinds("dropped 0.01 points"), ["point"]);
     }
 
     #[test]
