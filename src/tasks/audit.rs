@@ -293,7 +293,7 @@ fn stems(text: &str) -> Vec<String> {
 }
 
 /// A range of days in one month, either way round: "Jul 8–29", "8 to 29 July".
-const DAY_RANGE: &str = r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?)";
+const DAY_RANGE: &str = r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?)";
 
 static DAY_OF_MONTH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(r"(?i)\b{DAY_RANGE}|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}:\d{{2}}\b|\b(?:wk|week|w)\s?\d{{1,2}}\b"))
@@ -1818,7 +1818,7 @@ fn portions(text: &str) -> Vec<(String, String)> {
 }
 
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?P<range>(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\b|\d{1,2}(?:st|nd|rd|th)?(?:\s*[-–—]\s*|\s+(?:to|through|till|until)\s+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)|\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b|\b20\d{2}-(\d{2})-(\d{2})\b")
+    Regex::new(r"(?i)\b(?P<range>(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\b|\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)|\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b|\b20\d{2}-(\d{2})-(\d{2})\b")
         .expect("day month")
 });
 
@@ -2177,6 +2177,8 @@ mod tests {
             [(8, 7), (29, 7)]
         );
         assert_eq!(day_months("froze Mar 3-14"), [(3, 3), (14, 3)]);
+        // Not across a line break: a list item's count is no day.
+        assert_eq!(day_months("shipped Jul 8\n- 29 tickets closed"), [(8, 7)]);
         // ...and neither end is a figure of its own.
         assert!(measures("holdout Jul 8–29 on 10% of traffic")
             .iter()
