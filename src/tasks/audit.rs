@@ -1414,9 +1414,10 @@ fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
         .map(|&(i, _)| counts_of(&passages.lines[i].text))
         .collect();
     let shares = |a: &[String], b: &[String]| a.iter().any(|t| b.contains(t));
-    passages.first("figure", passages.closest(), |text| {
-        let counts = counts_of(text);
-        claim_counts.iter().find_map(|(value, things, said)| {
+    // The closest lines are the first of `near`: their counts are already read.
+    let closest = passages.closest().iter().zip(&near_counts);
+    closest.into_iter().find_map(|(&(i, score), counts)| {
+        let (said, other) = claim_counts.iter().find_map(|(value, things, said)| {
             let backed = near_counts
                 .iter()
                 .flatten()
@@ -1428,7 +1429,8 @@ fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
                 .iter()
                 .find(|(v, t, _)| v != value && shares(t, things))?;
             Some((said.clone(), other.clone()))
-        })
+        })?;
+        Some(passages.difference_scored("figure", i, score, said, other))
     })
 }
 
@@ -1445,9 +1447,6 @@ fn add_new(differences: &mut Vec<Difference>, found: Option<Difference>) {
     }
 }
 
-/// `a` (one of `a_all`) and `b` (one of `b_all`) state the same value of the same thing: where
-/// either text counts the other's thing with its own figure ("9 blockers, 21 serious and 17
-/// minor" against "17 serious"), a value agrees only with a figure of its own kind.
 /// A name with a one-digit number (`SEV-2`, `P1`, `L5`): a level or a category many things
 /// share, not one thing.
 fn is_level(measure: &Measure) -> bool {
@@ -1461,6 +1460,9 @@ fn is_level(measure: &Measure) -> bool {
             == 1
 }
 
+/// `a` (one of `a_all`) and `b` (one of `b_all`) state the same value of the same thing: where
+/// either text counts the other's thing with its own figure ("9 blockers, 21 serious and 17
+/// minor" against "17 serious"), a value agrees only with a figure of its own kind.
 fn agrees_here(a: &Measure, b: &Measure, a_all: &[Measure], b_all: &[Measure]) -> bool {
     let generic = |m: &Measure| m.kind == "count";
     agrees(a, b)
@@ -1818,7 +1820,7 @@ fn portions(text: &str) -> Vec<(String, String)> {
 }
 
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?P<range>(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\b|\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)|\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b|\b20\d{2}-(\d{2})-(\d{2})\b")
+    Regex::new(&format!(r"(?i)\b(?P<range>{DAY_RANGE})|\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|\b20\d{{2}}-(\d{{2}})-(\d{{2}})\b"))
         .expect("day month")
 });
 
