@@ -686,6 +686,7 @@ pub fn story_evidence(
                 passages.retain(under);
             }
         }
+        story_sections(&mut passages);
         if passages.is_empty() {
             if let Some(note) = query.notes.iter().find(|n| &n.path == path) {
                 passages = note.passages.iter().map(passage_evidence).collect();
@@ -711,6 +712,141 @@ pub fn story_evidence(
         }
     }
     Ok(())
+}
+
+/// A heading that names a part of one story, not a story of its own: what happened, the
+/// context, the plan, the outcome, a day or a week of a log.
+static STORY_PART_HEADING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\W*(?:what|why|how|where|who|when|which)\b|\b(?:context|background|situation|problem|goals?|aims?|objectives?|tasks?|brief|plan|approach|options|decisions?|actions?|steps|timeline|outcomes?|results?|impact|follow[- ]?ups?|next|lessons?|learnings?|retro(?:spective)?|summary|tl;?dr|status|updates?|notes|details|after|before|root causes?|went (?:well|badly)|numbers|metrics|risks?|prep|discussion|agreed|quotes|trade-?offs|me)\b|\d|\b(?:mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\bweek")
+        .expect("story part heading")
+});
+
+/// A note title or path that names a period or a log rather than one piece of work: "March
+/// 2025", "Week 28", "Work log", `weekly/2025-W28.md`, `daily/2025-03-14.md`, `log.2024.07.01.md`.
+static LOG_TITLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\W*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{4}\W*$|^\W*(?:w|week )\d{1,2}\b|\b(?:weekly|monthly|daily|log|logs|worklog|journal|diary|brag|standups?)\b|(?:^|/)\d{4}[-.]\d{2}(?:[-.]\d{2})?\.md$|(?:^|/)\d{4}-w\d{2}\.md$")
+        .expect("log title")
+});
+
+/// The section a passage sits in, below the headings every passage of its note shares (a note's
+/// title): "" before the first heading of its own.
+fn section_of(heading: &str, shared: usize) -> &str {
+    heading.split(" > ").nth(shared).unwrap_or_default()
+}
+
+/// Content words of a section, for telling whether two sections tell one story: words of five
+/// letters or more, neither month nor weekday, and identifiers.
+fn section_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .map(|w| w.trim_matches('-').to_lowercase())
+        .filter(|w| {
+            w.chars().count() >= 5 && !w.chars().all(|c| c.is_ascii_digit()) && !is_date_word(w)
+        })
+        .collect();
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// A month or a weekday, spelled out or abbreviated.
+fn is_date_word(word: &str) -> bool {
+    const DATES: &[&str] = &[
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    DATES.contains(&word)
+}
+
+/// Keeps the passages of one note that tell the story the query is about. A work log or a
+/// monthly note holds several stories under headings of their own ("Billing migration",
+/// "Reliability", "Mentoring"), and a draft told from all of them tells none. A section stays
+/// when it holds the passage closest to the query, when its heading names a part of a story
+/// ("What happened", "Context", "Outcome", a date or a week), or when it shares two content
+/// words with that section (one story's sections name the same things); so do passages before
+/// the note's first section. A note of one section is left as it is.
+fn story_sections(passages: &mut Vec<Evidence>) {
+    let paths: Vec<Vec<&str>> = passages
+        .iter()
+        .filter(|e| !e.heading.is_empty())
+        .map(|e| e.heading.split(" > ").collect())
+        .collect();
+    let shared = match paths.split_first() {
+        Some((first, rest)) => (0..first.len())
+            .take_while(|&i| rest.iter().all(|p| p.get(i) == first.get(i)))
+            .count(),
+        None => return,
+    };
+    let title = paths
+        .first()
+        .and_then(|p| p.first())
+        .copied()
+        .unwrap_or_default();
+    let path = passages
+        .first()
+        .map(|e| e.path.as_str())
+        .unwrap_or_default();
+    let log = LOG_TITLE.is_match(path) || (shared > 0 && LOG_TITLE.is_match(title));
+    if !log {
+        return;
+    }
+    let section = |e: &Evidence| section_of(&e.heading, shared).to_string();
+    let mut sections: Vec<String> = passages.iter().map(section).collect();
+    sections.sort();
+    sections.dedup();
+    if sections.iter().filter(|s| !s.is_empty()).count() < 2 {
+        return;
+    }
+    let Some(best) = passages
+        .iter()
+        .max_by(|a, b| {
+            a.relevance
+                .total_cmp(&b.relevance)
+                .then(b.line_start.cmp(&a.line_start))
+        })
+        .map(section)
+    else {
+        return;
+    };
+    let words_of = |name: &str| {
+        let text: String = passages
+            .iter()
+            .filter(|e| section(e) == name)
+            .map(|e| format!("{}\n{}", name, e.text))
+            .collect();
+        section_words(&text)
+    };
+    let best_words = words_of(&best);
+    let kept: Vec<String> = sections
+        .into_iter()
+        .filter(|name| {
+            name.is_empty()
+                || *name == best
+                || STORY_PART_HEADING.is_match(name)
+                || words_of(name)
+                    .iter()
+                    .filter(|w| best_words.contains(w))
+                    .count()
+                    >= 2
+        })
+        .collect();
+    passages.retain(|e| kept.contains(&section(e)));
 }
 
 /// A sentence of evidence, with the id it came from.
@@ -1979,5 +2115,107 @@ mod snapshot {
         );
         // Evidence is delimited as data and cannot close its own tag.
         assert_eq!(rendered.matches("</evidence>").count(), 2);
+    }
+
+    /// The passages of one note, each (heading path, text, relevance to the query).
+    fn note(path: &str, sections: &[(&str, &str, f32)]) -> Vec<Evidence> {
+        sections
+            .iter()
+            .enumerate()
+            .map(|(i, (heading, text, relevance))| Evidence {
+                id: String::new(),
+                path: path.into(),
+                line_start: 10 * i + 1,
+                line_end: 10 * i + 3,
+                heading: (*heading).into(),
+                text: (*text).into(),
+                relevance: *relevance,
+                pinned: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_log_gives_a_story_only_the_sections_that_tell_it() {
+        let sections = |title: &str| {
+            vec![
+                (
+                    title.to_string() + " > Billing migration",
+                    "- Moved invoices to the queue workers.\n- Shipped two days ahead of plan.",
+                    0.20,
+                ),
+                (
+                    title.to_string() + " > Reliability",
+                    "- Led the review of the certificate outage on the payments proxy.",
+                    0.55,
+                ),
+                (
+                    title.to_string() + " > Proxy hardening",
+                    "- Rotated every certificate on the payments proxy by hand.",
+                    0.30,
+                ),
+                (
+                    title.to_string() + " > Mentoring",
+                    "- Paired with Ana on her first production change.",
+                    0.10,
+                ),
+                (
+                    title.to_string() + " > What came of it",
+                    "- No alert has been missed since.",
+                    0.15,
+                ),
+                (title.to_string(), "Busy month.", 0.05),
+            ]
+        };
+        let kept = |path: &str, title: &str| {
+            let owned = sections(title);
+            let borrowed: Vec<(&str, &str, f32)> =
+                owned.iter().map(|(h, t, r)| (h.as_str(), *t, *r)).collect();
+            let mut passages = note(path, &borrowed);
+            super::story_sections(&mut passages);
+            passages
+                .iter()
+                .map(|e| e.heading.rsplit(" > ").next().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        // A month's log: the closest section, one naming the same things, a story part and
+        // the lines under the title stay; the migration and the mentoring are other stories.
+        let story = [
+            "Reliability",
+            "Proxy hardening",
+            "What came of it",
+            "March 2025",
+        ];
+        assert_eq!(kept("notes/march.md", "March 2025"), story);
+        assert_eq!(
+            kept("daily/2025-03-14.md", "Friday"),
+            [
+                "Reliability",
+                "Proxy hardening",
+                "What came of it",
+                "Friday"
+            ]
+        );
+        assert_eq!(
+            kept("work-log.md", "Payments"),
+            [
+                "Reliability",
+                "Proxy hardening",
+                "What came of it",
+                "Payments"
+            ]
+        );
+        // A note about one piece of work keeps every section: they are parts of its story.
+        assert_eq!(kept("projects/proxy.md", "Payments proxy").len(), 6);
+        // A log of one section is left as it is.
+        let mut one = note(
+            "weekly/2025-W28.md",
+            &[
+                ("W28 > Hiring", "- Ran two loops.", 0.4),
+                ("W28 > Hiring", "- Wrote the rubric.", 0.1),
+            ],
+        );
+        super::story_sections(&mut one);
+        assert_eq!(one.len(), 2);
     }
 }

@@ -676,7 +676,9 @@ fn section_headings_lift_the_part_classifier_on_labelled_notes() {
 
 /// The demo's STAR entry (`scripts/demo.sh`) has all four parts: a part the classifier gave
 /// nothing takes, from a part holding two or more, the sentence most likely to tell it (on the
-/// demo's work log the result was empty, its sentences read as task and action).
+/// demo's work log the result was empty, its sentences read as task and action). It tells one
+/// story: the month's log also holds a billing migration and mentoring under headings of their
+/// own, and none of those passages is evidence for the incident review.
 #[test]
 fn the_demo_star_entry_has_all_four_parts() {
     let home = tempfile::tempdir().unwrap();
@@ -699,5 +701,11 @@ fn the_demo_star_entry_has_all_four_parts() {
     for part in ["situation", "task", "action", "result"] {
         let text = draft[part].as_str().unwrap_or("");
         assert!(text.contains("[E"), "{part} is empty: {draft:#}");
+    }
+    let evidence = draft["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty(), "{draft:#}");
+    for item in evidence {
+        let heading = item["heading"].as_str().unwrap();
+        assert!(heading.ends_with("> Reliability"), "{heading}: {draft:#}");
     }
 }
