@@ -232,6 +232,33 @@ fn parse_front_matter(text: &str) -> Vec<Field> {
     fields
 }
 
+/// The months, spelled out in lower case, January first.
+pub const MONTH_NAMES: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// The days of the week, spelled out in lower case, Monday first.
+pub const WEEKDAY_NAMES: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
 /// `2024-12-15T22:35`, `2024-12-15`, or Dendron's epoch milliseconds, as `YYYY-MM-DD`.
 pub fn normalise_date(raw: &str) -> Option<String> {
     let raw = raw.trim();

@@ -1643,21 +1643,7 @@ fn count_value(word: &str) -> Option<u32> {
 /// Whether `text` names month `month` (1-12) as a word ("Apr", "April", "Sept"), not inside
 /// another word ("market" is not March).
 fn names_month(text: &str, month: u32) -> bool {
-    const NAMES: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    let name = NAMES[month as usize - 1];
+    let name = crate::notes::markdown::MONTH_NAMES[month as usize - 1];
     text.split(|c: char| !c.is_alphabetic())
         .map(str::to_lowercase)
         .any(|w| w.len() >= 3 && name.starts_with(&w))

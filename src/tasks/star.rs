@@ -180,6 +180,18 @@ pub struct Story {
     pub ties: Vec<String>,
 }
 
+impl Story {
+    /// One note as a story of its own.
+    pub fn of_note(note: &evidence::NoteCandidate) -> Story {
+        Story {
+            notes: vec![note.path.clone()],
+            score: note.probability,
+            support: note.probability,
+            ties: Vec::new(),
+        }
+    }
+}
+
 /// What retrieval found for one competency.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gathered {
@@ -435,12 +447,7 @@ pub fn build_stories(notes: &[evidence::NoteCandidate], bar: f32) -> Vec<Story> 
             continue;
         }
         used[anchor] = true;
-        let mut story = Story {
-            notes: vec![notes[anchor].path.clone()],
-            score: notes[anchor].probability,
-            support: notes[anchor].probability,
-            ties: Vec::new(),
-        };
+        let mut story = Story::of_note(&notes[anchor]);
         for other in 0..notes.len() {
             if used[other] || story.notes.len() >= 3 || notes[other].probability < bar * 0.5 {
                 continue;
@@ -735,7 +742,8 @@ fn section_of(heading: &str, shared: usize) -> &str {
 }
 
 /// Content words of a section, for telling whether two sections tell one story: words of five
-/// letters or more, neither month nor weekday, and identifiers.
+/// letters or more (identifiers such as `inc-2291` whole), neither a number, a month nor a
+/// weekday.
 fn section_words(text: &str) -> Vec<String> {
     let mut words: Vec<String> = text
         .split(|c: char| !(c.is_alphanumeric() || c == '-'))
@@ -749,29 +757,10 @@ fn section_words(text: &str) -> Vec<String> {
     words
 }
 
-/// A month or a weekday, spelled out or abbreviated.
+/// A month or a weekday, spelled out in lower case.
 fn is_date_word(word: &str) -> bool {
-    const DATES: &[&str] = &[
-        "january",
-        "february",
-        "march",
-        "april",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-    ];
-    DATES.contains(&word)
+    use crate::notes::markdown::{MONTH_NAMES, WEEKDAY_NAMES};
+    MONTH_NAMES.contains(&word) || WEEKDAY_NAMES.contains(&word)
 }
 
 /// Keeps the passages of one note that tell the story the query is about. A work log or a
@@ -782,18 +771,18 @@ fn is_date_word(word: &str) -> bool {
 /// words with that section (one story's sections name the same things); so do passages before
 /// the note's first section. A note of one section is left as it is.
 fn story_sections(passages: &mut Vec<Evidence>) {
-    let paths: Vec<Vec<&str>> = passages
+    let heading_paths: Vec<Vec<&str>> = passages
         .iter()
         .filter(|e| !e.heading.is_empty())
         .map(|e| e.heading.split(" > ").collect())
         .collect();
-    let shared = match paths.split_first() {
+    let shared = match heading_paths.split_first() {
         Some((first, rest)) => (0..first.len())
             .take_while(|&i| rest.iter().all(|p| p.get(i) == first.get(i)))
             .count(),
         None => return,
     };
-    let title = paths
+    let title = heading_paths
         .first()
         .and_then(|p| p.first())
         .copied()
