@@ -493,6 +493,36 @@ fn the_language_server_answers_hover_actions_settings_evidence_and_rewrites() {
         "{saved}"
     );
 
+    // A draft whose copy is indexed: the copy backs nothing and the editor is told so, once
+    // (as `audit` warns in every format), not again at each save.
+    let copy = "file:///tmp/outage-review-copy.md";
+    let text =
+        std::fs::read_to_string(vault.join("incidents/2025-02-certificate-outage.md")).unwrap();
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": copy, "languageId": "markdown", "version": 1, "text": text}}),
+    );
+    let holds_it = |m: &Value| {
+        m["method"] == "window/showMessage"
+            && m["params"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("incidents/2025-02-certificate-outage.md holds this draft")
+    };
+    let warned = client.wait(holds_it);
+    assert_eq!(warned["params"]["type"], 2, "a warning: {warned}");
+    let for_copy = |m: &Value| {
+        assert!(!holds_it(m), "said twice: {m}");
+        m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == copy
+    };
+    client.wait(for_copy);
+    client.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": copy}}),
+    );
+    client.wait(for_copy);
+    client.wait(for_copy);
+
     let unknown = client.request("textDocument/formatting", json!({}));
     assert_eq!(unknown["error"]["code"], -32601);
     let shutdown = client.request("shutdown", Value::Null);

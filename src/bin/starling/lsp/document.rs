@@ -28,6 +28,9 @@ pub struct Document {
     /// Audit at the next check (set on open and save: an audit searches the notes per claim,
     /// too slow for every keystroke).
     pub audit_due: bool,
+    /// What the last audit warned of (a note holding this draft, left out as evidence): each is
+    /// shown once, not at every save.
+    pub audit_warnings: Vec<String>,
     line_starts: Vec<usize>,
 }
 
@@ -41,6 +44,7 @@ impl Document {
             checked: None,
             claims: Vec::new(),
             audit_due: true,
+            audit_warnings: Vec::new(),
             line_starts: Vec::new(),
         };
         document.reindex();

@@ -660,7 +660,21 @@ impl Server<'_> {
             )
         });
         match audited {
-            Ok(audited) => Some(audited.claims),
+            Ok(audited) => {
+                // As `audit` says it in every format: a note holding this draft backs nothing.
+                let document = self.documents.get_mut(uri)?;
+                let fresh: Vec<String> = audited
+                    .warnings
+                    .iter()
+                    .filter(|w| !document.audit_warnings.contains(w))
+                    .cloned()
+                    .collect();
+                document.audit_warnings = audited.warnings;
+                for warning in fresh {
+                    self.show(MessageType::WARNING, format!("starling audit: {warning}"));
+                }
+                Some(audited.claims)
+            }
             Err(Failure(_, message)) => {
                 self.show(
                     MessageType::WARNING,
