@@ -1698,21 +1698,23 @@ fn counts_claimed(text: &str, said: &str, claim_stems: &[String]) -> bool {
         .is_some_and(|w| stems(w).iter().any(|s| claim_stems.contains(s)))
 }
 
-/// "40 hours a week", "a day a month", "two releases per sprint": an amount per period.
+/// "40 hours a week", "a day a month", "the day a week he gave it", "two releases per sprint":
+/// an amount per period.
 static RATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"(?i)\b(\d+(?:\.\d+)?|an?|{COUNT})\s+((?:[a-z][a-z-]*\s+){{0,2}}?)([a-z][a-z:-]*)\s+(?:a|an|per|each|every)\s+(day|week|fortnight|month|quarter|year|sprint)\b"
+        r"(?i)\b(\d+(?:\.\d+)?|an?|the|{COUNT})\s+((?:[a-z][a-z-]*\s+){{0,2}}?)([a-z][a-z:-]*)\s+(?:a|an|per|each|every)\s+(day|week|fortnight|month|quarter|year|sprint)\b"
     ))
     .expect("rate")
 });
 
-/// The (amount, what, period, words) rates a text states: "a day a month" → (1, "day", "month").
+/// The (amount, what, period, words) rates a text states: "a day a month" (or "the day a
+/// month") → (1, "day", "month").
 fn rates(text: &str) -> Vec<(f64, String, String, String)> {
     RATE.captures_iter(text)
         .filter_map(|c| {
             let amount = c.get(1)?.as_str();
             let value = match amount.to_lowercase().as_str() {
-                "a" | "an" => 1.0,
+                "a" | "an" | "the" => 1.0,
                 other => other
                     .parse()
                     .ok()
@@ -2548,6 +2550,13 @@ mod tests {
             )]
         );
         assert!(rates("ran it once a week").is_empty());
+        // "the day a month he'd been spending": one day, as "a day a month" says it.
+        let d = contradicted(
+            "Tomas got back the day a month he'd been spending on the old build.",
+            "Tomas spends about 1 day a week keeping the old build alive",
+            "figure",
+        );
+        assert_eq!(quoted(&d[0]), ("the day a month", "1 day a week"));
     }
 
     #[test]
