@@ -248,6 +248,19 @@ pub const MONTH_NAMES: [&str; 12] = [
     "december",
 ];
 
+/// The months' first three letters as a regex alternation (`jan|feb|...|dec`), lower case,
+/// for patterns that read a month however it is spelled out (`(?:` this `)[a-z]*`): a literal,
+/// so `concat!` can build a pattern with it; `MONTH_ALTERNATION` is the same for `format!`.
+macro_rules! month_alternation {
+    () => {
+        "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+    };
+}
+pub(crate) use month_alternation;
+
+/// `month_alternation!()` as a constant, for patterns built with `format!`.
+pub const MONTH_ALTERNATION: &str = month_alternation!();
+
 /// The days of the week, spelled out in lower case, Monday first.
 pub const WEEKDAY_NAMES: [&str; 7] = [
     "monday",

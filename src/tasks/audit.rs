@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::backends::{Embedder, SearchFilter, SearchMode, VectorStore};
 use crate::error::Result;
 use crate::notes::chunk::{looks_like_instruction, Chunk};
+use crate::notes::markdown::{month_alternation, MONTH_ALTERNATION};
 use crate::notes::{glossary, retrieve};
 use crate::tasks::copies;
 use crate::tasks::facts::{self, Figure};
@@ -110,7 +111,7 @@ impl Default for Settings {
 // ----------------------------------------------------------------------------- claims
 
 static QUESTION_OR_PLAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    Regex::new(concat!(
         r"(?ix)\?\s*$
         | \b(?:will|won't|wont|would|shall|should|'d\ like|'d\ rather|going\ to|plan\ to|plans\ to|intend|intends|hope\ to|want\ to|wants\ to|aim\ to|need\ to|needs\ to)\b
         | ^(?:next|going\ forward|in\ the\ next|over\ the\ next|this\ coming|my\ goal|our\ goal|goals?\b|plan\b|todo\b|to\ do\b|ask\b|please\b|tell\b|let's\b)
@@ -121,8 +122,10 @@ static QUESTION_OR_PLAN: LazyLock<Regex> = LazyLock::new(|| {
         # A goal in the imperative (get X under 30 minutes by the end of Q2; not cut or hit,
         # which read the same in the past).
         | ^(?:get|make|keep|reach|bring|ship|move|finish|deliver|launch|reduce|raise|grow|build|land)\b
-          .*\bby\s+(?:the\s+)?(?:end\s+of\b|q[1-4]\b|eo[yqm]\b|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b)",
-    )
+          .*\bby\s+(?:the\s+)?(?:end\s+of\b|q[1-4]\b|eo[yqm]\b|(?:",
+        month_alternation!(),
+        r")[a-z]*\b)",
+    ))
     .expect("plan pattern")
 });
 
@@ -293,10 +296,16 @@ fn stems(text: &str) -> Vec<String> {
 }
 
 /// A range of days in one month, either way round: "Jul 8–29", "8 to 29 July".
-const DAY_RANGE: &str = r"(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?)";
+const DAY_RANGE: &str = concat!(
+    r"(?:(?:",
+    month_alternation!(),
+    r")[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\b|\b\d{1,2}(?:st|nd|rd|th)?(?:[ \t]*[-–—][ \t]*|[ \t]+(?:to|through|till|until)[ \t]+)\d{1,2}(?:st|nd|rd|th)?\s+(?:",
+    month_alternation!(),
+    r")[a-z]*\.?)"
+);
 
 static DAY_OF_MONTH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)\b{DAY_RANGE}|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}:\d{{2}}\b|\b(?:wk|week|w)\s?\d{{1,2}}\b"))
+    Regex::new(&format!(r"(?i)\b{DAY_RANGE}|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{MONTH_ALTERNATION})[a-z]*\.?|\b(?:{MONTH_ALTERNATION})[a-z]*\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}:\d{{2}}\b|\b(?:wk|week|w)\s?\d{{1,2}}\b"))
         .expect("day of month")
 });
 static P_VALUE: LazyLock<Regex> = LazyLock::new(|| {
@@ -1737,7 +1746,11 @@ fn rates(text: &str) -> Vec<(f64, String, String, String)> {
 /// "effective April", "launched in June", "signed in March": a month told without its day,
 /// with the verb that ties it to what happened ("in" or "since" alone tie it to nothing).
 static MONTH_CUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved)\s+(?:in\s+|on\s+)?(?:early\s+|mid-?\s*|late\s+|the\s+end\s+of\s+)?(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b")
+    Regex::new(concat!(
+        r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved)\s+(?:in\s+|on\s+)?(?:early\s+|mid-?\s*|late\s+|the\s+end\s+of\s+)?(",
+        month_alternation!(),
+        r")[a-z]*\b"
+    ))
         .expect("month cue")
 });
 
@@ -1808,7 +1821,7 @@ fn portions(text: &str) -> Vec<(String, String)> {
 }
 
 static DAY_MONTH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"(?i)\b(?P<range>{DAY_RANGE})|\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|\b20\d{{2}}-(\d{{2}})-(\d{{2}})\b"))
+    Regex::new(&format!(r"(?i)\b(?P<range>{DAY_RANGE})|\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({MONTH_ALTERNATION})[a-z]*\b|\b({MONTH_ALTERNATION})[a-z]*\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|\b20\d{{2}}-(\d{{2}})-(\d{{2}})\b"))
         .expect("day month")
 });
 

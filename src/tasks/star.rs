@@ -17,6 +17,7 @@ use super::{evidence, facts, parts};
 use crate::backends::{Embedder, GenerateRequest, Generator, Sampling, SearchFilter, VectorStore};
 use crate::error::{Error, Result};
 use crate::notes::chunk::{looks_like_instruction, without_instructions};
+use crate::notes::markdown::month_alternation;
 use crate::notes::retrieve;
 use crate::prompts::Prompt;
 use crate::structured::generate_json;
@@ -724,14 +725,22 @@ pub fn story_evidence(
 /// A heading that names a part of one story, not a story of its own: what happened, the
 /// context, the plan, the outcome, a day or a week of a log.
 static STORY_PART_HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\W*(?:what|why|how|where|who|when|which)\b|\b(?:context|background|situation|problem|goals?|aims?|objectives?|tasks?|brief|plan|approach|options|decisions?|actions?|steps|timeline|outcomes?|results?|impact|follow[- ]?ups?|next|lessons?|learnings?|retro(?:spective)?|summary|tl;?dr|status|updates?|notes|details|after|before|root causes?|went (?:well|badly)|numbers|metrics|risks?|prep|discussion|agreed|quotes|trade-?offs|me)\b|\d|\b(?:mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b|\bweek")
+    Regex::new(concat!(
+        r"(?i)^\W*(?:what|why|how|where|who|when|which)\b|\b(?:context|background|situation|problem|goals?|aims?|objectives?|tasks?|brief|plan|approach|options|decisions?|actions?|steps|timeline|outcomes?|results?|impact|follow[- ]?ups?|next|lessons?|learnings?|retro(?:spective)?|summary|tl;?dr|status|updates?|notes|details|after|before|root causes?|went (?:well|badly)|numbers|metrics|risks?|prep|discussion|agreed|quotes|trade-?offs|me)\b|\d|\b(?:mon|tues?|wed|thu(?:rs)?|fri|sat|sun)(?:day)?\b|\b(?:",
+        month_alternation!(),
+        r")[a-z]*\b|\bweek"
+    ))
         .expect("story part heading")
 });
 
 /// A note title or path that names a period or a log rather than one piece of work: "March
 /// 2025", "Week 28", "Work log", `weekly/2025-W28.md`, `daily/2025-03-14.md`, `log.2024.07.01.md`.
 static LOG_TITLE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\W*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{4}\W*$|^\W*(?:w|week )\d{1,2}\b|\b(?:weekly|monthly|daily|log|logs|worklog|journal|diary|brag|standups?)\b|(?:^|/)\d{4}[-.]\d{2}(?:[-.]\d{2})?\.md$|(?:^|/)\d{4}-w\d{2}\.md$")
+    Regex::new(concat!(
+        r"(?i)^\W*(?:",
+        month_alternation!(),
+        r")[a-z]*\.? \d{4}\W*$|^\W*(?:w|week )\d{1,2}\b|\b(?:weekly|monthly|daily|log|logs|worklog|journal|diary|brag|standups?)\b|(?:^|/)\d{4}[-.]\d{2}(?:[-.]\d{2})?\.md$|(?:^|/)\d{4}-w\d{2}\.md$"
+    ))
         .expect("log title")
 });
 
