@@ -1392,6 +1392,10 @@ fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
             }
             let first = c.get(2)?.as_str();
             let value = count_value(number.as_str())?;
+            // "the 2024 round", "our 2023 hires": a year names which one, it counts nothing.
+            if (1990..=2100).contains(&value) {
+                return None;
+            }
             // What follows the number: a thing, or a word that may describe the next one
             // ("four breaking PRs"); never past a glue word ("50 on etl-01").
             if is_glue(&first.to_lowercase()) {
@@ -2751,6 +2755,11 @@ mod tests {
             (
                 "The exports now finish in 12 minutes, down from 50 on etl-01.",
                 "Exports batch 21 of 32 moved on etl-01.",
+            ),
+            // A year names which round; it is no count of rounds.
+            (
+                "I rebuilt the interview loop, and in the 2024 round time to offer fell.",
+                "Old interview loop: 5 rounds, free-form interviews, slow offers.",
             ),
         ] {
             let (_, differences) = judged(claim, notes);
