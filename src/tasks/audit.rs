@@ -998,6 +998,7 @@ fn judge(
                     && !claim_measures
                         .iter()
                         .any(|c| agrees_here(c, k, &claim_measures, line_measures))
+                    && about_clause_of(claim_text, &measure.figure.raw, &lines[i].text)
             });
             if let Some(found) = found {
                 differences.push(Difference {
@@ -1051,6 +1052,45 @@ fn judge(
         Verdict::Unsupported
     };
     (verdict, best, quotes, differences, missing, matched)
+}
+
+/// Where a claim's clauses part: a semicolon or dash, a comma before a joining word, "and" or
+/// "but" before a new subject.
+static CLAUSE_BREAK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\s*[;—–]\s*|,\s+(?:and|but|so|while|which|with|then|after|before|when)\s+|\s+(?:and|but)\s+(?:the|then|we|i|they|he|she|our|my|his|her|it)\s+")
+        .expect("clause break")
+});
+
+/// Whether `line` is about the clause of `claim` that states `figure`: it shares one of that
+/// clause's words (units aside). A claim of one clause always is. "22 minutes after the first
+/// alert, and the exec note was in their inboxes by Sunday" is not compared with a line about
+/// the exec note's 30-minute meeting.
+fn about_clause_of(claim: &str, figure: &str, line: &str) -> bool {
+    let Some(at) = claim.find(figure) else {
+        return true;
+    };
+    let mut start = 0;
+    let mut clause = claim;
+    for m in CLAUSE_BREAK.find_iter(claim) {
+        if m.start() >= at + figure.len() {
+            clause = &claim[start..m.start()];
+            break;
+        }
+        start = m.end();
+        clause = &claim[start..];
+    }
+    if clause.len() == claim.len() {
+        return true;
+    }
+    let is_unit = |stem: &String| {
+        UNITS.iter().any(|(names, _)| {
+            names
+                .iter()
+                .any(|n| n.len() > 3 && stem.starts_with(&n[..n.len().min(5)]))
+        })
+    };
+    let clause_stems: Vec<String> = stems(clause).into_iter().filter(|s| !is_unit(s)).collect();
+    overlap(&clause_stems, &stems(line)) > 0.0
 }
 
 /// The passages a claim is compared with: every line and its match score, the closest ones
@@ -1113,7 +1153,8 @@ struct Said<'a> {
     plain: String,
 }
 
-/// A date with its day: the same day in another month, or another day of the same month.
+/// A date with its day: the same day in another month, or another day of the same month, on one
+/// of the two closest lines or, tied to one of the claim's words, on another line of their notes.
 fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_days = day_months(claim.text);
     let [(day, month)] = claim_days[..] else {
@@ -1127,7 +1168,7 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     {
         return None;
     }
-    close.iter().find_map(|&i| {
+    let found = close.iter().find_map(|&i| {
         let notes_days = day_months(&passages.lines[i].text);
         let [(notes_day, notes_month)] = notes_days[..] else {
             return None;
@@ -1141,6 +1182,63 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
                     format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
                 )
             })
+    });
+    if found.is_some() {
+        return found;
+    }
+    // The closest lines' notes: a line that ties another date (the same day or month) to one
+    // of the claim's words ("Launched 6 May." against "launched ... on 6 June"), where no line
+    // of those notes gives the claim's date. A short line of a log or a status table is
+    // seldom among the closest lines itself.
+    let paths: Vec<&str> = close
+        .iter()
+        .map(|&i| passages.lines[i].path.as_str())
+        .collect();
+    let in_notes: Vec<usize> = (0..passages.lines.len())
+        .filter(|&j| paths.contains(&passages.lines[j].path.as_str()))
+        .collect();
+    if in_notes
+        .iter()
+        .any(|&j| day_months(&passages.lines[j].text).contains(&(day, month)))
+    {
+        return None;
+    }
+    let claim_stems: Vec<String> = stems(&claim.plain)
+        .into_iter()
+        .filter(|s| !MONTHS.iter().any(|m| s.starts_with(m)))
+        .collect();
+    let mut order = in_notes;
+    order.sort_by(|&a, &b| passages.scores[b].total_cmp(&passages.scores[a]));
+    order.into_iter().find_map(|j| {
+        let text = &passages.lines[j].text;
+        let notes_days = day_months(text);
+        let [(notes_day, notes_month)] = notes_days[..] else {
+            return None;
+        };
+        if (notes_day, notes_month) == (day, month) || (notes_day != day && notes_month != month) {
+            return None;
+        }
+        let at = DAY_MONTH.find(text)?;
+        let before: Vec<&str> = text[..at.start()].split_whitespace().collect();
+        let after: Vec<&str> = text[at.end()..].split_whitespace().collect();
+        let mut window: Vec<&str> = before[before.len().saturating_sub(3)..].to_vec();
+        window.extend(after.iter().take(3));
+        let near = stems(&window.join(" "));
+        // As close as the closest line of its note.
+        let score = close
+            .iter()
+            .filter(|&&i| passages.lines[i].path == passages.lines[j].path)
+            .map(|&i| passages.scores[i])
+            .fold(passages.scores[j], f32::max);
+        near.iter().any(|s| claim_stems.contains(s)).then(|| {
+            passages.difference_scored(
+                "date",
+                j,
+                score,
+                format!("{day} {}", MONTHS[month as usize - 1]),
+                format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
+            )
+        })
     })
 }
 
@@ -2770,6 +2868,81 @@ mod tests {
                 "{claim} / {notes}: {differences:?}"
             );
         }
+    }
+
+    /// Judges `claim` against lines of one note with their match scores.
+    fn judged_with_scores(claim: &str, lines: &[(&str, f32)]) -> (Verdict, Vec<Difference>) {
+        let (lines, scores): (Vec<Line>, Vec<f32>) = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (text, score))| {
+                let line = Line {
+                    path: "wallets.md".into(),
+                    line: i + 1,
+                    text: plain(text),
+                };
+                (line, *score)
+            })
+            .unzip();
+        let (verdict, _, _, differences, _, _) =
+            judge(&plain(claim), &lines, &scores, &Settings::default());
+        (verdict, differences)
+    }
+
+    #[test]
+    fn a_date_the_closest_note_ties_to_the_claims_words_differs_from_it() {
+        let claim = "We launched the wallets in our apps on 6 June, nine days before the campaign.";
+        let note = |result: &'static str| {
+            [
+                (
+                    "Wallets for the summer campaign: both wallets in the apps",
+                    0.8,
+                ),
+                ("Weekly demo on the sandbox at 09:45", 0.5),
+                (result, 0.1),
+            ]
+        };
+        let (verdict, differences) =
+            judged_with_scores(claim, &note("Launched 6 May. Zero incidents."));
+        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
+        assert_eq!(quoted(&differences[0]), ("6 jun", "6 may"));
+        assert_eq!(differences[0].line, 3);
+        // The note gives the claim's date somewhere, or its other date is not tied to the
+        // claim's words: nothing to hold against it.
+        for result in [
+            "Launched 6 June. Zero incidents.",
+            "Sandbox passing on 6 May.",
+        ] {
+            let (verdict, differences) = judged_with_scores(claim, &note(result));
+            assert_ne!(verdict, Verdict::Contradicted, "{result}: {differences:?}");
+        }
+    }
+
+    #[test]
+    fn a_figure_is_compared_only_with_lines_about_its_own_clause() {
+        let claim = "I moved the card traffic 22 minutes after the first alert, and the exec note was in their inboxes by Sunday evening.";
+        // The line matches the exec-note clause; its 30 minutes are a meeting's length.
+        let (verdict, differences) = judged_with_scores(
+            claim,
+            &[(
+                "Exec update: 30 minutes. I sent the note on Sunday evening, to their inboxes.",
+                0.8,
+            )],
+        );
+        assert!(
+            differences.iter().all(|d| d.claim != "22"),
+            "{verdict:?} {differences:?}"
+        );
+        // A line about the figure's own clause still differs.
+        let (verdict, differences) = judged_with_scores(
+            claim,
+            &[(
+                "Moved the card traffic 35 minutes after the first alert.",
+                0.8,
+            )],
+        );
+        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
+        assert_eq!(quoted(&differences[0]), ("22", "35"));
     }
 
     #[test]
