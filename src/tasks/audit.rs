@@ -1069,28 +1069,25 @@ fn about_clause_of(claim: &str, figure: &str, line: &str) -> bool {
     let Some(at) = claim.find(figure) else {
         return true;
     };
-    let mut start = 0;
-    let mut clause = claim;
-    for m in CLAUSE_BREAK.find_iter(claim) {
-        if m.start() >= at + figure.len() {
-            clause = &claim[start..m.start()];
-            break;
-        }
-        start = m.end();
-        clause = &claim[start..];
-    }
-    if clause.len() == claim.len() {
+    let end_of_figure = at + figure.len();
+    let breaks: Vec<_> = CLAUSE_BREAK.find_iter(claim).collect();
+    let start = breaks
+        .iter()
+        .take_while(|m| m.start() < end_of_figure)
+        .last()
+        .map_or(0, |m| m.end());
+    let end = breaks
+        .iter()
+        .find(|m| m.start() >= end_of_figure)
+        .map_or(claim.len(), |m| m.start());
+    if start == 0 && end == claim.len() {
         return true;
     }
-    let is_unit = |stem: &String| {
-        UNITS.iter().any(|(names, _)| {
-            names
-                .iter()
-                .any(|n| n.len() > 3 && stem.starts_with(&n[..n.len().min(5)]))
-        })
-    };
-    let clause_stems: Vec<String> = stems(clause).into_iter().filter(|s| !is_unit(s)).collect();
-    overlap(&clause_stems, &stems(line)) > 0.0
+    let words: Vec<&str> = claim[start..end]
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| unit_kind(&w.to_lowercase()).is_none())
+        .collect();
+    overlap(&stems(&words.join(" ")), &stems(line)) > 0.0
 }
 
 /// The passages a claim is compared with: every line and its match score, the closest ones
@@ -1194,24 +1191,20 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
         .iter()
         .map(|&i| passages.lines[i].path.as_str())
         .collect();
-    let in_notes: Vec<usize> = (0..passages.lines.len())
+    let mut dated: Vec<(usize, Vec<(u32, u32)>)> = (0..passages.lines.len())
         .filter(|&j| paths.contains(&passages.lines[j].path.as_str()))
+        .map(|j| (j, day_months(&passages.lines[j].text)))
         .collect();
-    if in_notes
-        .iter()
-        .any(|&j| day_months(&passages.lines[j].text).contains(&(day, month)))
-    {
+    if dated.iter().any(|(_, days)| days.contains(&(day, month))) {
         return None;
     }
     let claim_stems: Vec<String> = stems(&claim.plain)
         .into_iter()
         .filter(|s| !MONTHS.iter().any(|m| s.starts_with(m)))
         .collect();
-    let mut order = in_notes;
-    order.sort_by(|&a, &b| passages.scores[b].total_cmp(&passages.scores[a]));
-    order.into_iter().find_map(|j| {
+    dated.sort_by(|(a, _), (b, _)| passages.scores[*b].total_cmp(&passages.scores[*a]));
+    dated.into_iter().find_map(|(j, notes_days)| {
         let text = &passages.lines[j].text;
-        let notes_days = day_months(text);
         let [(notes_day, notes_month)] = notes_days[..] else {
             return None;
         };
