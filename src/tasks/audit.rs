@@ -981,7 +981,10 @@ fn judge(
             if in_change && !aligned && !tells_change {
                 continue;
             }
-            let found = line_measures.iter().find(|k| {
+            // Of the line's figures that differ, the one most like the claim's is what the
+            // notes say instead: the same unit, written out, closest in size ("3 out of 120k"
+            // against "two real events ... 3 out of 210k" differs by 210k, not "two").
+            let found = line_measures.iter().filter(|k| {
                 let zero = k.figure.value == 0.0 || measure.figure.value == 0.0;
                 let kinds = if zero {
                     k.kind == measure.kind
@@ -999,6 +1002,17 @@ fn judge(
                         .iter()
                         .any(|c| agrees_here(c, k, &claim_measures, line_measures))
                     && about_clause_of(claim_text, &measure.figure.raw, &lines[i].text)
+            });
+            let found = found.min_by(|a, b| {
+                let distance = |k: &Measure| {
+                    (
+                        k.kind != measure.kind,
+                        k.spelled,
+                        size_apart(k.figure.value, measure.figure.value),
+                    )
+                };
+                let (a, b) = (distance(a), distance(b));
+                a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.total_cmp(&b.2))
             });
             if let Some(found) = found {
                 differences.push(Difference {
@@ -1020,6 +1034,7 @@ fn judge(
         scores,
         close: &close,
         near: &near,
+        contradict: settings.contradict,
     };
     let claim = Said {
         text: claim_text,
@@ -1052,6 +1067,12 @@ fn judge(
         Verdict::Unsupported
     };
     (verdict, best, quotes, differences, missing, matched)
+}
+
+/// How far apart two values are in size (orders of magnitude; a zero is as far as 1 from 10).
+fn size_apart(a: f64, b: f64) -> f64 {
+    let size = |v: f64| v.abs().max(1.0).log10();
+    (size(a) - size(b)).abs() + if (a == 0.0) != (b == 0.0) { 1.0 } else { 0.0 }
 }
 
 /// Where a claim's clauses part: a semicolon or dash, a comma before a joining word, "and" or
@@ -1098,6 +1119,8 @@ struct Passages<'a> {
     scores: &'a [f32],
     close: &'a [usize],
     near: &'a [(usize, f32)],
+    /// The match a difference needs to count (`Settings::contradict`).
+    contradict: f32,
 }
 
 impl Passages<'_> {
@@ -1506,7 +1529,8 @@ fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
 
 /// A count of the same thing, another number: "four breaking PRs" against "2 PRs blocked",
 /// "took 6 pages" against "took 4 pages", on one of the closest lines, where no nearby line
-/// counts the claim's number of that thing.
+/// counts the claim's number of that thing. Scored as close as the line is, or at least as
+/// `contradict` where both count the same two words in digits.
 fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_counts = counts_of(&claim.plain);
     if claim_counts.is_empty() {
@@ -1521,7 +1545,7 @@ fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
     // The closest lines are the first of `near`: their counts are already read.
     let closest = passages.closest().iter().zip(&near_counts);
     closest.into_iter().find_map(|(&(i, score), counts)| {
-        let (said, other) = claim_counts.iter().find_map(|(value, things, said)| {
+        let (said, other, same_words) = claim_counts.iter().find_map(|(value, things, said)| {
             let backed = near_counts
                 .iter()
                 .flatten()
@@ -1529,11 +1553,24 @@ fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
             if backed {
                 return None;
             }
-            let (_, _, other) = counts
+            let (_, counted, other) = counts
                 .iter()
                 .find(|(v, t, _)| v != value && shares(t, things))?;
-            Some((said.clone(), other.clone()))
+            let digits = |s: &str| s.starts_with(|c: char| c.is_ascii_digit());
+            // The same two words counted ("11 external customer integrations" against "9
+            // external customer integrations") make the line about the claim's thing, however
+            // much else it says: the difference counts even where the line as a whole matches
+            // the claim less than `contradict`. Digits on both sides: a number in words is often
+            // not a count of record ("could merge two real events").
+            let same_words =
+                things.len() == 2 && counted == things && digits(said) && digits(other);
+            Some((said.clone(), other.clone(), same_words))
         })?;
+        let score = if same_words {
+            score.max(passages.contradict)
+        } else {
+            score
+        };
         Some(passages.difference_scored("figure", i, score, said, other))
     })
 }
@@ -1541,13 +1578,18 @@ fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
 /// Adds `found` unless a difference on the same line already says it ("21" against "19" and
 /// "21 of 23" against "19 of 23").
 fn add_new(differences: &mut Vec<Difference>, found: Option<Difference>) {
-    if let Some(found) = found {
-        if !differences
-            .iter()
-            .any(|d| d.path == found.path && d.line == found.line)
-        {
-            differences.push(found);
-        }
+    let Some(found) = found else {
+        return;
+    };
+    match differences
+        .iter_mut()
+        .find(|d| d.path == found.path && d.line == found.line)
+    {
+        // Said again with more weight (`counted_thing`'s same two words): the restatement
+        // stands in its place.
+        Some(said) if found.match_score > said.match_score => *said = found,
+        Some(_) => {}
+        None => differences.push(found),
     }
 }
 
@@ -2882,6 +2924,13 @@ mod tests {
         (verdict, differences)
     }
 
+    /// The first difference of `claim` against `lines`, which must contradict it.
+    fn contradicted_by(claim: &str, lines: &[(&str, f32)]) -> Difference {
+        let (verdict, differences) = judged_with_scores(claim, lines);
+        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
+        differences[0].clone()
+    }
+
     #[test]
     fn a_date_the_closest_note_ties_to_the_claims_words_differs_from_it() {
         let claim = "We launched the wallets in our apps on 6 June, nine days before the campaign.";
@@ -2927,15 +2976,57 @@ mod tests {
             "{verdict:?} {differences:?}"
         );
         // A line about the figure's own clause still differs.
-        let (verdict, differences) = judged_with_scores(
+        let difference = contradicted_by(
             claim,
             &[(
                 "Moved the card traffic 35 minutes after the first alert.",
                 0.8,
             )],
         );
-        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
-        assert_eq!(quoted(&differences[0]), ("22", "35"));
+        assert_eq!(quoted(&difference), ("22", "35"));
+    }
+
+    #[test]
+    fn the_differing_figure_shown_is_the_one_most_like_the_claims() {
+        // The line holds two figures of the claim's unit: the one it differs by is the one of
+        // the claim's size, not the first written.
+        let claim = "Checkout p95 fell to 310 ms in the pilot.";
+        let difference = contradicted_by(
+            claim,
+            &[("Checkout pilot: 2 ms of network time, p95 at 420 ms.", 0.8)],
+        );
+        assert_eq!(quoted(&difference), ("310", "420"));
+    }
+
+    #[test]
+    fn the_same_two_words_counted_otherwise_differ_on_a_line_that_says_more() {
+        let settings = Settings::default();
+        let low = settings.contradict - 0.1;
+        let claim = "I found 7 legacy cron scripts and moved them to the scheduler.";
+        let lines = |census: &'static str| {
+            [
+                (
+                    "Moved the cron scripts to the scheduler, one team at a time.",
+                    0.7,
+                ),
+                (census, low),
+            ]
+        };
+        // The line counts many things; its match is under `contradict`, but it counts the
+        // claim's own two words.
+        let difference = contradicted_by(
+            claim,
+            &lines("cron census: 12 internal jobs across 3 teams, 4 legacy cron scripts"),
+        );
+        assert_eq!(quoted(&difference), ("7 legacy", "4 legacy"));
+        // One word in common, or a number in words, is not enough at that match.
+        for census in [
+            "cron census: 12 internal jobs across 3 teams, 4 legacy payroll scripts",
+            "cron census: 12 internal jobs across 3 teams, four legacy cron scripts",
+        ] {
+            let (verdict, differences) = judged_with_scores(claim, &lines(census));
+            assert_ne!(verdict, Verdict::Contradicted, "{census}: {differences:?}");
+        }
     }
 
     #[test]
