@@ -982,7 +982,7 @@ fn judge(
                 continue;
             }
             // Of the line's figures that differ, the one most like the claim's is what the
-            // notes say instead: the same unit, written out, closest in size ("3 out of 120k"
+            // notes say instead: the same unit, in digits, closest in size ("3 out of 120k"
             // against "two real events ... 3 out of 210k" differs by 210k, not "two").
             let found = line_measures.iter().filter(|k| {
                 let zero = k.figure.value == 0.0 || measure.figure.value == 0.0;
