@@ -561,7 +561,7 @@ static OWNER_VERB: &str = r"(?:led|owned|drove|ran|designed|built|wrote|proposed
 
 static OTHER_OWNER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"\b([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s+(?:{OWNER_VERB}|(?:was|is)\s+(?:the\s+)?(?:lead|owner|driver|DRI)|(?:took|takes)\s+(?:the\s+)?lead)\b|\b(?:led|owned|driven|run|designed|built|written|proposed|headed)\s+by\s+([A-Z][a-z]+)\b|\bDRI:?\s+([A-Z][a-z]+)\b|\bowner:?\s+([A-Z][a-z]+)\b"
+        r"\b([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s+(?:{OWNER_VERB}|(?:was|is)\s+(?:the\s+)?(?:lead|owner|driver|DRI)|(?:took|takes)\s+(?:the\s+)?lead)\b|\b(?:led|owned|driven|run|designed|built|written|proposed|headed)\s+by\s+([A-Z][a-z]+)\b|\bDRI:?\s+([A-Z][a-z]+)\b|\bowner:?\s+([A-Z][a-z]+)\b|\b([A-Z][a-z]+)\s+DRI\b"
     ))
     .expect("other owner")
 });
@@ -611,7 +611,13 @@ const NOT_NAMES: &[&str] = &[
 /// Names another person as the one who led or owned what the passage tells.
 fn other_owner(text: &str) -> Option<String> {
     OTHER_OWNER.captures_iter(text).find_map(|c| {
-        let name = c.get(1).or(c.get(2)).or(c.get(3)).or(c.get(4))?.as_str();
+        let name = c
+            .get(1)
+            .or(c.get(2))
+            .or(c.get(3))
+            .or(c.get(4))
+            .or(c.get(5))?
+            .as_str();
         (!NOT_NAMES.contains(&name)).then(|| name.to_string())
     })
 }
@@ -756,21 +762,63 @@ fn overlap(claim: &[String], line: &[String]) -> f32 {
 
 /// Verbs that say who did the work, for telling the claim's owner from the notes' one.
 static DOER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|proposed|started)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b|\bnot\s+mine\b")
+    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|proposed|started|spotted|discovered|diagnosed|traced|tracked)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b|\bnot\s+mine\b")
         .expect("doer")
 });
+
+/// Another person doing it alone ("ran the game day herself", "got there on his own"): theirs
+/// when the line tells the claim's act.
+static ON_THEIR_OWN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:herself|himself|on\s+(?:his|her)\s+own)\b").expect("on their own")
+});
+
+/// The writer saying it was not theirs ("I was nowhere near the pricing").
+static NOT_MINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\bI\s+(?:was\s+nowhere\s+near|(?:was|wasn't|was\s+not)\s+(?:not\s+)?involved)\b",
+    )
+    .expect("not mine")
+});
+
+/// Verbs that tell the same act, for telling whether a line's doer did what the claim says.
+const SAME_ACT: &[&[&str]] = &[&[
+    "found",
+    "tracked",
+    "traced",
+    "spotted",
+    "discovered",
+    "diagnosed",
+    "debugged",
+    "identified",
+    "caught",
+]];
 
 /// The person the notes name as doing the work in `line`, when it is not the writer.
 fn other_doer(line: &str, claim_verb: Option<&str>) -> Option<String> {
     if let Some(name) = other_owner(line) {
         return Some(name);
     }
+    let same_act = |verb: &str| {
+        claim_verb.is_some_and(|v| {
+            v.eq_ignore_ascii_case(verb)
+                || SAME_ACT.iter().any(|group| {
+                    group.contains(&v.to_lowercase().as_str())
+                        && group.contains(&verb.to_lowercase().as_str())
+                })
+        })
+    };
+    if NOT_MINE.is_match(line)
+        || ON_THEIR_OWN.is_match(line) && line.split(|c: char| !c.is_alphabetic()).any(&same_act)
+    {
+        return Some("someone else".into());
+    }
     for caps in DOER.captures_iter(line) {
         let Some(subject) = caps.get(1) else {
             return Some("someone else".into());
         };
         let subject = subject.as_str();
-        if NOT_NAMES.contains(&subject) {
+        // "She did the renewal": a pronoun is someone, though never a name.
+        if NOT_NAMES.contains(&subject) && !matches!(subject, "She" | "He") {
             continue;
         }
         let verb = caps.get(2).map_or("", |m| m.as_str());
@@ -792,13 +840,17 @@ fn other_doer(line: &str, claim_verb: Option<&str>) -> Option<String> {
                 | "negotiated"
                 | "drove"
         );
-        let same_verb = claim_verb.is_some_and(|v| v.eq_ignore_ascii_case(verb));
-        if generic || same_verb {
+        if generic || same_act(verb) {
             return Some(subject.to_string());
         }
     }
     None
 }
+
+/// Words that make the writer's clause a side one ("before I did", "than I had").
+const SUBORDINATE: &[&str] = &[
+    "before", "after", "than", "until", "while", "when", "as", "since", "because", "once",
+];
 
 /// The writer's own verb when the claim says they did it ("I ran...", "Ingress: I led...", "In
 /// Q3 I personally drove...", a bullet "Ran...").
@@ -816,7 +868,15 @@ fn first_person_verb(claim: &str) -> Option<String> {
         return None;
     }
     let verb = match MINE.captures(claim) {
-        Some(caps) => caps.get(1)?.as_str(),
+        Some(caps) => {
+            // "she found it before I did": the writer's verb is not the claim's.
+            let at = caps.get(0)?.start();
+            let before = claim[..at].split_whitespace().last().unwrap_or("");
+            if SUBORDINATE.contains(&before.to_lowercase().as_str()) {
+                return None;
+            }
+            caps.get(1)?.as_str()
+        }
         None => OPENING.captures(claim)?.get(1)?.as_str(),
     };
     achievement(verb).then(|| verb.to_lowercase())
@@ -1180,6 +1240,9 @@ struct Said<'a> {
 /// of the two closest lines or, tied to one of the claim's words, on another line of their notes.
 fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_days = day_months(claim.text);
+    if claim_days.len() > 1 {
+        return one_date_moved(&claim_days, passages);
+    }
     let [(day, month)] = claim_days[..] else {
         return None;
     };
@@ -1261,12 +1324,83 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     })
 }
 
+/// A claim of several dates against a close line that gives all of them but one, and in that
+/// one's place another date of the same day or month ("approved on 4 November, effective 1
+/// January" against "Calibration 4 Dec: approved, effective 1 Jan"): the dates the line shares
+/// tie it to the same events, so the one it moves is a difference. A close line that gives
+/// every date of the claim backs it.
+fn one_date_moved(claim_days: &[(u32, u32)], passages: &Passages) -> Option<Difference> {
+    let close = &passages.close[..passages.close.len().min(2)];
+    let lines: Vec<(usize, Vec<(u32, u32)>)> = close
+        .iter()
+        .map(|&i| (i, day_months(&passages.lines[i].text)))
+        .collect();
+    if lines
+        .iter()
+        .any(|(_, days)| claim_days.iter().all(|d| days.contains(d)))
+    {
+        return None;
+    }
+    lines.into_iter().find_map(|(i, notes_days)| {
+        let missing: Vec<&(u32, u32)> = claim_days
+            .iter()
+            .filter(|d| !notes_days.contains(d))
+            .collect();
+        let [&(day, month)] = missing[..] else {
+            return None;
+        };
+        let instead: Vec<&(u32, u32)> = notes_days
+            .iter()
+            .filter(|d| !claim_days.contains(d) && (d.0 == day || d.1 == month))
+            .collect();
+        let [&(notes_day, notes_month)] = instead[..] else {
+            return None;
+        };
+        Some(passages.difference(
+            "date",
+            i,
+            format!("{day} {}", MONTHS[month as usize - 1]),
+            format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
+        ))
+    })
+}
+
 /// Another person named as doing what the claim says the writer did.
 fn owner(claim: &Said, passages: &Passages) -> Option<Difference> {
     let verb = first_person_verb(&claim.plain)?;
-    passages.close.iter().take(2).find_map(|&i| {
+    let found = passages.close.iter().take(2).find_map(|&i| {
         let name = other_doer(&passages.lines[i].text, Some(&verb))?;
         Some(passages.difference("owner", i, "you".into(), name))
+    });
+    if found.is_some() {
+        return found;
+    }
+    // A line further down that gives every one of the claim's values (two at least) tells the
+    // same work, however it is worded: the one it names as doing it is the owner.
+    let values: Vec<Measure> = measures(claim.text)
+        .into_iter()
+        .filter(|m| m.kind != "year" && !m.kind.starts_with("id:") && !m.spelled && !is_level(m))
+        .collect();
+    if values.len() < 2 {
+        return None;
+    }
+    passages.close.iter().skip(2).find_map(|&i| {
+        let text = &passages.lines[i].text;
+        let known = measures(text);
+        let all = values
+            .iter()
+            .all(|c| known.iter().any(|k| agrees_here(c, k, &values, &known)));
+        if !all {
+            return None;
+        }
+        let name = other_doer(text, Some(&verb))?;
+        Some(passages.difference_scored(
+            "owner",
+            i,
+            passages.scores[i].max(passages.contradict),
+            "you".into(),
+            name,
+        ))
     })
 }
 
@@ -2938,6 +3072,95 @@ mod tests {
     fn not_contradicted_by(claim: &str, lines: &[(&str, f32)]) {
         let (verdict, differences) = judged_with_scores(claim, lines);
         assert_ne!(verdict, Verdict::Contradicted, "{lines:?}: {differences:?}");
+    }
+
+    #[test]
+    fn one_of_several_dates_moved_on_a_line_that_gives_the_others_differs() {
+        let claim = "The vendor contract was signed on 12 March and went live on 2 May.";
+        let difference = contradicted_by(
+            claim,
+            &[
+                (
+                    "Contract signed 12 Mar; go-live 9 May after the security review.",
+                    0.8,
+                ),
+                ("Vendor shortlist: three options, one finalist", 0.5),
+            ],
+        );
+        assert_eq!(quoted(&difference), ("2 may", "9 may"));
+        // Every date given, or the moved one not said in the same day or month, or two
+        // candidates for it: nothing to hold against the claim.
+        for line in [
+            "Contract signed 12 Mar, live 2 May, two weeks of hypercare.",
+            "Contract signed 12 Mar; go-live 20 June.",
+            "Contract signed 12 Mar; go-live 9 May, hypercare to 23 May.",
+        ] {
+            not_contradicted_by(claim, &[(line, 0.8), ("Vendor shortlist notes", 0.5)]);
+        }
+    }
+
+    #[test]
+    fn a_line_further_down_with_every_value_of_the_claim_names_its_owner() {
+        let claim =
+            "I led the switch to the new queue, 27 of 27 consumers across 6 teams by 14 March.";
+        let lines = |last: &'static str| {
+            [
+                ("Queue switch: why the old broker has to go", 0.8),
+                ("Consumers are listed in the tracker, grouped by team", 0.7),
+                ("Weekly sync moved to Thursdays", 0.6),
+                (last, 0.3),
+            ]
+        };
+        let difference = contradicted_by(
+            claim,
+            &lines("Priya owned the plan and every rollout: 27 of 27 consumers across 6 teams moved by 14 Mar."),
+        );
+        assert_eq!(difference.kind, "owner");
+        assert_eq!(quoted(&difference), ("you", "Priya"));
+        assert_eq!(difference.line, 4);
+        // A line that does not give all the claim's values may tell other work.
+        not_contradicted_by(
+            claim,
+            &lines("Priya owned the plan for the billing consumers."),
+        );
+    }
+
+    #[test]
+    fn others_doing_the_claims_act_alone_or_the_writer_denying_it_are_owners() {
+        // A pronoun is someone else, though never a name.
+        assert_eq!(
+            other_doer(
+                "She did the renewal; the pricing was hers",
+                Some("negotiated")
+            )
+            .as_deref(),
+            Some("She")
+        );
+        assert!(other_doer("I was nowhere near the pricing", Some("negotiated")).is_some());
+        // Alone, doing the claim's act (or the same act in other words).
+        assert!(other_doer("Ran the game day on 8 Oct herself", Some("ran")).is_some());
+        assert_eq!(
+            other_doer("Jorge found the cache bug", Some("tracked")).as_deref(),
+            Some("Jorge")
+        );
+        // Alone, doing something else: not the claim's owner.
+        assert_eq!(
+            other_doer("Camille raised the page herself in planning", Some("took")),
+            None
+        );
+        assert_eq!(
+            other_owner("Pager clean-up wrap-up (Tomasz DRI)").as_deref(),
+            Some("Tomasz")
+        );
+        // The writer's clause is a side one: the claim credits someone else.
+        assert_eq!(
+            first_person_verb("In March she found the skew before I did."),
+            None
+        );
+        assert_eq!(
+            first_person_verb("I found the skew in March.").as_deref(),
+            Some("found")
+        );
     }
 
     #[test]
