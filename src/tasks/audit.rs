@@ -847,10 +847,9 @@ fn other_doer(line: &str, claim_verb: Option<&str>) -> Option<String> {
     None
 }
 
-/// Words that make the writer's clause a side one ("before I did", "than I had").
-const SUBORDINATE: &[&str] = &[
-    "before", "after", "than", "until", "while", "when", "as", "since", "because", "once",
-];
+/// Words that make the writer's clause a comparison with someone else's deed ("before I did",
+/// "than I had"); "when I led..." is still the writer's deed.
+const SUBORDINATE: &[&str] = &["before", "after", "than", "until"];
 
 /// The writer's own verb when the claim says they did it ("I ran...", "Ingress: I led...", "In
 /// Q3 I personally drove...", a bullet "Ran...").
@@ -3160,6 +3159,11 @@ mod tests {
         assert_eq!(
             first_person_verb("I found the skew in March.").as_deref(),
             Some("found")
+        );
+        assert_eq!(
+            first_person_verb("When I led the outage response, we restored service in 40 minutes.")
+                .as_deref(),
+            Some("led")
         );
     }
 
