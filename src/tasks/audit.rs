@@ -798,14 +798,16 @@ fn other_doer(line: &str, claim_verb: Option<&str>) -> Option<String> {
     if let Some(name) = other_owner(line) {
         return Some(name);
     }
+    // The claim's verb, and the others of its act.
+    let claim_verb = claim_verb.map(str::to_lowercase);
+    let act = claim_verb
+        .as_deref()
+        .and_then(|v| SAME_ACT.iter().find(|group| group.contains(&v)));
     let same_act = |verb: &str| {
-        claim_verb.is_some_and(|v| {
-            v.eq_ignore_ascii_case(verb)
-                || SAME_ACT.iter().any(|group| {
-                    group.contains(&v.to_lowercase().as_str())
-                        && group.contains(&verb.to_lowercase().as_str())
-                })
-        })
+        claim_verb
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case(verb))
+            || act.is_some_and(|group| group.iter().any(|w| w.eq_ignore_ascii_case(verb)))
     };
     if NOT_MINE.is_match(line)
         || ON_THEIR_OWN.is_match(line) && line.split(|c: char| !c.is_alphabetic()).any(&same_act)
@@ -1097,6 +1099,8 @@ fn judge(
         close: &close,
         near: &near,
         contradict: settings.contradict,
+        claim_measures: &claim_measures,
+        near_measures: &near_measures,
     };
     let claim = Said {
         text: claim_text,
@@ -1183,6 +1187,9 @@ struct Passages<'a> {
     near: &'a [(usize, f32)],
     /// The match a difference needs to count (`Settings::contradict`).
     contradict: f32,
+    /// The claim's values (years aside), and those of each of `near`'s lines.
+    claim_measures: &'a [Measure],
+    near_measures: &'a [(usize, f32, Vec<Measure>)],
 }
 
 impl Passages<'_> {
@@ -1376,19 +1383,22 @@ fn owner(claim: &Said, passages: &Passages) -> Option<Difference> {
     }
     // A line further down that gives every one of the claim's values (two at least) tells the
     // same work, however it is worded: the one it names as doing it is the owner.
-    let values: Vec<Measure> = measures(claim.text)
-        .into_iter()
-        .filter(|m| m.kind != "year" && !m.kind.starts_with("id:") && !m.spelled && !is_level(m))
+    let values: Vec<Measure> = passages
+        .claim_measures
+        .iter()
+        .filter(|m| !m.kind.starts_with("id:") && !m.spelled && !is_level(m))
+        .cloned()
         .collect();
     if values.len() < 2 {
         return None;
     }
     passages.close.iter().skip(2).find_map(|&i| {
         let text = &passages.lines[i].text;
-        let known = measures(text);
+        // Every close line is one of `near`, its values already read.
+        let (_, _, known) = passages.near_measures.iter().find(|(j, _, _)| *j == i)?;
         let all = values
             .iter()
-            .all(|c| known.iter().any(|k| agrees_here(c, k, &values, &known)));
+            .all(|c| known.iter().any(|k| agrees_here(c, k, &values, known)));
         if !all {
             return None;
         }
