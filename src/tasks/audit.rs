@@ -347,6 +347,39 @@ fn unit_kind(next: &str) -> Option<&'static str> {
         .map(|(_, unit)| *unit)
 }
 
+/// "November 19 pages, December 12 pages": a month, then a number that counts the plural word
+/// after it, is an amount for that month, not a day of it. A preposition before the month ("on
+/// Dec 12 teams met") keeps it a date.
+fn month_then_count(text: &str, span: Range<usize>) -> bool {
+    let found = &text[span.clone()];
+    if !found.starts_with(|c: char| c.is_alphabetic())
+        || !found.ends_with(|c: char| c.is_ascii_digit())
+    {
+        return false;
+    }
+    let next: String = text[span.end..]
+        .strip_prefix(' ')
+        .unwrap_or_default()
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect::<String>()
+        .to_lowercase();
+    let before = text[..span.start].trim_end().to_lowercase();
+    let preposition = [
+        "on", "by", "from", "until", "till", "since", "before", "after", "through", "of", "due",
+        "at", "to", "for",
+    ]
+    .iter()
+    .any(|p| {
+        before.ends_with(p) && !before[..before.len() - p.len()].ends_with(char::is_alphanumeric)
+    });
+    next.chars().count() >= 4
+        && next.ends_with('s')
+        && !next.ends_with("ss")
+        && !STOP.contains(&next.as_str())
+        && !preposition
+}
+
 /// The figures of a text with what they count. Days of the month, clock times, week numbers and
 /// ISO dates are dates, not figures; "no X" and "zero X" are a count of 0.
 fn measures(text: &str) -> Vec<Measure> {
@@ -360,6 +393,7 @@ fn measures(text: &str) -> Vec<Measure> {
                     .iter()
                     .any(|p| before.ends_with(p)))
         })
+        .filter(|m| !month_then_count(text, m.range()))
         .map(|m| m.range())
         .chain(ISO_DATE.find_iter(text).map(|m| m.range()))
         .collect();
@@ -1011,6 +1045,8 @@ fn judge(
     // claim states otherwise. A bare count differs only where the passage also holds another
     // of the claim's figures (the same sentence, "19 of the 23" against "21 of the 23").
     let claim_changes = before_after(claim_text);
+    // Percentages the claim gives as an amount of change ("cut build times by 40%").
+    let claim_amounts: Vec<f64> = directions(claim_text).into_iter().map(|d| d.0).collect();
     for &i in close.iter().take(2) {
         // Close lines were measured with the nearby ones above.
         let line_measures: &[Measure] = near_measures
@@ -1041,7 +1077,26 @@ fn judge(
                 .any(|&(a, b)| a == measure.figure.value || b == measure.figure.value);
             // The line is compared only when it is about the figure's clause (whichever of
             // its figures would differ).
-            if in_change && !aligned && !tells_change
+            // The change's other end, of the same kind, on the line ties the line to it; a
+            // figure of another kind that happens to share its value does not ("12 minutes,
+            // down from 50" against "21 of 32 moved ... 12/12").
+            let partner_here = claim_changes
+                .iter()
+                .filter_map(|&(a, b)| {
+                    let v = measure.figure.value;
+                    (a == v).then_some(b).or((b == v).then_some(a))
+                })
+                .any(|other| {
+                    claim_measures
+                        .iter()
+                        .filter(|c| c.figure.value == other)
+                        .any(|c| {
+                            line_measures
+                                .iter()
+                                .any(|k| k.figure.value == other && k.kind == c.kind)
+                        })
+                });
+            if in_change && !partner_here && !tells_change
                 || !about_clause_of(claim_text, &measure.figure.raw, &lines[i].text)
             {
                 continue;
@@ -1049,7 +1104,28 @@ fn judge(
             // Of the line's figures that differ, the one most like the claim's is what the
             // notes say instead: the same unit, in digits, closest in size ("3 out of 120k"
             // against "two real events ... 3 out of 210k" differs by 210k, not "two").
+            // An amount of change and a level before or after one are other quantities: "by
+            // 40%" is not held against "11% → 2.5%", nor "from 12% to 8%" against "down 30%".
+            let line_changes = before_after(&lines[i].text);
+            let line_amounts: Vec<f64> = directions(&lines[i].text)
+                .into_iter()
+                .map(|d| d.0)
+                .collect();
+            let amount = measure.figure.percent
+                && !in_change
+                && (claim_amounts.contains(&measure.figure.value)
+                    || claim_text
+                        .match_indices(measure.figure.raw.as_str())
+                        .any(|(at, _)| BY_AMOUNT.is_match(&claim_text[..at])));
             let found = line_measures.iter().filter(|k| {
+                let level_of_change = line_changes
+                    .iter()
+                    .any(|&(a, b)| a == k.figure.value || b == k.figure.value);
+                if amount && level_of_change
+                    || in_change && k.figure.percent && line_amounts.contains(&k.figure.value)
+                {
+                    return false;
+                }
                 let zero = k.figure.value == 0.0 || measure.figure.value == 0.0;
                 let kinds = if zero {
                     k.kind == measure.kind
@@ -1822,13 +1898,13 @@ static NUMBER_PART: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\d[\d,]*(?:\.\d+)?").expect("number part"));
 
 /// "from 31% to 44%", "from 31% (2024) to 44%", "31% → 44%", "from ~120 a week to ~50",
-/// "~30/month → ~8/month": a value and what it became.
+/// "~30/month → ~8/month", "12 minutes, down from 50": a value and what it became.
 static FROM_TO: LazyLock<Regex> = LazyLock::new(|| {
     let approx = r"(?:~\s*|about\s+|around\s+|roughly\s+|approximately\s+|nearly\s+|almost\s+)?";
     let number = r"(\d[\d,]*(?:\.\d+)?)";
     let unit = r"(?:\s*%|\s*/\s*[a-z]{1,8}\b|\s*[a-z]{1,10}\b(?:\s+(?:a|an|per)\s+[a-z]{1,8}\b)?|\s+(?:a|an|per)\s+[a-z]{1,8}\b)?";
     Regex::new(&format!(
-        r"(?i)\bfrom\s+{approx}{number}{unit}(?:\s*\([^)]{{0,24}}\))?\s+to\s+{approx}{number}|{number}{unit}\s*(?:→|->)\s*{approx}{number}"
+        r"(?i)\bfrom\s+{approx}{number}{unit}(?:\s*\([^)]{{0,24}}\))?\s+to\s+{approx}{number}|{number}{unit}(?:\*{{1,2}}|_{{1,2}})?\s*(?:→|->)\s*(?:\*{{1,2}}|_{{1,2}})?{approx}{number}|{number}{unit},?\s+(?:down|up)\s+from\s+{approx}{number}"
     ))
     .expect("from to")
 });
@@ -1844,6 +1920,8 @@ fn before_after(text: &str) -> Vec<(f64, f64)> {
             number(c.get(1))
                 .zip(number(c.get(2)))
                 .or_else(|| number(c.get(3)).zip(number(c.get(4))))
+                // "12 minutes, down from 50": the value now, then what it was.
+                .or_else(|| number(c.get(6)).zip(number(c.get(5))))
         })
         .filter(|(a, b)| a != b)
         .collect()
@@ -1870,6 +1948,12 @@ fn changed_by(measure: &Measure, pairs: &[(f64, f64)]) -> bool {
 static DIRECTION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:[a-z'-]+\s+){0,4}?by\s+(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(up|down|rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:by\s+)?(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(\d+(?:\.\d+)?)\s*%\s+(more|less|fewer|higher|lower|increase|decrease|reduction|drop|rise)\b")
         .expect("direction")
+});
+
+/// Text that ends where an amount of change begins: "cut build times on atlas by (40%)".
+static BY_AMOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bby\s+(?:about\s+|around\s+|roughly\s+|nearly\s+|almost\s+|over\s+|~)?$")
+        .expect("by amount")
 });
 
 /// The percentages a text says went up (+1) or down (-1), with the words that say so.
@@ -2118,6 +2202,9 @@ fn day_months(text: &str) -> Vec<(u32, u32)> {
     };
     let mut out = Vec::new();
     for caps in DAY_MONTH.captures_iter(text) {
+        if month_then_count(text, caps.get(0).expect("match").range()) {
+            continue;
+        }
         if let Some(range) = caps.name("range") {
             // "Jul 8–29", "8 to 29 July": both ends, in the month named.
             let range = range.as_str();
@@ -2448,6 +2535,26 @@ mod tests {
             .map(|m| m.figure.raw)
             .collect();
         assert_eq!(row, ["23", "6"]);
+        // A month and then a count of things is that month's amount; "on Dec 12" stays a date.
+        let counted: Vec<(String, String)> =
+            measures("November 19 pages, December 12 pages, 2 at night")
+                .into_iter()
+                .map(|m| (m.figure.raw, m.kind))
+                .collect();
+        assert!(
+            counted.contains(&("12".into(), "pages".into())),
+            "{counted:?}"
+        );
+        assert!(
+            counted.contains(&("19".into(), "pages".into())),
+            "{counted:?}"
+        );
+        assert!(day_months("November 19 pages").is_empty());
+        assert!(measures("on Dec 12 teams met")
+            .iter()
+            .all(|m| m.figure.raw != "12"));
+        assert_eq!(day_months("on Dec 12 teams met"), [(12, 12)]);
+        assert_eq!(day_months("shipped Dec 12, as planned"), [(12, 12)]);
     }
 
     #[test]
@@ -3282,10 +3389,47 @@ mod tests {
             "nightly build 38 min → 25 min after the cache change",
             "figure",
         );
+        // A figure of another kind sharing a value with the change's other end ("9/9") does not
+        // make the line tell the change.
+        not_contradicted(
+            "Nightly reports now finish in 9 minutes, down from 40.",
+            "Wave 2 of the nightly reports move: 17 of 30 jobs moved; reports batch 9/9 done",
+        );
         // A single figure is still held against the same kind of value.
         contradicted(
             "The fix itself took 20 minutes once we found it.",
             "The fix itself took 40 minutes once found.",
+            "figure",
+        );
+    }
+
+    #[test]
+    fn an_amount_of_change_is_not_held_against_a_level_before_or_after_one() {
+        // "by 40%" is how much something moved; "11% → 2.5%" are where it stood.
+        not_contradicted(
+            "I cut Docker image build times on atlas by 40% in the spring, mostly through better layer caching.",
+            "- atlas builds needing retry: 11% → **2.5%**.",
+        );
+        not_contradicted(
+            "I cut retried builds on atlas by 40% in the spring.",
+            "- atlas builds needing retry: 11% → **2.5%**.",
+        );
+        // The same amount told otherwise still differs.
+        contradicted(
+            "I cut retried builds on atlas by 40% in the spring.",
+            "atlas builds needing retry cut by 25% in the spring",
+            "figure",
+        );
+        // "X, down from Y" tells a change as well as "from Y to X".
+        assert_eq!(
+            before_after("exports finish in 12 minutes, down from 50"),
+            [(50.0, 12.0)]
+        );
+        assert_eq!(before_after("3.7, up from 2.9"), [(2.9, 3.7)]);
+        // A level told with its bold end is a change the claim's own change is held against.
+        contradicted(
+            "We took retried builds on atlas from 11% to 4%.",
+            "- atlas builds needing retry: 11% → **2.5%**.",
             "figure",
         );
     }
