@@ -1621,11 +1621,17 @@ fn month_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     let months_elsewhere: Vec<(String, u32)> = passages
         .near
         .iter()
-        .flat_map(|&(i, _)| month_cues(&passages.lines[i].text))
+        .flat_map(|&(i, _)| {
+            let text = &passages.lines[i].text;
+            month_cues(text).into_iter().chain(dated_cues(text))
+        })
         .collect();
     let nearest = &passages.near[..passages.near.len().min(2)];
     passages.first("date", nearest, |text| {
-        let known = month_cues(text);
+        let known: Vec<(String, u32)> = month_cues(text)
+            .into_iter()
+            .chain(dated_cues(text))
+            .collect();
         claim_months.iter().find_map(|(cue, month)| {
             if months_elsewhere.contains(&(cue.clone(), *month)) {
                 return None;
@@ -2114,12 +2120,41 @@ fn rates(text: &str) -> Vec<(f64, String, String, String)> {
 /// with the verb that ties it to what happened ("in" or "since" alone tie it to nothing).
 static MONTH_CUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved)\s+(?:in\s+|on\s+)?(?:early\s+|mid-?\s*|late\s+|the\s+end\s+of\s+)?(",
+        r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved|accepted)\s+(?:in\s+|on\s+)?(?:early\s+|mid-?\s*|late\s+|the\s+end\s+of\s+)?(",
         month_alternation!(),
         r")[a-z]*\b"
     ))
         .expect("month cue")
 });
+
+/// The words of `MONTH_CUE` alone, to find the full date that follows one.
+static CUE_WORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved|accepted)\b")
+        .expect("cue word")
+});
+
+/// The (cue word, month) pairs of the full dates a text ties to a cue word right after it:
+/// "Status: **Accepted** (2024-08-20)" → ("accepted", 8), "shipped on 14 May" → ("shipped", 5).
+fn dated_cues(text: &str) -> Vec<(String, u32)> {
+    CUE_WORD
+        .captures_iter(text)
+        .filter_map(|c| {
+            let whole = c.get(0)?;
+            let rest = &text[whole.end()..];
+            let end = rest.char_indices().nth(24).map_or(rest.len(), |(at, _)| at);
+            let after = rest[..end].trim_start_matches(['*', '_', ' ', '(', ':']);
+            // The date comes first ("accepted (2024-08-20)", "shipped on 14 May"), not later in
+            // the sentence.
+            let after = after.strip_prefix("on ").unwrap_or(after);
+            if !after.starts_with(|c: char| c.is_alphanumeric()) {
+                return None;
+            }
+            let (_, month) = *day_months(after).first()?;
+            let cue = c.get(1)?.as_str().to_lowercase();
+            Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), month))
+        })
+        .collect()
+}
 
 /// The (cue word, month) pairs a text names without a day ("effective April" → ("effective", 4)).
 fn month_cues(text: &str) -> Vec<(String, u32)> {
@@ -2915,6 +2950,23 @@ mod tests {
             "Her promotion to principal was approved, effective April.",
             "promotion to principal approved in June, effective April",
         );
+        // A full date right after the word ties its month to it as well.
+        let d = contradicted(
+            "Our retry-budget RFC was accepted in March 2025 after two rounds of review.",
+            "Retry-budget RFC. Status: **Accepted** (2025-05-14). Reviewers: Noor, Sven",
+            "date",
+        );
+        assert_eq!(quoted(&d[0]), ("accepted mar", "accepted may"));
+        not_contradicted(
+            "Our retry-budget RFC was accepted in March 2025 after two rounds of review.",
+            "Retry-budget RFC. Status: **Accepted** (2025-03-14). Reviewers: Noor, Sven",
+        );
+        assert_eq!(
+            dated_cues("shipped on 14 May, then fixed"),
+            [("shipped".to_string(), 5)]
+        );
+        // A date later in the sentence is not the word's.
+        assert!(dated_cues("accepted by the whole team and, much later, on 14 May").is_empty());
         // "may" in lower case is not a month.
         assert!(month_cues("by may be late").is_empty());
         assert!(!names_month("market summary for the mayor", 3));
