@@ -1740,6 +1740,16 @@ fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
             }
             // What follows the number: a thing, or a word that may describe the next one
             // ("four breaking PRs"); never past a glue word ("50 on etl-01").
+            // "turned up seven more": the thing is the one just told, counted as "more".
+            if first.eq_ignore_ascii_case("more")
+                && c.get(3).and_then(|m| thing(m.as_str())).is_none()
+            {
+                return Some((
+                    value,
+                    vec!["more".into()],
+                    format!("{} {first}", number.as_str()),
+                ));
+            }
             if is_glue(&first.to_lowercase()) {
                 return None;
             }
@@ -2964,6 +2974,16 @@ mod tests {
         assert_eq!(
             dated_cues("shipped on 14 May, then fixed"),
             [("shipped".to_string(), 5)]
+        );
+        // "N more" of the thing just told, against another number more.
+        contradicted(
+            "Auditing the other nightly jobs for the same silent-failure bug turned up six more.",
+            "audit the other nightly jobs for silent failures: done Mar 3, found 2 more",
+            "figure",
+        );
+        supported(
+            "Auditing the other nightly jobs for the same silent-failure bug turned up two more.",
+            "audit the other nightly jobs for silent failures: done Mar 3, found 2 more",
         );
         // A date later in the sentence is not the word's.
         assert!(dated_cues("accepted by the whole team and, much later, on 14 May").is_empty());
