@@ -1059,7 +1059,13 @@ fn judge(
                 .iter()
                 .any(|k| agrees_here(c, k, &claim_measures, line_measures))
         });
-        let tells_change = !before_after(&lines[i].text).is_empty();
+        // What the line tells as changes: "11% → 2.5%" (its levels), "down 30%" (amounts).
+        let line_changes = before_after(&lines[i].text);
+        let line_amounts: Vec<f64> = directions(&lines[i].text)
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        let tells_change = !line_changes.is_empty();
         for measure in &claim_measures {
             // Only a figure no passage holds (a claim's figure found nearby is not in doubt), and
             // not a spelled-out number ("three weeks" is often a round-off of "4 wks").
@@ -1106,11 +1112,6 @@ fn judge(
             // against "two real events ... 3 out of 210k" differs by 210k, not "two").
             // An amount of change and a level before or after one are other quantities: "by
             // 40%" is not held against "11% → 2.5%", nor "from 12% to 8%" against "down 30%".
-            let line_changes = before_after(&lines[i].text);
-            let line_amounts: Vec<f64> = directions(&lines[i].text)
-                .into_iter()
-                .map(|d| d.0)
-                .collect();
             let amount = measure.figure.percent
                 && !in_change
                 && (claim_amounts.contains(&measure.figure.value)
@@ -2128,20 +2129,27 @@ fn rates(text: &str) -> Vec<(f64, String, String, String)> {
 
 /// "effective April", "launched in June", "signed in March": a month told without its day,
 /// with the verb that ties it to what happened ("in" or "since" alone tie it to nothing).
+/// The words that tie a month to what happened (`MONTH_CUE`, `CUE_WORD`).
+macro_rules! cue_words {
+    () => {
+        r"effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved|accepted"
+    };
+}
+
 static MONTH_CUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved|accepted)\s+(?:in\s+|on\s+)?(?:early\s+|mid-?\s*|late\s+|the\s+end\s+of\s+)?(",
+        r"(?i)\b(",
+        cue_words!(),
+        r")\s+(?:in\s+|on\s+)?(?:early\s+|mid-?\s*|late\s+|the\s+end\s+of\s+)?(",
         month_alternation!(),
         r")[a-z]*\b"
     ))
-        .expect("month cue")
+    .expect("month cue")
 });
 
 /// The words of `MONTH_CUE` alone, to find the full date that follows one.
-static CUE_WORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved|accepted)\b")
-        .expect("cue word")
-});
+static CUE_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(concat!(r"(?i)\b(", cue_words!(), r")\b")).expect("cue word"));
 
 /// The (cue word, month) pairs of the full dates a text ties to a cue word right after it:
 /// "Status: **Accepted** (2024-08-20)" → ("accepted", 8), "shipped on 14 May" → ("shipped", 5).
@@ -2975,16 +2983,6 @@ mod tests {
             dated_cues("shipped on 14 May, then fixed"),
             [("shipped".to_string(), 5)]
         );
-        // "N more" of the thing just told, against another number more.
-        contradicted(
-            "Auditing the other nightly jobs for the same silent-failure bug turned up six more.",
-            "audit the other nightly jobs for silent failures: done Mar 3, found 2 more",
-            "figure",
-        );
-        supported(
-            "Auditing the other nightly jobs for the same silent-failure bug turned up two more.",
-            "audit the other nightly jobs for silent failures: done Mar 3, found 2 more",
-        );
         // A date later in the sentence is not the word's.
         assert!(dated_cues("accepted by the whole team and, much later, on 14 May").is_empty());
         // "may" in lower case is not a month.
@@ -3472,6 +3470,20 @@ mod tests {
             "The fix itself took 20 minutes once we found it.",
             "The fix itself took 40 minutes once found.",
             "figure",
+        );
+    }
+
+    #[test]
+    fn n_more_counts_the_thing_just_told() {
+        // "N more" of the thing just told, against another number more.
+        contradicted(
+            "Auditing the other nightly jobs for the same silent-failure bug turned up six more.",
+            "audit the other nightly jobs for silent failures: done Mar 3, found 2 more",
+            "figure",
+        );
+        supported(
+            "Auditing the other nightly jobs for the same silent-failure bug turned up two more.",
+            "audit the other nightly jobs for silent failures: done Mar 3, found 2 more",
         );
     }
 
