@@ -458,8 +458,14 @@ fn measures(text: &str) -> Vec<Measure> {
                 .chars()
                 .next_back()
                 .is_some_and(|c| c.is_alphabetic());
+        // A number after an acronym names a standard or a version ("SOC 2 controls", "ISO
+        // 27001", "PCI DSS 4"): not a count of what follows.
+        let acronym = standard_name(before, &figure.raw, &next);
+        let named = acronym.is_some() && !figure.percent;
         // A tag's number stays a name even with a unit's letter after it ("SEV-2s" is no time).
-        let kind = if glued_unit && !tagged {
+        let kind = if named {
+            format!("id:{}", acronym.unwrap_or_default())
+        } else if glued_unit && !tagged {
             unit_kind(&suffix).unwrap_or("count").to_string()
         } else if figure.identifier || tagged {
             format!(
@@ -545,6 +551,7 @@ fn measures(text: &str) -> Vec<Measure> {
     // figure just before it, a few words away ("(18 people) brought tickets down from 120 a week
     // to 50" counts no people).
     let mut measures: Vec<Measure> = Vec::with_capacity(out.len());
+    let mut spans: Vec<Range<usize>> = Vec::with_capacity(out.len());
     let mut previous_end = 0;
     for (at, mut measure) in out {
         if measure.kind == "count" {
@@ -564,9 +571,66 @@ fn measures(text: &str) -> Vec<Measure> {
             }
         }
         previous_end = previous_end.max(at + measure.figure.raw.len());
+        spans.push(at..at + measure.figure.raw.len());
         measures.push(measure);
     }
+    // "25 deploys for Q1 + 25 for Q2": the two added up are a value the text gives too.
+    let mut sums = Vec::new();
+    for i in 0..measures.len() {
+        let (a, a_span) = (&measures[i], &spans[i]);
+        if a.kind.starts_with("id:") || a.kind == "year" || a.spelled {
+            continue;
+        }
+        let Some(j) = (i + 1..measures.len()).find(|&j| !measures[j].kind.starts_with("id:"))
+        else {
+            continue;
+        };
+        let b = &measures[j];
+        let gap = text.get(a_span.end..spans[j].start).unwrap_or("");
+        let same = b.kind == a.kind || b.kind == "count";
+        if same
+            && !b.spelled
+            && gap.contains(" + ")
+            && gap.split_whitespace().count() <= 5
+            && a.figure.percent == b.figure.percent
+        {
+            sums.push(Measure {
+                figure: Figure {
+                    raw: format!("{} + {}", a.figure.raw, b.figure.raw),
+                    value: a.figure.value + b.figure.value,
+                    percent: a.figure.percent,
+                    identifier: false,
+                },
+                kind: a.kind.clone(),
+                spelled: false,
+            });
+        }
+    }
+    measures.extend(sums);
     measures
+}
+
+/// The acronym (lower-cased) of a standard's or a version's name that a number is part of:
+/// `before` ends with the acronym and `next`, the word after the number, is what it names
+/// ("61 SOC 2 controls", "ISO 27001 audit"). A metric's value has a unit or nothing after it
+/// ("MAE 4 min", "JS 310 KB", "CPU 71%"), a year is a year.
+fn standard_name(before: &str, number: &str, next: &str) -> Option<String> {
+    let next = next.to_lowercase();
+    let names = number.chars().all(|c| c.is_ascii_digit())
+        && number.parse::<u32>().is_ok_and(|n| n < 1990)
+        && next.chars().count() > 3
+        && next.chars().all(char::is_alphabetic)
+        && unit_kind(&next).is_none()
+        && !STOP.contains(&next.as_str())
+        && !is_glue(&next);
+    before
+        .trim_end()
+        .rsplit(char::is_whitespace)
+        .next()
+        .filter(|w| {
+            names && (2..=5).contains(&w.len()) && w.chars().all(|c| c.is_ascii_uppercase())
+        })
+        .map(str::to_lowercase)
 }
 
 fn is_glue(word: &str) -> bool {
@@ -595,7 +659,7 @@ static OWNER_VERB: &str = r"(?:led|owned|drove|ran|designed|built|wrote|proposed
 
 static OTHER_OWNER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"\b([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s+(?:{OWNER_VERB}|(?:was|is)\s+(?:the\s+)?(?:lead|owner|driver|DRI)|(?:took|takes)\s+(?:the\s+)?lead)\b|\b(?:led|owned|driven|run|designed|built|written|proposed|headed)\s+by\s+([A-Z][a-z]+)\b|\bDRI:?\s+([A-Z][a-z]+)\b|\bowner:?\s+([A-Z][a-z]+)\b|\b([A-Z][a-z]+)\s+DRI\b"
+        r"\b([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s+(?:{OWNER_VERB}|(?:was|is)\s+(?:the\s+)?(?:lead|owner|driver|DRI)|(?:took|takes)\s+(?:the\s+)?lead)\b|\b(?:led|owned|driven|run|designed|built|written|proposed|headed|coordinated|organi[sz]ed|hired|recruited)\s+by\s+(?:[A-Z][a-z]+(?:'s|’s)\s+)?([A-Z][a-z]+)\b|\bDRI:?\s+([A-Z][a-z]+)\b|\bowner:?\s+([A-Z][a-z]+)\b|\b([A-Z][a-z]+)\s+DRI\b"
     ))
     .expect("other owner")
 });
@@ -778,7 +842,9 @@ fn evidence_lines(chunk: &Chunk, file: Option<&str>) -> Vec<Line> {
                 return None;
             }
             let text = plain(trimmed);
-            (text.split_whitespace().count() >= 3).then(|| Line {
+            // Two words are a line when they date something ("launched:: 2024-11-04").
+            let words = text.split_whitespace().count();
+            (words >= 3 || words == 2 && !day_months(&text).is_empty()).then(|| Line {
                 path: chunk.path.clone(),
                 line: number,
                 text,
@@ -796,7 +862,7 @@ fn overlap(claim: &[String], line: &[String]) -> f32 {
 
 /// Verbs that say who did the work, for telling the claim's owner from the notes' one.
 static DOER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|proposed|started|spotted|discovered|diagnosed|traced|tracked)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b|\bnot\s+mine\b")
+    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|coordinated|hired|recruited|proposed|started|spotted|discovered|diagnosed|traced|tracked)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b|\bnot\s+mine\b")
         .expect("doer")
 });
 
@@ -1329,11 +1395,21 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     let [(day, month)] = claim_days[..] else {
         return None;
     };
-    // The two closest lines, as for owners; one that gives the claim's date backs it.
+    // The two closest lines, as for owners. A line of their notes that gives the claim's date
+    // backs it ("all 7 closed by 25 Oct" below a table row of another action closed 25 Sep).
     let close = &passages.close[..passages.close.len().min(2)];
+    let paths: Vec<&str> = close
+        .iter()
+        .map(|&i| passages.lines[i].path.as_str())
+        .collect();
+    let mut dated: Vec<(usize, Vec<(u32, u32)>)> = (0..passages.lines.len())
+        .filter(|&j| paths.contains(&passages.lines[j].path.as_str()))
+        .map(|j| (j, day_months(&passages.lines[j].text)))
+        .collect();
     if close
         .iter()
         .any(|&i| day_months(&passages.lines[i].text).contains(&(day, month)))
+        || dated.iter().any(|(_, days)| days.contains(&(day, month)))
     {
         return None;
     }
@@ -1356,55 +1432,71 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
         return found;
     }
     // The closest lines' notes: a line that ties another date (the same day or month) to one
-    // of the claim's words ("Launched 6 May." against "launched ... on 6 June"), where no line
-    // of those notes gives the claim's date. A short line of a log or a status table is
-    // seldom among the closest lines itself.
-    let paths: Vec<&str> = close
-        .iter()
-        .map(|&i| passages.lines[i].path.as_str())
-        .collect();
-    let mut dated: Vec<(usize, Vec<(u32, u32)>)> = (0..passages.lines.len())
-        .filter(|&j| paths.contains(&passages.lines[j].path.as_str()))
-        .map(|j| (j, day_months(&passages.lines[j].text)))
-        .collect();
-    if dated.iter().any(|(_, days)| days.contains(&(day, month))) {
-        return None;
-    }
+    // of the claim's words ("Launched 6 May." against "launched ... on 6 June"). A short line
+    // of a log or a status table is seldom among the closest lines itself.
     let claim_stems: Vec<String> = stems(&claim.plain)
         .into_iter()
         .filter(|s| !MONTHS.iter().any(|m| s.starts_with(m)))
+        .map(|s| event_stem(&s).to_string())
         .collect();
     dated.sort_by(|(a, _), (b, _)| passages.scores[*b].total_cmp(&passages.scores[*a]));
     dated.into_iter().find_map(|(j, notes_days)| {
         let text = &passages.lines[j].text;
-        let [(notes_day, notes_month)] = notes_days[..] else {
-            return None;
-        };
-        if (notes_day, notes_month) == (day, month) || (notes_day != day && notes_month != month) {
-            return None;
-        }
-        let at = DAY_MONTH.find(text)?;
-        let before: Vec<&str> = text[..at.start()].split_whitespace().collect();
-        let after: Vec<&str> = text[at.end()..].split_whitespace().collect();
-        let mut window: Vec<&str> = before[before.len().saturating_sub(3)..].to_vec();
-        window.extend(after.iter().take(3));
-        let near = stems(&window.join(" "));
-        // As close as the closest line of its note.
-        let score = close
-            .iter()
-            .filter(|&&i| passages.lines[i].path == passages.lines[j].path)
-            .map(|&i| passages.scores[i])
-            .fold(passages.scores[j], f32::max);
-        near.iter().any(|s| claim_stems.contains(s)).then(|| {
-            passages.difference_scored(
-                "date",
-                j,
-                score,
-                format!("{day} {}", MONTHS[month as usize - 1]),
-                format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
-            )
+        let dates: Vec<regex::Match> = DAY_MONTH.find_iter(text).collect();
+        let single = notes_days.len() == 1;
+        dates.iter().enumerate().find_map(|(n, at)| {
+            let [(notes_day, notes_month)] = day_months(at.as_str())[..] else {
+                return None;
+            };
+            if !notes_days.contains(&(notes_day, notes_month))
+                || (notes_day, notes_month) == (day, month)
+                || (notes_day != day && notes_month != month)
+            {
+                return None;
+            }
+            // The words that tie the date to an event: three either side of a line's only
+            // date; of a line of several dates, those before it back to the previous date
+            // ("fieldwork 2-13 June; report issued 18 Jul").
+            let from = if single || n == 0 {
+                0
+            } else {
+                dates[n - 1].end()
+            };
+            let before: Vec<&str> = text[from..at.start()].split_whitespace().collect();
+            let mut window: Vec<&str> = before[before.len().saturating_sub(3)..].to_vec();
+            if single {
+                window.extend(text[at.end()..].split_whitespace().take(3));
+            }
+            let near: Vec<String> = stems(&window.join(" "))
+                .iter()
+                .map(|s| event_stem(s).to_string())
+                .collect();
+            // As close as the closest line of its note.
+            let score = close
+                .iter()
+                .filter(|&&i| passages.lines[i].path == passages.lines[j].path)
+                .map(|&i| passages.scores[i])
+                .fold(passages.scores[j], f32::max);
+            near.iter().any(|s| claim_stems.contains(s)).then(|| {
+                passages.difference_scored(
+                    "date",
+                    j,
+                    score,
+                    format!("{day} {}", MONTHS[month as usize - 1]),
+                    format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
+                )
+            })
         })
     })
+}
+
+/// One stem for the words that say a thing started being used ("went live", "launched",
+/// "released", "shipped"), so a date tied to one backs or moves a claim that says another.
+fn event_stem(stem: &str) -> &str {
+    match stem {
+        "live" | "relea" | "shipp" | "launc" => "launc",
+        other => other,
+    }
 }
 
 /// A claim of several dates against a close line that gives all of them but one, and in that
@@ -1735,8 +1827,11 @@ fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
             }
             let first = c.get(2)?.as_str();
             let value = count_value(number.as_str())?;
-            // "the 2024 round", "our 2023 hires": a year names which one, it counts nothing.
-            if (1990..=2100).contains(&value) {
+            // "the 2024 round", "our 2023 hires": a year names which one, it counts nothing;
+            // nor does a standard's number ("61 SOC 2 controls").
+            if (1990..=2100).contains(&value)
+                || standard_name(&text[..number.start()], number.as_str(), first).is_some()
+            {
                 return None;
             }
             // What follows the number: a thing, or a word that may describe the next one
@@ -1785,10 +1880,16 @@ fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
     let closest = passages.closest().iter().zip(&near_counts);
     closest.into_iter().find_map(|(&(i, score), counts)| {
         let (said, other, same_words) = claim_counts.iter().find_map(|(value, things, said)| {
+            // A nearby line that counts it, or gives it as a sum ("25 for Q1 + 25 for Q2").
             let backed = near_counts
                 .iter()
                 .flatten()
-                .any(|(v, t, _)| v == value && shares(t, things));
+                .any(|(v, t, _)| v == value && shares(t, things))
+                || passages.near_measures.iter().any(|(_, _, known)| {
+                    known
+                        .iter()
+                        .any(|m| m.figure.raw.contains(" + ") && m.figure.value == *value as f64)
+                });
             if backed {
                 return None;
             }
@@ -3378,6 +3479,145 @@ mod tests {
         ] {
             not_contradicted_by(claim, &note(result));
         }
+    }
+
+    #[test]
+    fn a_date_tied_to_going_live_or_one_of_several_on_a_line_differs() {
+        let claim = "The partner portal went live on 9 March with 30 partners invited.";
+        let note = |result: &'static str| {
+            [
+                ("Partner portal: invite list of 30 partners", 0.8),
+                ("Weekly demo on the sandbox at 09:45", 0.5),
+                (result, 0.1),
+            ]
+        };
+        // "launched" and "went live" tell one event; a property line dates it.
+        let difference = contradicted_by(claim, &note("launched:: 2025-04-09"));
+        assert_eq!(quoted(&difference), ("9 mar", "9 apr"));
+        not_contradicted_by(claim, &note("renewed:: 2025-04-09"));
+        // Of a line of several dates, the words before each date are what it dates.
+        let claim = "The audit report came back on 18 June with zero exceptions.";
+        let note = |result: &'static str| {
+            [
+                ("Audit of our controls: zero exceptions in mine", 0.8),
+                ("Weekly demo on the sandbox at 09:45", 0.5),
+                (result, 0.1),
+            ]
+        };
+        let difference = contradicted_by(
+            claim,
+            &note("fieldwork 2-13 June; report issued 18 Jul 2025"),
+        );
+        assert_eq!(quoted(&difference), ("18 jun", "18 jul"));
+        not_contradicted_by(claim, &note("kickoff 3 June; launch review 18 Jul"));
+    }
+
+    #[test]
+    fn a_two_word_line_is_evidence_when_it_dates_something() {
+        let file = "tags:: programme\nlaunched:: 2024-11-04\nowner:: me\n";
+        let chunk = Chunk {
+            path: "bounty.md".into(),
+            source: "/v/bounty.md".into(),
+            line_start: 1,
+            line_end: 3,
+            heading: String::new(),
+            title: "bounty".into(),
+            tags: Vec::new(),
+            date: None,
+            text: file.trim_end().into(),
+            hash: String::new(),
+            aliases: Vec::new(),
+            opens_section: false,
+            steers_model: false,
+        };
+        let lines = evidence_lines(&chunk, Some(file));
+        let texts: Vec<(usize, &str)> = lines.iter().map(|l| (l.line, l.text.as_str())).collect();
+        assert_eq!(texts, [(2, "launched:: 2024-11-04")]);
+    }
+
+    #[test]
+    fn a_line_of_the_notes_that_gives_the_claims_date_backs_it() {
+        // The closest line is another action's row of the same table.
+        not_contradicted_by(
+            "All seven actions were closed by 25 October, including IMDSv2 on all instances.",
+            &[
+                ("1 enforce IMDSv2 on all instances Sven 25 Sep", 0.8),
+                (
+                    "Actions from the incident review, owner and date closed",
+                    0.5,
+                ),
+                ("all 7 closed by 25 Oct, reviewed at the forum", 0.2),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_standards_number_counts_nothing() {
+        assert_eq!(
+            standard_name("I own 6 of the 61 SOC", "2", "controls"),
+            Some("soc".into())
+        );
+        // A metric's value, a year: not names.
+        for (before, number, next) in [
+            ("initial JS", "310", "KB"),
+            ("MAE", "4", "min"),
+            ("EMEA", "2024", "plans"),
+            ("LCP", "4", ""),
+            ("the", "61", "controls"),
+        ] {
+            assert_eq!(
+                standard_name(before, number, next),
+                None,
+                "{before} {number}"
+            );
+        }
+        not_contradicted_by(
+            "I own 6 of the 61 SOC 2 controls for the audit.",
+            &[(
+                "I own 6 of the 61 controls: change management and access",
+                0.8,
+            )],
+        );
+    }
+
+    #[test]
+    fn a_sum_the_notes_give_in_parts_backs_a_count() {
+        let claim = "Amrit pulled his 50 sample deploys from the evidence bucket.";
+        not_contradicted_by(
+            claim,
+            &[(
+                "Amrit pulled 25 deploys for Q1 + 25 for Q2 from the evidence bucket",
+                0.8,
+            )],
+        );
+        let difference = contradicted_by(
+            claim,
+            &[(
+                "Amrit pulled 25 deploys for Q1 from the evidence bucket",
+                0.8,
+            )],
+        );
+        assert_eq!(difference.kind, "figure");
+    }
+
+    #[test]
+    fn hiring_and_coordinating_have_owners_too() {
+        let difference = contradicted_by(
+            "I hired Aisha in February straight out of QA automation.",
+            &[(
+                "Came from QA automation. Ruth hired her; I'm her lead.",
+                0.8,
+            )],
+        );
+        assert_eq!(quoted(&difference), ("you", "Ruth"));
+        let difference = contradicted_by(
+            "I coordinated the April retest with the vendor.",
+            &[(
+                "Retest (April) was coordinated by Tallyline's Aisha Okonjo with the vendor",
+                0.8,
+            )],
+        );
+        assert_eq!(quoted(&difference), ("you", "Aisha"));
     }
 
     #[test]
