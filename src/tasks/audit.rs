@@ -2064,7 +2064,7 @@ fn changed_by(measure: &Measure, pairs: &[(f64, f64)]) -> bool {
 
 /// "up 35%", "cut our bill by 40%", "35% more", "40% lower": a percentage and which way it went.
 static DIRECTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:[a-z'-]+\s+){0,4}?by\s+(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(up|down|rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:by\s+)?(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(\d+(?:\.\d+)?)\s*%\s+(more|less|fewer|higher|lower|increase|decrease|reduction|drop|rise)\b")
+    Regex::new(r"(?i)\b(rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:[a-z'-]+\s+){0,4}?by\s+(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(up|down|rose|fell|grew|dropped|increased|decreased|cut|reduced|raised|lowered)\s+(?:by\s+)?(?:about\s+|around\s+|roughly\s+|~)?(\d+(?:\.\d+)?)\s*%|\b(\d+(?:\.\d+)?)\s*%\s+(more|less|fewer|higher|lower|increase|decrease|reduction|drop|rise|above|below|under)\b|(?:^|[\s(|:,])([+\-−])(\d+(?:\.\d+)?)\s*%")
         .expect("direction")
 });
 
@@ -2079,23 +2079,29 @@ fn directions(text: &str) -> Vec<(f64, i8, String)> {
     let sign = |word: &str| -> i8 {
         match word.to_lowercase().as_str() {
             "up" | "rose" | "grew" | "increased" | "raised" | "more" | "higher" | "increase"
-            | "rise" => 1,
+            | "rise" | "above" | "+" => 1,
             _ => -1,
         }
     };
     DIRECTION
         .captures_iter(text)
         .filter_map(|c| {
-            let (word, value) = match (c.get(1), c.get(3), c.get(5)) {
-                (Some(word), _, _) => (word, c.get(2)?),
-                (_, Some(word), _) => (word, c.get(4)?),
-                (_, _, Some(value)) => (c.get(6)?, value),
+            // "+6.2%", "-3%": a signed share is a change its sign tells.
+            let (word, value) = match (c.get(1), c.get(3), c.get(5), c.get(7)) {
+                (Some(word), _, _, _) => (word, c.get(2)?),
+                (_, Some(word), _, _) => (word, c.get(4)?),
+                (_, _, Some(value), _) => (c.get(6)?, value),
+                (_, _, _, Some(sign)) => (sign, c.get(8)?),
                 _ => return None,
             };
             Some((
                 value.as_str().parse().ok()?,
                 sign(word.as_str()),
-                c.get(0)?.as_str().to_string(),
+                c.get(0)?
+                    .as_str()
+                    .trim_start_matches(['(', '|', ':', ','])
+                    .trim()
+                    .to_string(),
             ))
         })
         .collect()
@@ -2952,6 +2958,23 @@ mod tests {
             "Moving the builds to spot instances cut our CI bill by 35%.",
             "spot instances for CI: bill down 35%, 12% more retries",
         );
+        // A signed share tells its way ("-3%"), as do "above" and "below".
+        let d = contradicted(
+            "In the A/B test the average selling price rose about 3% on listings.",
+            "A/B test results: average selling price -3% on listings, as expected",
+            "direction",
+        );
+        assert_eq!(quoted(&d[0]), ("rose about 3%", "-3%"));
+        supported(
+            "In the A/B test the average selling price rose about 3% on listings.",
+            "A/B test results: average selling price +3% on listings, as expected",
+        );
+        let d = contradicted(
+            "The forecast held: H1 revenue came in about 2% above the middle line.",
+            "forecast check: H1 revenue about 2% below the middle line",
+            "direction",
+        );
+        assert_eq!(quoted(&d[0]), ("2% above", "2% below"));
     }
 
     #[test]
