@@ -1711,25 +1711,28 @@ fn rate(claim: &Said, passages: &Passages) -> Option<Difference> {
 /// to that word.
 fn month_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_months = month_cues(&claim.plain);
+    let cues = |text: &str| -> Vec<(String, u32)> {
+        month_cues(text)
+            .into_iter()
+            .chain(dated_cues(text))
+            .chain(led_cues(text))
+            .map(|(cue, month)| (same_event(&cue).to_string(), month))
+            .collect()
+    };
     let months_elsewhere: Vec<(String, u32)> = passages
         .near
         .iter()
-        .flat_map(|&(i, _)| {
-            let text = &passages.lines[i].text;
-            month_cues(text).into_iter().chain(dated_cues(text))
-        })
+        .flat_map(|&(i, _)| cues(&passages.lines[i].text))
         .collect();
     let nearest = &passages.near[..passages.near.len().min(2)];
     passages.first("date", nearest, |text| {
-        let known: Vec<(String, u32)> = month_cues(text)
-            .into_iter()
-            .chain(dated_cues(text))
-            .collect();
+        let known = cues(text);
         claim_months.iter().find_map(|(cue, month)| {
-            if months_elsewhere.contains(&(cue.clone(), *month)) {
+            let event = same_event(cue).to_string();
+            if months_elsewhere.contains(&(event.clone(), *month)) {
                 return None;
             }
-            let (_, other) = known.iter().find(|(c, m)| c == cue && m != month)?;
+            let (_, other) = known.iter().find(|(c, m)| *c == event && m != month)?;
             let named = MONTHS[*month as usize - 1];
             (!names_month(text, *month)).then(|| {
                 (
@@ -2190,9 +2193,20 @@ fn counts_claimed(text: &str, said: &str, claim_stems: &[String]) -> bool {
     let Some(at) = text.find(said) else {
         return false;
     };
-    text[at + said.len()..]
+    let mut after = text[at + said.len()..]
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
+        .peekable();
+    if after.peek().is_none() {
+        // A count that ends its line counts what the line opens with: a table row's label
+        // ("event types on Heron | 0 | 6 of 14").
+        return text
+            .split_whitespace()
+            .take_while(|w| !w.starts_with(|c: char| c.is_ascii_digit()))
+            .take(4)
+            .any(|w| stems(w).iter().any(|s| claim_stems.contains(s)));
+    }
+    after
         .take(3)
         .find(|w| !is_glue(&w.to_lowercase()))
         .is_some_and(|w| stems(w).iter().any(|s| claim_stems.contains(s)))
@@ -2275,6 +2289,37 @@ fn dated_cues(text: &str) -> Vec<(String, u32)> {
                 return None;
             }
             let (_, month) = *day_months(after).first()?;
+            let cue = c.get(1)?.as_str().to_lowercase();
+            Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), month))
+        })
+        .collect()
+}
+
+/// The words for one event: going live, launching, releasing, shipping.
+fn same_event(cue: &str) -> &str {
+    match cue {
+        "launched" | "shipped" | "released" | "went live" | "live" => "launched",
+        other => other,
+    }
+}
+
+static LED_CUE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(concat!(r"(?i)\b(", cue_words!(), r"|live)\b")).expect("led cue"));
+
+/// The (cue word, month) pairs of a line that opens with a full date, as a log entry or a
+/// dated table row does ("2025-02-27 | done | remaining 8 event types live"): the date dates
+/// every event the line tells.
+fn led_cues(text: &str) -> Vec<(String, u32)> {
+    let start = text.trim_start_matches(['-', '*', '|', ' ']);
+    let Some(first) = DAY_MONTH.find(start).filter(|m| m.start() == 0) else {
+        return Vec::new();
+    };
+    let [(_, month)] = day_months(first.as_str())[..] else {
+        return Vec::new();
+    };
+    LED_CUE
+        .captures_iter(&start[first.end()..])
+        .filter_map(|c| {
             let cue = c.get(1)?.as_str().to_lowercase();
             Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), month))
         })
@@ -3123,6 +3168,43 @@ mod tests {
             "contrast tokens shipped: half the charts first, then all charts by Friday",
         );
         assert!(wholes("we met every week, all the time").is_empty());
+    }
+
+    #[test]
+    fn a_line_that_opens_with_a_date_dates_what_it_tells() {
+        let claim =
+            "Phase 2 of the migration, the remaining eight event types, went live in January 2025.";
+        let d = contradicted(
+            claim,
+            "2025-02-27 | done (phase 2) | remaining 8 event types of the migration live",
+            "date",
+        );
+        assert_eq!(quoted(&d[0]), ("went live jan", "went live feb"));
+        not_contradicted(
+            claim,
+            "2025-01-27 | done (phase 2) | remaining 8 event types of the migration live",
+        );
+        assert_eq!(
+            led_cues("- 19 Mar: shipped the relist fix"),
+            [("shipped".to_string(), 3)]
+        );
+        // A date later in the line dates nothing before it.
+        assert!(led_cues("shipped the relist fix, reviewed 19 Mar").is_empty());
+    }
+
+    #[test]
+    fn a_count_ending_a_table_row_counts_what_the_row_names() {
+        let d = contradicted(
+            "At the cutover the new pipeline carried all 14 payment event types.",
+            "payment event types on the new pipeline | 0 | 6 of 14",
+            "figure",
+        );
+        assert_eq!(quoted(&d[0]), ("all 14", "6 of 14"));
+        // A row about something else counts something else.
+        not_contradicted(
+            "At the cutover the new pipeline carried all 14 payment event types.",
+            "dashboards moved | 0 | 6 of 14",
+        );
     }
 
     #[test]
