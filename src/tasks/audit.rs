@@ -875,7 +875,7 @@ static ON_THEIR_OWN: LazyLock<Regex> = LazyLock::new(|| {
 /// The writer saying it was not theirs ("I was nowhere near the pricing").
 static NOT_MINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\bI\s+(?:was\s+nowhere\s+near|(?:was|wasn't|was\s+not)\s+(?:not\s+)?involved)\b",
+        r"(?i)\bI\s+(?:was\s+nowhere\s+near|(?:was|wasn't|was\s+not)\s+(?:not\s+)?involved|(?:wasn't|was\s+not)\s+(?:on|in)\s+the\s+(?:loop|panel|call|room|project))\b|\b(?:his|her|their)\s+(?:project|work|initiative)\s+end\s+to\s+end\b",
     )
     .expect("not mine")
 });
@@ -3529,6 +3529,9 @@ mod tests {
             Some("She")
         );
         assert!(other_doer("I was nowhere near the pricing", Some("negotiated")).is_some());
+        assert!(other_doer("Ruth hired him. I wasn't on the loop", Some("interviewed")).is_some());
+        assert!(other_doer("Spend down 34%. Her project end to end", Some("led")).is_some());
+        assert!(other_doer("I was on the loop with Ruth", Some("interviewed")).is_none());
         // Alone, doing the claim's act (or the same act in other words).
         assert!(other_doer("Ran the game day on 8 Oct herself", Some("ran")).is_some());
         assert_eq!(
