@@ -862,7 +862,7 @@ fn overlap(claim: &[String], line: &[String]) -> f32 {
 
 /// Verbs that say who did the work, for telling the claim's owner from the notes' one.
 static DOER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b([A-Z][a-z]+|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|coordinated|hired|recruited|proposed|started|spotted|discovered|diagnosed|traced|tracked)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b|\bnot\s+mine\b")
+    Regex::new(r"\b([A-Z][a-z]+(?:-[A-Za-z][a-z]+)?|[Ss]he|[Hh]e|[Tt]hey|(?:[Mm]y|[Oo]ur)\s+(?:manager|boss|lead|tech\s+lead|team\s+lead|PM|product\s+manager|director|skip|skip-level|VP|CTO|head\s+of\s+[a-z]+|predecessor|colleague|counterpart))\)?(?:'s)?\s+(?:(?:also|then|just|actually|quietly|is|was|has|had)\s+)?(led|leads|leading|ran|runs|running|did|does|handled|handles|handling|owned|owns|owning|negotiated|drove|designed|wrote|built|found|took|made|set|got|organised|organized|facilitated|coordinated|hired|recruited|proposed|started|spotted|discovered|diagnosed|traced|tracked)\b|\b(?:I'm|I am|I was)\s+not\s+involved\b|\bnot\s+me\b|\bwasn't\s+me\b|\bnot\s+mine\b")
         .expect("doer")
 });
 
@@ -947,6 +947,21 @@ fn other_doer(line: &str, claim_verb: Option<&str>) -> Option<String> {
         }
     }
     None
+}
+
+/// The deeds a claim joins to its first with "and" ("I ran the analysis and wrote the plan"
+/// → "wrote"), in the past tense.
+fn joined_verbs(claim: &str) -> Vec<String> {
+    static JOINED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\band\s+([a-z]+)\b").expect("joined"));
+    JOINED
+        .captures_iter(claim)
+        .filter_map(|c| {
+            let verb = c.get(1)?.as_str();
+            (ACHIEVEMENT_VERB.is_match(verb) && !NOT_ACHIEVEMENT.is_match(verb))
+                .then(|| verb.to_string())
+        })
+        .collect()
 }
 
 /// Words that make the writer's clause a comparison with someone else's deed ("before I did",
@@ -1543,8 +1558,13 @@ fn one_date_moved(claim_days: &[(u32, u32)], passages: &Passages) -> Option<Diff
 /// Another person named as doing what the claim says the writer did.
 fn owner(claim: &Said, passages: &Passages) -> Option<Difference> {
     let verb = first_person_verb(&claim.plain)?;
+    // "I ran the analysis and wrote the plan": each deed is the writer's.
+    let mut verbs = vec![verb.clone()];
+    verbs.extend(joined_verbs(&claim.plain));
     let found = passages.close.iter().take(2).find_map(|&i| {
-        let name = other_doer(&passages.lines[i].text, Some(&verb))?;
+        let name = verbs
+            .iter()
+            .find_map(|v| other_doer(&passages.lines[i].text, Some(v)))?;
         Some(passages.difference("owner", i, "you".into(), name))
     });
     if found.is_some() {
@@ -3532,6 +3552,17 @@ mod tests {
         assert!(other_doer("Ruth hired him. I wasn't on the loop", Some("interviewed")).is_some());
         assert!(other_doer("Spend down 34%. Her project end to end", Some("led")).is_some());
         assert!(other_doer("I was on the loop with Ruth", Some("interviewed")).is_none());
+        // A deed joined with "and" is the writer's too; a hyphenated name is a name.
+        assert_eq!(
+            joined_verbs("I ran the analysis myself and wrote the plan down before launch"),
+            ["wrote"]
+        );
+        let d = contradicted(
+            "I ran the analysis myself and wrote the test plan down before launch.",
+            "The test worked because Hye-jin wrote the test plan down before launch",
+            "owner",
+        );
+        assert_eq!(quoted(&d[0]), ("you", "Hye-jin"));
         // Alone, doing the claim's act (or the same act in other words).
         assert!(other_doer("Ran the game day on 8 Oct herself", Some("ran")).is_some());
         assert_eq!(
