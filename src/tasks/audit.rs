@@ -1900,6 +1900,17 @@ fn counts_of(text: &str) -> Vec<(u32, Vec<String>, String)> {
         .collect()
 }
 
+/// A claim's period longer than a sprint: "in H2", "this quarter", "in 2024", "over the year".
+static LONG_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:H[12]|Q[1-4]|20\d\d|(?:this|last|the|a|per)\s+(?:half|quarter|year))\b")
+        .expect("long period")
+});
+/// A line about one day or one week: "this week", "today", "per week".
+static SHORT_PERIOD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:(?:this|last|a|per|each|every)\s+(?:week|day|sprint)|today|yesterday|weekly|daily)\b")
+        .expect("short period")
+});
+
 /// A count of the same thing, another number: "four breaking PRs" against "2 PRs blocked",
 /// "took 6 pages" against "took 4 pages", on one of the closest lines, where no nearby line
 /// counts the claim's number of that thing. Scored as close as the line is, or at least as
@@ -1917,7 +1928,13 @@ fn counted_thing(claim: &Said, passages: &Passages) -> Option<Difference> {
     let shares = |a: &[String], b: &[String]| a.iter().any(|t| b.contains(t));
     // The closest lines are the first of `near`: their counts are already read.
     let closest = passages.closest().iter().zip(&near_counts);
+    // A claim that counts over a half, a quarter or a year is not held against a line that
+    // counts one week or one day ("40 PRs in H2" against "14 PR reviews this week").
+    let long_period = LONG_PERIOD.is_match(&claim.plain);
     closest.into_iter().find_map(|(&(i, score), counts)| {
+        if long_period && SHORT_PERIOD.is_match(&passages.lines[i].text) {
+            return None;
+        }
         let (said, other, same_words) = claim_counts.iter().find_map(|(value, things, said)| {
             // A nearby line that counts it, or gives it as a sum ("25 for Q1 + 25 for Q2").
             let backed = near_counts
@@ -3869,6 +3886,19 @@ mod tests {
         contradicted(
             "The fix itself took 20 minutes once we found it.",
             "The fix itself took 40 minutes once found.",
+            "figure",
+        );
+    }
+
+    #[test]
+    fn a_count_over_a_half_is_not_held_against_one_weeks() {
+        not_contradicted(
+            "I reviewed 40 PRs for the rest of the team in H2, more than anyone else.",
+            "reviewed 14 PRs for the rest of the team this week, more than usual",
+        );
+        contradicted(
+            "I reviewed 40 PRs for the rest of the team in H2, more than anyone else.",
+            "H2 review: reviewed 14 PRs for the rest of the team, more than anyone else",
             "figure",
         );
     }
