@@ -570,8 +570,9 @@ fn measures(text: &str) -> Vec<Measure> {
                 }
             }
         }
-        previous_end = previous_end.max(at + measure.figure.raw.len());
-        spans.push(at..at + measure.figure.raw.len());
+        let span = at..at + measure.figure.raw.len();
+        previous_end = previous_end.max(span.end);
+        spans.push(span);
         measures.push(measure);
     }
     // "25 deploys for Q1 + 25 for Q2": the two added up are a value the text gives too.
@@ -1421,27 +1422,23 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
         .filter(|&j| paths.contains(&passages.lines[j].path.as_str()))
         .map(|j| (j, day_months(&passages.lines[j].text)))
         .collect();
-    if close
-        .iter()
-        .any(|&i| day_months(&passages.lines[i].text).contains(&(day, month)))
-        || dated.iter().any(|(_, days)| days.contains(&(day, month)))
-    {
+    // The close lines are lines of those notes too.
+    if dated.iter().any(|(_, days)| days.contains(&(day, month))) {
         return None;
     }
     let found = close.iter().find_map(|&i| {
-        let notes_days = day_months(&passages.lines[i].text);
+        let (_, notes_days) = dated.iter().find(|(j, _)| *j == i)?;
         let [(notes_day, notes_month)] = notes_days[..] else {
             return None;
         };
-        ((notes_day, notes_month) != (day, month) && (notes_day == day || notes_month == month))
-            .then(|| {
-                passages.difference(
-                    "date",
-                    i,
-                    format!("{day} {}", MONTHS[month as usize - 1]),
-                    format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
-                )
-            })
+        (notes_day == day || notes_month == month).then(|| {
+            passages.difference(
+                "date",
+                i,
+                format!("{day} {}", MONTHS[month as usize - 1]),
+                format!("{notes_day} {}", MONTHS[notes_month as usize - 1]),
+            )
+        })
     });
     if found.is_some() {
         return found;
@@ -1505,12 +1502,19 @@ fn day_date(claim: &Said, passages: &Passages) -> Option<Difference> {
     })
 }
 
-/// One stem for the words that say a thing started being used ("went live", "launched",
-/// "released", "shipped"), so a date tied to one backs or moves a claim that says another.
+/// The words that say a thing started being used: one event, whichever a text uses.
+const ONE_EVENT: &[&str] = &["launched", "shipped", "released", "live"];
+
+/// One stem for `ONE_EVENT`'s words ("live", "launc"...), so a date tied to one backs or moves
+/// a claim that says another.
 fn event_stem(stem: &str) -> &str {
-    match stem {
-        "live" | "relea" | "shipp" | "launc" => "launc",
-        other => other,
+    let of_event = ONE_EVENT
+        .iter()
+        .any(|w| w.chars().take(5).collect::<String>() == stem);
+    if of_event {
+        "launc"
+    } else {
+        stem
     }
 }
 
@@ -2348,11 +2352,16 @@ fn dated_cues(text: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// The words for one event: going live, launching, releasing, shipping.
+/// One cue for `ONE_EVENT`'s words ("went live" and "shipped" are "launched").
 fn same_event(cue: &str) -> &str {
-    match cue {
-        "launched" | "shipped" | "released" | "went live" | "live" => "launched",
-        other => other,
+    let of_event = cue
+        .split_whitespace()
+        .next_back()
+        .is_some_and(|w| ONE_EVENT.contains(&w));
+    if of_event {
+        "launched"
+    } else {
+        cue
     }
 }
 
