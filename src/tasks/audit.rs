@@ -118,6 +118,10 @@ static QUESTION_OR_PLAN: LazyLock<Regex> = LazyLock::new(|| {
         | \b(?:next\ (?:half|quarter|year|cycle|month|week|sprint)|going\ forward|moving\ forward|the\ plan\ is|is\ planned|are\ planned|in\ the\ future)\b
         | \b(?:i|we)(?:'ve|\ have)?\s+(?:never|don't|do\ not|can't|cannot)\b
         | \b(?:i|we|you|they|he|she|it|that)'ll\b
+        | \b(?:i|we|you)'d\s+(?:say|do|value|design|want|love|prefer|suggest|recommend|argue|ask|push|make|change|start|keep|go|take|pick|choose)\b
+        | \b(?:i|we)\s+want\b
+        # Instructions to oneself: keep each answer under three minutes.
+        | ^(?:keep|lead\ with|remember|don't|do\ not|avoid|try\ to|make\ sure|start\ with|open\ with|end\ with|mention)\b
         | ^if\b
         # A goal in the imperative (get X under 30 minutes by the end of Q2; not cut or hit,
         # which read the same in the past).
@@ -135,18 +139,41 @@ static THANKS_OR_OPINION: LazyLock<Regex> = LazyLock::new(|| {
         | ^(?:i|we)\s+(?:still\s+)?(?:think|feel|believe|hope|wish|enjoy|enjoyed|love|loved|like|liked|am\ proud|was\ proud|'m\ proud|learned|learnt|found\ it|want|understand|know|realise|realize|struggle|decide|tend)\b
         | \bi\s+(?:still\s+)?(?:think|feel|believe|understand|know|realise|realize|struggle|tend)\b
         | \b(?:write|wrote|written|writing)\s+(?:this|these)\b
-        | ^(?:[\w',-]+\s+){0,4}i(?:'m|\ am|\ was|\ felt)\s+(?:still\s+)?(?:a\ little\ |a\ bit\ |quite\ |very\ |really\ |most\ )?(?:embarrassed|proud|proudest|frustrated|disappointed|relieved|nervous|surprised|sad|glad|happy)\b
+        | ^looking\ back\b
+        | ^(?:i|we)\s+still\s+(?:wince|regret|cringe)\b
+        | ^(?:[\w',-]+\s+){0,4}i(?:'m|\ am|\ was|\ felt)\s+(?:still\s+)?(?:a\ little\ |a\ bit\ |quite\ |very\ |really\ |most\ )?(?:embarrassed|proud|proudest|frustrated|disappointed|relieved|nervous|surprised|sad|glad|happy|annoyed|ashamed|uneasy|uncomfortable|unhappy)\b
         | ^(?:in\ my\ (?:view|opinion)|personally|overall,?\ i\ (?:think|feel)|it\ (?:was|is)\ (?:a\ )?(?:great|hard|tough|good|difficult)|this\ (?:talk|doc|document|note|section|page)\ (?:is|covers))\b",
     )
     .expect("opinion pattern")
 });
 
+/// The document talking about itself, wherever in the sentence: "I've grouped it by the ladder
+/// areas", "so here's the case in my own words".
+static ABOUT_THE_DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)\b(?:kept|grouped|organi[sz]ed|structured|ordered|sorted)\s+(?:this|these|it)\s+(?:to|by|around|into)\b
+        | \bhere(?:'s|\s+is|\s+are)\b",
+    )
+    .expect("document pattern")
+});
+
 /// Past-tense and perfect forms of the verbs achievements are told with.
 static ACHIEVEMENT_VERB: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?ix)\b(?:[a-z]{3,}ed|led|ran|wrote|rewrote|built|rebuilt|made|took|gave|set\ up|got|held|found|sent|met|spent|kept|cut|began|brought|taught|drove|chose|won|drew|oversaw|undertook|split|shut|paid|grew|shipped|hired|fixed|became|saw|sold|rolled\ out|stood\ up|brought|helped|own(?:ed|s)?|went|put|said|told|spread|fell|rose|hit|did|were\ no|was\ no)\b",
+        r"(?ix)\b(?:[a-z]{3,}ed|led|ran|wrote|rewrote|built|rebuilt|made|took|gave|set\ up|got|held|found|sent|met|spent|kept|cut|began|brought|taught|drove|chose|won|drew|oversaw|undertook|split|shut|paid|grew|shipped|hired|fixed|became|saw|sold|rolled\ out|stood\ up|brought|helped|own(?:ed|s)?|went|came|put|said|told|spread|fell|rose|hit|did|were\ no|was\ no)\b",
     )
     .expect("verb pattern")
+});
+
+/// What sets an aside apart from the clause before it.
+static ASIDE_BREAK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[,;:—–]|\b(?:which|when|because|while)\b").expect("aside break")
+});
+
+/// A word that makes the -ed word after it an adjective ("too detailed", "as expected").
+static DEGREE_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:too|very|so|more|less|quite|overly|really|fairly|pretty|as)\s+$")
+        .expect("degree")
 });
 
 /// Words ending in -ed that are not achievements (adjectives, states).
@@ -199,7 +226,28 @@ pub fn is_claim(sentence: &str) -> bool {
     if words < 3 {
         return false;
     }
-    if QUESTION_OR_PLAN.is_match(&text) || THANKS_OR_OPINION.is_match(&text) {
+    // A plan or an opinion before anything done ("I want to...", "Honestly, I should have...");
+    // one in a later clause of a sentence that first tells what was done is its aside ("I
+    // revised ADR-7, a cheaper switch than it would have been", "which I think is fair").
+    let done_at = ACHIEVEMENT_VERB
+        .find_iter(&text)
+        .find(|m| {
+            !NOT_ACHIEVEMENT.is_match(m.as_str()) && !DEGREE_BEFORE.is_match(&text[..m.start()])
+        })
+        .into_iter()
+        .chain(STANDING.find(&text))
+        .map(|m| m.end())
+        .min();
+    let aside_at = [&*QUESTION_OR_PLAN, &*THANKS_OR_OPINION]
+        .iter()
+        .filter_map(|re| re.find(&text).map(|m| m.start()))
+        .min();
+    if text.trim_end().ends_with('?')
+        || ABOUT_THE_DOCUMENT.is_match(&text)
+        || aside_at.is_some_and(|aside| {
+            done_at.is_none_or(|done| aside <= done || !ASIDE_BREAK.is_match(&text[done..aside]))
+        })
+    {
         return false;
     }
     // A title ("Enhanced Performance and Contributions"): every longer word capitalised.
@@ -220,8 +268,20 @@ pub fn is_claim(sentence: &str) -> bool {
         .any(|m| !NOT_ACHIEVEMENT.is_match(m.as_str()));
     // A figure with a change or a standing ("down to 52 minutes", "from 31 a week to 8").
     let measured = !facts::figures(&text).is_empty() && OUTCOME.is_match(&text);
-    words >= 4 && (verb || measured)
+    words >= 4 && (verb || measured || STANDING.is_match(&text))
 }
+
+/// A standing state of things or a habit of one's own, told in the present: "now covers every
+/// category", "today runs on all 14 services", "costs $18k a month", "I also run a reading group".
+static STANDING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?ix)\b(?:now|today)\b.*\b(?:every|all|each)\b",
+        r"| \b(?:costs|takes|runs|covers|serves|handles)\b.*\d",
+        r"| \b(?:i|we)\s+(?:also\s+|still\s+)?(?:run|host|chair|mentor|coach|check|review|lead|own|manage|teach)\s+(?:a|an|the|our|my|every|each)\b",
+        r"| \b(?:i|we)(?:'ve|’ve|\s+have)\s+(?:also\s+|since\s+)?been\s+\w+ing\b",
+    ))
+    .expect("standing pattern")
+});
 
 static OUTCOME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:down|up|from|fell|rose|dropped|grew|increased|decreased|reduced|halved|doubled|tripled|now|at|under|over|within|below|above)\b")
@@ -2752,6 +2812,17 @@ mod tests {
             "We moved four services in May, which I was glad about.",
             // Past tense that reads like the imperative.
             "Cut the cloud bill by 30% by the end of Q2 by moving batch jobs to spot nodes.",
+            // A plan or an opinion in a later clause is an aside to what was done.
+            "I moved the cron jobs to the queue, which would have taken a quarter by hand.",
+            "In May I rewrote the importer — the old one would drop any row with a tab.",
+            "I merged the two dashboards, and I think the on-call folks are happier for it.",
+            // A standing state, a habit, or something that came through.
+            "The new scheduler now handles every batch job in the company.",
+            "Today the linter runs on all 9 of our frontend repos.",
+            "The replica costs $2k a month, half the old one.",
+            "I also host a fortnightly lunch-and-learn for the new hires.",
+            "I've been coaching two of the tech leads on writing design docs.",
+            "My promotion to Staff came through in October.",
         ] {
             assert!(is_claim(claim), "{claim}");
         }
@@ -2773,6 +2844,17 @@ mod tests {
             // A goal in the imperative.
             "Get the nightly import under 20 minutes by the end of Q3 without new hardware.",
             "Ship the partner API to the two pilot customers by March.",
+            // A plan or a feeling before anything done; an -ed adjective is not a deed.
+            "I want the rota to cover two time zones, which it never has.",
+            "For Q4 I want Bo to run the incident reviews himself.",
+            "It reads as too detailed, I think, for the committee.",
+            "Some of the migration took longer than I'd like to admit.",
+            "Looking back, the audit mattered more than the rewrite.",
+            "I'm still annoyed that I approved the rollout on a Friday.",
+            // Instructions to oneself, and the document about itself.
+            "Keep the answer under two minutes and start with the result.",
+            "You asked for three examples, so here's what I picked.",
+            "I've grouped it by quarter rather than by project.",
         ] {
             assert!(!is_claim(other), "{other}");
         }
