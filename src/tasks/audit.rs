@@ -1326,7 +1326,7 @@ fn judge(
         plain: plain(claim_text),
     };
     // Rules that tell a difference of their own kind, each stated where found...
-    for rule in [day_date, owner, outcome, change_order, direction] {
+    for rule in [day_date, owner, outcome, change_order, swapped, direction] {
         differences.extend(rule(&claim, &passages));
     }
     // ...and rules that may restate a figure difference already found on the same line.
@@ -1701,6 +1701,124 @@ fn outcome(claim: &Said, passages: &Passages) -> Option<Difference> {
     }
     let done = DONE.find(&claim.plain).map_or("done", |d| d.as_str());
     Some(passages.difference("outcome", i, done.to_string(), undone.as_str().to_string()))
+}
+
+/// Two of the claim's values told of two things, which a close line tells the other way round:
+/// "Apple Pay takes 6.2% on iOS and Google Pay 11.4% on Android" against "Apple Pay 11.4% of iOS
+/// payments, Google Pay 6.2% of Android". Each value's side of the sentence (up to the break
+/// between them) names what it is of; a side's own words found only by the other value's side
+/// of the line, and none by its own, swap them.
+fn swapped(claim: &Said, passages: &Passages) -> Option<Difference> {
+    let values: Vec<&Measure> = passages
+        .claim_measures
+        .iter()
+        .filter(|m| !m.spelled && !m.kind.starts_with("id:") && !is_level(m))
+        .collect();
+    for (n, a) in values.iter().enumerate() {
+        for b in &values[n + 1..] {
+            if a.kind != b.kind || a.figure.value == b.figure.value {
+                continue;
+            }
+            let Some((claim_a, claim_b)) = sides(claim.text, &a.figure.raw, &b.figure.raw) else {
+                continue;
+            };
+            let found = passages.closest().iter().find_map(|&(i, score)| {
+                let (_, _, known) = passages.near_measures.iter().find(|(j, _, _)| *j == i)?;
+                let known_a = known.iter().find(|k| agrees(a, k) && !agrees(b, k))?;
+                let known_b = known.iter().find(|k| agrees(b, k) && !agrees(a, k))?;
+                let (line_a, line_b) = sides(
+                    &passages.lines[i].text,
+                    &known_a.figure.raw,
+                    &known_b.figure.raw,
+                )?;
+                let shared =
+                    |x: &[String], y: &[String]| x.iter().filter(|w| y.contains(w)).count();
+                let straight = shared(&claim_a, &line_a) + shared(&claim_b, &line_b);
+                let crossed = shared(&claim_a, &line_b) + shared(&claim_b, &line_a);
+                (straight == 0 && crossed >= 2).then_some((i, score))
+            });
+            if let Some((i, score)) = found {
+                return Some(passages.difference_scored(
+                    "swapped",
+                    i,
+                    score,
+                    format!("{} and {}", a.figure.raw, b.figure.raw),
+                    format!("{} and {} the other way round", a.figure.raw, b.figure.raw),
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Short words that name nothing a value is of.
+const SIDE_STOP: &[&str] = &[
+    "our", "my", "we", "at", "is", "was", "it", "an", "as", "for", "so", "be", "up", "us", "me",
+    "he", "she", "his", "her", "its", "are", "has", "had", "got", "did", "went", "took", "takes",
+    "now", "all", "just", "about", "by", "with", "who", "both", "each",
+];
+
+/// What parts a sentence's clauses: the break between two values, and the bounds of each side.
+static SIDE_BREAK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[,;:|]|\s(?:and|but|while|whereas|vs\.?|versus)\s").expect("side break")
+});
+
+/// The words that name what each of two values in `text` is of: each value's side of the break
+/// between them, back to the break before the first and on to the break after the second, less
+/// the words both sides share. None where either value is not written once or no break parts them.
+fn sides(text: &str, a: &str, b: &str) -> Option<(Vec<String>, Vec<String>)> {
+    let at = |raw: &str| {
+        let mut found = text.match_indices(raw).filter(|&(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + raw.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '.')
+                && !after.is_some_and(|c| c.is_alphanumeric())
+        });
+        let first = found.next()?.0;
+        found.next().is_none().then_some(first)
+    };
+    let (at_a, at_b) = (at(a)?, at(b)?);
+    let ((first, first_len), second) = if at_a < at_b {
+        ((at_a, a.len()), at_b)
+    } else {
+        ((at_b, b.len()), at_a)
+    };
+    let cut = SIDE_BREAK
+        .find_iter(&text[first + first_len..second])
+        .last()?;
+    let (cut_start, cut_end) = (
+        first + first_len + cut.start(),
+        first + first_len + cut.end(),
+    );
+    let start = SIDE_BREAK
+        .find_iter(&text[..first])
+        .last()
+        .map_or(0, |m| m.end());
+    let end = SIDE_BREAK
+        .find(&text[second..])
+        .map_or(text.len(), |m| second + m.start());
+    let words = |side: &str| -> Vec<String> {
+        side.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() > 1 && !w.chars().any(|c| c.is_ascii_digit()))
+            .map(str::to_lowercase)
+            .filter(|w| !STOP.contains(&w.as_str()) && !SIDE_STOP.contains(&w.as_str()))
+            .filter(|w| !is_glue(w))
+            .map(|w| w.chars().take(5).collect())
+            .collect()
+    };
+    let (one, two) = (words(&text[start..cut_start]), words(&text[cut_end..end]));
+    let own = |x: &[String], y: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = x.iter().filter(|w| !y.contains(w)).cloned().collect();
+        out.sort();
+        out.dedup();
+        out
+    };
+    let (first_words, second_words) = (own(&one, &two), own(&two, &one));
+    Some(if at_a < at_b {
+        (first_words, second_words)
+    } else {
+        (second_words, first_words)
+    })
 }
 
 /// A change told the wrong way round: "from 44% to 31%" where the notes have "from 31% to
@@ -4055,5 +4173,28 @@ mod tests {
         let claim = "I retired the legacy export and it saved 1.4 million rows a night.";
         let (v, ..) = judge(claim, &lines, &[score], &settings);
         assert_eq!(v, Verdict::Unsupported);
+    }
+
+    #[test]
+    fn values_told_of_two_things_the_other_way_round_are_swapped() {
+        let notes = "By March: Android 7.5% of app sessions, iOS 12.1% of app sessions.";
+        let (verdict, differences) = judge_lines(
+            "By March Android had 12.1% of app sessions and iOS 7.5%.",
+            notes,
+            0.7,
+        );
+        assert_eq!(verdict, Verdict::Contradicted, "{differences:?}");
+        assert_eq!(differences[0].kind, "swapped");
+        // The same values the same way round, or without a break between them, are not swapped.
+        for claim in [
+            "By March Android had 7.5% of app sessions and iOS 12.1%.",
+            "Sessions grew from 7.5% to 12.1% by March.",
+        ] {
+            let (_, differences) = judge_lines(claim, notes, 0.7);
+            assert!(
+                !differences.iter().any(|d| d.kind == "swapped"),
+                "{claim}: {differences:?}"
+            );
+        }
     }
 }
