@@ -1968,9 +1968,10 @@ fn scope(claim: &Said, passages: &Passages) -> Option<Difference> {
     let claim_wholes = wholes(&claim.plain);
     passages.first("scope", passages.closest(), |text| {
         let (parts, all) = (portions(text), wholes(text));
+        let shares = |a: &[String], b: &[String]| a.iter().any(|w| b.contains(w));
         claim_wholes.iter().find_map(|(noun, said)| {
-            let (_, part) = parts.iter().find(|(n, _)| n == noun)?;
-            (!all.iter().any(|(n, _)| n == noun)).then(|| (said.clone(), part.clone()))
+            let (_, part) = parts.iter().find(|(n, _)| shares(n, noun))?;
+            (!all.iter().any(|(n, _)| shares(n, noun))).then(|| (said.clone(), part.clone()))
         })
     })
 }
@@ -2589,17 +2590,23 @@ fn month_cues(text: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// "every icon", "all the squads": the whole of something.
+/// "every icon", "all the squads", "all 14 event types": the whole of something.
 static ALL_NOUN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)\b(?:every|each|all(?:\s+of)?(?:\s+the|\s+our|\s+its|\s+their)?)\s+([a-z]{3,})",
+        r"(?i)\b(?:every|each|all(?:\s+of)?(?:\s+the|\s+our|\s+its|\s+their|\s+my)?)(?:\s+\d+)?\s+(?P<noun>[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*){0,2})",
     )
     .expect("all noun")
 });
-/// "half the icons", "some of our squads": part of something.
+/// "half the icons", "some of our squads", "6 of 14 event types", "~80% of services": part of
+/// something.
 static PART_NOUN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(half|some|most|many|a\s+few|several|a\s+third|a\s+quarter|two\s+thirds|a\s+handful)\s+(?:of\s+)?(?:the\s+|our\s+|their\s+|its\s+)?([a-z]{3,})")
-        .expect("part noun")
+    Regex::new(concat!(
+        r"(?i)\b(?:(?:half|some|most|many|a\s+few|several|a\s+third|a\s+quarter|two\s+thirds|a\s+handful)\s+(?:of\s+)?",
+        r"|(?P<share>\d+(?:\.\d+)?)\s*%\s+of\s+",
+        r"|(?P<n>\d+)\s+(?:out\s+)?of\s+(?:(?:the|our|their|its)\s+)?(?:(?P<m>\d+)\s+)?)",
+        r"(?:(?:the|our|their|its)\s+)?(?P<noun>[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*){0,2})",
+    ))
+    .expect("part noun")
 });
 /// Words after "every" or "all" that say how often or how much, not of what.
 const NOT_SCOPE: &[&str] = &[
@@ -2608,26 +2615,52 @@ const NOT_SCOPE: &[&str] = &[
     "that", "them", "their", "round", "hands", "told", "new",
 ];
 
-/// The stems of what a text says all of ("every icon" → "icon").
-fn wholes(text: &str) -> Vec<(String, String)> {
+/// The stems of the noun phrase a quantifier opens ("every icon" → "icon", "all 14 payment
+/// event types" → "paym", "even", "type"), up to its first short or common word; none where
+/// its first word says how often or how much.
+fn scope_stems(phrase: &str) -> Option<Vec<String>> {
+    let mut words = phrase.split_whitespace().map(str::to_lowercase).peekable();
+    if NOT_SCOPE.contains(&words.peek()?.as_str()) {
+        return None;
+    }
+    let stems: Vec<String> = words
+        .take_while(|w| {
+            w.chars().count() > 3 && !STOP.contains(&w.as_str()) && !NOT_SCOPE.contains(&w.as_str())
+        })
+        .map(|w| w.chars().take(4).collect())
+        .collect();
+    (!stems.is_empty()).then_some(stems)
+}
+
+/// The stems of what a text says all of, with the words.
+fn wholes(text: &str) -> Vec<(Vec<String>, String)> {
     ALL_NOUN
         .captures_iter(text)
         .filter_map(|c| {
-            let noun = c.get(1)?.as_str().to_lowercase();
-            let said = c.get(0)?.as_str().to_string();
-            (!NOT_SCOPE.contains(&noun.as_str())).then(|| (noun.chars().take(4).collect(), said))
+            Some((
+                scope_stems(c.name("noun")?.as_str())?,
+                c.get(0)?.as_str().to_string(),
+            ))
         })
         .collect()
 }
 
-/// The stems of what a text says part of ("half the icons" → "icon"), with the words.
-fn portions(text: &str) -> Vec<(String, String)> {
+/// The stems of what a text says part of ("half the icons" → "icon"), with the words; a share
+/// under 100% or a count under its total.
+fn portions(text: &str) -> Vec<(Vec<String>, String)> {
+    let number =
+        |c: &regex::Captures, name: &str| c.name(name).and_then(|m| m.as_str().parse::<f64>().ok());
     PART_NOUN
         .captures_iter(text)
+        .filter(|c| {
+            number(c, "share").is_none_or(|share| share < 100.0)
+                && number(c, "n").is_none_or(|n| number(c, "m").is_none_or(|m| n < m))
+        })
         .filter_map(|c| {
-            let noun = c.get(2)?.as_str().to_lowercase();
-            let said = c.get(0)?.as_str().to_string();
-            (!NOT_SCOPE.contains(&noun.as_str())).then(|| (noun.chars().take(4).collect(), said))
+            Some((
+                scope_stems(c.name("noun")?.as_str())?,
+                c.get(0)?.as_str().to_string(),
+            ))
         })
         .collect()
 }
@@ -3441,6 +3474,21 @@ mod tests {
             "contrast tokens shipped: half the charts first, then all charts by Friday",
         );
         assert!(wholes("we met every week, all the time").is_empty());
+        // A count under its total, or a share under 100%, of the same thing is part of it.
+        contradicted(
+            "At launch the gateway carried all of our partner feed types.",
+            "gateway launch: 5 of 12 feed types migrated, the rest in phase 2",
+            "scope",
+        );
+        contradicted(
+            "The codemod moved every repository to the new build file.",
+            "codemod result: about 70% of repositories converted cleanly",
+            "scope",
+        );
+        not_contradicted(
+            "At launch the gateway carried all of our partner feed types.",
+            "gateway launch: 12 of 12 feed types migrated",
+        );
     }
 
     #[test]
