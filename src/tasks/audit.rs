@@ -720,7 +720,7 @@ static OWNER_VERB: &str = r"(?:led|owned|drove|ran|designed|built|wrote|proposed
 
 static OTHER_OWNER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"\b([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s+(?:{OWNER_VERB}|(?:was|is)\s+(?:the\s+)?(?:lead|owner|driver|DRI)|(?:took|takes)\s+(?:the\s+)?lead)\b|\b(?:led|owned|driven|run|designed|built|written|proposed|headed|coordinated|organi[sz]ed|hired|recruited)\s+by\s+(?:[A-Z][a-z]+(?:'s|’s)\s+)?([A-Z][a-z]+)\b|\bDRI:?\s+([A-Z][a-z]+)\b|\bowner:?\s+([A-Z][a-z]+)\b|\b([A-Z][a-z]+)\s+DRI\b"
+        r"\b([A-Z][a-z]+)(?:\s+[A-Z][a-z]+)?\s+(?:{OWNER_VERB}|(?:was|is)\s+(?:the\s+)?(?:lead|owner|driver|DRI)|(?:took|takes)\s+(?:the\s+)?lead)\b|\b(?:led|owned|driven|run|designed|built|written|proposed|headed|coordinated|organi[sz]ed|hired|recruited)\s+by\s+(?:[A-Z][a-z]+(?:'s|’s)\s+)?([A-Z][a-z]+)\b|\bDRI:?\s+([A-Z][a-z]+)\b|\bowner:?\s+([A-Z][a-z]+)\b|\b([A-Z][a-z]+)\s+DRI\b|(?:^|[.;]\s+)([A-Z][a-z]+),\s+done\b"
     ))
     .expect("other owner")
 });
@@ -775,7 +775,8 @@ fn other_owner(text: &str) -> Option<String> {
             .or(c.get(2))
             .or(c.get(3))
             .or(c.get(4))
-            .or(c.get(5))?
+            .or(c.get(5))
+            .or(c.get(6))?
             .as_str();
         (!NOT_NAMES.contains(&name)).then(|| name.to_string())
     })
@@ -1642,8 +1643,28 @@ fn owner(claim: &Said, passages: &Passages) -> Option<Difference> {
         .filter(|m| !m.kind.starts_with("id:") && !m.spelled && !is_level(m))
         .cloned()
         .collect();
-    if values.len() < 2 {
-        return None;
+    // A lower close line that tells the claim's own act with another doer, tied to the claim by
+    // one of its values or one of the names it gives ("Ruth hired aisha-okonjo" for "I hired
+    // Aisha in February"; "Jorge ran the path in 22 min" for "I ran it in 22 minutes").
+    let names = proper_names(claim.text);
+    let tied = passages.close.iter().skip(2).find_map(|&i| {
+        let text = &passages.lines[i].text;
+        let (_, _, known) = passages.near_measures.iter().find(|(j, _, _)| *j == i)?;
+        let by_value = values
+            .iter()
+            .any(|c| known.iter().any(|k| agrees_here(c, k, &values, known)));
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .collect();
+        if !by_value && !names.iter().any(|n| words.contains(n)) {
+            return None;
+        }
+        let name = verbs.iter().find_map(|v| acting(text, v))?;
+        Some(passages.difference("owner", i, "you".into(), name))
+    });
+    if tied.is_some() || values.len() < 2 {
+        return tied;
     }
     passages.close.iter().skip(2).find_map(|&i| {
         let text = &passages.lines[i].text;
@@ -1664,6 +1685,48 @@ fn owner(claim: &Said, passages: &Passages) -> Option<Difference> {
             name,
         ))
     })
+}
+
+/// Another person doing the very act `verb` names (or one of its kind) on `line`, by name.
+fn acting(line: &str, verb: &str) -> Option<String> {
+    let act = SAME_ACT.iter().find(|group| group.contains(&verb));
+    DOER.captures_iter(line).find_map(|caps| {
+        let subject = caps.get(1)?.as_str();
+        let done = caps.get(2)?.as_str();
+        let same = done.eq_ignore_ascii_case(verb)
+            || act.is_some_and(|group| group.iter().any(|w| w.eq_ignore_ascii_case(done)));
+        (same && !NOT_NAMES.contains(&subject) && subject.starts_with(|c: char| c.is_uppercase()))
+            .then(|| subject.to_string())
+    })
+}
+
+const MONTH_NAMES: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// The names a claim gives (capitalised words past its first, months and "I" aside), in lower case.
+fn proper_names(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .skip(1)
+        .filter(|w| w.chars().count() > 2 && w.starts_with(|c: char| c.is_uppercase()))
+        .filter(|w| w.chars().skip(1).all(|c| c.is_lowercase()))
+        .map(str::to_lowercase)
+        .filter(|w| {
+            !MONTH_NAMES.iter().any(|m| m.starts_with(w.as_str()))
+                && !NOT_NAMES.iter().any(|n| n.eq_ignore_ascii_case(w))
+        })
+        .collect()
 }
 
 /// Done where the notes say it was not ("shipped" against "rolled back").
@@ -3825,6 +3888,46 @@ mod tests {
         not_contradicted_by(
             claim,
             &lines("Priya owned the plan for the billing consumers."),
+        );
+    }
+
+    #[test]
+    fn a_lower_line_tied_by_a_value_or_a_name_that_gives_the_act_another_doer_names_its_owner() {
+        let lines = |last: &'static str| {
+            [
+                ("Support rota: who covers the weekend queue in March", 0.8),
+                ("Weekend queue numbers are in the dashboard", 0.7),
+                ("Moved the retro to Fridays", 0.6),
+                (last, 0.5),
+            ]
+        };
+        // Tied by a name the claim gives...
+        let difference = contradicted_by(
+            "I hired Tomasz for the weekend support rota in March.",
+            &lines("Ines hired tomasz-weber for the weekend rota, starts 3 Mar"),
+        );
+        assert_eq!(quoted(&difference), ("you", "Ines"));
+        assert_eq!(difference.line, 4);
+        // ...or by a value, with the claim's own act.
+        let difference = contradicted_by(
+            "I ran the weekend failover drill and got the queue back in 14 minutes.",
+            &lines("Failover drill: Bruno ran it alone, queue back in 14 min"),
+        );
+        assert_eq!(quoted(&difference), ("you", "Bruno"));
+        // Another act, or nothing that ties the line to the claim, names no owner.
+        not_contradicted_by(
+            "I hired Tomasz for the weekend support rota in March.",
+            &lines("Ines hired two contractors for the help centre"),
+        );
+        not_contradicted_by(
+            "I ran the weekend failover drill and got the queue back in 14 minutes.",
+            &lines("Failover drill: Bruno wrote the checklist, queue back in 14 min"),
+        );
+        // An action item closed with its owner's name names the owner too.
+        contradicted(
+            "I built the stale-dashboard alert for the finance tables.",
+            "Stale-dashboard alert on the finance tables, pages #fin-data. Oskar, done 4 Mar.",
+            "owner",
         );
     }
 
