@@ -1334,6 +1334,31 @@ fn judge(
     for rule in [counted, rate, month_date, scope, changed_to, counted_thing] {
         add_new(&mut differences, rule(&claim, &passages));
     }
+    // A figure no close line holds may sit on another line of the notes the two closest come
+    // from (a log's timeline, a table's other row): backed there, it is not missing. Read after
+    // the differences, so it only tells supported from unsupported.
+    let files: Vec<&str> = close
+        .iter()
+        .take(2)
+        .map(|&i| lines[i].path.as_str())
+        .collect();
+    missing.retain(|raw| {
+        let Some(measure) = claim_measures.iter().find(|m| &m.figure.raw == raw) else {
+            return true;
+        };
+        let found = lines
+            .iter()
+            .filter(|line| files.contains(&line.path.as_str()))
+            .any(|line| {
+                measures(&line.text)
+                    .iter()
+                    .any(|k| k.kind == measure.kind && agrees(measure, k))
+            });
+        if found {
+            matched.push(raw.clone());
+        }
+        !found
+    });
     let contradicted = differences
         .iter()
         .any(|d| d.match_score >= settings.contradict);
@@ -4347,5 +4372,54 @@ mod tests {
                 "{claim}: {differences:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_figure_on_another_line_of_the_closest_notes_is_not_missing() {
+        let claim =
+            "I cut the nightly import from 95 minutes to 30 by splitting it into 6 batches.";
+        let lines = |far: &str| {
+            [
+                (
+                    "import.md",
+                    4,
+                    "Nightly import split into 6 batches, now 30 min",
+                ),
+                (
+                    "import.md",
+                    5,
+                    "Started looking at the slow partitions on Monday",
+                ),
+                ("other.md", 9, "Ordered new laptops for the team"),
+                (
+                    far,
+                    40,
+                    "Timeline: before the split it took 95 min every night",
+                ),
+            ]
+            .into_iter()
+            .map(|(path, line, text)| Line {
+                path: path.into(),
+                line,
+                text: plain(text),
+            })
+            .collect::<Vec<_>>()
+        };
+        let scores = [0.7, 0.4, 0.3, 0.1];
+        let (verdict, _, _, _, missing, _) = judge(
+            &plain(claim),
+            &lines("import.md"),
+            &scores,
+            &Settings::default(),
+        );
+        assert_eq!((verdict, missing.len()), (Verdict::Supported, 0));
+        // The same line in notes of something else backs nothing.
+        let (_, _, _, _, missing, _) = judge(
+            &plain(claim),
+            &lines("laptops.md"),
+            &scores,
+            &Settings::default(),
+        );
+        assert_eq!(missing, ["95"]);
     }
 }
