@@ -2016,7 +2016,10 @@ fn rate(claim: &Said, passages: &Passages) -> Option<Difference> {
 /// May" on a close line that does not name April, where no nearby line ties the claim's month
 /// to that word.
 fn month_date(claim: &Said, passages: &Passages) -> Option<Difference> {
-    let claim_months = month_cues(&claim.plain);
+    let mut claim_months = month_cues(&claim.plain);
+    if claim_months.is_empty() {
+        claim_months.extend(sole_cue(&claim.plain));
+    }
     let cues = |text: &str| -> Vec<(String, u32)> {
         month_cues(text)
             .into_iter()
@@ -2577,7 +2580,7 @@ fn rates(text: &str) -> Vec<(f64, String, String, String)> {
 /// The words that tie a month to what happened (`MONTH_CUE`, `CUE_WORD`).
 macro_rules! cue_words {
     () => {
-        r"effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved|accepted"
+        r"effective|launched|shipped|started|ended|finished|deleted|promoted|released|went\s+live|landed|merged|signed|approved|accepted|agreed|hired|joined|presented|came\s+through|went\s+through"
     };
 }
 
@@ -2621,12 +2624,12 @@ fn dated_cues(text: &str) -> Vec<(String, u32)> {
 
 /// One cue for `ONE_EVENT`'s words ("went live" and "shipped" are "launched").
 fn same_event(cue: &str) -> &str {
-    let of_event = cue
-        .split_whitespace()
-        .next_back()
-        .is_some_and(|w| ONE_EVENT.contains(&w));
-    if of_event {
+    let last = cue.split_whitespace().next_back();
+    if last.is_some_and(|w| ONE_EVENT.contains(&w)) {
         "launched"
+    } else if matches!(last, Some("through" | "approved" | "promoted")) {
+        // A promotion or a request that "came through" or "went through" was approved.
+        "approved"
     } else {
         cue
     }
@@ -2653,6 +2656,38 @@ fn led_cues(text: &str) -> Vec<(String, u32)> {
             Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), month))
         })
         .collect()
+}
+
+/// The cue word and month of a sentence that has one of each, a month without a day, however
+/// far apart ("Matteo agreed to switch the OKR in early May" → ("agreed", 5)).
+fn sole_cue(text: &str) -> Option<(String, u32)> {
+    static MONTH: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b(\s*\d)?")
+            .expect("month")
+    });
+    let mut cues = CUE_WORD.find_iter(text);
+    let cue = cues.next()?.as_str().to_lowercase();
+    let mut months = MONTH.captures_iter(text).filter(|c| {
+        c.get(1)
+            .is_some_and(|m| m.as_str().starts_with(char::is_uppercase))
+    });
+    let month = months.next()?;
+    if cues.next().is_some()
+        || months.next().is_some()
+        || month.get(2).is_some()
+        || !day_months(text).is_empty()
+    {
+        return None;
+    }
+    let name: String = month
+        .get(1)?
+        .as_str()
+        .to_lowercase()
+        .chars()
+        .take(3)
+        .collect();
+    let number = MONTHS.iter().position(|m| *m == name)? as u32 + 1;
+    Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), number))
 }
 
 /// The (cue word, month) pairs a text names without a day ("effective April" → ("effective", 4)).
@@ -4421,5 +4456,27 @@ mod tests {
             &Settings::default(),
         );
         assert_eq!(missing, ["95"]);
+    }
+
+    #[test]
+    fn a_sentence_with_one_cue_and_one_month_ties_them_however_far_apart() {
+        let claim = "Nadia agreed to move the pricing review to a monthly cadence in early June.";
+        assert_eq!(sole_cue(&plain(claim)), Some(("agreed".to_string(), 6)));
+        let d = contradicted(
+            claim,
+            "12 Apr: Nadia agreed, pricing review goes monthly from May",
+            "date",
+        );
+        assert_eq!(quoted(&d[0]), ("agreed jun", "agreed apr"));
+        not_contradicted(claim, "3 Jun: Nadia agreed, pricing review goes monthly");
+        // Two cues, two months, or a day: no single tie.
+        assert_eq!(sole_cue("Nadia agreed in June and signed in July"), None);
+        assert_eq!(sole_cue("Marcus agreed on 4 June"), None);
+        // A promotion that came through was approved.
+        contradicted(
+            "Her promotion to senior came through in June.",
+            "14 Apr calibration: promotion to senior approved",
+            "date",
+        );
     }
 }
