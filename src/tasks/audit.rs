@@ -1129,15 +1129,27 @@ fn judge(
     let mut differences = Vec::new();
     let mut missing = Vec::new();
     let mut matched = Vec::new();
+    // The two closest lines' notes, where a value the claim hedges ("about 6%") may sit.
+    let files: Vec<&str> = close
+        .iter()
+        .take(2)
+        .map(|&i| lines[i].path.as_str())
+        .collect();
     for measure in &claim_measures {
+        let hedged = hedged(claim_text, &measure.figure.raw);
         if near_measures.iter().any(|(_, _, known)| {
             known
                 .iter()
                 .any(|k| agrees_here(measure, k, &claim_measures, known))
-        }) || measure.spelled
-            && near
+        }) || hedged
+            && lines
                 .iter()
-                .any(|&(i, _)| changed_by(measure, &before_after(&lines[i].text)))
+                .filter(|line| files.contains(&line.path.as_str()))
+                .any(|line| measures(&line.text).iter().any(|k| roughly(measure, k)))
+            || measure.spelled
+                && near
+                    .iter()
+                    .any(|&(i, _)| changed_by(measure, &before_after(&lines[i].text)))
         {
             matched.push(measure.figure.raw.clone());
             continue;
@@ -1337,11 +1349,6 @@ fn judge(
     // A figure no close line holds may sit on another line of the notes the two closest come
     // from (a log's timeline, a table's other row): backed there, it is not missing. Read after
     // the differences, so it only tells supported from unsupported.
-    let files: Vec<&str> = close
-        .iter()
-        .take(2)
-        .map(|&i| lines[i].path.as_str())
-        .collect();
     missing.retain(|raw| {
         let Some(measure) = claim_measures.iter().find(|m| &m.figure.raw == raw) else {
             return true;
@@ -1378,6 +1385,27 @@ fn judge(
         Verdict::Unsupported
     };
     (verdict, best, quotes, differences, missing, matched)
+}
+
+/// Whether `text` hedges its figure `raw` ("about 6%", "~40 hours", "roughly 3,000").
+fn hedged(text: &str, raw: &str) -> bool {
+    static HEDGE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)(?:~|\babout|\baround|\broughly|\bapproximately|\bnearly|\balmost|\bsome)\s*$",
+        )
+        .expect("hedge")
+    });
+    text.match_indices(raw)
+        .any(|(at, _)| HEDGE.is_match(&text[..at]))
+}
+
+/// A value of the same kind within a tenth of a hedged one ("about 6%" for 6.2%).
+fn roughly(hedged: &Measure, known: &Measure) -> bool {
+    let (x, y) = (hedged.figure.value, known.figure.value);
+    known.kind == hedged.kind
+        && hedged.figure.percent == known.figure.percent
+        && x != 0.0
+        && (x - y).abs() <= 0.1 * x.abs()
 }
 
 /// How far apart two values are in size (orders of magnitude; a zero is as far as 1 from 10).
@@ -4478,5 +4506,41 @@ mod tests {
             "14 Apr calibration: promotion to senior approved",
             "date",
         );
+    }
+
+    #[test]
+    fn a_hedged_figure_found_near_enough_in_the_closest_notes_is_no_difference() {
+        let claim = "The new checkout lifted card conversion by about 8% in its first month.";
+        let lines = |far: &str| {
+            [
+                (
+                    "checkout.md",
+                    3,
+                    "Checkout v2 first month: card conversion 11% better on mobile",
+                ),
+                ("checkout.md", 4, "Pilot in two markets only"),
+                ("checkout.md", 30, far),
+            ]
+            .into_iter()
+            .map(|(path, line, text)| Line {
+                path: path.into(),
+                line,
+                text: plain(text),
+            })
+            .collect::<Vec<_>>()
+        };
+        let scores = [0.7, 0.5, 0.2];
+        let judged = |far: &str| judge(&plain(claim), &lines(far), &scores, &Settings::default());
+        // 8.3% further down the same note is "about 8%": the 11% on mobile is another figure.
+        assert_ne!(
+            judged("Overall card conversion +8.3% (all devices)").0,
+            Verdict::Contradicted
+        );
+        // Without it, the close line's 11% differs.
+        assert_eq!(
+            judged("Overall card conversion +9.5% (all devices)").0,
+            Verdict::Contradicted
+        );
+        assert!(hedged("about 8% of", "8%") && !hedged("by 8% of", "8%"));
     }
 }
