@@ -1298,6 +1298,16 @@ fn judge(
                     && !claim_measures
                         .iter()
                         .any(|c| agrees_here(c, k, &claim_measures, line_measures))
+                    && !claim_text
+                        .find(measure.figure.raw.as_str())
+                        .is_some_and(|at| {
+                            of_other_clause(
+                                claim_text,
+                                at..at + measure.figure.raw.len(),
+                                &lines[i].text,
+                                &k.figure.raw,
+                            )
+                        })
             });
             let found = found.min_by(|a, b| {
                 let distance = |k: &Measure| {
@@ -1429,25 +1439,69 @@ fn about_clause_of(claim: &str, figure: &str, line: &str) -> bool {
     let Some(at) = claim.find(figure) else {
         return true;
     };
-    let end_of_figure = at + figure.len();
-    let breaks: Vec<_> = CLAUSE_BREAK.find_iter(claim).collect();
-    let start = breaks
-        .iter()
-        .take_while(|m| m.start() < end_of_figure)
-        .last()
-        .map_or(0, |m| m.end());
-    let end = breaks
-        .iter()
-        .find(|m| m.start() >= end_of_figure)
-        .map_or(claim.len(), |m| m.start());
-    if start == 0 && end == claim.len() {
+    let (own, _) = clause_of(claim, at, at + figure.len());
+    if own.len() == claim.len() {
         return true;
     }
-    let words: Vec<&str> = claim[start..end]
+    overlap(&clause_stems(&claim[own]), &stems(line)) > 0.0
+}
+
+/// The clause of `claim` that holds `start..end`, and the claim's other words: clauses part at
+/// `CLAUSE_BREAK` and after a leading subordinate clause ("Because agent hours are down, ...").
+fn clause_of(claim: &str, start: usize, end: usize) -> (Range<usize>, String) {
+    static LEADING: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)^(?:because|since|as|once|after|when|while|although|though)\b[^,]{3,80}(,)",
+        )
+        .expect("leading clause")
+    });
+    let mut breaks: Vec<Range<usize>> = CLAUSE_BREAK.find_iter(claim).map(|m| m.range()).collect();
+    if let Some(comma) = LEADING.captures(claim).and_then(|c| c.get(1)) {
+        breaks.push(comma.range());
+        breaks.sort_by_key(|b| b.start);
+    }
+    let from = breaks
+        .iter()
+        .take_while(|b| b.start < end)
+        .last()
+        .map_or(0, |b| b.end)
+        .min(start);
+    let to = breaks
+        .iter()
+        .find(|b| b.start >= end)
+        .map_or(claim.len(), |b| b.start);
+    let rest = format!("{} {}", &claim[..from], &claim[to..]);
+    (from..to, rest)
+}
+
+/// The stems of a clause's words, units aside.
+fn clause_stems(clause: &str) -> Vec<String> {
+    let words: Vec<&str> = clause
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| unit_kind(&w.to_lowercase()).is_none())
         .collect();
-    overlap(&stems(&words.join(" ")), &stems(line)) > 0.0
+    stems(&words.join(" "))
+}
+
+/// Whether the words around `known` on `line` tie it to another clause of the claim than the one
+/// of the claim's figure at `at`: "Agent hours down 38%" is what "Because agent hours are down"
+/// tells, not "the renewal came in 25% cheaper".
+fn of_other_clause(claim: &str, at: Range<usize>, line: &str, known: &str) -> bool {
+    let Some(position) = line.find(known) else {
+        return false;
+    };
+    let (own, rest) = clause_of(claim, at.start, at.end);
+    if own.len() == claim.len() {
+        return false;
+    }
+    let before: Vec<&str> = line[..position].split_whitespace().rev().take(4).collect();
+    let after: Vec<&str> = line[position + known.len()..]
+        .split_whitespace()
+        .take(3)
+        .collect();
+    let around = stems(&format!("{} {}", before.join(" "), after.join(" ")));
+    // Units count here: "2-3 hours of care" is about "5-6 hours a week of care".
+    overlap(&around, &stems(&claim[own])) == 0.0 && overlap(&around, &clause_stems(&rest)) > 0.0
 }
 
 /// The passages a claim is compared with: every line and its match score, the closest ones
@@ -4542,5 +4596,27 @@ mod tests {
             Verdict::Contradicted
         );
         assert!(hedged("about 8% of", "8%") && !hedged("by 8% of", "8%"));
+    }
+
+    #[test]
+    fn a_line_figure_tied_to_another_clause_of_the_claim_is_not_the_claims_figure() {
+        let claim = "Because build minutes are down, the CI contract renewal came in 20% cheaper.";
+        // "down 35%" is what the leading clause tells, not the renewal.
+        not_contradicted(
+            claim,
+            "Build minutes down 35% since the cache, CI contract renewal in May",
+        );
+        // A line figure tied to the renewal itself still differs.
+        contradicted(
+            claim,
+            "CI contract renewal signed: 12% cheaper than the last one",
+            "figure",
+        );
+        // A figure's own clause counts its unit words: "2-3 hours of care" is about the hours.
+        contradicted(
+            "The old search cluster was switched off in March, and with it the 6 hours a week of care.",
+            "Old search cluster: needs 2 hours of care a week, off since March",
+            "figure",
+        );
     }
 }
