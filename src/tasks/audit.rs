@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::backends::{Embedder, SearchFilter, SearchMode, VectorStore};
 use crate::error::Result;
 use crate::notes::chunk::{looks_like_instruction, Chunk};
-use crate::notes::markdown::{month_alternation, MONTH_ALTERNATION};
+use crate::notes::markdown::{month_alternation, MONTH_ALTERNATION, MONTH_NAMES};
 use crate::notes::{glossary, retrieve};
 use crate::tasks::copies;
 use crate::tasks::facts::{self, Figure};
@@ -1807,21 +1807,6 @@ fn acting(line: &str, verb: &str) -> Option<String> {
     })
 }
 
-const MONTH_NAMES: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
 /// The names a claim gives (capitalised words past its first, months and "I" aside), in lower case.
 fn proper_names(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
@@ -2555,7 +2540,7 @@ fn count_value(word: &str) -> Option<u32> {
 /// Whether `text` names month `month` (1-12) as a word ("Apr", "April", "Sept"), not inside
 /// another word ("market" is not March).
 fn names_month(text: &str, month: u32) -> bool {
-    let name = crate::notes::markdown::MONTH_NAMES[month as usize - 1];
+    let name = MONTH_NAMES[month as usize - 1];
     text.split(|c: char| !c.is_alphabetic())
         .map(str::to_lowercase)
         .any(|w| w.len() >= 3 && name.starts_with(&w))
