@@ -229,13 +229,14 @@ pub fn is_claim(sentence: &str) -> bool {
     // A plan or an opinion before anything done ("I want to...", "Honestly, I should have...");
     // one in a later clause of a sentence that first tells what was done is its aside ("I
     // revised ADR-7, a cheaper switch than it would have been", "which I think is fair").
+    let standing = STANDING.find(&text);
     let done_at = ACHIEVEMENT_VERB
         .find_iter(&text)
         .find(|m| {
             !NOT_ACHIEVEMENT.is_match(m.as_str()) && !DEGREE_BEFORE.is_match(&text[..m.start()])
         })
         .into_iter()
-        .chain(STANDING.find(&text))
+        .chain(standing)
         .map(|m| m.end())
         .min();
     let aside_at = [&*QUESTION_OR_PLAN, &*THANKS_OR_OPINION]
@@ -268,7 +269,7 @@ pub fn is_claim(sentence: &str) -> bool {
         .any(|m| !NOT_ACHIEVEMENT.is_match(m.as_str()));
     // A figure with a change or a standing ("down to 52 minutes", "from 31 a week to 8").
     let measured = !facts::figures(&text).is_empty() && OUTCOME.is_match(&text);
-    words >= 4 && (verb || measured || STANDING.is_match(&text))
+    words >= 4 && (verb || measured || standing.is_some())
 }
 
 /// A standing state of things or a habit of one's own, told in the present: "now covers every
@@ -962,15 +963,7 @@ fn other_doer(line: &str, claim_verb: Option<&str>) -> Option<String> {
     }
     // The claim's verb, and the others of its act.
     let claim_verb = claim_verb.map(str::to_lowercase);
-    let act = claim_verb
-        .as_deref()
-        .and_then(|v| SAME_ACT.iter().find(|group| group.contains(&v)));
-    let same_act = |verb: &str| {
-        claim_verb
-            .as_deref()
-            .is_some_and(|v| v.eq_ignore_ascii_case(verb))
-            || act.is_some_and(|group| group.iter().any(|w| w.eq_ignore_ascii_case(verb)))
-    };
+    let same_act = |verb: &str| claim_verb.as_deref().is_some_and(|v| one_act(v, verb));
     if NOT_MINE.is_match(line)
         || ON_THEIR_OWN.is_match(line) && line.split(|c: char| !c.is_alphabetic()).any(&same_act)
     {
@@ -1129,23 +1122,30 @@ fn judge(
     let mut differences = Vec::new();
     let mut missing = Vec::new();
     let mut matched = Vec::new();
-    // The two closest lines' notes, where a value the claim hedges ("about 6%") may sit.
+    // The values of every line of the two closest lines' notes, where a value the claim hedges
+    // ("about 6%") or misses nearby may sit; read once, when first needed.
     let files: Vec<&str> = close
         .iter()
         .take(2)
         .map(|&i| lines[i].path.as_str())
         .collect();
+    let in_files = std::cell::OnceCell::new();
+    let file_measures = || -> &Vec<Measure> {
+        in_files.get_or_init(|| {
+            lines
+                .iter()
+                .filter(|line| files.contains(&line.path.as_str()))
+                .flat_map(|line| measures(&line.text))
+                .collect()
+        })
+    };
     for measure in &claim_measures {
         let hedged = hedged(claim_text, &measure.figure.raw);
         if near_measures.iter().any(|(_, _, known)| {
             known
                 .iter()
                 .any(|k| agrees_here(measure, k, &claim_measures, known))
-        }) || hedged
-            && lines
-                .iter()
-                .filter(|line| files.contains(&line.path.as_str()))
-                .any(|line| measures(&line.text).iter().any(|k| roughly(measure, k)))
+        }) || hedged && file_measures().iter().any(|k| roughly(measure, k))
             || measure.spelled
                 && near
                     .iter()
@@ -1363,14 +1363,9 @@ fn judge(
         let Some(measure) = claim_measures.iter().find(|m| &m.figure.raw == raw) else {
             return true;
         };
-        let found = lines
+        let found = file_measures()
             .iter()
-            .filter(|line| files.contains(&line.path.as_str()))
-            .any(|line| {
-                measures(&line.text)
-                    .iter()
-                    .any(|k| k.kind == measure.kind && agrees(measure, k))
-            });
+            .any(|k| k.kind == measure.kind && agrees(measure, k));
         if found {
             matched.push(raw.clone());
         }
@@ -1794,14 +1789,20 @@ fn owner(claim: &Said, passages: &Passages) -> Option<Difference> {
     })
 }
 
+/// Whether `verb` tells the act of `claim_verb` (in lower case): the same verb, or one of
+/// `SAME_ACT`'s group of it.
+fn one_act(claim_verb: &str, verb: &str) -> bool {
+    claim_verb.eq_ignore_ascii_case(verb)
+        || SAME_ACT.iter().any(|group| {
+            group.contains(&claim_verb) && group.iter().any(|w| w.eq_ignore_ascii_case(verb))
+        })
+}
+
 /// Another person doing the very act `verb` names (or one of its kind) on `line`, by name.
 fn acting(line: &str, verb: &str) -> Option<String> {
-    let act = SAME_ACT.iter().find(|group| group.contains(&verb));
     DOER.captures_iter(line).find_map(|caps| {
         let subject = caps.get(1)?.as_str();
-        let done = caps.get(2)?.as_str();
-        let same = done.eq_ignore_ascii_case(verb)
-            || act.is_some_and(|group| group.iter().any(|w| w.eq_ignore_ascii_case(done)));
+        let same = one_act(verb, caps.get(2)?.as_str());
         (same && !NOT_NAMES.contains(&subject) && subject.starts_with(|c: char| c.is_uppercase()))
             .then(|| subject.to_string())
     })
@@ -2728,33 +2729,30 @@ fn led_cues(text: &str) -> Vec<(String, u32)> {
 /// The cue word and month of a sentence that has one of each, a month without a day, however
 /// far apart ("Matteo agreed to switch the OKR in early May" → ("agreed", 5)).
 fn sole_cue(text: &str) -> Option<(String, u32)> {
-    static MONTH: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b(\s*\d)?")
-            .expect("month")
-    });
     let mut cues = CUE_WORD.find_iter(text);
     let cue = cues.next()?.as_str().to_lowercase();
-    let mut months = MONTH.captures_iter(text).filter(|c| {
-        c.get(1)
-            .is_some_and(|m| m.as_str().starts_with(char::is_uppercase))
-    });
-    let month = months.next()?;
-    if cues.next().is_some()
-        || months.next().is_some()
-        || month.get(2).is_some()
-        || !day_months(text).is_empty()
+    // Capitalised month words, whole or short ("May", "Sept", "June"; "may" is a verb, "Marc" a
+    // name), each with whether a number follows it ("June 4", "June 2025").
+    let mut months = text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.starts_with(char::is_uppercase))
+        .filter_map(|w| {
+            let lower = w.to_lowercase();
+            let month = MONTH_NAMES.iter().position(|name| {
+                lower == *name || lower == name[..3] || name.starts_with("sep") && lower == "sept"
+            })?;
+            let end = w.as_ptr() as usize - text.as_ptr() as usize + w.len();
+            let numbered = text[end..]
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_digit());
+            Some((month as u32 + 1, numbered))
+        });
+    let (month, numbered) = months.next()?;
+    if cues.next().is_some() || months.next().is_some() || numbered || !day_months(text).is_empty()
     {
         return None;
     }
-    let name: String = month
-        .get(1)?
-        .as_str()
-        .to_lowercase()
-        .chars()
-        .take(3)
-        .collect();
-    let number = MONTHS.iter().position(|m| *m == name)? as u32 + 1;
-    Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), number))
+    Some((cue.split_whitespace().collect::<Vec<_>>().join(" "), month))
 }
 
 /// The (cue word, month) pairs a text names without a day ("effective April" → ("effective", 4)).
